@@ -1,0 +1,33 @@
+# Two commands a new user needs: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.cascadec-installed
+
+.PHONY: setup demo test test-fast lint clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip >/dev/null
+	$(PY) -m pip install -e '.[cpu,dev]'
+	@# torchvision/torchaudio/torchcodec break `transformers` imports on the CPU build
+	$(PY) -m pip uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/cascadec demo
+
+test: setup
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not integration"
+
+lint: setup
+	$(VENV)/bin/ruff check cascadec tests benchmarks
+	$(VENV)/bin/ruff format --check cascadec tests benchmarks
+
+clean:
+	rm -rf $(VENV) dist build .pytest_cache .hypothesis

@@ -1,0 +1,231 @@
+"""The execution plan: the versioned JSON artifact between the compiler and the runtime.
+
+Everything the runtime needs is here, already resolved and checked: model load settings,
+tiers with their sampling parameters, escalation conditions (as canonical condition text),
+retry and exploration rules, adaptive-k policy. The runtime never reads specs or registries.
+
+Bytes are deterministic: sorted keys, floats as Python's shortest repr, a sha256 content hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cascadec.errors import PlanError
+
+SCHEMA_VERSION = 1
+
+Kind = Literal["plain", "mv", "cascade", "entropy_cascade"]
+FinalAnswer = Literal["last_tier", "most_confident", "pooled"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlanModel(_Frozen):
+    """How to load one model (copied from the registry at compile time)."""
+
+    id: str
+    path: str = Field(description="What the backend loads: a local weights folder or a hub id")
+    params: float = Field(gt=0, description="Cost of one generated token")
+    greedy_only: bool = False
+    tensor_parallel_size: int = 1
+    max_model_len: int | None = None
+    dtype: str = "auto"
+    gpu_memory_utilization: float | None = None
+
+
+class RetryRule(_Frozen):
+    """Before escalating, sample the same tier again with ``extra_k`` more samples."""
+
+    max: int = Field(ge=1, default=1)
+    when: str = Field(description="Condition text over the tier's signals")
+    extra_k: int = Field(ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+
+
+class Exploration(_Frozen):
+    """Entropy-aware exploration: when ``when`` holds, skip to the top tier or resample hotter."""
+
+    when: str
+    action: Literal["skip_to_top", "raise_temperature"]
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    extra_k: int = Field(default=0, ge=0)
+
+
+class PlanTier(_Frozen):
+    model: str = Field(description="Key into Plan.models")
+    alias: str | None = None
+    k: int = Field(ge=1)
+    temperature: float = Field(ge=0, le=2)
+    top_p: float = Field(gt=0, le=1)
+    max_tokens: int = Field(ge=1)
+    seed: int
+    cost_per_token: float = Field(gt=0)
+    escalate_if: str | None = Field(default=None, description="Condition text; None on the last tier")
+    retry: RetryRule | None = None
+    explore: Exploration | None = None
+
+
+class AdaptiveK(_Frozen):
+    """How the first tier's k adapts per problem."""
+
+    policy: Literal["fixed", "difficulty_buckets", "budget"] = "fixed"
+    column: str = "difficulty"
+    buckets: tuple[tuple[float, int], ...] = Field(
+        default=(), description="(upper difficulty bound, k) pairs, ascending bounds"
+    )
+    total_budget: int | None = Field(default=None, ge=1, description="budget policy: total first-tier samples")
+    min_k: int = Field(default=1, ge=1)
+    max_k: int = Field(default=16, ge=1)
+    escalation_k_threshold: int | None = Field(
+        default=None, ge=1, description="cost-aware skip: drop the first tier when its k reaches this"
+    )
+
+
+class EarlyStop(_Frozen):
+    """Sample a tier in rounds and stop as soon as the vote can no longer change."""
+
+    round_size: int = Field(ge=1)
+
+
+class Budget(_Frozen):
+    max_cost_per_problem: float | None = Field(default=None, gt=0)
+    max_samples_per_problem: int | None = Field(default=None, ge=1)
+
+
+class PlanStrategy(_Frozen):
+    key: str = Field(description="Stable id: the canonical marker, or the spec's name")
+    marker: str | None = Field(default=None, description="Canonical marker, when the strategy can be written as one")
+    kind: Kind
+    tiers: tuple[PlanTier, ...] = Field(min_length=1)
+    prompt: str = "qwen-math-cot"
+    final_answer: FinalAnswer = "last_tier"
+    adaptive_k: AdaptiveK | None = None
+    early_stop: EarlyStop | None = None
+    budget: Budget | None = None
+
+
+class Plan(_Frozen):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    hash: str = ""
+    source: str = ""
+    models: dict[str, PlanModel]
+    strategies: tuple[PlanStrategy, ...] = Field(min_length=1)
+
+    def strategy(self, key: str) -> PlanStrategy:
+        for s in self.strategies:
+            if s.key == key or s.marker == key:
+                return s
+        raise PlanError(f"plan has no strategy {key!r}; it has {', '.join(s.key for s in self.strategies)}")
+
+
+# --- adaptive k: a pure function the runtime calls, so it never interprets policies ----------
+def resolve_tiers(strategy: PlanStrategy, difficulties: Sequence[float | None]) -> list[tuple[PlanTier, ...]]:
+    """Per problem, the tiers it will run: adaptive k applied to the first tier, then cost-aware skipping."""
+    policy = strategy.adaptive_k
+    if policy is None or policy.policy == "fixed":
+        ks = [strategy.tiers[0].k] * len(difficulties)
+    elif policy.policy == "difficulty_buckets":
+        ks = [_bucket_k(policy, d, strategy.tiers[0].k) for d in difficulties]
+    else:
+        ks = _budget_ks(policy, difficulties)
+    out = []
+    for k in ks:
+        first = strategy.tiers[0]
+        tiers = (first.model_copy(update={"k": k}), *strategy.tiers[1:])
+        threshold = policy.escalation_k_threshold if policy else None
+        if threshold is not None and k >= threshold and len(tiers) > 1:
+            tiers = tiers[1:]
+        out.append(tiers)
+    return out
+
+
+def _bucket_k(policy: AdaptiveK, difficulty: float | None, default: int) -> int:
+    if difficulty is None:
+        return default
+    for upper, k in policy.buckets:
+        if difficulty <= upper:
+            return k
+    return policy.buckets[-1][1] if policy.buckets else default
+
+
+def _budget_ks(policy: AdaptiveK, difficulties: Sequence[float | None]) -> list[int]:
+    """Share ``total_budget`` samples in proportion to difficulty, within [min_k, max_k]."""
+    n = len(difficulties)
+    if n == 0:
+        return []
+    weights = [0.5 if d is None else max(float(d), 0.05) for d in difficulties]
+    budget = policy.total_budget or policy.min_k * n
+    total_w = sum(weights)
+    ks = [min(policy.max_k, max(policy.min_k, int(budget * w / total_w))) for w in weights]
+    # hand out what rounding left, hardest problems first, never exceeding the budget
+    spare = budget - sum(ks)
+    for i in sorted(range(n), key=lambda i: (-weights[i], i)):
+        if spare <= 0:
+            break
+        if ks[i] < policy.max_k:
+            ks[i] += 1
+            spare -= 1
+    return ks
+
+
+# --- bytes ----------------------------------------------------------------------------
+def _canonical_bytes(data: dict) -> str:
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def content_hash(plan: Plan) -> str:
+    body = plan.model_dump(mode="json")
+    body.pop("hash", None)
+    return "sha256:" + hashlib.sha256(_canonical_bytes(body).encode()).hexdigest()
+
+
+def seal(plan: Plan) -> Plan:
+    """The same plan with its content hash filled in."""
+    return plan.model_copy(update={"hash": content_hash(plan)})
+
+
+def plan_to_json(plan: Plan) -> str:
+    """Deterministic JSON text (same plan ⇒ same bytes)."""
+    return _canonical_bytes(seal(plan).model_dump(mode="json"))
+
+
+def plan_from_json(text: str, source: str = "<plan>") -> Plan:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"{source}:{exc.lineno}:{exc.colno}: E401 not a JSON plan: {exc.msg}") from None
+    if not isinstance(data, dict) or "strategies" not in data:
+        raise PlanError(f"{source}:1:1: E401 not a cascadec plan (no 'strategies')")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise PlanError(
+            f"{source}:1:1: E402 plan schema_version {version!r} is not supported "
+            f"(this cascadec reads schema_version {SCHEMA_VERSION}); recompile the spec",
+            code="E402",
+        )
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise PlanError(f"{source}:1:1: E401 invalid plan at {where}: {first['msg']}") from None
+    if plan.hash and plan.hash != content_hash(plan):
+        raise PlanError(f"{source}:1:1: E401 plan content does not match its hash (edited by hand?)")
+    return plan
+
+
+def load_plan(path: str | Path) -> Plan:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(f"cannot read plan {path}: {exc}", code="E900") from None
+    return plan_from_json(text, source=str(path))

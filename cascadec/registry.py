@@ -1,0 +1,116 @@
+"""Model registries: YAML files that map marker aliases (``7B``, ``0.2M``) to real models.
+
+A registry is the only place that knows model ids, weights paths, costs and constraints
+(greedy-only, tensor parallelism). Markers, specs and plans refer to models through it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cascadec.errors import RegistryError
+from cascadec.resources import data_dir, default_registry_path
+
+
+class ModelEntry(BaseModel):
+    """One model: what it is called, what a generated token costs, how to load it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(description="Model id, e.g. Qwen/Qwen2.5-Math-7B-Instruct")
+    aliases: tuple[str, ...] = Field(default=(), description="Marker aliases, e.g. ['7B']")
+    path: str | None = Field(default=None, description="Local weights folder; relative paths are relative to the registry file")
+    params: float = Field(gt=0, description="Parameter count: the relative cost of one generated token")
+    greedy_only: bool = Field(default=False, description="Only k=1, T=0 may run on this model")
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    max_model_len: int | None = Field(default=None, ge=16)
+    dtype: str = "auto"
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    prompt: str | None = Field(default=None, description="Prompt template name used for this model by default")
+
+
+class ModelRegistry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = 1
+    family: str = ""
+    prompt: str | None = Field(default=None, description="Default prompt template for every model here")
+    models: tuple[ModelEntry, ...]
+    source: str = Field(default="<memory>", exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ModelRegistry:
+        seen: dict[str, str] = {}
+        for entry in self.models:
+            for name in (entry.id, *entry.aliases):
+                if name in seen and seen[name] != entry.id:
+                    raise ValueError(f"name {name!r} is used by both {seen[name]} and {entry.id}")
+                seen[name] = entry.id
+        return self
+
+    # --- lookups -------------------------------------------------------------------------
+    def get(self, name: str) -> ModelEntry | None:
+        """The entry whose id or alias is ``name``, or None."""
+        for entry in self.models:
+            if name == entry.id or name in entry.aliases:
+                return entry
+        return None
+
+    def aliases(self) -> list[str]:
+        return [a for e in self.models for a in e.aliases]
+
+    def close_matches(self, name: str) -> list[str]:
+        names = self.aliases() + [e.id for e in self.models]
+        return difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+
+    def resolve(self, name: str) -> ModelEntry:
+        entry = self.get(name)
+        if entry is None:
+            hint = self.close_matches(name)
+            more = f"; did you mean {' or '.join(hint)}?" if hint else f"; known: {', '.join(self.aliases())}"
+            raise RegistryError(f"unknown model {name!r}{more}", code="E105")
+        return entry
+
+    def weights_path(self, entry: ModelEntry) -> str:
+        """Where vLLM loads ``entry`` from: its local folder when it has one, else its id."""
+        if entry.path is None:
+            return entry.id
+        p = Path(entry.path)
+        if not p.is_absolute() and self.source not in ("<memory>", ""):
+            p = Path(self.source).parent / p
+        return str(p.resolve())
+
+
+def load_registry(path: str | Path | None = None) -> ModelRegistry:
+    """Load a registry file (default: the Qwen2.5-Math one). Errors are RegistryError (E300)."""
+    return _load_cached(str(Path(path).resolve()) if path is not None else str(default_registry_path()))
+
+
+@cache
+def _load_cached(path: str) -> ModelRegistry:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"cannot read model registry {path}: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"model registry {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise RegistryError(f"model registry {path} must be a mapping with a 'models' list")
+    try:
+        return ModelRegistry(**raw, source=path)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise RegistryError(f"model registry {path}: {where}: {first['msg']}") from None
+
+
+def named_registry(name: str) -> Path:
+    """``zoo`` or ``qwen2.5-math`` → the shipped registry file of that name."""
+    return data_dir("specs") / "models" / f"{name}.yaml"
