@@ -1,0 +1,410 @@
+"""The condition language of ``escalate_if`` / ``retry.when`` / ``explore.when``.
+
+Text is parsed with ``grammars/condition.lark`` into a small frozen AST, type-checked
+(signals are numbers, ``and``/``or``/``not`` need booleans, the whole must be boolean) and
+evaluated by walking the AST — never by ``eval``. ``str(cond)`` is the canonical text the
+plan stores; ``parse_condition(str(c)) == c`` for every parsed condition.
+
+Signals (what the runtime measures on a tier's k samples; see ``SIGNALS``):
+
+==============  =====================================================  ================
+agreement       size of the largest answer cluster / k                 0..1, step 1/k
+margin          (largest - second largest cluster) / k                 0..1, step 1/k
+no_answer       samples without an extractable answer / k              0..1, step 1/k
+entropy         Shannon entropy (nats) of the answer-cluster shares    0..ln k
+                among answered samples
+mean_logprob    mean token log-probability over the tier's samples     <= 0
+token_entropy   mean per-token entropy (nats) from the logprobs        >= 0
+tokens          generated tokens, summed over the tier's samples       integer >= 0
+k               samples drawn at this tier so far                      integer >= 1
+==============  =====================================================  ================
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import operator
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Literal
+
+from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from cascadec.errors import Diagnostic, SpecError, caret_excerpt
+from cascadec.resources import grammar_text
+
+
+@dataclass(frozen=True)
+class SignalInfo:
+    """What a signal can be, so the compiler can tell a threshold that never fires."""
+
+    description: str
+    low: float
+    high: float | None = None  # None: unbounded; "ln k" for entropy is computed in value_range
+    step: Literal["1/k", "int", "exact", "real"] = "real"
+
+
+SIGNALS: dict[str, SignalInfo] = {
+    "agreement": SignalInfo("largest answer cluster / k", 0.0, 1.0, "1/k"),
+    "margin": SignalInfo("(largest - second cluster) / k", 0.0, 1.0, "1/k"),
+    "no_answer": SignalInfo("share of samples without an answer", 0.0, 1.0, "1/k"),
+    "entropy": SignalInfo("answer-cluster entropy in nats (max ln k)", 0.0, None, "real"),
+    "mean_logprob": SignalInfo("mean token log-probability", -math.inf, 0.0, "real"),
+    "token_entropy": SignalInfo("mean per-token entropy in nats", 0.0, None, "real"),
+    "tokens": SignalInfo("generated tokens at this tier", 0.0, None, "int"),
+    "k": SignalInfo("samples drawn at this tier", 1.0, None, "exact"),
+}
+
+
+# --- the AST ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Condition:
+    """A node of the condition AST; a parsed condition's root is boolean-valued."""
+
+    line: int = field(default=1, compare=False, repr=False, kw_only=True)
+    column: int = field(default=1, compare=False, repr=False, kw_only=True)
+
+    _level = 5  # printing precedence: or 1, and 2, not 3, compare 4, atom 5
+
+    def evaluate(self, signals: Mapping[str, float]) -> bool:
+        """True when the condition holds for these measured signals."""
+        return bool(self._value(signals))
+
+    def signals(self) -> frozenset[str]:
+        return frozenset(n.name for n in self.walk() if isinstance(n, Signal))
+
+    def walk(self):
+        yield self
+        for child in self.children():
+            yield from child.walk()
+
+    def children(self) -> tuple[Condition, ...]:
+        return ()
+
+    def _value(self, signals: Mapping[str, float]) -> float | bool:
+        raise NotImplementedError
+
+    def _wrap(self, child: Condition, level: int) -> str:
+        return f"({child})" if child._level < level else str(child)
+
+
+@dataclass(frozen=True)
+class Signal(Condition):
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+    def _value(self, signals):
+        try:
+            return float(signals[self.name])
+        except KeyError:
+            raise KeyError(f"condition needs signal {self.name!r}, which was not measured") from None
+
+
+@dataclass(frozen=True)
+class Number(Condition):
+    value: float
+
+    def __str__(self) -> str:
+        return format_number(self.value)
+
+    def _value(self, signals):
+        return self.value
+
+
+@dataclass(frozen=True)
+class Bool(Condition):
+    value: bool
+
+    def __str__(self) -> str:
+        return "true" if self.value else "false"
+
+    def _value(self, signals):
+        return self.value
+
+
+_OPS = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+@dataclass(frozen=True)
+class Compare(Condition):
+    left: Condition
+    op: str
+    right: Condition
+    _level = 4
+
+    def children(self):
+        return (self.left, self.right)
+
+    def __str__(self) -> str:
+        return f"{self._wrap(self.left, 5)} {self.op} {self._wrap(self.right, 5)}"
+
+    def _value(self, signals):
+        return _OPS[self.op](self.left._value(signals), self.right._value(signals))
+
+
+@dataclass(frozen=True)
+class Not(Condition):
+    operand: Condition
+    _level = 3
+
+    def children(self):
+        return (self.operand,)
+
+    def __str__(self) -> str:
+        return f"not {self._wrap(self.operand, 3)}"
+
+    def _value(self, signals):
+        return not self.operand._value(signals)
+
+
+@dataclass(frozen=True)
+class _NAry(Condition):
+    operands: tuple[Condition, ...]
+    _word = ""
+
+    def __post_init__(self):  # (a and b) and c is a and b and c: one canonical shape
+        flat: list[Condition] = []
+        for o in self.operands:
+            flat.extend(o.operands if type(o) is type(self) else (o,))
+        object.__setattr__(self, "operands", tuple(flat))
+
+    def children(self):
+        return self.operands
+
+    def __str__(self) -> str:
+        return f" {self._word} ".join(self._wrap(o, self._level + 1) for o in self.operands)
+
+
+@dataclass(frozen=True)
+class And(_NAry):
+    _level = 2
+    _word = "and"
+
+    def _value(self, signals):
+        return all(o._value(signals) for o in self.operands)
+
+
+@dataclass(frozen=True)
+class Or(_NAry):
+    _level = 1
+    _word = "or"
+
+    def _value(self, signals):
+        return any(o._value(signals) for o in self.operands)
+
+
+def format_number(value: float) -> str:
+    """Shortest text that reads back as the same float; integers without ``.0``."""
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value))
+
+
+# --- parsing --------------------------------------------------------------------------------
+@cache
+def _parser() -> Lark:
+    return Lark(grammar_text("condition.lark"), parser="lalr", strict=True, propagate_positions=True)
+
+
+class _ToAst(Transformer):
+    def signal(self, c):
+        return Signal(str(c[0]), line=c[0].line, column=c[0].column)
+
+    def number(self, c):
+        return Number(float(c[0]), line=c[0].line, column=c[0].column)
+
+    def true(self, c):
+        return Bool(True, line=c[0].line, column=c[0].column)
+
+    def false(self, c):
+        return Bool(False, line=c[0].line, column=c[0].column)
+
+    def compare(self, c):
+        return Compare(c[0], str(c[1]), c[2], line=c[0].line, column=c[0].column)
+
+    def not_(self, c):
+        return Not(c[0], line=c[0].line, column=max(c[0].column - 4, 1))
+
+    def and_(self, c):
+        return And((c[0], c[1]), line=c[0].line, column=c[0].column)
+
+    def or_(self, c):
+        return Or((c[0], c[1]), line=c[0].line, column=c[0].column)
+
+
+_FRIENDLY = {
+    "NAME": "a signal",
+    "NUMBER": "a number",
+    "COMP_OP": "a comparison (<, <=, ==, ...)",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "NOT": "'not'",
+    "AND": "'and'",
+    "OR": "'or'",
+    "TRUE": "true",
+    "FALSE": "false",
+    "$END": "the end",
+}
+
+
+def analyze_condition(
+    text: str, *, source: str = "<condition>", line: int = 1, column: int = 1
+) -> tuple[Condition | None, list[Diagnostic]]:
+    """Parse and type-check; diagnostics are placed at ``line``/``column`` of the enclosing file."""
+
+    def diag(code: str, msg: str, ln: int, col: int, width: int = 1, fix: str | None = None) -> Diagnostic:
+        excerpt = caret_excerpt(text, ln, col, width)
+        at_line = line + ln - 1
+        at_col = column + col - 1 if ln == 1 else col
+        return Diagnostic(code, msg, at_line, at_col, source, excerpt, fix, at_col + width)
+
+    if not text.strip():
+        return None, [diag("E210", "empty condition", 1, 1, fix="e.g. 'agreement < 0.75'")]
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as exc:
+        return None, [_syntax_diag(exc, text, diag)]
+    cond = _ToAst().transform(tree)
+    diags: list[Diagnostic] = []
+    for node in cond.walk():
+        if isinstance(node, Signal) and node.name not in SIGNALS:
+            near = difflib.get_close_matches(node.name, list(SIGNALS), n=2, cutoff=0.6)
+            fix = f"did you mean {' or '.join(near)}?" if near else f"signals: {', '.join(SIGNALS)}"
+            diags.append(
+                diag("E211", f"unknown signal {node.name!r}", node.line, node.column, len(node.name), fix)
+            )
+        if isinstance(node, Number) and not math.isfinite(node.value):
+            diags.append(diag("E212", "number out of range", node.line, node.column))
+    if not diags:
+        _check_types(cond, "bool", "the condition", diags, diag)
+    return (None if diags else cond), diags
+
+
+def parse_condition(text: str, *, source: str = "<condition>", line: int = 1, column: int = 1) -> Condition:
+    """Parse condition text into its AST. Raises SpecError (E210/E211/E212) with located diagnostics."""
+    cond, diags = analyze_condition(text, source=source, line=line, column=column)
+    if cond is None:
+        raise SpecError(diags[0].message, code=diags[0].code, diagnostics=diags)
+    return cond
+
+
+def _syntax_diag(exc: UnexpectedInput, text: str, diag) -> Diagnostic:
+    ln, col = getattr(exc, "line", 1) or 1, getattr(exc, "column", 1) or 1
+    if isinstance(exc, UnexpectedCharacters):
+        return diag("E210", f"unexpected character {text[exc.pos_in_stream]!r} in condition", ln, col)
+    token = getattr(exc, "token", None)
+    expected = sorted({_FRIENDLY.get(t, t) for t in getattr(exc, "expected", ()) or ()})
+    want = f"; expected {', '.join(expected)}" if expected else ""
+    if token is None or (isinstance(exc, UnexpectedToken) and token.type == "$END"):
+        lines = text.splitlines() or [""]
+        return diag("E210", f"condition ends too early{want}", len(lines), len(lines[-1]) + 1)
+    assert isinstance(token, Token)
+    return diag("E210", f"unexpected {str(token)!r} in condition{want}", token.line, token.column, len(token))
+
+
+def _type_of(node: Condition) -> str:
+    return "number" if isinstance(node, Signal | Number) else "bool"
+
+
+def _check_types(node: Condition, want: str, role: str, diags: list[Diagnostic], diag) -> None:
+    got = _type_of(node)
+    if got != want:
+        what = "a number" if got == "number" else "a true/false test"
+        need = "a true/false test (e.g. 'agreement < 0.75')" if want == "bool" else "a number or a signal"
+        diags.append(
+            diag(
+                "E212",
+                f"{role} must be {need}, but {str(node)!r} is {what}",
+                node.line,
+                node.column,
+                len(str(node)),
+            )
+        )
+        return
+    if isinstance(node, Compare):
+        _check_types(node.left, "number", f"the left side of {node.op!r}", diags, diag)
+        _check_types(node.right, "number", f"the right side of {node.op!r}", diags, diag)
+    elif isinstance(node, Not):
+        _check_types(node.operand, "bool", "the operand of 'not'", diags, diag)
+    elif isinstance(node, And | Or):
+        for o in node.operands:
+            _check_types(o, "bool", f"each side of {node._word!r}", diags, diag)
+
+
+# --- reachability for a given k -----------------------------------------------------------
+Reach = Literal["never", "sometimes", "always"]
+
+
+def value_range(name: str, k: int) -> tuple[float, float]:
+    """The closed range a signal can take at a tier of ``k`` samples."""
+    info = SIGNALS[name]
+    if name == "entropy":
+        return 0.0, math.log(k) if k > 1 else 0.0
+    if info.step == "exact":
+        return float(k), float(k)
+    return info.low, math.inf if info.high is None else info.high
+
+
+def _candidates(name: str, k: int, thresholds: set[float]) -> list[float]:
+    """Points that hit every region the thresholds cut the signal's range into."""
+    lo, hi = value_range(name, k)
+    step = SIGNALS[name].step
+    if step == "exact":
+        return [lo]
+    if step == "1/k":
+        js = {0, k}
+        for t in thresholds:
+            x = t * k
+            js.update(j for j in (math.floor(x + 1e-9), math.ceil(x - 1e-9)) if 0 <= j <= k)
+        return sorted(j / k for j in js)
+    inside = sorted({p for p in (lo, hi, *thresholds) if lo <= p <= hi and math.isfinite(p)})
+    pts = set(inside)
+    pts.update((a + b) / 2 for a, b in itertools.pairwise(inside))
+    if hi == math.inf:
+        pts.add((inside[-1] if inside else 0.0) + 1.0)
+    if lo == -math.inf:
+        pts.add((inside[0] if inside else 0.0) - 1.0)
+    if step == "int":
+        pts = {v for p in pts for v in (math.floor(p), math.ceil(p)) if lo <= v <= hi}
+    return sorted(pts)
+
+
+def reachability(cond: Condition, k: int, *, max_points: int = 50_000) -> Reach:
+    """Whether ``cond`` can hold at a tier of ``k`` samples: never, sometimes or always.
+
+    Exact for comparisons of signals with numbers (agreement moves in steps of 1/k, entropy
+    is at most ln k); signals are treated as independent, so "never" and "always" are proofs.
+    """
+    names = sorted(cond.signals())
+    thresholds: dict[str, set[float]] = {n: set() for n in names}
+    for node in cond.walk():
+        if isinstance(node, Compare):
+            for a, b in ((node.left, node.right), (node.right, node.left)):
+                if isinstance(a, Signal) and isinstance(b, Number) and a.name in thresholds:
+                    thresholds[a.name].add(b.value)
+    grids = [_candidates(n, k, thresholds[n]) for n in names]
+    if math.prod(len(g) for g in grids) > max_points:
+        return "sometimes"
+    seen = set()
+    for values in itertools.product(*grids):
+        seen.add(cond.evaluate(dict(zip(names, values, strict=True))))
+        if len(seen) == 2:
+            return "sometimes"
+    return "always" if seen == {True} else "never"
+
+
+def threshold_reachable(cond: Condition, k: int) -> bool:
+    """True when ``cond`` can fire for some outcome of k samples (the compiler's E400 check)."""
+    return reachability(cond, k) != "never"
