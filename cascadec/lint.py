@@ -1,0 +1,199 @@
+"""``cascadec lint``: find every bad marker or spec before it reaches a GPU.
+
+Reads marker files (one a line, ``#`` comments), ``-`` for stdin, YAML specs, JSON plans and
+the strategy column of CSV / JSONL / parquet tables. Never raises for bad input: problems
+with the input itself (unreadable file, missing column) are I/O errors (exit 2), findings
+inside it are diagnostics (exit 1 when any is an error).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cascadec.errors import CascadecError, Diagnostic
+from cascadec.marker import analyze_marker
+from cascadec.registry import ModelRegistry, load_registry
+
+TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq"}
+SPEC_SUFFIXES = {".yaml", ".yml"}
+
+
+@dataclass
+class LintResult:
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    io_errors: list[str] = field(default_factory=list)
+    checked: int = 0
+
+    @property
+    def errors(self) -> int:
+        return sum(d.is_error for d in self.diagnostics)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.diagnostics) - self.errors
+
+    def exit_code(self, strict: bool = False) -> int:
+        if self.io_errors:
+            return 2
+        if self.errors or (strict and self.warnings):
+            return 1
+        return 0
+
+
+class _InputError(Exception):
+    """The input itself cannot be linted (I/O, encoding, missing column): exit 2."""
+
+
+def lint_paths(paths: list[str], *, column: str = "strategy", registry: str | Path | None = None) -> LintResult:
+    result = LintResult()
+    reg = load_registry(registry)
+    for path in paths:
+        try:
+            for diagnostic in _lint_one(path, column, reg, registry, result):
+                result.diagnostics.append(diagnostic)
+        except _InputError as exc:
+            result.io_errors.append(f"{path}: {exc}")
+    return result
+
+
+def _lint_one(path: str, column: str, reg: ModelRegistry, registry_arg, result: LintResult) -> Iterator[Diagnostic]:
+    if path == "-":
+        yield from _lint_marker_lines(_decode(sys.stdin.buffer.read(), "-"), "-", reg, result)
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise _InputError("is a directory (pass the files to lint)")
+    suffix = p.suffix.lower()
+    if suffix in SPEC_SUFFIXES:
+        yield from _lint_spec(p, registry_arg, result)
+    elif suffix == ".json":
+        yield from _lint_plan(p, result)
+    elif suffix in TABLE_SUFFIXES:
+        yield from _lint_table(p, suffix, column, reg, result)
+    else:
+        yield from _lint_marker_lines(_decode(_read_bytes(p), path), path, reg, result)
+
+
+def _read_bytes(p: Path) -> bytes:
+    try:
+        return p.read_bytes()
+    except OSError as exc:
+        raise _InputError(exc.strerror or str(exc)) from None
+
+
+def _decode(data: bytes, path: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _InputError(f"not UTF-8 text (byte {exc.start}); is it a binary file?") from None
+
+
+def _lint_marker_lines(text: str, source: str, reg: ModelRegistry, result: LintResult) -> Iterator[Diagnostic]:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        content = raw.split("#", 1)[0]
+        if not content.strip():
+            continue
+        result.checked += 1
+        _, diagnostics = analyze_marker(content.rstrip(), reg, source=source, line=number)
+        yield from diagnostics
+
+
+def _cells(p: Path, suffix: str, column: str) -> Iterator[tuple[int, int, object]]:
+    """(line, column offset, value) of every cell of ``column``."""
+    if suffix in (".parquet", ".pq"):
+        yield from _parquet_cells(p, column)
+        return
+    text = _decode(_read_bytes(p), str(p))
+    lines = text.splitlines()
+    if suffix in (".jsonl", ".ndjson"):
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise _InputError(f"line {number}: not JSON: {exc.msg}") from None
+            if not isinstance(row, dict) or column not in row:
+                raise _InputError(f"line {number}: no {column!r} field (use --column NAME)")
+            value = row[column]
+            found = raw.find(json.dumps(value, ensure_ascii=False)[1:-1]) if isinstance(value, str) and value else -1
+            yield number, max(found, 0), value
+        return
+    reader = csv.reader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ",")
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise _InputError("empty table") from None
+    except csv.Error as exc:
+        raise _InputError(f"not a CSV table: {exc}") from None
+    if column not in header:
+        raise _InputError(f"no column {column!r}; columns are {', '.join(header)} (use --column NAME)")
+    index = header.index(column)
+    try:
+        for row in reader:
+            if not row:
+                continue
+            value = row[index] if index < len(row) else ""
+            raw = lines[reader.line_num - 1] if reader.line_num - 1 < len(lines) else ""
+            yield reader.line_num, max(raw.find(value) if value else 0, 0), value
+    except csv.Error as exc:
+        raise _InputError(f"line {reader.line_num}: {exc}") from None
+
+
+def _parquet_cells(p: Path, column: str) -> Iterator[tuple[int, int, object]]:
+    try:
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(p)
+    except Exception as exc:  # pyarrow raises many types for corrupt files
+        raise _InputError(f"cannot read parquet: {exc}") from None
+    if column not in table.column_names:
+        raise _InputError(f"no column {column!r}; columns are {', '.join(table.column_names)} (use --column NAME)")
+    for number, value in enumerate(table.column(column).to_pylist(), start=1):
+        yield number, 0, value
+
+
+def _lint_table(p: Path, suffix: str, column: str, reg: ModelRegistry, result: LintResult) -> Iterator[Diagnostic]:
+    for line, offset, value in _cells(p, suffix, column):
+        result.checked += 1
+        text = "" if value is None or (isinstance(value, float) and value != value) else str(value)
+        _, diagnostics = analyze_marker(text, reg, source=str(p), line=line, column_offset=offset)
+        yield from diagnostics
+
+
+def _lint_spec(p: Path, registry_arg, result: LintResult) -> Iterator[Diagnostic]:
+    from cascadec.compiler import check_spec_file
+
+    result.checked += 1
+    yield from check_spec_file(p, registry=registry_arg)
+
+
+def _lint_plan(p: Path, result: LintResult) -> Iterator[Diagnostic]:
+    from cascadec.plan import load_plan
+
+    result.checked += 1
+    try:
+        load_plan(p)
+    except CascadecError as exc:
+        yield Diagnostic(code=exc.code, message=str(exc).split(f"{exc.code} ", 1)[-1], source=str(p))
+
+
+def render(result: LintResult, fmt: str = "text") -> tuple[str, str]:
+    """(stdout, stderr) for a lint result."""
+    if fmt == "json":
+        out = json.dumps([d.to_json() for d in result.diagnostics], indent=2) + "\n"
+    else:
+        out = "".join(d.format() + "\n" for d in result.diagnostics)
+    err = "".join(f"error: {e}\n" for e in result.io_errors)
+    if fmt == "text":
+        if result.diagnostics:
+            err += f"Found {result.errors} error(s) and {result.warnings} warning(s) in {result.checked} strategies.\n"
+        elif not result.io_errors:
+            err += f"All checks passed ({result.checked} strategies).\n"
+    return out, err
