@@ -123,6 +123,7 @@ def analyze_marker(
         )
 
     if not body:
+        offset = column_offset
         return None, [diag("E101", "empty marker", 1, fix="write a model alias such as 7B or a marker such as mv_7B_k4_t0.7")]
     if "\n" in body or "\r" in body:
         column = min(i for i in (body.find("\n"), body.find("\r")) if i >= 0) + 1
