@@ -42,7 +42,7 @@ def check_tiers(kind: Kind, tiers: list[TierTokens], reg: ModelRegistry, diag: D
                 fix=f"write it as a majority vote: mv_{t.alias}_k{int(t.k)}_t{format_temperature(float(t.t))}",
             )
         )
-    for before, after in zip(tiers, tiers[1:]):
+    for before, after in zip(tiers, tiers[1:], strict=False):
         cost_before = reg.resolve(str(before.alias)).params
         cost_after = reg.resolve(str(after.alias)).params
         if cost_after < cost_before:

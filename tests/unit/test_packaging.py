@@ -52,8 +52,8 @@ def test_lint_imports_no_torch_or_vllm(tmp_path):
     f = tmp_path / "m.txt"
     f.write_text("mv_1.5B_k4_t0.7\n")
     code = (
-        "import sys\nfrom cascadec.cli import main\nsys.argv=['cascadec','lint',%r]\n"
+        f"import sys\nfrom cascadec.cli import main\nsys.argv=['cascadec','lint',{str(f)!r}]\n"
         "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
         "heavy = [m for m in ('torch', 'vllm', 'transformers') if m in sys.modules]\nassert not heavy, heavy\n"
-    ) % str(f)
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
