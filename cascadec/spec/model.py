@@ -1,0 +1,195 @@
+"""The typed strategy spec: what a user writes in YAML (and what a marker means).
+
+A spec is raw intent, not yet resolved: aliases are unresolved, omitted values are ``None``
+and the compiler fills them in (see ``cascadec/compiler``). Defaults, all documented here
+and applied by the compiler's ``apply_defaults`` pass:
+
+- ``escalate_if`` of a cascade tier: ``agreement < target_conf`` (``target_conf`` 0.75);
+  of an entropy-cascade tier: ``entropy > target_entropy or no_answer > 0.5``
+  (``target_entropy`` 0.6 nats: at k=4 a 3-1 split stays, 2-2 escalates); the last tier never escalates.
+- entropy cascades also explore: a tier with k >= 3 and a tier between it and the top
+  skips straight to the top when the answer entropy is maximal for its k (every sample differs).
+- ``top_p`` 0.8 for sampled tiers (T > 0), 1.0 for greedy ones; ``max_tokens`` 2048, capped by
+  the registry's ``max_model_len``; ``seed`` 0, tier i gets seed + i; ``prompt``: the spec's
+  ``defaults.prompt``, else the registry's, else ``qwen-math-cot``.
+- A key that is absent takes its default; ``retry: null`` / ``explore: null`` switch an
+  inherited rule off for that tier or strategy.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SPEC_VERSION = 1
+DEFAULT_TARGET_CONF = 0.75
+DEFAULT_TARGET_ENTROPY = 0.6
+DEFAULT_TOP_P_SAMPLED = 0.8
+DEFAULT_TOP_P_GREEDY = 1.0
+DEFAULT_MAX_TOKENS = 2048
+DEFAULT_SEED = 0
+DEFAULT_PROMPT = "qwen-math-cot"
+KIND_KEYS = ("plain", "mv", "cascade", "entropy_cascade")
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _condition_text(value: Any) -> Any:
+    """YAML ``true``/``false`` are the conditions ``true``/``false``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+class Defaults(_Spec):
+    """Values every tier takes unless it sets its own."""
+
+    max_tokens: int | None = Field(None, ge=1, description="Generated tokens per sample (default 2048)")
+    top_p: float | None = Field(None, gt=0, le=1, description="Default 0.8 when sampling, 1.0 when greedy")
+    prompt: str | None = Field(None, min_length=1, description="Prompt template name (default: registry's)")
+    seed: int | None = Field(None, description="Base seed; tier i uses seed + i (default 0)")
+
+
+class RetrySpec(_Spec):
+    """Before escalating, sample the same tier again when ``when`` holds."""
+
+    max: int = Field(1, ge=1, le=16, description="Retries per tier")
+    when: str = Field(description="Condition over the tier's signals, e.g. 'entropy > 1.0'")
+    extra_k: int = Field(ge=1, description="Samples added per retry")
+    temperature: float | None = Field(None, ge=0, le=2, description="Temperature of the retry samples")
+
+    _when = field_validator("when", mode="before")(_condition_text)
+
+
+class ExploreSpec(_Spec):
+    """Entropy-aware exploration: skip to the top tier, or resample hotter, when ``when`` holds."""
+
+    when: str | None = Field(None, description="Condition; default: answer entropy is maximal for k")
+    action: Literal["skip_to_top", "raise_temperature"] = "skip_to_top"
+    temperature: float | None = Field(None, ge=0, le=2, description="raise_temperature: the new temperature")
+    extra_k: int = Field(0, ge=0, description="raise_temperature: samples to draw at it (0: the tier's k)")
+
+    _when = field_validator("when", mode="before")(_condition_text)
+
+    @model_validator(mode="after")
+    def _needs_temperature(self) -> ExploreSpec:
+        if self.action == "raise_temperature" and self.temperature is None:
+            raise ValueError("action raise_temperature needs a temperature")
+        return self
+
+
+class TierSpec(_Spec):
+    """One tier: k samples from one model."""
+
+    model: str = Field(min_length=1, description="Registry alias (7B) or full model id")
+    k: int = Field(1, ge=1, le=1024, description="Samples")
+    temperature: float = Field(0.0, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    seed: int | None = None
+    escalate_if: str | None = Field(None, description="Condition to move on to the next tier")
+    retry: RetrySpec | None = None
+    explore: ExploreSpec | None = None
+
+    _escalate = field_validator("escalate_if", mode="before")(_condition_text)
+
+
+class AdaptiveKSpec(_Spec):
+    """How the first tier's k adapts per problem (see ``cascadec.plan.resolve_tiers``)."""
+
+    policy: Literal["fixed", "difficulty_buckets", "budget"] = "fixed"
+    column: str = Field("difficulty", min_length=1, description="Per-problem difficulty column in [0, 1]")
+    buckets: tuple[tuple[float, int], ...] = Field((), description="[upper difficulty bound, k] pairs")
+    total_budget: int | None = Field(None, ge=1, description="budget: first-tier samples for the whole table")
+    min_k: int = Field(1, ge=1)
+    max_k: int = Field(16, ge=1, le=1024)
+    escalation_k_threshold: int | None = Field(
+        None, ge=1, description="Cost-aware skip: drop the first tier when its k reaches this"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AdaptiveKSpec:
+        if self.policy == "difficulty_buckets":
+            if not self.buckets:
+                raise ValueError("policy difficulty_buckets needs buckets: [[upper, k], ...]")
+            bounds = [b for b, _ in self.buckets]
+            if bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
+                raise ValueError(f"bucket bounds must be strictly ascending, got {bounds}")
+            if any(k < 1 for _, k in self.buckets):
+                raise ValueError("every bucket k must be >= 1")
+        if self.policy == "budget" and self.total_budget is None:
+            raise ValueError("policy budget needs total_budget")
+        if self.min_k > self.max_k:
+            raise ValueError(f"min_k ({self.min_k}) is larger than max_k ({self.max_k})")
+        return self
+
+
+class EarlyStopSpec(_Spec):
+    """Sample in rounds; stop once the remaining samples cannot change the vote."""
+
+    round_size: int = Field(2, ge=1)
+
+
+class BudgetSpec(_Spec):
+    """Per-problem limits. Cost = generated tokens x the model's params (the registry's unit)."""
+
+    max_cost_per_problem: float | None = Field(None, gt=0)
+    max_samples_per_problem: int | None = Field(None, ge=1)
+
+
+class StrategySpec(_Spec):
+    """Exactly one of ``plain`` / ``mv`` / ``cascade`` / ``entropy_cascade``, plus policies."""
+
+    plain: TierSpec | None = Field(None, description="One greedy answer: a model alias or {model: ...}")
+    mv: TierSpec | None = Field(None, description="Majority vote over k samples of one model")
+    cascade: tuple[TierSpec, ...] | None = Field(None, min_length=1)
+    entropy_cascade: tuple[TierSpec, ...] | None = Field(None, min_length=1)
+    target_conf: float = Field(DEFAULT_TARGET_CONF, gt=0, le=1, description="Default escalate_if threshold")
+    target_entropy: float = Field(
+        DEFAULT_TARGET_ENTROPY, gt=0, description="Entropy cascades' threshold (nats)"
+    )
+    retry: RetrySpec | None = Field(None, description="Retry rule for every tier that can escalate")
+    explore: ExploreSpec | None = Field(None, description="Exploration for every tier that can skip")
+    adaptive_k: AdaptiveKSpec | None = None
+    early_stop: EarlyStopSpec | None = None
+    final_answer: Literal["last_tier", "most_confident", "pooled"] = "last_tier"
+    budget: BudgetSpec | None = None
+
+    @field_validator("plain", mode="before")
+    @classmethod
+    def _plain_alias(cls, value: Any) -> Any:
+        return {"model": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StrategySpec:
+        given = [key for key in KIND_KEYS if getattr(self, key) is not None]
+        if len(given) != 1:
+            found = f"got {', '.join(given)}" if given else "got none"
+            raise ValueError(f"a strategy needs exactly one of {', '.join(KIND_KEYS)}; {found}")
+        if self.plain is not None and (self.plain.k != 1 or self.plain.temperature != 0):
+            raise ValueError("plain runs one greedy answer (k 1, temperature 0); use mv to vote")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(key for key in KIND_KEYS if getattr(self, key) is not None)
+
+    @property
+    def tiers(self) -> tuple[TierSpec, ...]:
+        value = getattr(self, self.kind)
+        return value if isinstance(value, tuple) else (value,)
+
+
+class Spec(_Spec):
+    """A strategy spec file (``version: 1``)."""
+
+    version: Literal[1] = Field(description="Spec format version; this cascadec reads 1")
+    name: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.:/+-]+$", description="Strategy key (default: its canonical marker)"
+    )
+    models: str | None = Field(None, description="Model registry: zoo, qwen2.5-math or a YAML path")
+    defaults: Defaults = Defaults()
+    strategy: StrategySpec
