@@ -1,0 +1,162 @@
+"""Replay backend: serve recorded samples from a sample bank instead of running a model.
+
+A bank holds every sample of every model on a problem set (at the largest k anyone will
+ask for), so any plan can be run, simulated and tested without a GPU. Replay is
+deterministic: request ``first_sample=s, n=m`` for problem P on model M returns bank rows
+``(M, P, s) .. (M, P, s+m-1)`` — retries and rounds continue the numbering and so get fresh
+samples, exactly as a seeded engine would.
+
+Bank schema (parquet; :func:`write_bank` writes one):
+
+=============  ===========  ==============================================================
+column         type         meaning
+=============  ===========  ==============================================================
+model          string       the plan model id (``PlanModel.id``; its ``path`` also matches)
+problem_id     string       the problem's id
+sample_index   int          0, 1, 2, ... per (model, problem[, temperature])
+text           string       the generated text
+num_tokens     int          generated tokens
+finish_reason  string       ``stop`` or ``length`` (optional, default ``stop``)
+logprobs       list<float>  chosen-token logprobs (optional, may be null)
+entropies      list<float>  per-token entropies (optional, may be null)
+temperature    float        optional; when present a request only gets rows at its
+                            temperature (null rows match any temperature)
+=============  ===========  ==============================================================
+
+``CASCADEC_REPLAY_DELAY`` (seconds) makes every ``generate`` call sleep that long: it turns
+replay into a slow engine for interruption tests.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from cascadec.errors import BackendError, DataError
+from cascadec.plan import PlanModel
+from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
+
+REQUIRED = ("model", "problem_id", "sample_index", "text", "num_tokens")
+DELAY_ENV = "CASCADEC_REPLAY_DELAY"
+
+
+def read_bank(bank: str | Path | pd.DataFrame) -> pd.DataFrame:
+    if isinstance(bank, pd.DataFrame):
+        df = bank
+        source = "<bank frame>"
+    else:
+        source = str(bank)
+        if not Path(bank).is_file():
+            raise DataError(f"{source}: E500 no such sample bank")
+        try:
+            df = (
+                pd.read_parquet(bank)
+                if str(bank).endswith((".parquet", ".pq"))
+                else pd.read_json(bank, lines=True)
+            )
+        except Exception as exc:
+            raise DataError(f"{source}: E500 cannot read sample bank: {str(exc).splitlines()[0]}") from None
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"{source}: E500 sample bank lacks column(s) {', '.join(missing)} "
+            f"(a bank needs {', '.join(REQUIRED)})"
+        )
+    return df
+
+
+def write_bank(rows: pd.DataFrame | Sequence[dict], path: str | Path) -> Path:
+    """Write a bank parquet file (validating the columns) and return its path."""
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    read_bank(df)
+    df = df.astype({"model": str, "problem_id": str, "sample_index": "int64", "num_tokens": "int64"})
+    df.to_parquet(path, index=False)
+    return Path(path)
+
+
+def _floats(value) -> tuple[float, ...] | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return tuple(float(x) for x in value)
+
+
+class ReplayBackend:
+    """Serves bank samples; counts loads and calls so tests can check the schedule."""
+
+    name = "replay"
+
+    def __init__(self, bank: str | Path | pd.DataFrame, delay: float | None = None):
+        self.bank = read_bank(bank)
+        self.delay = float(os.environ.get(DELAY_ENV, "0") or 0) if delay is None else delay
+        self.loads: list[str] = []
+        self.calls = 0
+        self.model: PlanModel | None = None
+        self._index: dict[tuple[str, int], list[tuple[float | None, Sample]]] = {}
+
+    def load(self, model: PlanModel) -> None:
+        rows = self.bank[self.bank["model"].astype(str) == model.id]
+        if rows.empty:
+            rows = self.bank[self.bank["model"].astype(str) == model.path]
+        if rows.empty:
+            have = ", ".join(sorted(self.bank["model"].astype(str).unique()))
+            raise BackendError(f"E501 the sample bank has no samples of model {model.id!r} (it has: {have})")
+        has_t = "temperature" in rows.columns
+        index: dict[tuple[str, int], list[tuple[float | None, Sample]]] = defaultdict(list)
+        for r in rows.itertuples(index=False):
+            temp = getattr(r, "temperature", None) if has_t else None
+            temp = None if temp is None or (isinstance(temp, float) and math.isnan(temp)) else float(temp)
+            finish = getattr(r, "finish_reason", "stop")
+            sample = Sample(
+                text=str(r.text),
+                num_tokens=int(r.num_tokens),
+                finish_reason=str(finish) if isinstance(finish, str) and finish else "stop",
+                logprobs=_floats(getattr(r, "logprobs", None)),
+                entropies=_floats(getattr(r, "entropies", None)),
+            )
+            index[(str(r.problem_id), int(r.sample_index))].append((temp, sample))
+        self._index = dict(index)
+        self.model = model
+        self.loads.append(model.id)
+
+    def _sample(self, problem_id: str, i: int, temperature: float) -> Sample | None:
+        for temp, sample in self._index.get((problem_id, i), ()):
+            if temp is None or abs(temp - temperature) < 1e-6:
+                return sample
+        return None
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], progress: ProgressFn | None = None
+    ) -> list[list[Sample]]:
+        if self.model is None:
+            raise BackendError("E501 replay backend: generate() before load()")
+        self.calls += 1
+        if self.delay > 0:
+            time.sleep(self.delay)
+        out = []
+        for req in requests:
+            got = [
+                self._sample(req.problem_id, i, req.temperature)
+                for i in range(req.first_sample, req.first_sample + req.n)
+            ]
+            if any(s is None for s in got):
+                have = sum(1 for (pid, _i) in self._index if pid == req.problem_id)
+                lacking = [req.first_sample + j for j, s in enumerate(got) if s is None]
+                raise BackendError(
+                    f"E501 the sample bank lacks samples for model {self.model.id!r}, problem "
+                    f"{req.problem_id!r}, temperature {req.temperature:g}: indices {lacking[0]}..{lacking[-1]} "
+                    f"asked, {have} recorded; record a larger bank or lower k"
+                )
+            out.append(got)  # type: ignore[arg-type]
+            if progress is not None:
+                progress(1)
+        return out
+
+    def close(self) -> None:
+        self.model = None
+        self._index = {}

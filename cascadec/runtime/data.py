@@ -1,0 +1,184 @@
+"""Problem tables: local JSONL / CSV / parquet files in the layouts people already have.
+
+Recognised layouts (first match wins, per role):
+
+- problem text: ``problem`` (MATH, ours), ``question`` (GSM8K), ``Problem`` (AIME), ``Question``;
+- gold answer: ``answer`` (bare, or a GSM8K solution ending ``#### n``), ``Answer`` (AIME),
+  ``solution`` (MATH: the last ``\\boxed{}``); optional — no gold, no ``correct`` column;
+- id: ``id``, ``ID`` (AIME), ``unique_id``, ``problem_id``; else the row number (0-based);
+- difficulty: whatever column the plan's adaptive-k policy names (``difficulty`` by default),
+  numbers or ``Level 3`` style strings.
+
+The runtime never sees the raw frame: it gets :class:`Problem` records, so the caller's frame
+stays untouched. Every problem with the table is a :class:`DataError` (E500) that says where.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import numbers
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from cascadec.errors import DataError
+from cascadec.runtime.answers import gold_answer
+
+PROBLEM_COLUMNS = ("problem", "question", "Problem", "Question")
+GOLD_COLUMNS = ("answer", "Answer", "solution", "Solution")
+ID_COLUMNS = ("id", "ID", "unique_id", "problem_id")
+_LEVEL = re.compile(r"^\s*(?:level\s*)?([-+]?\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Problem:
+    id: str
+    problem: str
+    gold: str | None = None
+    strategy: str | None = None  # the row's strategy cell (``--column``)
+    features: dict[str, float | None] = field(default_factory=dict)  # difficulty columns
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a local JSONL/JSON/CSV/parquet file; ids and text stay strings."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: E500 no such data file")
+    if p.is_dir():
+        raise DataError(f"{p}: E500 is a directory, expected a .jsonl, .csv or .parquet file")
+    suffix = "".join(s for s in p.suffixes[-2:] if s != ".gz").lower() or p.suffix.lower()
+    try:
+        if suffix.endswith((".jsonl", ".ndjson")):
+            df = pd.read_json(p, lines=True, dtype=False)
+        elif suffix.endswith(".json"):
+            df = _read_json_any(p)
+        elif suffix.endswith(".csv"):
+            df = pd.read_csv(p, dtype=str, keep_default_na=False)
+        elif suffix.endswith((".parquet", ".pq")):
+            df = pd.read_parquet(p)
+        else:
+            raise DataError(f"{p}: E500 unsupported data format {p.suffix!r}; use .jsonl, .csv or .parquet")
+    except DataError:
+        raise
+    except Exception as exc:  # pandas/pyarrow raise many types for a corrupt file
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{p}: E500 cannot read data: {msg}") from None
+    if len(df) == 0:
+        raise DataError(f"{p}: E500 the data file has no rows")
+    return df
+
+
+def _read_json_any(p: Path) -> pd.DataFrame:
+    text = p.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return pd.read_json(p, lines=True, dtype=False)
+    if isinstance(data, dict):
+        data = next((v for v in data.values() if isinstance(v, list)), [data])
+    if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+        raise DataError(f"{p}: E500 a .json data file must hold a list of objects")
+    return pd.DataFrame(data)
+
+
+def _pick(columns: Iterable[str], candidates: tuple[str, ...]) -> str | None:
+    cols = list(columns)
+    return next((c for c in candidates if c in cols), None)
+
+
+def _missing(value: object) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _as_id(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _as_difficulty(value: object, where: str) -> float | None:
+    if _missing(value) or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, numbers.Real):
+        return float(value)
+    m = _LEVEL.match(str(value))
+    if not m:
+        raise DataError(f"{where}: E500 difficulty {value!r} is not a number")
+    return float(m.group(1))
+
+
+def problems_from_frame(
+    df: pd.DataFrame,
+    *,
+    strategy_column: str | None = None,
+    feature_columns: Iterable[str] = (),
+    source: str = "<frame>",
+) -> list[Problem]:
+    """Validate ``df`` and turn its rows into :class:`Problem` records (``df`` is not modified)."""
+    if len(df) == 0:
+        raise DataError(f"{source}: E500 no problems (the table is empty)")
+    text_col = _pick(df.columns, PROBLEM_COLUMNS)
+    if text_col is None:
+        raise DataError(
+            f"{source}: E500 no problem column; expected one of {', '.join(PROBLEM_COLUMNS)} "
+            f"(columns: {', '.join(map(str, df.columns))})"
+        )
+    gold_col = _pick(df.columns, GOLD_COLUMNS)
+    id_col = _pick(df.columns, ID_COLUMNS)
+    if strategy_column is not None and strategy_column not in df.columns:
+        raise DataError(
+            f"{source}: E500 no strategy column {strategy_column!r} "
+            f"(columns: {', '.join(map(str, df.columns))})"
+        )
+    features = [c for c in dict.fromkeys(feature_columns) if c in df.columns]
+    out: list[Problem] = []
+    seen: dict[str, int] = {}
+    for pos, (_, row) in enumerate(df.iterrows()):
+        rid = _as_id(row[id_col]) if id_col and not _missing(row[id_col]) else ("" if id_col else str(pos))
+        where = f"{source}: row {pos}" + (f" (id {rid})" if rid else "")
+        if not rid:
+            raise DataError(f"{where}: E500 empty {id_col!r}")
+        if rid in seen:
+            raise DataError(f"{where}: E500 duplicate id {rid!r} (first at row {seen[rid]})")
+        seen[rid] = pos
+        text = row[text_col]
+        if _missing(text) or not str(text).strip():
+            raise DataError(f"{where}: E500 empty {text_col!r}")
+        strategy = None
+        if strategy_column is not None:
+            cell = row[strategy_column]
+            if _missing(cell) or not str(cell).strip():
+                raise DataError(f"{where}: E500 empty strategy cell in column {strategy_column!r}")
+            strategy = str(cell).strip()
+        out.append(
+            Problem(
+                id=rid,
+                problem=str(text),
+                gold=gold_answer(row[gold_col]) if gold_col else None,
+                strategy=strategy,
+                features={c: _as_difficulty(row[c], where) for c in features},
+            )
+        )
+    return out
+
+
+def fingerprint(problems: Iterable[Problem]) -> str:
+    """A hash of what a run's results depend on in the data (ids, texts, gold, strategies)."""
+    h = hashlib.sha256()
+    for p in problems:
+        h.update(
+            json.dumps(
+                [p.id, p.problem, p.gold, p.strategy, sorted(p.features.items())], ensure_ascii=False
+            ).encode()
+        )
+        h.update(b"\n")
+    return "sha256:" + h.hexdigest()

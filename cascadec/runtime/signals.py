@@ -1,0 +1,93 @@
+"""The signals a tier's escalation, retry and exploration conditions are evaluated over.
+
+Definitions (k = samples drawn on the tier so far, voting or not):
+
+- ``agreement``: top cluster's votes / k — missing answers lower it, as they should;
+- ``margin``: (top − second) / k;
+- ``entropy``: Shannon entropy of the answer distribution over the voting samples, in nats;
+- ``no_answer``: share of the k samples with no answer or truncated;
+- ``mean_logprob``: mean over samples of each sample's mean chosen-token logprob;
+- ``token_entropy``: mean over samples of each sample's mean per-token entropy;
+- ``tokens``: tokens generated on the tier; ``k``: samples drawn.
+
+``mean_logprob`` and ``token_entropy`` are NaN when the backend returned no logprobs: every
+comparison with NaN is false, so a condition over them simply never fires.
+Conditions are parsed once per distinct text (the compiler already checked them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Protocol
+
+from cascadec.runtime.backends.base import Sample
+from cascadec.runtime.voting import Vote, answer_entropy
+
+SIGNALS = ("agreement", "margin", "entropy", "no_answer", "mean_logprob", "token_entropy", "tokens", "k")
+
+
+def sample_mean_logprob(sample: Sample) -> float | None:
+    """Mean chosen-token logprob of a backend sample (None without logprobs)."""
+    if not sample.logprobs:
+        return None
+    return sum(sample.logprobs) / len(sample.logprobs)
+
+
+def sample_mean_entropy(sample: Sample) -> float | None:
+    """Mean per-token entropy of a backend sample (None without entropies)."""
+    if not sample.entropies:
+        return None
+    return sum(sample.entropies) / len(sample.entropies)
+
+
+class _Measured(Protocol):
+    num_tokens: int
+    mean_logprob: float | None
+    mean_entropy: float | None
+
+
+def _mean(values: Sequence[float | None]) -> float:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else math.nan
+
+
+def compute_signals(vote: Vote, samples: Sequence[_Measured]) -> dict[str, float]:
+    """Every signal of one tier, from its vote and its samples (records carry per-sample means)."""
+    k = len(samples)
+    denom = max(k, 1)
+    return {
+        "agreement": vote.top / denom,
+        "margin": (vote.top - vote.second) / denom,
+        "entropy": answer_entropy(vote),
+        "no_answer": (k - vote.voters) / denom,
+        "mean_logprob": _mean([s.mean_logprob for s in samples]),
+        "token_entropy": _mean([s.mean_entropy for s in samples]),
+        "tokens": float(sum(s.num_tokens for s in samples)),
+        "k": float(k),
+    }
+
+
+@cache
+def _compiled(text: str):
+    from cascadec.spec.condition import parse_condition
+
+    return parse_condition(text)
+
+
+def check_condition(text: str) -> None:
+    """Parse ``text`` now (raises the condition module's error) so a bad plan fails before any load."""
+    _compiled(text)
+
+
+def holds(text: str | None, signals: Mapping[str, float]) -> bool:
+    """Whether condition ``text`` holds for ``signals``; a missing condition never holds."""
+    if text is None:
+        return False
+    return bool(_compiled(text).evaluate(signals))
+
+
+def json_safe(signals: Mapping[str, float]) -> dict[str, float | None]:
+    """NaN → None, so the signals serialise as strict JSON."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else round(v, 6)) for k, v in signals.items()}
