@@ -183,8 +183,11 @@ def _canonical_bytes(data: dict) -> str:
 
 
 def content_hash(plan: Plan) -> str:
+    """sha256 of the canonical bytes without ``hash`` and ``source``: where a plan came from
+    (a marker, its YAML twin, a path spelled differently) does not change what it runs."""
     body = plan.model_dump(mode="json")
     body.pop("hash", None)
+    body.pop("source", None)
     return "sha256:" + hashlib.sha256(_canonical_bytes(body).encode()).hexdigest()
 
 

@@ -1,0 +1,124 @@
+"""Markers and YAML specs → checked, versioned execution plans.
+
+Every entry point returns ``(plan, warnings)`` and raises a ``CascadecError`` carrying
+located diagnostics for errors: ``MarkerError`` (E1xx) for a bad marker, ``SpecError``
+(E2xx/E3xx) for a bad spec, ``CompileError`` (E4xx) when a static check fails, and code
+E900 for I/O. ``check_spec_file`` is the one that never raises (for ``cascadec lint``).
+
+The plan's ``source`` says where it came from and is *not* part of its content hash, so a
+marker and its YAML twin give plans with the same hash and, but for ``source``, equal bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from cascadec.compiler.context import Context, MarkerLocator, RegistryLike, resolve_registry, spec_registry
+from cascadec.compiler.pipeline import build_plan, compile_strategy
+from cascadec.errors import CascadecError, DataError, Diagnostic, MarkerError
+from cascadec.marker import analyze_marker
+from cascadec.plan import Plan, PlanModel, PlanStrategy, load_plan
+from cascadec.spec.from_marker import spec_from_marker
+from cascadec.spec.loader import load_spec
+
+__all__ = ["check_spec_file", "compile_marker", "compile_markers", "compile_spec", "load_any"]
+
+# The marker layer reports these at the exact token; the compiler's own copies would only point at the marker.
+_MARKER_CODES = {"W101", "W102", "W103", "W104"}
+
+
+def _marker_strategy(
+    text: str, registry, *, source: str, line: int, column: int
+) -> tuple[str, PlanStrategy, dict[str, PlanModel], list[Diagnostic]]:
+    marker, marker_diags = analyze_marker(text, registry, source=source, line=line, column_offset=column - 1)
+    errors = [d for d in marker_diags if d.is_error]
+    if marker is None or errors:
+        raise MarkerError(errors[0], diagnostics=errors)
+    ctx = Context(registry, MarkerLocator(source, text.strip(), line, column))
+    strategy, models, diags = compile_strategy(spec_from_marker(marker), ctx)
+    return str(marker), strategy, models, marker_diags + [d for d in diags if d.code not in _MARKER_CODES]
+
+
+def compile_marker(
+    text: str, registry: RegistryLike = None, *, source: str = "<marker>", line: int = 1, column: int = 1
+) -> tuple[Plan, list[Diagnostic]]:
+    """One marker → a one-strategy plan whose key is the marker's canonical text."""
+    reg = resolve_registry(registry)
+    _, strategy, models, diags = _marker_strategy(text, reg, source=source, line=line, column=column)
+    return build_plan([strategy], models, source), diags
+
+
+def compile_markers(
+    texts: Iterable[str],
+    registry: RegistryLike = None,
+    *,
+    source: str = "<markers>",
+    locations: Sequence[tuple[int, int]] | None = None,
+) -> tuple[Plan, list[Diagnostic]]:
+    """A table's per-row markers → one plan, one strategy per distinct canonical marker.
+
+    ``locations[i]`` is (line, column) of text i in ``source`` (default: line i+1). Every bad
+    row is reported, not just the first; warnings are reported once per distinct marker.
+    """
+    reg = resolve_registry(registry)
+    strategies: dict[str, PlanStrategy] = {}
+    models: dict[str, PlanModel] = {}
+    diags: list[Diagnostic] = []
+    errors: list[Diagnostic] = []
+    seen: set[str] = set()
+    for i, text in enumerate(texts):
+        line, column = locations[i] if locations else (i + 1, 1)
+        if text.strip() in seen:
+            continue
+        seen.add(text.strip())
+        try:
+            key, strategy, found_models, found = _marker_strategy(
+                text, reg, source=source, line=line, column=column
+            )
+        except CascadecError as exc:
+            errors.extend(exc.diagnostics or [Diagnostic(exc.code, exc.message, line, column, source)])
+            continue
+        if key not in strategies:
+            strategies[key] = strategy
+            models.update(found_models)
+            diags.extend(found)
+    if errors:
+        raise MarkerError(errors[0], diagnostics=errors + diags)
+    if not strategies:
+        raise DataError(f"{source}: no markers to compile")
+    return build_plan(list(strategies.values()), models, source), diags
+
+
+def compile_spec(path: str | Path, registry: RegistryLike = None) -> tuple[Plan, list[Diagnostic]]:
+    """A YAML spec file → a one-strategy plan. ``registry`` (``--models``) overrides the spec's ``models:``."""
+    spec, doc = load_spec(path)
+    reg = spec_registry(registry, spec.models, doc, Path(path).parent)
+    strategy, models, diags = compile_strategy(spec, Context(reg, doc), fallback_key=Path(path).stem)
+    return build_plan([strategy], models, str(path)), diags
+
+
+def load_any(target: str, registry: RegistryLike = None) -> tuple[Plan, list[Diagnostic]]:
+    """A plan (.json), a spec (.yaml/.yml) or marker text → a plan."""
+    lower = target.lower()
+    if lower.endswith(".json"):
+        return load_plan(target), []
+    if lower.endswith((".yaml", ".yml")):
+        return compile_spec(target, registry)
+    return compile_marker(target, registry)
+
+
+def check_spec_file(path: str | Path, registry: RegistryLike = None) -> list[Diagnostic]:
+    """Every finding for a spec file, errors included. Never raises for bad input."""
+    try:
+        return compile_spec(path, registry)[1]
+    except CascadecError as exc:
+        return exc.diagnostics or [Diagnostic(exc.code, exc.message, source=str(path))]
+    except Exception as exc:  # a bug must not hide the other files' findings in lint
+        return [
+            Diagnostic(
+                "E900",
+                f"internal error while checking the spec: {type(exc).__name__}: {exc}",
+                source=str(path),
+            )
+        ]

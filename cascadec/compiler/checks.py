@@ -1,0 +1,218 @@
+"""Static checks every compiled strategy must pass before a GPU is touched.
+
+Each check is ``(strategy, tier_paths, ctx) -> diagnostics``; ``tier_paths[i]`` is where
+tier i was written. Errors (E104, E400) stop compilation; warnings (W102, W400) are returned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from cascadec.compiler.context import Context, NodePath
+from cascadec.compiler.cost import first_tier_floor, first_tier_ks, paths, worst_case
+from cascadec.errors import Diagnostic
+from cascadec.plan import PlanStrategy
+from cascadec.spec.condition import parse_condition, reachability
+
+Check = Callable[[PlanStrategy, tuple[NodePath, ...], Context], list[Diagnostic]]
+
+
+def _why(text: str, k: int) -> str:
+    """The fact that makes a threshold unreachable, for the message."""
+    signals = parse_condition(text).signals()
+    if signals & {"agreement", "margin", "no_answer"}:
+        return f" (at k={k} agreement, margin and no_answer move in steps of 1/{k})"
+    if "entropy" in signals:
+        return f" (at k={k} answer entropy is at most ln {k} = {math.log(k):.3f})"
+    return ""
+
+
+def check_greedy_k(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context) -> list[Diagnostic]:
+    """T = 0 implies k = 1 (greedy samples are identical), for tiers and their retries."""
+    out = []
+    for t, path in zip(s.tiers, where, strict=True):
+        if t.temperature == 0 and t.k > 1:
+            out.append(
+                ctx.locator.diag(
+                    "E104",
+                    f"k {t.k} at temperature 0: all {t.k} greedy samples would be identical",
+                    (*path, "k"),
+                    fix="use k: 1, or sample with temperature 0.7",
+                )
+            )
+        if t.retry and t.temperature == 0 and not t.retry.temperature:
+            out.append(
+                ctx.locator.diag(
+                    "E104",
+                    "retry at temperature 0 would add identical samples",
+                    (*path, "retry"),
+                    key=True,
+                    fix="give the retry a temperature",
+                )
+            )
+    return out
+
+
+def check_thresholds(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context) -> list[Diagnostic]:
+    """Every condition can fire with its tier's k; none makes a later tier unreachable."""
+    out, n = [], len(s.tiers)
+    for i, (t, path) in enumerate(zip(s.tiers, where, strict=True)):
+        ks = first_tier_ks(s) if i == 0 else [t.k]
+        if t.escalate_if is not None:
+            reach = {k: reachability(parse_condition(t.escalate_if), k) for k in ks}
+            never = [k for k, v in reach.items() if v == "never"]
+            at = f"k={ks[0]}" if len(ks) == 1 else f"k in {never}"
+            loc = (*path, "escalate_if")
+            if len(never) == len(ks):
+                out.append(
+                    ctx.locator.diag(
+                        "E400",
+                        f"escalate_if {t.escalate_if!r} can never hold at {at}"
+                        f"{_why(t.escalate_if, never[0])}: tier {i + 2} ({s.tiers[i + 1].model}) "
+                        "can never run",
+                        loc,
+                    )
+                )
+            elif never:
+                out.append(
+                    ctx.locator.diag("W400", f"escalate_if {t.escalate_if!r} can never hold at {at}", loc)
+                )
+            elif all(v == "always" for v in reach.values()) and s.final_answer == "last_tier":
+                out.append(
+                    ctx.locator.diag(
+                        "W400",
+                        f"escalate_if {t.escalate_if!r} always holds at k={ks[0]}: "
+                        "this tier's answers are never used",
+                        loc,
+                    )
+                )
+        if t.retry is not None and all(reachability(parse_condition(t.retry.when), k) == "never" for k in ks):
+            out.append(
+                ctx.locator.diag(
+                    "W400",
+                    f"retry.when {t.retry.when!r} can never hold at k={ks[-1]}{_why(t.retry.when, ks[-1])}",
+                    (*path, "retry"),
+                )
+            )
+        if t.explore is not None:
+            reach_e = {reachability(parse_condition(t.explore.when), k) for k in ks}
+            if reach_e == {"never"}:
+                out.append(
+                    ctx.locator.diag(
+                        "W400",
+                        f"explore.when {t.explore.when!r} can never hold at k={ks[-1]}",
+                        (*path, "explore"),
+                    )
+                )
+            elif reach_e == {"always"} and t.explore.action == "skip_to_top" and i < n - 2:
+                out.append(
+                    ctx.locator.diag(
+                        "E400",
+                        f"explore.when {t.explore.when!r} always holds: tiers {i + 2} to "
+                        f"{n - 1} can never run",
+                        (*path, "explore"),
+                    )
+                )
+    return out
+
+
+def check_cost_growth(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context) -> list[Diagnostic]:
+    """Each tier's model costs at least as much per token as the one before (W102)."""
+    out = []
+    for before, after, path in zip(s.tiers, s.tiers[1:], where[1:], strict=False):
+        if after.cost_per_token < before.cost_per_token:
+            out.append(
+                ctx.locator.diag(
+                    "W102",
+                    f"tier {after.alias or after.model} is cheaper than the tier before "
+                    f"it ({before.alias or before.model}): cascades should grow in cost",
+                    (*path, "model"),
+                )
+            )
+    return out
+
+
+def check_budget(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context) -> list[Diagnostic]:
+    """A budget must at least pay for the first tier (E400); a worst case over it is cut at runtime (W400)."""
+    b, out = s.budget, []
+    if b is None:
+        return out
+    floor_samples, floor_cost = first_tier_floor(s)
+    worst = worst_case(s)
+    if b.max_samples_per_problem is not None:
+        loc = ("strategy", "budget", "max_samples_per_problem")
+        if floor_samples > b.max_samples_per_problem:
+            out.append(
+                ctx.locator.diag(
+                    "E400",
+                    f"budget cannot be met: the first tier alone draws {floor_samples} "
+                    f"samples > max_samples_per_problem {b.max_samples_per_problem}",
+                    loc,
+                )
+            )
+        elif worst.samples > b.max_samples_per_problem:
+            out.append(
+                ctx.locator.diag(
+                    "W400",
+                    f"worst case draws {worst.samples:g} samples > "
+                    f"max_samples_per_problem {b.max_samples_per_problem}: escalation stops "
+                    "when the budget is spent",
+                    loc,
+                )
+            )
+    if b.max_cost_per_problem is not None:
+        loc = ("strategy", "budget", "max_cost_per_problem")
+        if floor_cost > b.max_cost_per_problem:
+            out.append(
+                ctx.locator.diag(
+                    "E400",
+                    f"budget cannot be met: the first tier alone can cost {floor_cost:.4g} "
+                    f"(k x max_tokens x params) > max_cost_per_problem {b.max_cost_per_problem:g}",
+                    loc,
+                    fix="lower k or max_tokens, or raise the budget",
+                )
+            )
+        elif worst.cost > b.max_cost_per_problem:
+            out.append(
+                ctx.locator.diag(
+                    "W400",
+                    f"worst-case cost {worst.cost:.4g} > max_cost_per_problem "
+                    f"{b.max_cost_per_problem:g}: escalation stops when the budget is spent",
+                    loc,
+                )
+            )
+    return out
+
+
+def check_policies(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context) -> list[Diagnostic]:
+    """Early stopping that can never stop early; a first tier that adaptive k always skips."""
+    out = []
+    if s.early_stop is not None and all(t.k <= s.early_stop.round_size for t in s.tiers):
+        out.append(
+            ctx.locator.diag(
+                "W400",
+                f"early_stop.round_size {s.early_stop.round_size} >= every tier's k: "
+                "voting can never stop early",
+                ("strategy", "early_stop"),
+            )
+        )
+    if s.adaptive_k is not None and len(s.tiers) > 1 and all(len(p) < len(s.tiers) for p in paths(s)):
+        out.append(
+            ctx.locator.diag(
+                "W400",
+                "every k the adaptive policy can choose reaches escalation_k_threshold: "
+                "the first tier never runs",
+                ("strategy", "adaptive_k"),
+            )
+        )
+    return out
+
+
+CHECKS: tuple[Check, ...] = (
+    check_greedy_k,
+    check_thresholds,
+    check_cost_growth,
+    check_budget,
+    check_policies,
+)

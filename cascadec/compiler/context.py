@@ -1,0 +1,113 @@
+"""What every compiler pass reads but never changes: the registry and where things were written.
+
+A ``Locator`` turns a path into the spec (``("strategy", "cascade", 0, "k")``) into a located
+diagnostic. YAML specs locate through their ``SpecDocument``; markers have no structure to
+point into, so everything is located at the marker itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from cascadec.errors import CascadecError, Diagnostic, RegistryError, SpecError, caret_excerpt
+from cascadec.registry import ModelRegistry, load_registry, named_registry
+
+NodePath = tuple[str | int, ...]
+RegistryLike = ModelRegistry | str | Path | None
+
+
+class Locator(Protocol):
+    source: str
+
+    def diag(
+        self, code: str, message: str, path: NodePath = (), *, key: bool = False, fix: str | None = None
+    ) -> Diagnostic: ...
+
+    def text_start(self, path: NodePath) -> tuple[int, int]: ...
+
+
+@dataclass(frozen=True)
+class MarkerLocator:
+    """Locates every finding at the marker text (a cell of a table, a line of a file, ``--marker``)."""
+
+    source: str = "<marker>"
+    text: str = ""
+    line: int = 1
+    column: int = 1
+
+    def diag(
+        self, code: str, message: str, path: NodePath = (), *, key: bool = False, fix: str | None = None
+    ) -> Diagnostic:
+        excerpt = caret_excerpt(self.text, 1, 1, max(len(self.text), 1)) if self.text else ""
+        return Diagnostic(code, message, self.line, self.column, self.source, excerpt, fix)
+
+    def text_start(self, path: NodePath) -> tuple[int, int]:
+        return self.line, self.column
+
+
+@dataclass(frozen=True)
+class Context:
+    registry: ModelRegistry
+    locator: Locator
+
+
+def resolve_registry(arg: RegistryLike, *, base: Path | None = None) -> ModelRegistry:
+    """A registry object, a shipped registry name (``zoo``), or a YAML path (relative to ``base``)."""
+    if isinstance(arg, ModelRegistry):
+        return arg
+    if arg is None:
+        return load_registry()
+    text = str(arg)
+    candidates = [Path(text)] if Path(text).is_absolute() else [*([base / text] if base else []), Path(text)]
+    if "/" not in text and not text.endswith((".yaml", ".yml")):
+        candidates.append(named_registry(text))
+    for path in candidates:
+        if path.is_file():
+            return load_registry(path)
+    raise RegistryError(f"cannot find model registry {text!r} (a shipped name such as zoo, or a YAML file)")
+
+
+def spec_registry(
+    arg: RegistryLike, models: str | None, locator: Locator, base: Path | None
+) -> ModelRegistry:
+    """The registry a spec compiles against: the caller's (--models) wins over the spec's ``models:``."""
+    try:
+        return resolve_registry(arg if arg is not None else models, base=base)
+    except RegistryError as exc:
+        if arg is not None:
+            raise
+        d = locator.diag("E300", exc.message, ("models",))
+        raise SpecError(d.message, code="E300", diagnostics=[d]) from None
+
+
+def tidy(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Without repeats (a strategy-wide rule is checked once per tier), in file order."""
+    unique = list(dict.fromkeys(diagnostics))
+    return sorted(unique, key=lambda d: (d.source, d.line, d.column))
+
+
+def raise_if_errors(diagnostics: list[Diagnostic]) -> None:
+    """CompileError (static checks, E4xx) or SpecError (everything else) when any finding is an error."""
+    from cascadec.errors import CompileError
+
+    diagnostics = tidy(diagnostics)
+    errors = [d for d in diagnostics if d.is_error]
+    if not errors:
+        return
+    cls = CompileError if any(d.code.startswith("E4") for d in errors) else SpecError
+    raise cls(errors[0].message, code=errors[0].code, diagnostics=diagnostics)
+
+
+__all__ = [
+    "CascadecError",
+    "Context",
+    "Locator",
+    "MarkerLocator",
+    "NodePath",
+    "RegistryLike",
+    "raise_if_errors",
+    "resolve_registry",
+    "spec_registry",
+]

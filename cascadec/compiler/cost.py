@@ -1,0 +1,98 @@
+"""Cost of a plan strategy per problem: worst case (proved) and expected (under stated assumptions).
+
+Cost is in the registry's unit: generated tokens x the model's params. ``relative`` costs
+divide by one full-length greedy answer of the most expensive model in the strategy, a unit
+that reads the same for the Qwen family and the tiny zoo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cascadec.plan import PlanStrategy, PlanTier
+
+
+def first_tier_ks(strategy: PlanStrategy) -> list[int]:
+    """Every k the first tier can take under the strategy's adaptive-k policy."""
+    a, k = strategy.adaptive_k, strategy.tiers[0].k
+    if a is None or a.policy == "fixed":
+        return [k]
+    if a.policy == "difficulty_buckets":
+        return sorted({k, *(bk for _, bk in a.buckets)})
+    return list(range(a.min_k, a.max_k + 1))
+
+
+def tier_samples(tier: PlanTier, k: int | None = None) -> int:
+    """Most samples a tier can draw: k, every retry, and a resampling exploration."""
+    k = tier.k if k is None else k
+    extra = tier.retry.max * tier.retry.extra_k if tier.retry else 0
+    if tier.explore and tier.explore.action == "raise_temperature":
+        extra += tier.explore.extra_k or k
+    return k + extra
+
+
+def paths(strategy: PlanStrategy) -> list[tuple[PlanTier, ...]]:
+    """The tier sequences a problem can run (one per first-tier k; cost-aware skipping applied)."""
+    a = strategy.adaptive_k
+    out = []
+    for k in first_tier_ks(strategy):
+        tiers = (strategy.tiers[0].model_copy(update={"k": k}), *strategy.tiers[1:])
+        if (
+            a is not None
+            and a.escalation_k_threshold is not None
+            and k >= a.escalation_k_threshold
+            and len(tiers) > 1
+        ):
+            tiers = tiers[1:]
+        out.append(tiers)
+    return out
+
+
+@dataclass(frozen=True)
+class Cost:
+    samples: float
+    cost: float
+    relative: float
+
+
+def _unit(strategy: PlanStrategy) -> float:
+    top = max(strategy.tiers, key=lambda t: t.cost_per_token)
+    return top.cost_per_token * top.max_tokens
+
+
+def worst_case(strategy: PlanStrategy) -> Cost:
+    """Every tier runs with every retry at max_tokens: an upper bound the runtime cannot exceed."""
+    best = Cost(0, 0, 0)
+    for tiers in paths(strategy):
+        samples = sum(tier_samples(t) for t in tiers)
+        cost = sum(tier_samples(t) * t.max_tokens * t.cost_per_token for t in tiers)
+        if cost > best.cost:
+            best = Cost(samples, cost, cost / _unit(strategy))
+    return best
+
+
+def expected(strategy: PlanStrategy, escalation_rate: float = 0.3, token_share: float = 0.25) -> Cost:
+    """Expected cost if each tier escalates (and retries) with ``escalation_rate`` and a sample uses
+    ``token_share`` of max_tokens. Averaged over the first-tier ks the policy allows (uniformly)."""
+    results = []
+    for tiers in paths(strategy):
+        samples = cost = 0.0
+        for i, t in enumerate(tiers):
+            reach = escalation_rate**i
+            retry = escalation_rate * t.retry.max * t.retry.extra_k if t.retry else 0.0
+            n = reach * (t.k + retry)
+            samples += n
+            cost += n * token_share * t.max_tokens * t.cost_per_token
+        results.append((samples, cost))
+    samples = sum(r[0] for r in results) / len(results)
+    cost = sum(r[1] for r in results) / len(results)
+    return Cost(samples, cost, cost / _unit(strategy))
+
+
+def first_tier_floor(strategy: PlanStrategy) -> tuple[int, float]:
+    """(samples, worst-case cost) of the cheapest first tier: what every problem may have to pay."""
+    firsts = [p[0] for p in paths(strategy)]
+    return (
+        min(tier_samples(t) for t in firsts),
+        min(tier_samples(t) * t.max_tokens * t.cost_per_token for t in firsts),
+    )

@@ -1,0 +1,310 @@
+"""The compiler passes: small pure functions ``(Draft, Context) -> (Draft, diagnostics)``.
+
+They run in the order of ``PASSES``. Greedy-only enforcement and cost-aware skipping come
+*before* defaults on purpose: a tier's default top_p depends on its final temperature and its
+default seed on its final position, so a marker and a spec that skips to the same tiers
+compile to the same plan.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import replace
+
+from cascadec.compiler.context import Context, NodePath
+from cascadec.compiler.draft import Draft, DraftTier, guess_params
+from cascadec.errors import Diagnostic
+from cascadec.marker import format_temperature
+from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, RetryRule
+from cascadec.registry import ModelEntry
+from cascadec.spec.condition import analyze_condition, format_number
+from cascadec.spec.model import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_PROMPT,
+    DEFAULT_SEED,
+    DEFAULT_TOP_P_GREEDY,
+    DEFAULT_TOP_P_SAMPLED,
+    ExploreSpec,
+    RetrySpec,
+)
+
+Pass = Callable[[Draft, Context], tuple[Draft, list[Diagnostic]]]
+CASCADES = ("cascade", "entropy_cascade")
+
+
+def canonical_condition(text: str, path: NodePath, ctx: Context) -> tuple[str | None, list[Diagnostic]]:
+    """Condition text → canonical text, or None with located E210-E212 diagnostics."""
+    line, column = ctx.locator.text_start(path)
+    cond, diags = analyze_condition(text, source=ctx.locator.source, line=line, column=column)
+    return (str(cond) if cond is not None else None), diags
+
+
+def resolve_aliases(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
+    """Model aliases → registry entries (E105 with close matches; W104 for unknown full ids)."""
+    tiers, diags = [], []
+    for t in d.tiers:
+        name = t.spec.model
+        entry = ctx.registry.get(name)
+        if entry is None and "/" in name:
+            entry = ModelEntry(id=name, params=guess_params(name))
+            diags.append(
+                ctx.locator.diag(
+                    "W104",
+                    f"model {name!r} is not in the model registry; it runs as given, "
+                    f"cost guessed as {entry.params:g} params",
+                    (*t.path, "model"),
+                )
+            )
+        elif entry is None:
+            hint = ctx.registry.close_matches(name)
+            fix = (
+                f"did you mean {' or '.join(hint)}?"
+                if hint
+                else f"known: {', '.join(ctx.registry.aliases())}"
+            )
+            diags.append(ctx.locator.diag("E105", f"unknown model {name!r}", (*t.path, "model"), fix=fix))
+            tiers.append(t)
+            continue
+        tiers.append(replace(t, entry=entry, alias=entry.aliases[0] if entry.aliases else None))
+    return replace(d, tiers=tuple(tiers)), diags
+
+
+def enforce_greedy_only(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
+    """Greedy-only models (the 72B) run k=1, T=0 whatever was asked, and say so (W103)."""
+    tiers, diags = [], []
+    for t in d.tiers:
+        assert t.entry is not None
+        if t.entry.greedy_only and (t.k > 1 or t.temperature > 0):
+            where = "k" if t.k > 1 else "temperature"
+            asked = f"k{t.k}_t{format_temperature(t.temperature)}"
+            diags.append(
+                ctx.locator.diag(
+                    "W103",
+                    f"{t.spec.model} is greedy-only (memory safety): {asked} runs as k1_t0.0",
+                    (*t.path, where),
+                    fix="write k: 1, temperature: 0",
+                )
+            )
+            t = replace(t, k=1, temperature=0.0)
+        tiers.append(t)
+    return replace(d, tiers=tuple(tiers)), diags
+
+
+def skip_tiers(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
+    """Cost-aware skipping: with a fixed k, drop the first tier when its k reaches escalation_k_threshold.
+
+    With a per-problem policy the threshold stays in the plan and ``plan.resolve_tiers`` applies it.
+    """
+    policy = d.spec.strategy.adaptive_k
+    if policy is None or policy.policy != "fixed" or policy.escalation_k_threshold is None:
+        return d, []
+    if len(d.tiers) > 1 and d.tiers[0].k >= policy.escalation_k_threshold:
+        dropped = d.tiers[0]
+        note = f"dropped the {dropped.spec.model} tier: k{dropped.k} >= escalation_k_threshold"
+        return replace(d, tiers=d.tiers[1:], notes=(*d.notes, note)), []
+    return d, []
+
+
+def normalize_kind(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
+    """A cascade of one tier is a majority vote (W101 when it was written that way)."""
+    if d.kind not in CASCADES or len(d.tiers) != 1:
+        return d, []
+    diags = []
+    if d.written_tiers == 1:
+        t = d.tiers[0]
+        diags.append(
+            ctx.locator.diag(
+                "W101",
+                "cascade with a single tier never escalates",
+                ("strategy", d.kind),
+                key=True,
+                fix=f"write it as a majority vote: mv: {{model: {t.spec.model}, "
+                f"k: {t.k}, temperature: {format_number(t.temperature)}}}",
+            )
+        )
+    return replace(d, kind="mv"), diags
+
+
+def default_escalate_if(d: Draft) -> str:
+    s = d.spec.strategy
+    if d.kind == "entropy_cascade":
+        return f"entropy > {format_number(s.target_entropy)} or no_answer > 0.5"
+    return f"agreement < {format_number(s.target_conf)}"
+
+
+def apply_defaults(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
+    """top_p, max_tokens (capped by max_model_len), seeds, prompt and escalation conditions."""
+    defaults, diags, tiers = d.spec.defaults, [], []
+    base_seed = DEFAULT_SEED if defaults.seed is None else defaults.seed
+    n = len(d.tiers)
+    for i, t in enumerate(d.tiers):
+        assert t.entry is not None
+        top_p = (
+            DEFAULT_TOP_P_GREEDY
+            if t.temperature == 0
+            else (t.spec.top_p or defaults.top_p or DEFAULT_TOP_P_SAMPLED)
+        )
+        asked = t.spec.max_tokens or defaults.max_tokens
+        max_tokens, cap = asked or DEFAULT_MAX_TOKENS, t.entry.max_model_len
+        if cap is not None and max_tokens > cap:
+            if asked is not None:
+                where = (*t.path, "max_tokens") if t.spec.max_tokens else ("defaults", "max_tokens")
+                diags.append(
+                    ctx.locator.diag(
+                        "W400",
+                        f"max_tokens {asked} exceeds {t.entry.id}'s max_model_len {cap}; capped to {cap}",
+                        where,
+                    )
+                )
+            max_tokens = cap
+        seed = t.spec.seed if t.spec.seed is not None else base_seed + i
+        escalate_if = None
+        if d.kind in CASCADES and i < n - 1:
+            escalate_if, found = canonical_condition(
+                t.spec.escalate_if or default_escalate_if(d), (*t.path, "escalate_if"), ctx
+            )
+            diags.extend(found)
+        elif t.spec.escalate_if is not None:
+            diags.append(
+                ctx.locator.diag(
+                    "W400",
+                    "escalate_if is ignored: this tier is the last one",
+                    (*t.path, "escalate_if"),
+                    key=True,
+                )
+            )
+        tiers.append(replace(t, top_p=top_p, max_tokens=max_tokens, seed=seed, escalate_if=escalate_if))
+    first = d.tiers[0].entry
+    prompt = defaults.prompt or (first.prompt if first else None) or ctx.registry.prompt or DEFAULT_PROMPT
+    return replace(d, tiers=tuple(tiers), prompt=prompt), diags
+
+
+def compile_policies(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
+    """Adaptive k (a fixed k needs no policy), early stopping, budgets, as plan objects."""
+    s, diags = d.spec.strategy, []
+    adaptive = None
+    if s.adaptive_k is not None and s.adaptive_k.policy != "fixed":
+        a = s.adaptive_k
+        adaptive = AdaptiveK(
+            policy=a.policy,
+            column=a.column,
+            buckets=a.buckets,
+            total_budget=a.total_budget,
+            min_k=a.min_k,
+            max_k=a.max_k,
+            escalation_k_threshold=a.escalation_k_threshold,
+        )
+        first = d.tiers[0]
+        assert first.entry is not None
+        if first.temperature == 0 or first.entry.greedy_only:
+            why = "is greedy-only" if first.entry.greedy_only else "samples at temperature 0"
+            diags.append(
+                ctx.locator.diag(
+                    "E400",
+                    f"adaptive k needs a sampled first tier, but {first.spec.model} "
+                    f"{why}: every extra sample would be identical",
+                    ("strategy", "adaptive_k"),
+                    key=True,
+                    fix="give the first tier a temperature such as 0.7",
+                )
+            )
+    early = EarlyStop(round_size=s.early_stop.round_size) if s.early_stop else None
+    budget = None
+    if s.budget is not None:
+        budget = Budget(
+            max_cost_per_problem=s.budget.max_cost_per_problem,
+            max_samples_per_problem=s.budget.max_samples_per_problem,
+        )
+    return replace(d, adaptive_k=adaptive, early_stop=early, budget=budget), diags
+
+
+def max_entropy_condition(k: int) -> str:
+    """True only when all k samples give different answers: entropy = ln k (rounded down, 6 places)."""
+    return f"entropy >= {format_number(math.floor(math.log(k) * 1e6) / 1e6)}"
+
+
+def attach_rules(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
+    """Retry and exploration rules per tier: the tier's own, else the strategy's, else the kind's default."""
+    s, n, diags, tiers = d.spec.strategy, len(d.tiers), [], []
+    multi = d.kind in CASCADES and n > 1
+    for i, t in enumerate(d.tiers):
+        assert t.entry is not None
+        can_escalate = not multi or i < n - 1
+        retry, explore = None, None
+        # --- retry
+        spec_retry: RetrySpec | None = None
+        path: NodePath = (*t.path, "retry")
+        if "retry" in t.spec.model_fields_set:
+            spec_retry = t.spec.retry
+        elif (
+            s.retry is not None
+            and can_escalate
+            and not t.entry.greedy_only
+            and (t.temperature or s.retry.temperature)
+        ):
+            spec_retry, path = s.retry, ("strategy", "retry")
+        if spec_retry is not None and t.entry.greedy_only:
+            diags.append(
+                ctx.locator.diag(
+                    "W103", f"{t.spec.model} is greedy-only: its retry rule is dropped", path, key=True
+                )
+            )
+        elif spec_retry is not None:
+            when, found = canonical_condition(spec_retry.when, (*path, "when"), ctx)
+            diags.extend(found)
+            if when is not None:
+                retry = RetryRule(
+                    max=spec_retry.max,
+                    when=when,
+                    extra_k=spec_retry.extra_k,
+                    temperature=spec_retry.temperature,
+                )
+        # --- exploration
+        spec_explore: ExploreSpec | None = None
+        path = (*t.path, "explore")
+        if "explore" in t.spec.model_fields_set:
+            spec_explore = t.spec.explore
+            if spec_explore is not None and not (multi and i < n - 1):
+                diags.append(
+                    ctx.locator.diag("W400", "explore is ignored: no tier above this one", path, key=True)
+                )
+                spec_explore = None
+        elif "explore" in s.model_fields_set:
+            spec_explore, path = (
+                (s.explore if multi and i < n - 1 and t.k > 1 else None),
+                ("strategy", "explore"),
+            )
+        elif d.kind == "entropy_cascade" and i < n - 2 and t.k >= 3:
+            explore = Exploration(when=max_entropy_condition(t.k), action="skip_to_top")
+        if spec_explore is not None:
+            explore, found = _exploration(spec_explore, t, path, ctx)
+            diags.extend(found)
+        tiers.append(replace(t, retry=retry, explore=explore))
+    return replace(d, tiers=tuple(tiers)), diags
+
+
+def _exploration(e: ExploreSpec, t: DraftTier, path: NodePath, ctx: Context):
+    if e.when is None and t.k < 2:
+        return None, [
+            ctx.locator.diag(
+                "W400", "explore needs k >= 2 to measure answer entropy; ignored", path, key=True
+            )
+        ]
+    when, found = (
+        canonical_condition(e.when, (*path, "when"), ctx) if e.when else (max_entropy_condition(t.k), [])
+    )
+    if when is None:
+        return None, found
+    return Exploration(when=when, action=e.action, temperature=e.temperature, extra_k=e.extra_k), found
+
+
+PASSES: tuple[Pass, ...] = (
+    resolve_aliases,
+    enforce_greedy_only,
+    skip_tiers,
+    normalize_kind,
+    apply_defaults,
+    compile_policies,
+    attach_rules,
+)
