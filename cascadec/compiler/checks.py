@@ -13,7 +13,8 @@ from cascadec.compiler.context import Context, NodePath
 from cascadec.compiler.cost import first_tier_floor, first_tier_ks, paths, worst_case
 from cascadec.errors import Diagnostic
 from cascadec.plan import PlanStrategy
-from cascadec.spec.condition import parse_condition, reachability
+from cascadec.spec.condition import parse_condition
+from cascadec.spec.reachability import reachability
 
 Check = Callable[[PlanStrategy, tuple[NodePath, ...], Context], list[Diagnostic]]
 

@@ -23,7 +23,6 @@ k               samples drawn at this tier so far                      integer >
 from __future__ import annotations
 
 import difflib
-import itertools
 import math
 import operator
 from collections.abc import Mapping
@@ -341,70 +340,3 @@ def _check_types(node: Condition, want: str, role: str, diags: list[Diagnostic],
     elif isinstance(node, And | Or):
         for o in node.operands:
             _check_types(o, "bool", f"each side of {node._word!r}", diags, diag)
-
-
-# --- reachability for a given k -----------------------------------------------------------
-Reach = Literal["never", "sometimes", "always"]
-
-
-def value_range(name: str, k: int) -> tuple[float, float]:
-    """The closed range a signal can take at a tier of ``k`` samples."""
-    info = SIGNALS[name]
-    if name == "entropy":
-        return 0.0, math.log(k) if k > 1 else 0.0
-    if info.step == "exact":
-        return float(k), float(k)
-    return info.low, math.inf if info.high is None else info.high
-
-
-def _candidates(name: str, k: int, thresholds: set[float]) -> list[float]:
-    """Points that hit every region the thresholds cut the signal's range into."""
-    lo, hi = value_range(name, k)
-    step = SIGNALS[name].step
-    if step == "exact":
-        return [lo]
-    if step == "1/k":
-        js = {0, k}
-        for t in thresholds:
-            x = t * k
-            js.update(j for j in (math.floor(x + 1e-9), math.ceil(x - 1e-9)) if 0 <= j <= k)
-        return sorted(j / k for j in js)
-    inside = sorted({p for p in (lo, hi, *thresholds) if lo <= p <= hi and math.isfinite(p)})
-    pts = set(inside)
-    pts.update((a + b) / 2 for a, b in itertools.pairwise(inside))
-    if hi == math.inf:
-        pts.add((inside[-1] if inside else 0.0) + 1.0)
-    if lo == -math.inf:
-        pts.add((inside[0] if inside else 0.0) - 1.0)
-    if step == "int":
-        pts = {v for p in pts for v in (math.floor(p), math.ceil(p)) if lo <= v <= hi}
-    return sorted(pts)
-
-
-def reachability(cond: Condition, k: int, *, max_points: int = 50_000) -> Reach:
-    """Whether ``cond`` can hold at a tier of ``k`` samples: never, sometimes or always.
-
-    Exact for comparisons of signals with numbers (agreement moves in steps of 1/k, entropy
-    is at most ln k); signals are treated as independent, so "never" and "always" are proofs.
-    """
-    names = sorted(cond.signals())
-    thresholds: dict[str, set[float]] = {n: set() for n in names}
-    for node in cond.walk():
-        if isinstance(node, Compare):
-            for a, b in ((node.left, node.right), (node.right, node.left)):
-                if isinstance(a, Signal) and isinstance(b, Number) and a.name in thresholds:
-                    thresholds[a.name].add(b.value)
-    grids = [_candidates(n, k, thresholds[n]) for n in names]
-    if math.prod(len(g) for g in grids) > max_points:
-        return "sometimes"
-    seen = set()
-    for values in itertools.product(*grids):
-        seen.add(cond.evaluate(dict(zip(names, values, strict=True))))
-        if len(seen) == 2:
-            return "sometimes"
-    return "always" if seen == {True} else "never"
-
-
-def threshold_reachable(cond: Condition, k: int) -> bool:
-    """True when ``cond`` can fire for some outcome of k samples (the compiler's E400 check)."""
-    return reachability(cond, k) != "never"

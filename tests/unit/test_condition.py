@@ -19,10 +19,8 @@ from cascadec.spec.condition import (
     Signal,
     analyze_condition,
     parse_condition,
-    reachability,
-    threshold_reachable,
-    value_range,
 )
+from cascadec.spec.reachability import reachability, threshold_reachable, value_range
 
 CANONICAL = [
     ("agreement < 0.75", "agreement < 0.75"),
