@@ -61,6 +61,7 @@ class _Workers:
     """A few ``verify_worker`` processes, one pair in flight each, killed when past deadline."""
 
     STARTUP_GRACE = 60.0  # seconds a fresh worker may take to import sympy
+    MARGIN = 5.0  # seconds past 3 × the pair timeout before a worker counts as hung
 
     COMMAND = (sys.executable, "-m", "cascadec.runtime.verify_worker")
 
@@ -118,7 +119,7 @@ class _Workers:
                         todo.appendleft(i)
                         continue
                     grace = self.STARTUP_GRACE if self.fresh[w] else 0.0
-                    inflight[w] = (i, time.monotonic() + 3 * timeout + 5 + grace)
+                    inflight[w] = (i, time.monotonic() + 3 * timeout + self.MARGIN + grace)
                     sel.register(proc.stdout, selectors.EVENT_READ, w)  # type: ignore[arg-type]
                 wait = max(0.0, min(d for _, d in inflight.values()) - time.monotonic()) if inflight else 0
                 for key, _ in sel.select(timeout=wait):

@@ -1,20 +1,24 @@
 """One problem under one strategy: the state machine that walks it through the tiers.
 
-A job always holds at most one pending ask (n samples from one model). When the samples
-arrive it votes and decides, in this order, once a tier's planned samples are in:
+A job always holds at most one pending ask (n samples from one model). When a tier's planned
+samples are in, it votes and decides, in this order:
 
-1. the tier's ``escalate_if`` is absent or false → **stop** (the vote is good enough);
-2. exploration (entropy cascades), at most once per tier, when ``explore.when`` holds:
-   ``skip_to_top`` jumps to the last tier (the middle ones are hopeless),
-   ``raise_temperature`` asks ``extra_k`` (default k) more samples, hotter, and re-decides;
-3. retry, at most ``retry.max`` times, when ``retry.when`` holds: ``extra_k`` more samples
-   on the same tier (optionally at ``retry.temperature``), then re-decide over all of them;
-4. otherwise **escalate** to the next tier.
+1. a tier with an ``escalate_if`` that does not hold → **stop** (the vote is good enough);
+2. exploration (entropy cascades), at most once per tier, when escalation is due and
+   ``explore.when`` holds: ``skip_to_top`` jumps to the last tier (the middle ones are
+   hopeless), ``raise_temperature`` asks ``extra_k`` (default k) more samples, hotter, and
+   re-decides over all of them;
+3. retry, at most ``retry.max`` times, when ``retry.when`` holds: ``extra_k`` more samples on
+   the same tier (at ``retry.temperature`` if given), then re-decide over all of them. On a
+   tier that would escalate this is retry-before-escalate; on a tier with nothing above it
+   (the last tier, a majority vote) ``retry.when`` alone decides;
+4. otherwise **escalate** to the next tier, or stop on the last one.
 
-With ``early_stop`` a tier's k samples come in rounds of ``round_size`` and the tier ends
-as soon as the remaining samples could not change the winner. Budgets are checked before
-every ask after the first: a problem never draws more than ``max_samples_per_problem``
-samples, and asks nothing more once its cost reached ``max_cost_per_problem``.
+With ``early_stop`` a tier's k samples come in rounds of ``round_size`` and the tier ends as
+soon as the remaining samples could not change the winner; its signals are then measured on
+the samples drawn. Budgets are checked before every ask after the first: a problem never
+draws more than ``max_samples_per_problem`` samples, and asks nothing more once its cost
+reached ``max_cost_per_problem``.
 """
 
 from __future__ import annotations
@@ -184,13 +188,13 @@ class Job:
 
     def _decide(self, run: TierRun) -> None:
         tier, sig = run.tier, run.signals
-        last = run.pos == len(self.tiers) - 1
-        if last or not holds(tier.escalate_if, sig):
+        final = run.pos == len(self.tiers) - 1 or tier.escalate_if is None
+        if not final and not holds(tier.escalate_if, sig):
             run.decision = "stop"
-            self._finish("last_tier" if last or tier.escalate_if is None else "confident")
+            self._finish("confident")
             return
         ex = tier.explore
-        if ex is not None and not run.explored and holds(ex.when, sig):
+        if not final and ex is not None and not run.explored and holds(ex.when, sig):
             run.explored = True
             if ex.action == "skip_to_top":
                 run.decision = "skip_to_top"
@@ -211,9 +215,12 @@ class Job:
         ):
             run.retries += 1
             run.target += rr.extra_k
-            self._ask(
-                run, rr.extra_k, "retry", rr.temperature if rr.temperature is not None else tier.temperature
-            )
+            temp = rr.temperature if rr.temperature is not None else tier.temperature
+            self._ask(run, rr.extra_k, "retry", temp)
+            return
+        if final:
+            run.decision = "stop"
+            self._finish("last_tier")
             return
         run.decision = "escalate"
         self._enter(run.pos + 1)

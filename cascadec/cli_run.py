@@ -1,0 +1,216 @@
+"""``cascadec run``: execute a plan, spec or marker over a problem table.
+
+Everything is checked before any model loads (data, plan, prompts, conditions, routing); a
+problem is one message and an exit code, never a traceback: 1 for bad content (data, plan,
+spec, backend), 2 for usage and I/O errors. ``--dry-run`` stops after the checks and prints
+the routing breakdown.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cascadec.errors import CascadecError
+
+EXIT_CONTENT, EXIT_USAGE = 1, 2
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    sys.stderr.write(f"error: {message}\n")
+    return typer.Exit(code)
+
+
+def _error_text(exc: CascadecError) -> str:
+    if exc.diagnostics:
+        return "\n".join(d.format() for d in exc.diagnostics)
+    return str(exc)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``run`` command to ``app``."""
+
+    @app.command("run")
+    def run_command(
+        target: Annotated[str | None, typer.Argument(help="Spec .yaml, plan .json or marker text.")] = None,
+        data: Annotated[
+            Path | None, typer.Option("--data", help="Problems: .jsonl, .csv or .parquet.")
+        ] = None,
+        out: Annotated[Path | None, typer.Option("--out", help="Run directory (results, journals).")] = None,
+        marker: Annotated[str | None, typer.Option("--marker", help="Run this marker.")] = None,
+        backend: Annotated[str, typer.Option("--backend", help="vllm, openai, ray or replay.")] = "vllm",
+        bank: Annotated[Path | None, typer.Option("--bank", help="Sample bank parquet (replay).")] = None,
+        column: Annotated[str | None, typer.Option("--column", help="Per-row strategy column.")] = None,
+        resume: Annotated[bool, typer.Option("--resume", help="Finish the run in --out.")] = False,
+        limit: Annotated[
+            int | None, typer.Option("--limit", min=1, help="Only the first N problems.")
+        ] = None,
+        models: Annotated[Path | None, typer.Option("--models", help="Model registry YAML.")] = None,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Check and show routing; load no model.")
+        ] = False,
+        batch_size: Annotated[
+            int, typer.Option("--batch-size", min=1, help="Requests per generate call.")
+        ] = 1024,
+        equivalence: Annotated[
+            str, typer.Option("--equivalence", help="math (math-verify) or exact.")
+        ] = "math",
+        progress: Annotated[
+            bool | None, typer.Option("--progress/--no-progress", help="Progress bars.")
+        ] = None,
+    ) -> None:
+        """Run strategies over problems, one model at a time; results in --out."""
+        try:
+            _run(
+                target,
+                data,
+                out,
+                marker,
+                backend,
+                bank,
+                column,
+                resume,
+                limit,
+                models,
+                dry_run,
+                batch_size,
+                equivalence,
+                progress,
+            )
+        except CascadecError as exc:
+            raise _fail(_error_text(exc), EXIT_USAGE if exc.code == "E900" else EXIT_CONTENT) from None
+        except KeyboardInterrupt:
+            where = f" with: cascadec run ... --out {out} --resume" if out else ""
+            sys.stderr.write(f"interrupted; finished samples are kept, continue{where}\n")
+            raise typer.Exit(130) from None
+
+
+def _run(
+    target,
+    data,
+    out,
+    marker,
+    backend,
+    bank,
+    column,
+    resume,
+    limit,
+    models,
+    dry_run,
+    batch_size,
+    equivalence,
+    progress,
+) -> None:
+    from rich.console import Console
+
+    from cascadec.runtime.backends import BACKENDS, make_backend
+
+    if target is not None and marker is not None:
+        raise _fail("give either a SPEC/PLAN argument or --marker, not both", EXIT_USAGE)
+    if target is None and marker is None and column is None:
+        raise _fail(
+            "nothing to run: give a SPEC or PLAN, --marker TEXT, or --column with markers", EXIT_USAGE
+        )
+    if data is None:
+        raise _fail("--data FILE is required", EXIT_USAGE)
+    if backend not in BACKENDS:
+        raise _fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}", EXIT_USAGE)
+    if equivalence not in ("math", "exact"):
+        raise _fail(f"--equivalence must be math or exact, got {equivalence!r}", EXIT_USAGE)
+    if not dry_run and out is None:
+        raise _fail("--out DIR is required (or use --dry-run)", EXIT_USAGE)
+    if target is not None and not Path(target).exists() and target.endswith((".json", ".yaml", ".yml")):
+        raise _fail(f"no such spec or plan file: {target}", EXIT_USAGE)
+    if models is not None and not models.is_file():
+        raise _fail(f"no such model registry: {models}", EXIT_USAGE)
+    if backend == "replay" and not dry_run:
+        if bank is None:
+            raise _fail("--backend replay needs --bank FILE", EXIT_USAGE)
+        if not bank.is_file():
+            raise _fail(f"no such sample bank: {bank}", EXIT_USAGE)
+
+    from cascadec.runtime.api import execute, prepare
+    from cascadec.runtime.data import read_table
+    from cascadec.runtime.equivalence import Equivalence
+    from cascadec.runtime.progress import make_reporter, summary_tables
+
+    err = Console(stderr=True)
+    frame = read_table(data)
+    if limit is not None:
+        frame = frame.head(limit)
+    prepared = prepare(
+        marker if marker is not None else target,
+        frame,
+        strategy_column=column,
+        registry=models,
+        source=str(data),
+    )
+    for d in prepared.diagnostics:
+        err.print(d.format(), markup=False, highlight=False)
+    if dry_run:
+        _print_routing(prepared)
+        return
+    if backend in ("openai", "ray"):
+        raise _fail(f"the {backend} backend is not available yet; use --backend vllm or replay", EXIT_USAGE)
+    engine = make_backend(backend, **({"bank": bank} if backend == "replay" else {}))
+    problems, _samples, executor, _store = execute(
+        prepared,
+        engine,
+        out=out,
+        resume=resume,
+        equivalence=Equivalence(equivalence),
+        batch_size=batch_size,
+        reporter=make_reporter(progress),
+        meta={"data_source": str(data), "limit": limit, "column": column},
+    )
+    console = Console()
+    for table in summary_tables(problems, executor.model_stats()):
+        console.print(table)
+    console.print(
+        f"results: {out}/problems.parquet, {out}/samples.parquet, {out}/manifest.json",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _print_routing(prepared) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from cascadec.runtime.routing import breakdown
+
+    console = Console()
+    console.print(
+        f"plan {prepared.plan.hash} · {len(prepared.problems)} problems · no model loaded (dry run)",
+        markup=False,
+        highlight=False,
+    )
+    for title, df in breakdown(prepared).items():
+        table = Table(
+            title=title if title != "tiers" else "tiers (worst case: every escalation and retry)",
+            title_justify="left",
+        )
+        for col in df.columns:
+            table.add_column(str(col), justify="right" if df[col].dtype.kind in "if" else "left")
+        for row in df.itertuples(index=False):
+            table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
+        console.print(table)
+
+
+def _main() -> None:
+    """``python -m cascadec.cli_run run ...`` (the same command without the rest of the CLI)."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+
+    @app.callback()
+    def _root() -> None:
+        """cascadec run"""
+
+    register(app)
+    app()
+
+
+if __name__ == "__main__":
+    _main()

@@ -1,0 +1,98 @@
+"""Answer extraction: last box wins, nested braces, fbox, GSM8K ####, truncation, normalisation."""
+
+from fractions import Fraction
+
+import pytest
+
+from cascadec.runtime.answers import extract_answer, gold_answer, last_boxed, normalize, numeric_value
+from cascadec.runtime.prompts import render
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("so \\boxed{4}", "4"),
+        ("first \\boxed{3} then \\boxed{5}", "5"),
+        ("\\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
+        ("\\boxed{\\sqrt{\\frac{a}{b}}} done", "\\sqrt{\\frac{a}{b}}"),
+        ("\\fbox{7}", "7"),
+        ("\\boxed{1} and \\fbox{2}", "2"),
+        ("\\boxed 5 is it", "5"),
+        ("\\boxed{\\{1,2\\}}", "\\{1,2\\}"),
+        ("no box here", None),
+        ("\\boxed{12", None),  # truncated mid-box: half an answer must not vote
+        ("\\boxed{3} then \\boxed{4", "3"),  # an unclosed last box falls back to the one before
+    ],
+)
+def test_last_boxed(text, expected):
+    assert last_boxed(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Natalia sold 48/2 = 24 clips.\n#### 72", "72"),
+        ("#### 1,000", "1000"),
+        ("The answer is $\\boxed{ 7.50 }$.", "7.5"),
+        ("\\boxed{\\dfrac{3}{4}}", "\\frac{3}{4}"),
+        ("\\boxed{\\text{(B)}}", "(B)"),
+        ("\\boxed{90^\\circ}", "90"),
+        ("\\boxed{\\left( 1, 2 \\right)}", "(1,2)"),
+        ("\\boxed{-0}", "0"),
+        ("\\boxed{}", None),
+        ("", None),
+        (None, None),
+        ("nothing at all", None),
+    ],
+)
+def test_extract_answer(text, expected):
+    assert extract_answer(text) == expected
+
+
+def test_boxed_beats_gsm8k_marker():
+    assert extract_answer("#### 3\n so \\boxed{4}") == "4"
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("42", "42"),
+        (42, "42"),
+        ("Janet has 3 ducks.\n#### 18", "18"),
+        ("We find $x = 2$, so the answer is $\\boxed{\\frac{1}{2}}$.", "\\frac{1}{2}"),
+        (None, None),
+        (float("nan"), None),
+        ("  ", None),
+    ],
+)
+def test_gold_answer_layouts(cell, expected):
+    assert gold_answer(cell) == expected
+
+
+def test_normalize_keeps_symbols():
+    assert normalize(" x + 1 ") == "x+1"
+    assert normalize("$3.0$") == "3"
+    assert normalize("1,234,567") == "1234567"
+    assert normalize("1,2") == "1,2"  # a tuple, not a thousands separator
+
+
+def test_numeric_value():
+    assert numeric_value("7.5") == Fraction(15, 2)
+    assert numeric_value("\\frac{15}{2}") == Fraction(15, 2)
+    assert numeric_value("-\\frac{1}{3}") == Fraction(-1, 3)
+    assert numeric_value("15/2") == Fraction(15, 2)
+    assert numeric_value("x") is None
+    assert numeric_value("1/0") is None
+
+
+def test_prompt_templates():
+    qwen = render("qwen-math-cot", "What is {x}?")
+    assert qwen == (
+        "<|im_start|>system\nPlease reason step by step, and put your final answer within \\boxed{}.<|im_end|>\n"
+        "<|im_start|>user\nWhat is {x}?<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert render("raw", "12+7=") == "12+7="
+    from cascadec.errors import PlanError
+
+    with pytest.raises(PlanError, match="did you mean 'raw'"):
+        render("rawr", "x")
