@@ -1,0 +1,192 @@
+"""``cascadec compile``, ``explain`` and ``schema``: the compiler's command line.
+
+Exit codes as lint's: 0 ok (warnings allowed), 1 errors in the input, 2 usage or I/O.
+Bad input never produces a traceback: every error is a ``path:line:col: CODE message`` line.
+Heavy modules are imported inside commands, so ``cascadec --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cascadec.errors import CascadecError, Diagnostic
+
+_IO_CODES = {"E900", "E500"}
+
+
+class _Usage(Exception):
+    """A usage or I/O problem: message on stderr, exit 2."""
+
+
+def _emit_diagnostics(diagnostics: list[Diagnostic]) -> None:
+    for d in diagnostics:
+        sys.stderr.write(d.format() + "\n")
+
+
+def _fail(exc: CascadecError) -> typer.Exit:
+    if exc.diagnostics:
+        _emit_diagnostics(exc.diagnostics)
+    else:
+        text = str(exc)
+        sys.stderr.write(f"error: {text if exc.code in text else f'{exc.code} {text}'}\n")
+    return typer.Exit(2 if exc.code in _IO_CODES else 1)
+
+
+def _registry(models: str | None):
+    from cascadec.compiler.context import resolve_registry
+
+    if models is None:
+        return None
+    try:
+        return resolve_registry(models)
+    except CascadecError as exc:
+        raise _Usage(f"--models: {exc.message}") from None
+
+
+def _table_markers(path: Path, column: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """The marker column of a CSV / TSV / JSONL / parquet table, with each cell's position."""
+    from cascadec.lint import TABLE_SUFFIXES, _cells, _InputError
+
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise _Usage(f"{path}: --table reads {', '.join(sorted(TABLE_SUFFIXES))} files")
+    texts, where = [], []
+    try:
+        for line, offset, value in _cells(path, suffix, column):
+            texts.append("" if value is None or (isinstance(value, float) and value != value) else str(value))
+            where.append((line, offset + 1))
+    except _InputError as exc:
+        raise _Usage(f"{path}: {exc}") from None
+    return texts, where
+
+
+def _compile(spec: str | None, marker: str | None, table: Path | None, column: str, models: str | None):
+    from cascadec.compiler import compile_marker, compile_markers, compile_spec
+
+    given = [x for x in (spec, marker, table) if x is not None]
+    if len(given) != 1:
+        raise _Usage("give exactly one of SPEC, --marker TEXT or --table FILE")
+    registry = _registry(models)
+    if marker is not None:
+        return compile_marker(marker, registry)
+    if table is not None:
+        texts, where = _table_markers(table, column)
+        return compile_markers(texts, registry, source=str(table), locations=where)
+    assert spec is not None
+    if not spec.lower().endswith((".yaml", ".yml")):
+        raise _Usage(f"SPEC must be a .yaml/.yml file, got {spec!r} (use --marker for marker text)")
+    return compile_spec(spec, registry)
+
+
+def compile_command(
+    spec: Annotated[str | None, typer.Argument(help="Strategy spec (.yaml).", show_default=False)] = None,
+    marker: Annotated[str | None, typer.Option("--marker", help="Compile one marker instead.")] = None,
+    table: Annotated[
+        Path | None, typer.Option("--table", help="CSV/JSONL/parquet table of per-row markers.")
+    ] = None,
+    column: Annotated[str, typer.Option("--column", help="The table's strategy column.")] = "strategy",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the plan here (default: stdout).")
+    ] = None,
+    models: Annotated[
+        str | None, typer.Option("--models", help="Model registry: zoo, qwen2.5-math or a YAML file.")
+    ] = None,
+) -> None:
+    """Compile a spec, a marker or a table of markers into a JSON execution plan."""
+    from cascadec.plan import plan_to_json
+
+    try:
+        plan, warnings = _compile(spec, marker, table, column, models)
+    except _Usage as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise typer.Exit(2) from None
+    except CascadecError as exc:
+        raise _fail(exc) from None
+    _emit_diagnostics(warnings)
+    text = plan_to_json(plan)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        sys.stderr.write(f"error: cannot write {output}: {exc.strerror or exc}\n")
+        raise typer.Exit(2) from None
+    sys.stderr.write(f"wrote {output} ({len(plan.strategies)} strategies, {plan.hash[:19]})\n")
+
+
+def explain_command(
+    target: Annotated[
+        str | None, typer.Argument(help="A spec (.yaml) or a plan (.json).", show_default=False)
+    ] = None,
+    marker: Annotated[str | None, typer.Option("--marker", help="Explain one marker instead.")] = None,
+    models: Annotated[
+        str | None, typer.Option("--models", help="Model registry: zoo, qwen2.5-math or a YAML file.")
+    ] = None,
+    escalation_rate: Annotated[
+        float, typer.Option(help="Assumed share of problems each tier escalates.")
+    ] = 0.3,
+    token_share: Annotated[
+        float, typer.Option(help="Assumed tokens per sample, as a share of max_tokens.")
+    ] = 0.25,
+) -> None:
+    """Print a plan as a table: tiers, models, k, T, conditions, worst-case and expected cost."""
+    from cascadec.compiler import load_any
+    from cascadec.compiler.explain import render_plan
+
+    try:
+        if (target is None) == (marker is None):
+            raise _Usage("give exactly one of SPEC|PLAN or --marker TEXT")
+        if not (0 <= escalation_rate <= 1 and 0 < token_share <= 1):
+            raise _Usage("--escalation-rate must be in [0, 1] and --token-share in (0, 1]")
+        plan, warnings = load_any(marker if marker is not None else target, _registry(models))
+    except _Usage as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise typer.Exit(2) from None
+    except CascadecError as exc:
+        raise _fail(exc) from None
+    _emit_diagnostics(warnings)
+    render_plan(plan, escalation_rate=escalation_rate, token_share=token_share)
+
+
+def schema_text(which: str) -> str:
+    """The JSON Schema of a spec or a plan, as deterministic text."""
+    from cascadec.plan import Plan
+    from cascadec.spec.model import Spec
+
+    model = {"spec": Spec, "plan": Plan}[which]
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **model.model_json_schema()}
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def schema_command(
+    which: Annotated[str, typer.Argument(help="spec or plan")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here (default: stdout).")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of a strategy spec or an execution plan."""
+    if which not in ("spec", "plan"):
+        sys.stderr.write(f"error: schema is 'spec' or 'plan', got {which!r}\n")
+        raise typer.Exit(2)
+    text = schema_text(which)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        sys.stderr.write(f"error: cannot write {output}: {exc.strerror or exc}\n")
+        raise typer.Exit(2) from None
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``compile``, ``explain`` and ``schema`` to the ``cascadec`` app."""
+    app.command("compile")(compile_command)
+    app.command("explain")(explain_command)
+    app.command("schema")(schema_command)

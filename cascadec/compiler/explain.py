@@ -1,0 +1,131 @@
+"""``cascadec explain``: a plan as rich tables, with a dry-run cost estimate per problem.
+
+Worst case is a bound (every tier and retry runs at max_tokens). Expected cost rests on two
+stated assumptions (an escalation rate per tier, tokens per sample as a share of max_tokens)
+until a sample bank gives measured ones (``cascadec simulate``).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from cascadec.compiler.cost import expected, first_tier_ks, tier_samples, worst_case
+from cascadec.plan import Plan, PlanStrategy, PlanTier
+
+
+def _retry(t: PlanTier) -> str:
+    if t.retry is None:
+        return ""
+    hot = f" at T={t.retry.temperature:g}" if t.retry.temperature is not None else ""
+    return f"{t.retry.when} → +{t.retry.extra_k}{hot} (x{t.retry.max})"
+
+
+def _explore(t: PlanTier) -> str:
+    if t.explore is None:
+        return ""
+    what = "skip to top" if t.explore.action == "skip_to_top" else f"resample at T={t.explore.temperature:g}"
+    return f"{t.explore.when} → {what}"
+
+
+def strategy_table(s: PlanStrategy, escalation_rate: float, token_share: float) -> Table:
+    worst, exp = worst_case(s), expected(s, escalation_rate, token_share)
+    unit = max(t.cost_per_token * t.max_tokens for t in s.tiers)
+    title = f"{s.key}  [{s.kind}]" + (f"\nmarker: {s.marker}" if s.marker and s.marker != s.key else "")
+    caption = (
+        f"worst case {worst.samples:g} samples, cost {worst.cost:.3g} ({worst.relative:.2f} top-model answers); "
+        f"expected {exp.samples:.2f} samples, cost {exp.cost:.3g} ({exp.relative:.2f}) assuming "
+        f"{escalation_rate:.0%} escalate per tier and {token_share:.0%} of max_tokens per sample"
+    )
+    table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
+    for name in (
+        "#",
+        "model",
+        "k",
+        "T",
+        "top_p",
+        "max_tok",
+        "seed",
+        "escalate if",
+        "retry",
+        "explore",
+        "reached",
+        "worst cost",
+    ):
+        table.add_column(
+            name, justify="right" if name in ("#", "k", "T", "top_p", "max_tok", "seed") else "left"
+        )
+    for i, t in enumerate(s.tiers):
+        ks = first_tier_ks(s) if i == 0 else [t.k]
+        skip_at = (
+            s.adaptive_k.escalation_k_threshold if i == 0 and s.adaptive_k and len(s.tiers) > 1 else None
+        )
+        runs = [k for k in ks if skip_at is None or k < skip_at] or [0]
+        k_text = str(t.k) if len(ks) == 1 else f"{min(runs)}-{max(runs)}" if len(runs) > 1 else str(runs[0])
+        if len(runs) < len(ks):
+            k_text += f" (>={skip_at}: skipped)"
+        cost = tier_samples(t, max(runs)) * t.max_tokens * t.cost_per_token / unit if max(runs) else 0.0
+        table.add_row(
+            str(i + 1),
+            t.alias or t.model,
+            k_text,
+            f"{t.temperature:g}",
+            f"{t.top_p:g}",
+            str(t.max_tokens),
+            str(t.seed),
+            t.escalate_if or "—",
+            _retry(t),
+            _explore(t),
+            f"{escalation_rate**i:.0%}",
+            f"{cost:.2f}",
+        )
+    return table
+
+
+def policy_lines(s: PlanStrategy) -> list[str]:
+    lines = [f"prompt {s.prompt}; final answer: {s.final_answer.replace('_', ' ')}"]
+    a = s.adaptive_k
+    if a is not None:
+        rule = {
+            "difficulty_buckets": f"buckets {list(a.buckets)} on column {a.column!r}",
+            "budget": f"{a.total_budget} first-tier samples shared by difficulty ({a.column!r}), k in "
+            f"[{a.min_k}, {a.max_k}]",
+            "fixed": "fixed",
+        }[a.policy]
+        skip = f"; skip tier 1 when k >= {a.escalation_k_threshold}" if a.escalation_k_threshold else ""
+        lines.append(f"adaptive k: {rule}{skip}")
+    if s.early_stop is not None:
+        lines.append(
+            f"early stop: sample in rounds of {s.early_stop.round_size}, stop once the vote is decided"
+        )
+    if s.budget is not None:
+        parts = [f"{v:g} {n.replace('_', ' ')}" for n, v in s.budget.model_dump().items() if v is not None]
+        lines.append(f"budget: {', '.join(parts)}")
+    return lines
+
+
+def render_plan(
+    plan: Plan, *, escalation_rate: float = 0.3, token_share: float = 0.25, console: Console | None = None
+) -> None:
+    console = console or Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+    console.print(f"plan {plan.hash[:19]}  schema {plan.schema_version}  source {plan.source or '-'}")
+    for s in plan.strategies:
+        console.print(strategy_table(s, escalation_rate, token_share))
+        for line in policy_lines(s):
+            console.print(f"  {line}")
+    models = Table(title="models", title_justify="left")
+    for name in ("id", "path", "params", "greedy-only", "tp", "max len", "dtype"):
+        models.add_column(name)
+    for m in plan.models.values():
+        models.add_row(
+            m.id,
+            m.path,
+            f"{m.params:.3g}",
+            "yes" if m.greedy_only else "",
+            str(m.tensor_parallel_size),
+            str(m.max_model_len or ""),
+            m.dtype,
+        )
+    console.print(models)
