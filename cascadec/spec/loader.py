@@ -124,8 +124,9 @@ def _fail(source, text, code, message, line, column, fix=None) -> SpecError:
 
 def parse_yaml(text: str, source: str = "<spec>") -> SpecDocument:
     """Compose and build one YAML document; SpecError with every E202/E203/E204 found."""
-    loader = SpecLoader(text)
+    loader = None
     try:
+        loader = SpecLoader(text)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -139,8 +140,9 @@ def parse_yaml(text: str, source: str = "<spec>") -> SpecDocument:
             source, text, "E203", f"not a YAML text: {getattr(exc, 'reason', exc)}", line, column
         ) from None
     finally:
-        loader.dispose()
-    if node is None:
+        if loader is not None:
+            loader.dispose()
+    if node is None or (isinstance(node, yaml.ScalarNode) and node.tag == f"{_CORE}null"):
         raise _fail(
             source, text, "E203", "empty spec; a spec needs at least 'version: 1' and 'strategy:'", 1, 1
         )
@@ -313,7 +315,8 @@ def _diagnostics(doc: SpecDocument, exc: ValidationError) -> list[Diagnostic]:
         else:
             got = err.get("input")
             shown = f", got {got!r}" if isinstance(got, str | int | float | bool) or got is None else ""
-            out.append(doc.diag("E200", f"{_dotted(path) or 'spec'}: {msg}{shown}", path))
+            container = isinstance(_value_at(doc.data, path), dict | list)  # point at its key, not its body
+            out.append(doc.diag("E200", f"{_dotted(path) or 'spec'}: {msg}{shown}", path, key=container))
     return out
 
 
@@ -322,6 +325,12 @@ def _dotted(path: NodePath) -> str:
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
     return text
+
+
+def _value_at(data: Any, path: NodePath) -> Any:
+    for part in path:
+        data = data[part]
+    return data
 
 
 def _data_path(data: Any, loc: tuple) -> NodePath:
