@@ -104,8 +104,6 @@ def _run(
     equivalence,
     progress,
 ) -> None:
-    from rich.console import Console
-
     from cascadec.runtime.backends import BACKENDS, make_backend
 
     if target is not None and marker is not None:
@@ -126,6 +124,8 @@ def _run(
         raise _fail(f"no such spec or plan file: {target}", EXIT_USAGE)
     if models is not None and not models.is_file():
         raise _fail(f"no such model registry: {models}", EXIT_USAGE)
+    if backend in ("openai", "ray") and not dry_run:
+        raise _fail(f"the {backend} backend is not available yet; use --backend vllm or replay", EXIT_USAGE)
     if backend == "replay" and not dry_run:
         if bank is None:
             raise _fail("--backend replay needs --bank FILE", EXIT_USAGE)
@@ -137,7 +137,6 @@ def _run(
     from cascadec.runtime.equivalence import Equivalence
     from cascadec.runtime.progress import make_reporter, summary_tables
 
-    err = Console(stderr=True)
     frame = read_table(data)
     if limit is not None:
         frame = frame.head(limit)
@@ -149,12 +148,10 @@ def _run(
         source=str(data),
     )
     for d in prepared.diagnostics:
-        err.print(d.format(), markup=False, highlight=False)
+        sys.stderr.write(d.format() + "\n")
     if dry_run:
         _print_routing(prepared)
         return
-    if backend in ("openai", "ray"):
-        raise _fail(f"the {backend} backend is not available yet; use --backend vllm or replay", EXIT_USAGE)
     engine = make_backend(backend, **({"bank": bank} if backend == "replay" else {}))
     problems, _samples, executor, _store = execute(
         prepared,
@@ -166,7 +163,7 @@ def _run(
         reporter=make_reporter(progress),
         meta={"data_source": str(data), "limit": limit, "column": column},
     )
-    console = Console()
+    console = _stdout_console()
     for table in summary_tables(problems, executor.model_stats()):
         console.print(table)
     console.print(
@@ -176,23 +173,27 @@ def _run(
     )
 
 
-def _print_routing(prepared) -> None:
+def _stdout_console():
+    """Tables for a terminal fit it; piped into a file or a log they are not squeezed to 80 columns."""
     from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+def _print_routing(prepared) -> None:
     from rich.table import Table
 
     from cascadec.runtime.routing import breakdown
 
-    console = Console()
+    console = _stdout_console()
     console.print(
         f"plan {prepared.plan.hash} · {len(prepared.problems)} problems · no model loaded (dry run)",
         markup=False,
         highlight=False,
     )
     for title, df in breakdown(prepared).items():
-        table = Table(
-            title=title if title != "tiers" else "tiers (worst case: every escalation and retry)",
-            title_justify="left",
-        )
+        caption = {"tiers": "tiers (worst case: every escalation, retry and exploration)"}
+        table = Table(title=caption.get(title, title), title_justify="left")
         for col in df.columns:
             table.add_column(str(col), justify="right" if df[col].dtype.kind in "if" else "left")
         for row in df.itertuples(index=False):

@@ -37,7 +37,12 @@ def worst_case_samples(tier: PlanTier) -> int:
 
 
 def breakdown(prepared: Prepared) -> dict[str, pd.DataFrame]:
-    """Frames ``strategies``, ``tiers`` and ``models`` of the worst-case routing."""
+    """Frames ``strategies``, ``tiers`` and ``models`` of the worst-case routing.
+
+    ``tiers``: per (strategy, tier index, model), how many problems *start* there (adaptive k
+    may skip the first tier), how many may *reach* it, and their worst-case samples, tokens,
+    cost; ``models``: the same summed per model, in load (cost) order.
+    """
     per_strategy: dict[str, int] = defaultdict(int)
     per_tier: dict[tuple[str, int, str], _Acc] = defaultdict(_Acc)
     per_model: dict[str, _Acc] = defaultdict(_Acc)
@@ -77,11 +82,11 @@ def breakdown(prepared: Prepared) -> dict[str, pd.DataFrame]:
                 "strategy": key,
                 "tier": idx,
                 "model": model,
-                "start_here": starts.get((key, idx), 0),
-                "may_reach": a.problems,
-                "worst_samples": a.samples,
-                "worst_tokens": a.tokens,
-                "worst_cost": a.cost,
+                "starts": starts.get((key, idx), 0),
+                "reaches": a.problems,
+                "samples": a.samples,
+                "tokens": a.tokens,
+                "cost": a.cost,
             }
             for (key, idx, model), a in sorted(per_tier.items(), key=lambda kv: (kv[0][0], kv[0][1]))
         ]
@@ -93,9 +98,9 @@ def breakdown(prepared: Prepared) -> dict[str, pd.DataFrame]:
                 "model": m,
                 "params": prepared.plan.models[m].params,
                 "problems": per_model[m].problems,
-                "worst_samples": per_model[m].samples,
-                "worst_tokens": per_model[m].tokens,
-                "worst_cost": per_model[m].cost,
+                "samples": per_model[m].samples,
+                "tokens": per_model[m].tokens,
+                "cost": per_model[m].cost,
             }
             for m in order
         ]

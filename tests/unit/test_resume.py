@@ -1,0 +1,207 @@
+"""Interrupted runs: SIGKILL a real `cascadec run` mid-way, then --resume; and what resume refuses."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from cascadec.errors import RunDirError
+from cascadec.plan import plan_to_json
+from cascadec.runtime.api import execute, prepare
+from cascadec.runtime.backends.replay import ReplayBackend, write_bank
+from cascadec.runtime.equivalence import Equivalence
+from cascadec.runtime.testing import bank_from_answers, make_plan, strategy, tier
+
+N = 30
+MODELS = {"S": 1.5, "M": 7.0, "L": 72.0}
+PLAN = make_plan(
+    [
+        strategy(
+            "c",
+            [
+                tier("S", 4, escalate_if="agreement < 0.75"),
+                tier("M", 4, escalate_if="agreement < 0.75"),
+                tier("L", 1, 0.0),
+            ],
+        )
+    ],
+    MODELS,
+)
+
+
+def answers():
+    out = {}
+    for i in range(N):
+        gold = str(i)
+        out[("S", f"p{i}")] = [gold] * 4 if i % 3 == 0 else [gold, "x", "y", "z"]
+        out[("M", f"p{i}")] = [gold] * 4 if i % 3 == 1 else ["a", "b", gold, gold]
+        out[("L", f"p{i}")] = [gold]
+    return out
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "plan.json").write_text(plan_to_json(PLAN))
+    rows = [{"id": f"p{i}", "problem": f"q{i}", "answer": str(i)} for i in range(N)]
+    pd.DataFrame(rows).to_json(tmp_path / "data.jsonl", orient="records", lines=True)
+    write_bank(bank_from_answers(answers()), tmp_path / "bank.parquet")
+    return tmp_path
+
+
+def cli(files, out, *extra, env=None):
+    return [
+        sys.executable,
+        "-m",
+        "cascadec.cli_run",
+        "run",
+        str(files / "plan.json"),
+        "--data",
+        str(files / "data.jsonl"),
+        "--out",
+        str(out),
+        "--backend",
+        "replay",
+        "--bank",
+        str(files / "bank.parquet"),
+        "--batch-size",
+        "3",
+        "--equivalence",
+        "exact",
+        "--no-progress",
+        *extra,
+    ]
+
+
+def reference(files):
+    prepared = prepare(PLAN, pd.read_json(files / "data.jsonl", lines=True, dtype=False))
+    problems, samples, *_ = execute(
+        prepared, ReplayBackend(files / "bank.parquet"), equivalence=Equivalence("exact"), batch_size=3
+    )
+    return problems, samples
+
+
+def lines(path):
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+@pytest.mark.parametrize("kill_after", [30, 140])  # during the first model, during the second
+def test_sigkill_then_resume(files, kill_after):
+    out = files / "out"
+    env = {**os.environ, "CASCADEC_REPLAY_DELAY": "0.15"}
+    proc = subprocess.Popen(cli(files, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    journal = out / "samples.jsonl"
+    deadline = time.monotonic() + 60
+    while lines(journal) < kill_after and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, f"run ended before the kill: {proc.stderr.read().decode()}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    assert not (out / "problems.parquet").exists()
+    kept = lines(journal)
+    with open(journal, "ab") as f:  # a kill in the middle of a write leaves a torn line
+        f.write(b'{"id": "p1", "strategy": "c", "tier": 0, "te')
+
+    done = subprocess.run(cli(files, out, "--resume"), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+    problems = pd.read_parquet(out / "problems.parquet")
+    samples = pd.read_parquet(out / "samples.parquet")
+    assert sorted(problems["id"]) == sorted(f"p{i}" for i in range(N))  # every problem exactly once
+    assert not samples.duplicated(["id", "strategy", "tier", "sample_index"]).any()
+    ref_problems, ref_samples = reference(files)
+    cols = [c for c in problems.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(problems[cols], ref_problems[cols])
+    scols = [c for c in samples.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(samples[scols], ref_samples[scols])
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and len(manifest["sessions"]) == 2
+    second = manifest["sessions"][1]
+    assert second["resumed"] is True
+    reused = sum(m["reused_samples"] for m in second["models"].values())
+    generated = sum(m["samples"] for m in second["models"].values())
+    # every journaled sample is in the results and none was generated again (samples of problems
+    # finished before the kill come straight from the journal; the others were fed back to their jobs)
+    assert generated + kept == len(samples)
+    assert 0 < reused <= kept
+    assert lines(journal) == len(samples)  # the torn line was cut away
+
+
+def test_resume_of_a_finished_run_generates_nothing(files):
+    out = files / "out"
+    before, *_ = _start(files, out)
+    after, *_ = _start(files, out, resume=True)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "problems.parquet"), before)
+    pd.testing.assert_frame_equal(after, before)
+    session = json.loads((out / "manifest.json").read_text())["sessions"][-1]
+    assert session["models"] == {}  # no model was even loaded
+
+
+def _start(files, out, plan=PLAN, frame=None, resume=False):
+    frame = pd.read_json(files / "data.jsonl", lines=True, dtype=False) if frame is None else frame
+    return execute(
+        prepare(plan, frame),
+        ReplayBackend(files / "bank.parquet"),
+        out=out,
+        resume=resume,
+        equivalence=Equivalence("exact"),
+    )
+
+
+def test_resume_refuses_another_plan_or_data(files):
+    out = files / "out"
+    _start(files, out)
+    with pytest.raises(RunDirError, match="already holds a run"):
+        _start(files, out)
+    other = make_plan(
+        [strategy("c", [tier("S", 4, escalate_if="agreement < 0.5"), tier("L", 1, 0.0)])], MODELS
+    )
+    with pytest.raises(RunDirError, match="E502 cannot resume: the run was started with plan") as info:
+        _start(files, out, plan=other, resume=True)
+    assert info.value.code == "E502"
+    frame = pd.read_json(files / "data.jsonl", lines=True, dtype=False).head(5)
+    with pytest.raises(RunDirError, match="problems differ"):
+        _start(files, out, frame=frame, resume=True)
+
+
+def test_resume_on_an_empty_directory_starts_a_run(files):
+    problems, *_ = _start(files, files / "fresh", resume=True)
+    assert len(problems) == N
+
+
+def test_damaged_run_directories(files):
+    out = files / "out"
+    out.mkdir()
+    (out / "samples.jsonl").write_text("{}\n")
+    with pytest.raises(RunDirError, match="no manifest"):
+        _start(files, out)
+    good = files / "good"
+    _start(files, good)
+    text = (good / "samples.jsonl").read_text().splitlines()
+    text[3] = text[3][:20]
+    (good / "samples.jsonl").write_text("\n".join(text) + "\n")
+    with pytest.raises(RunDirError, match="samples.jsonl:4: E502 corrupt journal line"):
+        _start(files, good, resume=True)
+
+
+def test_cli_reports_resume_errors(files):
+    import typer
+    from typer.testing import CliRunner
+
+    from cascadec.cli_run import register
+
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    register(app)
+    out = files / "out"
+    args = cli(files, out)[3:]  # from "run" on
+    assert CliRunner().invoke(app, args).exit_code == 0
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 1 and "E502" in again.stderr and "--resume" in again.stderr
+    assert "Traceback" not in again.output

@@ -1,0 +1,204 @@
+"""`cascadec run`: replay runs, dry runs, and clear errors (exit 1 or 2, never a traceback)."""
+
+import json
+from importlib.util import find_spec
+
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from cascadec.cli_run import register
+from cascadec.plan import plan_to_json
+from cascadec.runtime.backends import make_backend
+from cascadec.runtime.backends.replay import write_bank
+from cascadec.runtime.testing import bank_from_answers, make_plan, strategy, tier
+
+MODELS = {"S": 1.5, "M": 7.0, "L": 72.0}
+
+
+@pytest.fixture
+def app():
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+    @app.callback()
+    def _root() -> None:
+        """test root"""
+
+    register(app)
+    return app
+
+
+@pytest.fixture
+def files(tmp_path):
+    plan = make_plan(
+        [strategy("c", [tier("S", 4, escalate_if="agreement < 0.75"), tier("L", 1, 0.0)])], MODELS
+    )
+    (tmp_path / "plan.json").write_text(plan_to_json(plan))
+    rows = [{"id": f"p{i}", "problem": f"{i}+{i}=", "answer": str(2 * i)} for i in range(6)]
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    answers = {}
+    for i in range(6):
+        answers[("S", f"p{i}")] = [str(2 * i)] * 4 if i % 2 else [str(2 * i), "0", "1", "2"]
+        answers[("L", f"p{i}")] = [str(2 * i)]
+    write_bank(bank_from_answers(answers), tmp_path / "bank.parquet")
+    return tmp_path
+
+
+def invoke(app, *args):
+    result = CliRunner().invoke(app, ["run", *map(str, args)])
+    assert "Traceback" not in result.output + result.stderr
+    return result
+
+
+def test_replay_run_writes_results(app, files):
+    out = files / "out"
+    r = invoke(
+        app,
+        files / "plan.json",
+        "--data",
+        files / "data.jsonl",
+        "--out",
+        out,
+        "--backend",
+        "replay",
+        "--bank",
+        files / "bank.parquet",
+        "--equivalence",
+        "exact",
+        "--no-progress",
+    )
+    assert r.exit_code == 0, r.stderr
+    assert "models" in r.stdout and "strategies" in r.stdout
+    problems = pd.read_parquet(out / "problems.parquet")
+    samples = pd.read_parquet(out / "samples.parquet")
+    assert list(problems["id"]) == [f"p{i}" for i in range(6)] and problems["correct"].all()
+    assert list(problems["tiers_used"]) == [2, 1, 2, 1, 2, 1]
+    assert len(samples) == 6 * 4 + 3
+    assert {
+        "id",
+        "strategy",
+        "tier",
+        "model",
+        "round",
+        "sample_index",
+        "text",
+        "answer",
+        "num_tokens",
+        "finish_reason",
+        "mean_logprob",
+    } <= set(samples.columns)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["plan_hash"].startswith("sha256:")
+    assert manifest["totals"]["loads"] == {"S": 1, "L": 1} and manifest["totals"]["accuracy"] == 1.0
+    assert json.loads((out / "plan.json").read_text())["hash"] == manifest["plan_hash"]
+    from cascadec.runtime.results import load_results
+
+    pd.testing.assert_frame_equal(load_results(out), problems)
+
+
+def test_limit(app, files):
+    out = files / "out"
+    r = invoke(
+        app,
+        files / "plan.json",
+        "--data",
+        files / "data.jsonl",
+        "--out",
+        out,
+        "--backend",
+        "replay",
+        "--bank",
+        files / "bank.parquet",
+        "--limit",
+        "2",
+        "--equivalence",
+        "exact",
+    )
+    assert r.exit_code == 0, r.stderr
+    assert len(pd.read_parquet(out / "problems.parquet")) == 2
+
+
+def test_dry_run_loads_nothing(app, files):
+    r = invoke(app, files / "plan.json", "--data", files / "data.jsonl", "--dry-run", "--backend", "vllm")
+    assert r.exit_code == 0, r.stderr
+    assert "no model loaded" in r.stdout
+    for word in ("strategies", "tiers", "models", "worst case", "reaches", "samples", "cost"):
+        assert word in r.stdout
+    assert not (files / "out").exists()
+
+
+def test_dry_run_numbers(files):
+    from cascadec.runtime.api import prepare
+    from cascadec.runtime.routing import breakdown
+
+    prepared = prepare(str(files / "plan.json"), pd.read_json(files / "data.jsonl", lines=True))
+    b = breakdown(prepared)
+    assert b["strategies"].to_dict("records") == [{"strategy": "c", "problems": 6}]
+    tiers = b["tiers"].set_index("model")
+    assert tiers.loc["S", "samples"] == 24 and tiers.loc["L", "samples"] == 6
+    assert tiers.loc["S", "tokens"] == 24 * 64
+    assert tiers.loc["L", "cost"] == pytest.approx(6 * 64 * 1.0) and tiers.loc["L", "starts"] == 0
+    assert list(b["models"]["model"]) == ["S", "L"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--data", "{d}/missing.jsonl", "--out", "{d}/o"], 1, "no such data file"),
+        (["--out", "{d}/o"], 2, "--data FILE is required"),
+        (["--data", "{d}/data.jsonl"], 2, "--out DIR is required"),
+        (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--backend", "tpu"], 2, "unknown --backend"),
+        (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--backend", "openai"], 2, "not available yet"),
+        (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--backend", "ray"], 2, "not available yet"),
+        (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--backend", "replay"], 2, "needs --bank"),
+        (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--column", "nope"], 1, "no strategy column 'nope'"),
+        (["--data", "{d}/bad.jsonl", "--out", "{d}/o"], 1, "E500"),
+    ],
+)
+def test_usage_and_data_errors(app, files, args, code, message):
+    (files / "bad.jsonl").write_text('{"text": "no problem column"}\n')
+    r = invoke(app, files / "plan.json", *[a.format(d=files) for a in args])
+    assert r.exit_code == code, r.output + r.stderr
+    assert message in r.stderr
+
+
+def test_plan_of_another_schema_version(app, files):
+    plan = json.loads((files / "plan.json").read_text())
+    plan["schema_version"] = 2
+    (files / "v2.json").write_text(json.dumps(plan))
+    r = invoke(app, files / "v2.json", "--data", files / "data.jsonl", "--out", files / "o")
+    assert r.exit_code == 1 and "E402" in r.stderr
+    assert not (files / "o").exists()  # nothing written, nothing loaded
+
+
+def test_missing_plan_file(app, files):
+    r = invoke(app, files / "nope.json", "--data", files / "data.jsonl", "--out", files / "o")
+    assert r.exit_code == 2 and "no such spec or plan file" in r.stderr
+
+
+def test_bank_too_small_is_a_clear_error(app, files):
+    write_bank(bank_from_answers({("S", "p0"): ["0"]}), files / "small.parquet")
+    r = invoke(
+        app,
+        files / "plan.json",
+        "--data",
+        files / "data.jsonl",
+        "--out",
+        files / "o",
+        "--backend",
+        "replay",
+        "--bank",
+        files / "small.parquet",
+    )
+    assert r.exit_code == 1 and "E501" in r.stderr and "lacks samples" in r.stderr
+
+
+def test_factory():
+    with pytest.raises(Exception, match="not available yet"):
+        make_backend("openai")
+    with pytest.raises(Exception, match="needs a sample bank"):
+        make_backend("replay")
+    if find_spec("cascadec.runtime.backends.vllm_offline") is None:
+        with pytest.raises(Exception, match="E501"):
+            make_backend("vllm")
