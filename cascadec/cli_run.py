@@ -35,7 +35,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("run")
     def run_command(
-        target: Annotated[str | None, typer.Argument(help="Spec .yaml, plan .json or marker text.")] = None,
+        target: Annotated[
+            str | None, typer.Argument(metavar="SPEC|PLAN", help="Spec .yaml, plan .json or marker text.")
+        ] = None,
         data: Annotated[
             Path | None, typer.Option("--data", help="Problems: .jsonl, .csv or .parquet.")
         ] = None,
@@ -48,7 +50,9 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[
             int | None, typer.Option("--limit", min=1, help="Only the first N problems.")
         ] = None,
-        models: Annotated[Path | None, typer.Option("--models", help="Model registry YAML.")] = None,
+        models: Annotated[
+            Path | None, typer.Option("--models", help="Model registry: YAML file or shipped name (zoo).")
+        ] = None,
         dry_run: Annotated[
             bool, typer.Option("--dry-run", help="Check and show routing; load no model.")
         ] = False,
@@ -122,7 +126,7 @@ def _run(
         raise _fail("--out DIR is required (or use --dry-run)", EXIT_USAGE)
     if target is not None and not Path(target).exists() and target.endswith((".json", ".yaml", ".yml")):
         raise _fail(f"no such spec or plan file: {target}", EXIT_USAGE)
-    if models is not None and not models.is_file():
+    if models is not None and str(models).endswith((".yaml", ".yml")) and not models.is_file():
         raise _fail(f"no such model registry: {models}", EXIT_USAGE)
     if backend in ("openai", "ray") and not dry_run:
         raise _fail(f"the {backend} backend is not available yet; use --backend vllm or replay", EXIT_USAGE)

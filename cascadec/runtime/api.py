@@ -64,11 +64,24 @@ def resolve_plan(
 
 
 def _registry(registry: str | Path | None):
-    if registry is None:
-        return None
-    from cascadec.registry import load_registry
+    """What the compiler accepts: None (the default registry), a shipped name (``zoo``) or a YAML path."""
+    return None if registry is None else str(registry)
 
-    return load_registry(registry)
+
+def _strategy_for(plan: Plan, cell: str, registry: str | Path | None) -> PlanStrategy:
+    """The plan's strategy a row's cell names: its key, its marker, or any spelling of its marker."""
+    try:
+        return plan.strategy(cell)
+    except PlanError:
+        try:
+            from cascadec.marker import canonical
+
+            spelled = canonical(cell, _registry(registry))
+        except (CascadecError, ImportError):
+            raise PlanError(
+                f"plan has no strategy {cell!r}; it has {', '.join(s.key for s in plan.strategies)}"
+            ) from None
+        return plan.strategy(spelled)
 
 
 def check_plan(plan: Plan) -> None:
@@ -132,11 +145,17 @@ def prepare(
             "strategy column (--column)"
         )
     chosen: list[PlanStrategy] = []
+    by_cell: dict[str, PlanStrategy] = {}
     for p in probs:
-        try:
-            chosen.append(plan.strategy(p.strategy) if p.strategy is not None else plan.strategies[0])
-        except PlanError as exc:
-            raise DataError(f"{source}: problem {p.id}: E500 {exc.message}") from None
+        if p.strategy is None:
+            chosen.append(plan.strategies[0])
+            continue
+        if p.strategy not in by_cell:
+            try:
+                by_cell[p.strategy] = _strategy_for(plan, p.strategy, registry)
+            except PlanError as exc:
+                raise DataError(f"{source}: problem {p.id}: E500 {exc.message}") from None
+        chosen.append(by_cell[p.strategy])
     assignments: list[Any] = [None] * len(probs)
     for s in plan.strategies:
         mine = [i for i, c in enumerate(chosen) if c is s]

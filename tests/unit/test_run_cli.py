@@ -202,3 +202,101 @@ def test_factory():
     if find_spec("cascadec.runtime.backends.vllm_offline") is None:
         with pytest.raises(Exception, match="E501"):
             make_backend("vllm")
+
+
+QWEN = {size: f"Qwen/Qwen2.5-Math-{size}-Instruct" for size in ("1.5B", "7B", "72B")}
+
+
+@pytest.fixture
+def qwen_files(tmp_path):
+    """Problems with per-row markers, and a bank of the Qwen registry's models."""
+    markers = ["mv_1.5B_k4_t0.70", "mv_cascade_1.5B_k4_t0.7_7B_k4_t0.7_72B_k1_t0.0", "7B"]
+    rows, answers = [], {}
+    for i in range(6):
+        gold = str(i)
+        rows.append({"id": f"p{i}", "problem": f"What is {i}?", "answer": gold, "marker": markers[i % 3]})
+        answers[(QWEN["1.5B"], f"p{i}")] = [gold] * 4 if i % 2 else [gold, "a", "b", "c"]
+        answers[(QWEN["7B"], f"p{i}")] = [gold] * 4
+        answers[(QWEN["72B"], f"p{i}")] = [gold]
+    pd.DataFrame(rows).to_csv(tmp_path / "data.csv", index=False)
+    write_bank(bank_from_answers(answers), tmp_path / "bank.parquet")
+    return tmp_path
+
+
+def test_per_row_markers_from_a_column(app, qwen_files):
+    out = qwen_files / "out"
+    r = invoke(
+        app,
+        "--data",
+        qwen_files / "data.csv",
+        "--column",
+        "marker",
+        "--out",
+        out,
+        "--backend",
+        "replay",
+        "--bank",
+        qwen_files / "bank.parquet",
+        "--equivalence",
+        "exact",
+    )
+    assert r.exit_code == 0, r.stderr
+    res = pd.read_parquet(out / "problems.parquet")
+    assert (
+        list(res["strategy"])
+        == ["mv_1.5B_k4_t0.7", "mv_cascade_1.5B_k4_t0.7_7B_k4_t0.7_72B_k1_t0.0", "7B"] * 2
+    )
+    assert res["correct"].all()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["totals"]["loads"] == {QWEN["1.5B"]: 1, QWEN["7B"]: 1}
+
+
+def test_marker_option(app, qwen_files):
+    out = qwen_files / "out"
+    r = invoke(
+        app,
+        "--marker",
+        "mv_cascade_1.5B_k4_t0.7_72B_k1_t0.0",
+        "--data",
+        qwen_files / "data.csv",
+        "--out",
+        out,
+        "--backend",
+        "replay",
+        "--bank",
+        qwen_files / "bank.parquet",
+        "--equivalence",
+        "exact",
+    )
+    assert r.exit_code == 0, r.stderr
+    res = pd.read_parquet(out / "problems.parquet")
+    assert list(res["tiers_used"]) == [2, 1, 2, 1, 2, 1]
+
+
+def test_bad_marker_is_a_located_error(app, qwen_files):
+    r = invoke(
+        app,
+        "--marker",
+        "mv_cascade_1.5B_k0_t0.7_72B_k1_t0.0",
+        "--data",
+        qwen_files / "data.csv",
+        "--out",
+        qwen_files / "o",
+    )
+    assert r.exit_code == 1 and "E102" in r.stderr and not (qwen_files / "o").exists()
+
+
+def test_spec_dry_run_shows_adaptive_routing(app, qwen_files, tmp_path):
+    from cascadec.resources import data_dir
+
+    spec = data_dir("specs") / "tuned_cascade.yaml"
+    frame = pd.read_csv(qwen_files / "data.csv")
+    frame["difficulty"] = [0.1, 0.5, 0.9, 0.2, 0.6, 0.95]
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    r = invoke(app, spec, "--data", tmp_path / "d.csv", "--dry-run")
+    assert r.exit_code == 0, r.stderr
+    from cascadec.runtime.api import prepare
+    from cascadec.runtime.routing import breakdown
+
+    tiers = breakdown(prepare(str(spec), frame))["tiers"].set_index("tier")
+    assert tiers.loc[0, "starts"] == 4 and tiers.loc[1, "starts"] == 2  # k=8 skips the 1.5B tier
