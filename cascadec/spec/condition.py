@@ -212,6 +212,10 @@ def format_number(value: float) -> str:
 
 
 # --- parsing --------------------------------------------------------------------------------
+MAX_LENGTH = 500  # conditions are one line of intent; the bounds keep the AST walks shallow
+MAX_DEPTH = 32
+
+
 @cache
 def _parser() -> Lark:
     return Lark(grammar_text("condition.lark"), parser="lalr", strict=True, propagate_positions=True)
@@ -271,6 +275,13 @@ def analyze_condition(
 
     if not text.strip():
         return None, [diag("E210", "empty condition", 1, 1, fix="e.g. 'agreement < 0.75'")]
+    if len(text) > MAX_LENGTH or _depth(text) > MAX_DEPTH:
+        why = (
+            f"longer than {MAX_LENGTH} characters"
+            if len(text) > MAX_LENGTH
+            else f"nested deeper than {MAX_DEPTH}"
+        )
+        return None, [diag("E210", f"condition is {why}", 1, 1)]
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
@@ -289,6 +300,14 @@ def analyze_condition(
     if not diags:
         _check_types(cond, "bool", "the condition", diags, diag)
     return (None if diags else cond), diags
+
+
+def _depth(text: str) -> int:
+    depth = deepest = 0
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def parse_condition(text: str, *, source: str = "<condition>", line: int = 1, column: int = 1) -> Condition:

@@ -110,6 +110,8 @@ def test_signals():
         ("(agreement < 1) < 2", "E212", 2),
         ("not 0.5", "E212", 5),
         ("1e999 > k", "E212", 1),
+        ("(" * 40 + "k > 1" + ")" * 40, "E210", 1),
+        ("not " * 200 + "k > 1", "E210", 1),
     ],
 )
 def test_errors_are_located(text, code, column):
