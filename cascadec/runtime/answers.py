@@ -19,6 +19,7 @@ _THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _FRAC = re.compile(r"^(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}$")
 _SLASH = re.compile(r"^(-?\d+)/(\d+)$")
+_COMMAND_SPACE = re.compile(r"(\\[a-zA-Z]+)\s+(?=[a-zA-Z])")
 
 
 def last_boxed(text: str) -> str | None:
@@ -116,8 +117,8 @@ def normalize(answer: str) -> str:
         ("\\$", ""),
     ):
         s = s.replace(old, new)
-    s = " ".join(s.split())
-    s = s.replace(" ", "")
+    s = _COMMAND_SPACE.sub("\\1\x00", s)  # "\\pi r" must not become "\\pir"
+    s = "".join(s.split()).replace("\x00", " ")
     if _THOUSANDS.match(s):
         s = s.replace(",", "")
     s = s.rstrip(".")

@@ -154,22 +154,26 @@ class Executor:
             index = {id(j): i for i, j in enumerate(jobs)}
             for job, records in self._generate(model, fresh, stats):
                 got[index[id(job)]] = records
-        # decide every equivalence pair of the batch at once (parallel math-verify)
+        # every equivalence pair of the batch in one parallel math-verify call (pooled votes span tiers)
         answers_by_job = []
         for i, job in enumerate(jobs):
-            run_answers = {s.answer for s in job.runs[-1].samples if s.answer is not None}
-            run_answers |= {r.answer for r in got[i] if r.answer is not None}
-            answers_by_job.append(sorted(run_answers))
+            answers = {s.answer for s in job.samples if s.answer is not None}
+            answers |= {r.answer for r in got[i] if r.answer is not None}
+            answers_by_job.append(sorted(answers))
         self.eq.prepare((a, b) for ans in answers_by_job for x, a in enumerate(ans) for b in ans[x + 1 :])
-        finished = []
+        done: list[Job] = []
         for i, job in enumerate(jobs):
             run = job.runs[-1]
             was_stopped = run.early_stopped
             job.receive(got[i])
             stats.early_stops += int(run.early_stopped and not was_stopped)
             if job.done:
-                finished.append(job.row())
-        self.store.add_finished(finished)
+                done.append(job)
+        # grading, batched the same way
+        self.eq.prepare((j.final_answer, j.problem.gold) for j in done if j.final_answer and j.problem.gold)
+        for job in done:
+            job.grade()
+        self.store.add_finished([job.row() for job in done])
 
     def _generate(
         self, model: str, jobs: list[Job], stats: ModelStats

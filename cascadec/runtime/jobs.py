@@ -230,6 +230,9 @@ class Job:
         self.pending = None
         self.stop_reason = reason
         self.final_answer = self._final()
+
+    def grade(self) -> None:
+        """Compare the final answer with the gold one (None when there is no gold)."""
         gold = self.problem.gold
         if gold is not None:
             self.correct = self.final_answer is not None and self.eq.same(self.final_answer, gold)

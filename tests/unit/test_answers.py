@@ -74,6 +74,8 @@ def test_normalize_keeps_symbols():
     assert normalize("$3.0$") == "3"
     assert normalize("1,234,567") == "1234567"
     assert normalize("1,2") == "1,2"  # a tuple, not a thousands separator
+    assert normalize("\\pi  r^2") == "\\pi r^2"  # a command keeps its separating space
+    assert normalize("2 \\cdot x") == "2\\cdot x"
 
 
 def test_numeric_value():

@@ -30,7 +30,8 @@ def go(strategies, answers, problems, **kw):
     column = kw.pop("column", None)
     backend = ReplayBackend(kw.pop("bank", None) if "bank" in kw else bank_from_answers(answers))
     prepared = prepare(plan, problems, strategy_column=column)
-    res, samples, executor, _ = execute(prepared, backend, equivalence=Equivalence("exact"), **kw)
+    eq = Equivalence(kw.pop("equivalence", "exact"))
+    res, samples, executor, _ = execute(prepared, backend, equivalence=eq, **kw)
     return res.set_index("id", drop=False), samples, backend, executor
 
 
@@ -260,3 +261,11 @@ def test_api_needs_a_column_for_several_strategies():
         prepare(plan, pd.DataFrame({"problem": ["x"]}))
     with pytest.raises(DataError, match="no strategy 'zz'"):
         prepare(plan, pd.DataFrame({"problem": ["x"], "s": ["zz"]}), strategy_column="s")
+
+
+def test_symbolic_answers_vote_together_and_grade_with_math_verify():
+    answers = {("S", "p"): ["\\frac{\\sqrt{3}}{2}", "\\sqrt{3}/2", "x+1", "\\frac{\\sqrt{3}}{2}"]}
+    res, *_ = go([strategy("c", CASCADE)], answers, {"p": "\\frac{\\sqrt 3}{2}"}, equivalence="math")
+    row = res.loc["p"]
+    assert json.loads(row["votes"]) == [{"\\frac{\\sqrt{3}}{2}": 3, "x+1": 1}]
+    assert row["path"] == "0:stop" and row["correct"]
