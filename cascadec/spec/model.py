@@ -18,9 +18,9 @@ and applied by the compiler's ``apply_defaults`` pass:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 SPEC_VERSION = 1
 DEFAULT_TARGET_CONF = 0.75
@@ -31,6 +31,10 @@ DEFAULT_MAX_TOKENS = 2048
 DEFAULT_SEED = 0
 DEFAULT_PROMPT = "qwen-math-cot"
 KIND_KEYS = ("plain", "mv", "cascade", "entropy_cascade")
+
+# YAML says `k: true`, `temperature: "0.7"` or `.inf` by mistake; lax pydantic would quietly take them.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict(), AllowInfNan(False)]
 
 
 class _Spec(BaseModel):
@@ -47,19 +51,19 @@ def _condition_text(value: Any) -> Any:
 class Defaults(_Spec):
     """Values every tier takes unless it sets its own."""
 
-    max_tokens: int | None = Field(None, ge=1, description="Generated tokens per sample (default 2048)")
-    top_p: float | None = Field(None, gt=0, le=1, description="Default 0.8 when sampling, 1.0 when greedy")
+    max_tokens: Int | None = Field(None, ge=1, description="Generated tokens per sample (default 2048)")
+    top_p: Float | None = Field(None, gt=0, le=1, description="Default 0.8 when sampling, 1.0 when greedy")
     prompt: str | None = Field(None, min_length=1, description="Prompt template name (default: registry's)")
-    seed: int | None = Field(None, description="Base seed; tier i uses seed + i (default 0)")
+    seed: Int | None = Field(None, ge=0, description="Base seed; tier i uses seed + i (default 0)")
 
 
 class RetrySpec(_Spec):
     """Before escalating, sample the same tier again when ``when`` holds."""
 
-    max: int = Field(1, ge=1, le=16, description="Retries per tier")
+    max: Int = Field(1, ge=1, le=16, description="Retries per tier")
     when: str = Field(description="Condition over the tier's signals, e.g. 'entropy > 1.0'")
-    extra_k: int = Field(ge=1, description="Samples added per retry")
-    temperature: float | None = Field(None, ge=0, le=2, description="Temperature of the retry samples")
+    extra_k: Int = Field(ge=1, description="Samples added per retry")
+    temperature: Float | None = Field(None, ge=0, le=2, description="Temperature of the retry samples")
 
     _when = field_validator("when", mode="before")(_condition_text)
 
@@ -69,8 +73,8 @@ class ExploreSpec(_Spec):
 
     when: str | None = Field(None, description="Condition; default: answer entropy is maximal for k")
     action: Literal["skip_to_top", "raise_temperature"] = "skip_to_top"
-    temperature: float | None = Field(None, ge=0, le=2, description="raise_temperature: the new temperature")
-    extra_k: int = Field(0, ge=0, description="raise_temperature: samples to draw at it (0: the tier's k)")
+    temperature: Float | None = Field(None, ge=0, le=2, description="raise_temperature: the new temperature")
+    extra_k: Int = Field(0, ge=0, description="raise_temperature: samples to draw at it (0: the tier's k)")
 
     _when = field_validator("when", mode="before")(_condition_text)
 
@@ -85,11 +89,11 @@ class TierSpec(_Spec):
     """One tier: k samples from one model."""
 
     model: str = Field(min_length=1, description="Registry alias (7B) or full model id")
-    k: int = Field(1, ge=1, le=1024, description="Samples")
-    temperature: float = Field(0.0, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
-    seed: int | None = None
+    k: Int = Field(1, ge=1, le=1024, description="Samples")
+    temperature: Float = Field(0.0, ge=0, le=2)
+    top_p: Float | None = Field(None, gt=0, le=1)
+    max_tokens: Int | None = Field(None, ge=1)
+    seed: Int | None = Field(None, ge=0)
     escalate_if: str | None = Field(None, description="Condition to move on to the next tier")
     retry: RetrySpec | None = None
     explore: ExploreSpec | None = None
@@ -102,11 +106,11 @@ class AdaptiveKSpec(_Spec):
 
     policy: Literal["fixed", "difficulty_buckets", "budget"] = "fixed"
     column: str = Field("difficulty", min_length=1, description="Per-problem difficulty column in [0, 1]")
-    buckets: tuple[tuple[float, int], ...] = Field((), description="[upper difficulty bound, k] pairs")
-    total_budget: int | None = Field(None, ge=1, description="budget: first-tier samples for the whole table")
-    min_k: int = Field(1, ge=1)
-    max_k: int = Field(16, ge=1, le=1024)
-    escalation_k_threshold: int | None = Field(
+    buckets: tuple[tuple[Float, Int], ...] = Field((), description="[upper difficulty bound, k] pairs")
+    total_budget: Int | None = Field(None, ge=1, description="budget: first-tier samples for the whole table")
+    min_k: Int = Field(1, ge=1)
+    max_k: Int = Field(16, ge=1, le=1024)
+    escalation_k_threshold: Int | None = Field(
         None, ge=1, description="Cost-aware skip: drop the first tier when its k reaches this"
     )
 
@@ -130,14 +134,14 @@ class AdaptiveKSpec(_Spec):
 class EarlyStopSpec(_Spec):
     """Sample in rounds; stop once the remaining samples cannot change the vote."""
 
-    round_size: int = Field(2, ge=1)
+    round_size: Int = Field(2, ge=1)
 
 
 class BudgetSpec(_Spec):
     """Per-problem limits. Cost = generated tokens x the model's params (the registry's unit)."""
 
-    max_cost_per_problem: float | None = Field(None, gt=0)
-    max_samples_per_problem: int | None = Field(None, ge=1)
+    max_cost_per_problem: Float | None = Field(None, gt=0)
+    max_samples_per_problem: Int | None = Field(None, ge=1)
 
 
 class StrategySpec(_Spec):
@@ -147,8 +151,8 @@ class StrategySpec(_Spec):
     mv: TierSpec | None = Field(None, description="Majority vote over k samples of one model")
     cascade: tuple[TierSpec, ...] | None = Field(None, min_length=1)
     entropy_cascade: tuple[TierSpec, ...] | None = Field(None, min_length=1)
-    target_conf: float = Field(DEFAULT_TARGET_CONF, gt=0, le=1, description="Default escalate_if threshold")
-    target_entropy: float = Field(
+    target_conf: Float = Field(DEFAULT_TARGET_CONF, gt=0, le=1, description="Default escalate_if threshold")
+    target_entropy: Float = Field(
         DEFAULT_TARGET_ENTROPY, gt=0, description="Entropy cascades' threshold (nats)"
     )
     retry: RetrySpec | None = Field(None, description="Retry rule for every tier that can escalate")
