@@ -28,7 +28,7 @@ from cascadec.runtime.prompts import check_template
 from cascadec.runtime.results import PROBLEM_COLUMNS, RunStore, load_results
 from cascadec.runtime.signals import check_condition
 
-__all__ = ["RESULT_PREFIX", "Prepared", "load_results", "prepare", "resolve_plan", "run"]
+__all__ = ["RESULT_PREFIX", "Prepared", "execute", "load_results", "prepare", "resolve_plan", "run"]
 
 RESULT_PREFIX = "cascade_"
 

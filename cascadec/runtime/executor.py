@@ -66,6 +66,7 @@ def to_record(sample: Sample, ask: Ask, offset: int, seconds: float) -> SampleRe
         mean_logprob=sample_mean_logprob(sample),
         mean_entropy=sample_mean_entropy(sample),
         seconds=seconds,
+        temperature=ask.temperature,
     )
 
 

@@ -50,6 +50,7 @@ class SampleRecord:
     mean_logprob: float | None
     mean_entropy: float | None
     seconds: float = 0.0
+    temperature: float | None = None  # what it was sampled at (retries/explorations may differ)
 
     @property
     def votes(self) -> bool:

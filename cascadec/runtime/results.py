@@ -70,6 +70,7 @@ SAMPLE_COLUMNS = (
     "finish_reason",
     "mean_logprob",
     "mean_entropy",
+    "temperature",
     "seconds",
 )
 
@@ -285,7 +286,7 @@ def samples_frame(rows: Sequence[dict]) -> pd.DataFrame:
     df = pd.DataFrame(list(rows), columns=list(SAMPLE_COLUMNS))
     for col in ("tier", "round", "sample_index", "num_tokens"):
         df[col] = df[col].astype("int64")
-    for col in ("mean_logprob", "mean_entropy", "seconds"):
+    for col in ("mean_logprob", "mean_entropy", "temperature", "seconds"):
         df[col] = df[col].astype("float64")
     df["votes"] = df["votes"].astype(bool)
     return df

@@ -269,3 +269,39 @@ def test_symbolic_answers_vote_together_and_grade_with_math_verify():
     row = res.loc["p"]
     assert json.loads(row["votes"]) == [{"\\frac{\\sqrt{3}}{2}": 3, "x+1": 1}]
     assert row["path"] == "0:stop" and row["correct"]
+
+
+def test_a_run_becomes_a_bank_that_replays_it_exactly():
+    from cascadec.runtime.backends.replay import bank_from_samples
+
+    retry = RetryRule(max=1, when="agreement >= 0.5", extra_k=2, temperature=1.0)
+    tiers = [tier("S", 4, escalate_if="agreement < 0.75", retry=retry), *CASCADE[1:]]
+    answers = {
+        ("S", "p"): ["1", "1", "2", "3", "1", "1"],
+        ("S", "q"): ["5"] * 4,
+        ("S", "r"): ["~1", "2", "3", "4"],
+        ("M", "r"): ["4", "4", "4", "1"],
+        ("M", "p"): ["1"] * 4,
+    }
+    first, samples, *_ = go([strategy("c", tiers)], answers, {"p": "1", "q": "5", "r": "4"})
+    bank = bank_from_samples(samples)
+    assert set(bank["temperature"]) == {0.7, 1.0}
+    again, samples2, *_ = go([strategy("c", tiers)], None, {"p": "1", "q": "5", "r": "4"}, bank=bank)
+    keep = [c for c in first.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(first[keep], again[keep])
+    assert list(samples2["temperature"]) == list(samples["temperature"])
+
+
+def test_the_runtime_never_imports_an_engine():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, cascadec.runtime.api, cascadec.runtime.executor, cascadec.runtime.backends.replay, "
+        "cascadec.cli_run\n"
+        "from cascadec.runtime import run, load_results\n"
+        "bad = [m for m in ('torch', 'vllm', 'transformers') if m in sys.modules]\n"
+        "assert not bad, bad"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -80,6 +80,29 @@ def write_bank(rows: pd.DataFrame | Sequence[dict], path: str | Path) -> Path:
     return Path(path)
 
 
+def bank_from_samples(samples: pd.DataFrame) -> pd.DataFrame:
+    """A bank from a run's ``samples.parquet``: record once with a real engine, replay any plan.
+
+    Per-token logprobs are not kept in results, so each bank sample carries its mean logprob
+    (and mean entropy) as a one-element list: every signal replays exactly. When several
+    strategies drew the same (model, problem, temperature, index), the first row is kept.
+    """
+    rows = pd.DataFrame(
+        {
+            "model": samples["model"].astype(str),
+            "problem_id": samples["id"].astype(str),
+            "sample_index": samples["sample_index"].astype("int64"),
+            "text": samples["text"],
+            "num_tokens": samples["num_tokens"].astype("int64"),
+            "finish_reason": samples["finish_reason"],
+            "logprobs": [None if pd.isna(v) else [float(v)] for v in samples["mean_logprob"]],
+            "entropies": [None if pd.isna(v) else [float(v)] for v in samples["mean_entropy"]],
+            "temperature": samples["temperature"] if "temperature" in samples else float("nan"),
+        }
+    )
+    return rows.drop_duplicates(["model", "problem_id", "temperature", "sample_index"]).reset_index(drop=True)
+
+
 def _floats(value) -> tuple[float, ...] | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
