@@ -86,6 +86,8 @@ def register(app: typer.Typer) -> None:
             )
         except CascadecError as exc:
             raise _fail(_error_text(exc), EXIT_USAGE if exc.code == "E900" else EXIT_CONTENT) from None
+        except OSError as exc:  # an unwritable --out, a full disk: the user's to fix, not a crash
+            raise _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_USAGE) from None
         except KeyboardInterrupt:
             where = f" with: cascadec run ... --out {out} --resume" if out else ""
             sys.stderr.write(f"interrupted; finished samples are kept, continue{where}\n")
@@ -156,7 +158,8 @@ def _run(
     if dry_run:
         _print_routing(prepared)
         return
-    engine = make_backend(backend, **({"bank": bank} if backend == "replay" else {}))
+    options = {"bank": bank} if backend == "replay" else {"log_dir": out / "logs"}  # vllm: worker logs
+    engine = make_backend(backend, **options)
     problems, _samples, executor, _store = execute(
         prepared,
         engine,

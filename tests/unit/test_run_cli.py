@@ -300,3 +300,20 @@ def test_spec_dry_run_shows_adaptive_routing(app, qwen_files, tmp_path):
 
     tiers = breakdown(prepare(str(spec), frame))["tiers"].set_index("tier")
     assert tiers.loc[0, "starts"] == 4 and tiers.loc[1, "starts"] == 2  # k=8 skips the 1.5B tier
+
+
+def test_unwritable_out_is_a_usage_error(app, files):
+    (files / "afile").write_text("x")
+    r = invoke(
+        app,
+        files / "plan.json",
+        "--data",
+        files / "data.jsonl",
+        "--out",
+        files / "afile" / "out",
+        "--backend",
+        "replay",
+        "--bank",
+        files / "bank.parquet",
+    )
+    assert r.exit_code == 2 and "error:" in r.stderr
