@@ -28,18 +28,22 @@ from cascadec.runtime.voting import Vote, answer_entropy
 SIGNALS = ("agreement", "margin", "entropy", "no_answer", "mean_logprob", "token_entropy", "tokens", "k")
 
 
+def _finite_mean(values: Sequence[float] | None) -> float | None:
+    """Mean of the finite values (an engine may report -inf for a token); None when there are none."""
+    if not values:
+        return None
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else None
+
+
 def sample_mean_logprob(sample: Sample) -> float | None:
     """Mean chosen-token logprob of a backend sample (None without logprobs)."""
-    if not sample.logprobs:
-        return None
-    return sum(sample.logprobs) / len(sample.logprobs)
+    return _finite_mean(sample.logprobs)
 
 
 def sample_mean_entropy(sample: Sample) -> float | None:
     """Mean per-token entropy of a backend sample (None without entropies)."""
-    if not sample.entropies:
-        return None
-    return sum(sample.entropies) / len(sample.entropies)
+    return _finite_mean(sample.entropies)
 
 
 class _Measured(Protocol):

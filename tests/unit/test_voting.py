@@ -104,3 +104,21 @@ def test_hung_worker_is_killed_and_pair_counts_as_different():
     finally:
         pool.close()
     assert verdicts == [False] and timed_out == 1
+
+
+def test_signals_from_samples():
+    from cascadec.runtime.backends.base import Sample
+    from cascadec.runtime.signals import compute_signals, sample_mean_logprob
+
+    class Rec:
+        def __init__(self, lp, ent, n=10):
+            self.mean_logprob, self.mean_entropy, self.num_tokens = lp, ent, n
+
+    v = tally(votes("1", "1", None, "2"), EXACT)
+    sig = compute_signals(v, [Rec(-0.5, 0.2), Rec(-1.5, 0.4), Rec(None, None), Rec(-1.0, 0.3)])
+    assert sig["agreement"] == 0.5 and sig["margin"] == 0.25 and sig["no_answer"] == 0.25
+    assert sig["mean_logprob"] == pytest.approx(-1.0) and sig["token_entropy"] == pytest.approx(0.3)
+    assert sig["tokens"] == 40 and sig["k"] == 4
+    assert math.isnan(compute_signals(v, [Rec(None, None)] * 4)["mean_logprob"])
+    assert sample_mean_logprob(Sample("x", 3, "stop", (-1.0, float("-inf"), -3.0))) == -2.0
+    assert sample_mean_logprob(Sample("x", 1, "stop", None)) is None
