@@ -19,6 +19,10 @@ soon as the remaining samples could not change the winner; its signals are then 
 the samples drawn. Budgets are checked before every ask after the first: a problem never
 draws more than ``max_samples_per_problem`` samples, and asks nothing more once its cost
 reached ``max_cost_per_problem``.
+
+Final answer policies: ``last_tier`` — the winner of the last tier that ran;
+``most_confident`` — the winner of the tier with the highest agreement (ties: the later,
+stronger tier); ``pooled`` — one vote over every voting sample of every tier that ran.
 """
 
 from __future__ import annotations

@@ -15,6 +15,19 @@ directory made by another plan or other data (E502), takes finished problems fro
 ``problems.jsonl`` as they are, and re-walks unfinished ones through the same deterministic
 decisions, feeding them the journaled samples instead of asking the backend again. Every
 problem ends up exactly once, every finished sample is reused.
+
+``problems.parquet`` (one row per problem and strategy, in input order): ``id``, ``strategy``
+(the plan's strategy key, a canonical marker when there is one), ``final_answer``, ``gold``,
+``correct`` (nullable bool; NA without gold), ``tiers_used``, ``path`` (``"0:escalate >
+1:retry..."``: original tier index and decision per tier that ran), ``models`` (JSON list),
+``stop_reason`` (``confident`` | ``last_tier`` | ``budget``), ``decisions`` / ``votes`` /
+``signals`` (JSON lists, one entry per tier that ran), ``samples``, ``tokens``, ``cost``
+(Σ tokens × cost_per_token) and ``seconds`` (each batch's generate time shared by tokens).
+
+``samples.parquet`` (one row per sample): ``id``, ``strategy``, ``tier``, ``model``, ``round``,
+``phase`` (``sample`` | ``retry`` | ``explore``), ``sample_index``, ``text``, ``answer``
+(None: no answer or truncated), ``votes``, ``num_tokens``, ``finish_reason``,
+``mean_logprob``, ``mean_entropy``, ``temperature``, ``seconds``.
 """
 
 from __future__ import annotations
