@@ -155,17 +155,7 @@ class VLLMBackend:
             error = self._death("idle", None)
             self.close()
             raise error
-        payload = [
-            {
-                "prompt": r.prompt,
-                "n": int(r.n),
-                "temperature": float(r.temperature),
-                "top_p": float(r.top_p),
-                "max_tokens": int(r.max_tokens),
-                "seed": None if r.seed is None else (int(r.seed) + int(r.first_sample)) % 2**63,
-            }
-            for r in requests
-        ]
+        payload = [worker_request(r) for r in requests]
         try:
             self._conn.send(("generate", payload))
             rows = self._wait(
@@ -263,6 +253,19 @@ class VLLMBackend:
             self.close()
         except Exception:
             pass
+
+
+def worker_request(req: GenerationRequest) -> dict:
+    """What the worker needs of a request; the seed rule (``seed + first_sample``) lives here."""
+    seed = None if req.seed is None else (int(req.seed) + int(req.first_sample)) % 2**63
+    return {
+        "prompt": req.prompt,
+        "n": int(req.n),
+        "temperature": float(req.temperature),
+        "top_p": float(req.top_p),
+        "max_tokens": int(req.max_tokens),
+        "seed": seed,
+    }
 
 
 _LOG_ERROR = re.compile(r"\bERROR\b.*?\]\s+((?:[\w.]+\.)?\w*(?:Error|Exception)\b:?.*)$")
