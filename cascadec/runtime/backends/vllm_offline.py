@@ -18,6 +18,7 @@ request asked for at once: deterministic, and never a repeat of the first round'
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import multiprocessing
 import os
@@ -25,6 +26,7 @@ import re
 import signal
 import tempfile
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,6 +42,9 @@ INSTALL_HINT = (
 )
 _POLL_S = 0.2
 _CLOSE_GRACE_S = 20.0
+# Workers are not daemons (vLLM starts processes of its own), so multiprocessing would join
+# them at exit and hang: a backend nobody closed is killed at exit instead.
+_OPEN: weakref.WeakSet = weakref.WeakSet()
 
 
 def _looks_local(path: str) -> bool:
@@ -137,10 +142,11 @@ class VLLMBackend:
         proc.start()
         child_conn.close()
         self._proc, self._conn, self.model = proc, parent_conn, model
+        _OPEN.add(self)
         try:
             self.info = self._wait("result", f"loading {model.id}", self.load_timeout_s)
         except BaseException:
-            self.close()
+            self.close(graceful=False)
             raise
 
     def generate(
@@ -153,7 +159,7 @@ class VLLMBackend:
             raise BackendError("vllm backend: no model loaded (call load first)")
         if not self._proc.is_alive():
             error = self._death("idle", None)
-            self.close()
+            self.close(graceful=False)
             raise error
         payload = [worker_request(r) for r in requests]
         try:
@@ -162,7 +168,7 @@ class VLLMBackend:
                 "result", f"generating {len(requests)} requests", self.generate_timeout_s, progress
             )
         except BaseException:
-            self.close()  # a half-finished batch leaves the engine in an unknown state
+            self.close(graceful=False)  # a half-finished batch leaves the engine in an unknown state
             raise
         out = [[Sample(*fields) for fields in row] for row in rows]
         for req, samples in zip(requests, out, strict=True):
@@ -172,15 +178,16 @@ class VLLMBackend:
                 )
         return out
 
-    def close(self) -> None:
-        """Ask the worker to stop, wait a little, then kill its whole process group."""
+    def close(self, graceful: bool = True) -> None:
+        """Ask the worker to stop (unless not ``graceful``), then kill its whole process group."""
         proc, conn = self._proc, self._conn
         self._proc = self._conn = None
         self.model = None
+        _OPEN.discard(self)
         if proc is None:
             return
         try:
-            if proc.is_alive():
+            if graceful and proc.is_alive():
                 conn.send(("close", None))
                 proc.join(_CLOSE_GRACE_S)
         except (OSError, EOFError, BrokenPipeError):
@@ -253,6 +260,12 @@ class VLLMBackend:
             self.close()
         except Exception:
             pass
+
+
+@atexit.register
+def _close_forgotten() -> None:
+    for backend in list(_OPEN):
+        backend.close(graceful=False)
 
 
 def worker_request(req: GenerationRequest) -> dict:
