@@ -147,9 +147,6 @@ def problems_from_frame(
         where = f"{source}: row {pos}" + (f" (id {rid})" if rid else "")
         if not rid:
             raise DataError(f"{where}: E500 empty {id_col!r}")
-        if rid in seen:
-            raise DataError(f"{where}: E500 duplicate id {rid!r} (first at row {seen[rid]})")
-        seen[rid] = pos
         text = row[text_col]
         if _missing(text) or not str(text).strip():
             raise DataError(f"{where}: E500 empty {text_col!r}")
@@ -159,6 +156,12 @@ def problems_from_frame(
             if _missing(cell) or not str(cell).strip():
                 raise DataError(f"{where}: E500 empty strategy cell in column {strategy_column!r}")
             strategy = str(cell).strip()
+        # one problem may run several strategies (one row each), but each pair only once
+        key = rid if strategy is None else f"{rid}\x00{strategy}"
+        if key in seen:
+            also = "" if strategy is None else f" with strategy {strategy!r}"
+            raise DataError(f"{where}: E500 duplicate id {rid!r}{also} (first at row {seen[key]})")
+        seen[key] = pos
         out.append(
             Problem(
                 id=rid,
