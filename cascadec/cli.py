@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Annotated
 
@@ -62,18 +61,17 @@ def lint(
     raise typer.Exit(result.exit_code(strict))
 
 
-def _register_optional() -> None:
+def _register_commands() -> None:
     """Command groups from other layers; each module keeps its heavy imports inside commands."""
-    for module in ("cascadec.cli_compile", "cascadec.cli_run", "cascadec.demo"):
-        if find_spec(module) is not None:
-            __import__(module, fromlist=["register"]).register(app)
-    if find_spec("cascadec.zoo.cli") is not None:
-        from cascadec.zoo.cli import zoo_app
+    from cascadec import cli_compile, cli_run, demo
+    from cascadec.zoo.cli import zoo_app
 
-        app.add_typer(zoo_app, name="zoo", help="The model zoo: sample problems, train and evaluate the tiny models.")
+    for module in (cli_compile, cli_run, demo):
+        module.register(app)
+    app.add_typer(zoo_app, name="zoo", help="The model zoo: sample problems, train and evaluate the tiny models.")
 
 
-_register_optional()
+_register_commands()
 
 
 def main() -> None:
