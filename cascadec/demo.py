@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from cascadec.errors import RunDirError
 from cascadec.marker import format_temperature
 from cascadec.plan import Plan, seal
 
@@ -133,7 +134,15 @@ def register(app: typer.Typer) -> None:
             f"cascadec demo: {n} problems × {len(keys) + 1} strategies, models loaded once each "
             f"({', '.join(plan.models)}); results in {out}\n"
         )
-        frame = run(
-            plan, table, backend=backend, out=out, bank=bank, strategy_column="strategy", resume=can_resume
-        )
+        def go(resume_run: bool):
+            return run(
+                plan, table, backend=backend, out=out, bank=bank, strategy_column="strategy", resume=resume_run
+            )
+
+        try:
+            frame = go(can_resume)
+        except RunDirError as exc:  # an older demo run with another plan or draw: start again
+            sys.stderr.write(f"cascadec demo: not reusing {out} ({exc.message}); starting a fresh run\n")
+            shutil.rmtree(out)
+            frame = go(False)
         render(summarize(frame, cascade_key, keys), cascade_key, out, n)
