@@ -26,10 +26,6 @@ def default_zoo_dir() -> Path:
     return data_dir("specs") / "models" / "zoo"
 
 
-def default_registry() -> Path:
-    return default_zoo_dir().parent / "zoo.yaml"
-
-
 @zoo_app.command()
 def sample(
     out: Annotated[Path, typer.Option(help="JSONL file to write")],
@@ -76,39 +72,29 @@ def train(
 @zoo_app.command("eval")
 def evaluate(
     n: Annotated[int, typer.Option("--n", min=1, help="How many held-out problems")] = 1000,
-    seed: Annotated[int, typer.Option(help="Test-namespace seed")] = 0,
-    models: Annotated[Path | None, typer.Option(help="Registry YAML (default: the shipped zoo.yaml)")] = None,
-    out: Annotated[Path | None, typer.Option(help="Also write the numbers as JSON here")] = None,
+    seed: Annotated[int, typer.Option(help="Test-namespace seed of the held-out draw")] = 0,
+    out: Annotated[Path, typer.Option(help="Run directory (results of the measuring run)")] = Path("runs/zoo-eval"),
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the numbers as JSON here")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Exit 1 when a ladder target is missed")] = False,
 ) -> None:
-    """Measure the ladder on vLLM: greedy per bucket, the small model's votes, the cascade."""
-    from cascadec.registry import load_registry
-    from cascadec.zoo.evaluate import cascade_report, greedy_report, run_model, vote_report
+    """Measure the ladder with vLLM: greedy per bucket, k=4 votes and their AUROC, the demo cascade."""
+    from cascadec.zoo.evaluate import measure
 
-    registry = load_registry(models or default_registry())
-    entries = sorted(registry.models, key=lambda e: e.params)
-    problems = sample_problems(n, seed)
-    prompts = [p["problem"] for p in problems]
-    runs = []
-    for entry in entries:
-        console.print(f"generating with {entry.id} ...")
-        runs.append(run_model(entry.id, registry.weights_path(entry), prompts, entry.max_model_len or 128))
-    greedy = [greedy_report(run, problems) for run in runs]
-    votes = [vote_report(run, problems) for run in runs]
-    cascade = cascade_report(runs, problems) if len(runs) >= 3 else None
-
-    table = Table(title=f"zoo ladder on {n} held-out problems (seed {seed})")
-    for column in ("model", "params", "greedy", *(f"b{b.level}" for b in LADDER), "vote k4", "AUROC"):
+    ladder = measure(n, seed, out)
+    table = Table(title=f"zoo ladder on {n} held-out problems (cascadec zoo sample --seed {seed})", title_justify="left")
+    for column in ("model", "params", "greedy", *(f"bucket {b.level}" for b in LADDER), "vote k4 T0.7", "vote AUROC"):
         table.add_column(column, justify="right")
-    for entry, g, v in zip(entries, greedy, votes, strict=True):
-        table.add_row(entry.aliases[0] if entry.aliases else entry.id, f"{entry.params:.3g}",
-                      f"{g['greedy']:.1%}", *(f"{g['by_bucket'].get(b.level, 0):.0%}" for b in LADDER),
-                      f"{v['vote']:.1%}", f"{v['auroc']:.2f}")
+    for m in ladder.models:
+        table.add_row(m.alias, f"{int(m.params):,}", f"{m.greedy:.1%}",
+                      *(f"{m.by_bucket.get(b.level, float('nan')):.0%}" for b in LADDER),
+                      f"{m.vote:.1%}", "-" if m.vote_auroc != m.vote_auroc else f"{m.vote_auroc:.2f}")
     console.print(table)
-    if cascade:
-        console.print(f"cascade small(k4) -> middle(k4) -> large(k1): accuracy {cascade['accuracy']:.1%}, "
-                      f"escalated {cascade['escalated']:.1%}, reached large {cascade['reached_large']:.1%}")
-    if out:
-        numbers = {"n": n, "seed": seed, "cascade": cascade,
-                   "models": {e.id: {"params": e.params, **g, **v}
-                              for e, g, v in zip(entries, greedy, votes, strict=True)}}
-        out.write_text(json.dumps(numbers, indent=2) + "\n")
+    c = ladder.cascade
+    console.print(f"{c['strategy']}: accuracy {c['accuracy']:.1%}, escalated {c['escalated']:.1%}, "
+                  f"cost {c['cost_vs_most_expensive']:.2f}x the most expensive baseline")
+    missed = ladder.failures()
+    console.print("ladder targets: " + ("all met" if not missed else "MISSED: " + "; ".join(missed)))
+    if json_out:
+        json_out.write_text(ladder.to_json())
+    if check and missed:
+        raise typer.Exit(1)

@@ -1,167 +1,133 @@
-"""Measure the zoo's ladder with vLLM: greedy accuracy per bucket, votes, and a 3-tier cascade.
+"""Measure the zoo's ladder through the real runtime: ``cascadec zoo eval``.
 
-Each model is loaded once in its own spawned process (so its memory is really freed) and
-answers every problem greedily and with k samples at T=0.7. From those runs we report what
-the cascade demo depends on: the small model's majority accuracy and how well its vote
-agreement separates right from wrong answers (AUROC), and the accuracy of the cascade
-small(k4) -> middle(k4) -> large(greedy) escalating while agreement < 0.75.
+The numbers come from one ``cascadec.run`` over the demo plan (every zoo model greedy and as a
+k=4, T=0.7 majority vote, plus the demo cascade) on held-out problems, so they are measured by
+exactly the code that runs users' cascades: the vLLM backend, answer extraction, voting over
+equivalent answers. From the result frame we report what the demo depends on: greedy accuracy
+per difficulty bucket, majority-vote accuracy, how well the vote's agreement separates right
+from wrong answers (AUROC), and the cascade's accuracy, escalation rate and cost.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import tempfile
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-VOTE_K = 4
-VOTE_TEMPERATURE = 0.7
-ESCALATE_BELOW = 0.75
-# The longest target (24 characters) plus <eos>, with room for a model that rambles a bit.
-MAX_TOKENS = 32
+import pandas as pd
+
+# Targets the issue sets for the ladder (README, "Model zoo").
+SMALLEST_GREEDY = (0.50, 0.80)
+SMALLEST_EASIEST_BUCKET = 0.95
+LARGEST_GREEDY = 0.97
+SMALLEST_VOTE_AUROC = 0.80
 
 
-def extract_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` (nested braces allowed), or None."""
-    start = text.rfind("\\boxed{")
-    if start < 0:
-        return None
-    depth, i = 1, start + len("\\boxed{")
-    for j in range(i, len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i:j].strip()
-    return None
+def auroc(scores: pd.Series, positives: pd.Series) -> float:
+    """Area under the ROC curve of ``scores`` for ``positives`` (ties count one half).
 
-
-def majority(answers: list[str | None]) -> tuple[str | None, float]:
-    """(majority answer, agreement = its votes / number of samples); missing answers don't vote.
-
-    Ties go to the answer that appeared first among the samples (a deterministic rule).
+    The Mann-Whitney form: the chance that a random positive outscores a random negative.
     """
-    counts = Counter(a for a in answers if a is not None)
-    if not counts:
-        return None, 0.0
-    first_seen = {a: answers.index(a) for a in counts}
-    best = max(counts, key=lambda a: (counts[a], -first_seen[a]))
-    return best, counts[best] / len(answers)
-
-
-def auroc(scores: list[float], positives: list[bool]) -> float:
-    """Area under the ROC curve of ``scores`` for ``positives`` (ties count one half)."""
-    pos = [s for s, p in zip(scores, positives, strict=True) if p]
-    neg = [s for s, p in zip(scores, positives, strict=True) if not p]
-    if not pos or not neg:
+    positives = positives.astype(bool)
+    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+    if not n_pos or not n_neg:
         return float("nan")
-    wins = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
-    return wins / (len(pos) * len(neg))
+    ranks = scores.rank(method="average")
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def first_agreement(signals: str) -> float:
+    """Agreement of a strategy's first tier, from the ``signals`` JSON column."""
+    tiers = json.loads(signals)
+    return float(tiers[0]["agreement"]) if tiers else 0.0
 
 
 @dataclass
-class ModelRun:
-    """One model's answers: greedy per problem and k sampled answers per problem."""
+class ModelLadder:
+    """One zoo model alone: greedy accuracy (overall and per bucket) and its k-vote."""
 
-    name: str
-    greedy: list[str | None]
-    samples: list[list[str | None]]
-    greedy_texts: list[str]
-    greedy_finish: list[str | None]
+    alias: str
+    params: int
+    greedy: float
+    by_bucket: dict[int, float]
+    vote: float
+    vote_auroc: float
+    greedy_seconds: float
 
 
-def _generate_in_worker(path: str, prompts: list[str], max_model_len: int, out_file: str) -> None:
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    from vllm import LLM, SamplingParams
+@dataclass
+class Ladder:
+    n: int
+    seed: int
+    models: list[ModelLadder]
+    cascade: dict = field(default_factory=dict)
 
-    llm = LLM(model=path, dtype="float32", gpu_memory_utilization=0.05,
-              max_model_len=max_model_len, seed=0, enforce_eager=False)
-    greedy = SamplingParams(n=1, temperature=0.0, max_tokens=MAX_TOKENS)
-    sampled = SamplingParams(n=VOTE_K, temperature=VOTE_TEMPERATURE, top_p=1.0, max_tokens=MAX_TOKENS)
-    greedy_out = llm.generate(prompts, greedy, use_tqdm=False)
-    sampled_out = llm.generate(prompts, sampled, use_tqdm=False)
-    result = {
-        "greedy": [o.outputs[0].text for o in greedy_out],
-        "greedy_finish": [o.outputs[0].finish_reason for o in greedy_out],
-        "samples": [[c.text for c in o.outputs] for o in sampled_out],
+    def failures(self) -> list[str]:
+        """Which of the issue's ladder targets these numbers miss (empty: all met)."""
+        small, large = self.models[0], self.models[-1]
+        lo, hi = SMALLEST_GREEDY
+        missed = []
+        if not lo <= small.greedy <= hi:
+            missed.append(f"smallest greedy {small.greedy:.1%} not in [{lo:.0%}, {hi:.0%}]")
+        easiest = small.by_bucket[min(small.by_bucket)]
+        if easiest < SMALLEST_EASIEST_BUCKET:
+            missed.append(f"smallest on the easiest bucket {easiest:.1%} < {SMALLEST_EASIEST_BUCKET:.0%}")
+        if large.greedy < LARGEST_GREEDY:
+            missed.append(f"largest greedy {large.greedy:.1%} < {LARGEST_GREEDY:.0%}")
+        if not small.vote_auroc >= SMALLEST_VOTE_AUROC:
+            missed.append(f"smallest vote AUROC {small.vote_auroc:.2f} < {SMALLEST_VOTE_AUROC}")
+        if large.params < 30 * small.params:
+            missed.append(f"largest has {large.params / small.params:.1f}x the smallest's parameters (< 30x)")
+        return missed
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"n": self.n, "seed": self.seed, "cascade": self.cascade,
+             "models": [m.__dict__ for m in self.models], "missed_targets": self.failures()},
+            indent=2,
+        ) + "\n"
+
+
+def ladder_from_results(frame: pd.DataFrame, registry, cascade_key: str, n: int, seed: int) -> Ladder:
+    """Read the ladder off a demo-plan result frame (one row a problem × strategy)."""
+    cascade_rows = frame[frame["strategy"] == cascade_key]
+    models = []
+    for entry in sorted(registry.models, key=lambda e: e.params):
+        alias = entry.aliases[0]
+        greedy = frame[frame["strategy"] == alias]
+        voted = frame[frame["strategy"].str.startswith(f"mv_{alias}_k")]
+        correct = greedy["cascade_correct"].astype(bool)
+        models.append(
+            ModelLadder(
+                alias=alias,
+                params=entry.params,
+                greedy=float(correct.mean()),
+                by_bucket={int(b): float(v) for b, v in correct.groupby(greedy["bucket"]).mean().items()},
+                vote=float(voted["cascade_correct"].astype(bool).mean()),
+                vote_auroc=auroc(voted["cascade_signals"].map(first_agreement), voted["cascade_correct"]),
+                greedy_seconds=float(greedy["cascade_seconds"].sum()),
+            )
+        )
+    top_cost = max(float(frame[frame["strategy"] == k]["cascade_cost"].sum()) for k in frame["strategy"].unique())
+    cascade = {
+        "strategy": cascade_key,
+        "accuracy": float(cascade_rows["cascade_correct"].astype(bool).mean()),
+        "escalated": float((cascade_rows["cascade_tiers_used"] > 1).mean()),
+        "cost_vs_most_expensive": float(cascade_rows["cascade_cost"].sum()) / top_cost if top_cost else None,
     }
-    Path(out_file).write_text(json.dumps(result))
+    return Ladder(n=n, seed=seed, models=models, cascade=cascade)
 
 
-def run_model(name: str, path: str, prompts: list[str], max_model_len: int = 128) -> ModelRun:
-    """Greedy and k-sample answers of one model, generated by vLLM in a fresh interpreter.
+def measure(n: int, seed: int, out: Path, backend: str = "vllm", spec: Path | None = None) -> Ladder:
+    """Run the demo plan on ``n`` held-out problems of ``seed`` and read the ladder off it."""
+    import shutil
 
-    A fresh ``python -m cascadec.zoo.evaluate`` (not a multiprocessing child, where vLLM's
-    engine hung on CPU) also frees all of the model's memory when it exits.
-    """
-    with tempfile.TemporaryDirectory() as tmp:
-        prompts_file, out_file = Path(tmp) / "prompts.json", Path(tmp) / "out.json"
-        prompts_file.write_text(json.dumps(prompts))
-        command = [sys.executable, "-m", "cascadec.zoo.evaluate", path, str(prompts_file),
-                   str(max_model_len), str(out_file)]
-        done = subprocess.run(command, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"vLLM worker for {name} failed with exit code {done.returncode}")
-        texts = json.loads(out_file.read_text())
-    return ModelRun(
-        name=name,
-        greedy=[extract_boxed(t) for t in texts["greedy"]],
-        samples=[[extract_boxed(t) for t in row] for row in texts["samples"]],
-        greedy_texts=texts["greedy"],
-        greedy_finish=texts["greedy_finish"],
-    )
+    from cascadec.demo import build_demo, demo_spec_path
+    from cascadec.registry import load_registry, named_registry
+    from cascadec.runtime.api import run
 
-
-def greedy_report(run: ModelRun, problems: list[dict]) -> dict:
-    """Overall and per-bucket greedy accuracy."""
-    right = [g == p["answer"] for g, p in zip(run.greedy, problems, strict=True)]
-    buckets: dict[int, list[bool]] = {}
-    for ok, p in zip(right, problems, strict=True):
-        buckets.setdefault(p["bucket"], []).append(ok)
-    return {
-        "greedy": sum(right) / len(right),
-        "by_bucket": {b: sum(v) / len(v) for b, v in sorted(buckets.items())},
-    }
-
-
-def vote_report(run: ModelRun, problems: list[dict]) -> dict:
-    """Majority-vote accuracy at k and the AUROC of agreement for a right majority."""
-    votes = [majority(s) for s in run.samples]
-    right = [ans == p["answer"] for (ans, _), p in zip(votes, problems, strict=True)]
-    return {
-        "vote": sum(right) / len(right),
-        "auroc": auroc([agree for _, agree in votes], right),
-        "confident": sum(agree >= ESCALATE_BELOW for _, agree in votes) / len(votes),
-    }
-
-
-def cascade_report(runs: list[ModelRun], problems: list[dict]) -> dict:
-    """small(k) -> middle(k) -> large(greedy), moving on while agreement < ESCALATE_BELOW."""
-    small, middle, large = runs[0], runs[len(runs) // 2], runs[-1]
-    right, stopped_at = [], Counter()
-    for i, p in enumerate(problems):
-        answer, stopped = large.greedy[i], "large"
-        for tier, run in (("small", small), ("middle", middle)):
-            voted, agree = majority(run.samples[i])
-            if agree >= ESCALATE_BELOW:
-                answer, stopped = voted, tier
-                break
-        stopped_at[stopped] += 1
-        right.append(answer == p["answer"])
-    n = len(problems)
-    return {
-        "accuracy": sum(right) / n,
-        "escalated": 1 - stopped_at["small"] / n,
-        "reached_large": stopped_at["large"] / n,
-    }
-
-
-if __name__ == "__main__":
-    # Worker entry point of run_model: model path, prompts JSON, max_model_len, output JSON.
-    _model, _prompts, _max_len, _out = sys.argv[1:5]
-    _generate_in_worker(_model, json.loads(Path(_prompts).read_text()), int(_max_len), _out)
+    plan, table, cascade_key, _ = build_demo(spec or demo_spec_path(), n, seed)
+    if out.exists():
+        shutil.rmtree(out)
+    frame = run(plan, table, backend=backend, out=out, strategy_column="strategy")
+    return ladder_from_results(frame, load_registry(named_registry("zoo")), cascade_key, n, seed)
