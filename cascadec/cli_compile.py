@@ -50,17 +50,17 @@ def _registry(models: str | None):
 
 def _table_markers(path: Path, column: str) -> tuple[list[str], list[tuple[int, int]]]:
     """The marker column of a CSV / TSV / JSONL / parquet table, with each cell's position."""
-    from cascadec.lint import TABLE_SUFFIXES, _cells, _InputError
+    from cascadec.lint import TABLE_SUFFIXES, LintInputError, table_cells
 
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise _Usage(f"{path}: --table reads {', '.join(sorted(TABLE_SUFFIXES))} files")
     texts, where = [], []
     try:
-        for line, offset, value in _cells(path, suffix, column):
+        for line, offset, value in table_cells(path, suffix, column):
             texts.append("" if value is None or (isinstance(value, float) and value != value) else str(value))
             where.append((line, offset + 1))
-    except _InputError as exc:
+    except LintInputError as exc:
         raise _Usage(f"{path}: {exc}") from None
     return texts, where
 
@@ -108,16 +108,8 @@ def compile_command(
     except CascadecError as exc:
         raise _fail(exc) from None
     _emit_diagnostics(warnings)
-    text = plan_to_json(plan)
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        sys.stderr.write(f"error: cannot write {output}: {exc.strerror or exc}\n")
-        raise typer.Exit(2) from None
-    sys.stderr.write(f"wrote {output} ({len(plan.strategies)} strategies, {plan.hash[:19]})\n")
+    if _write_or_print(plan_to_json(plan), output):
+        sys.stderr.write(f"wrote {output} ({len(plan.strategies)} strategies, {plan.hash[:19]})\n")
 
 
 def explain_command(
@@ -154,6 +146,19 @@ def explain_command(
     render_plan(plan, escalation_rate=escalation_rate, token_share=token_share)
 
 
+def _write_or_print(text: str, output: Path | None) -> bool:
+    """Write ``text`` to ``output`` (True) or stdout (False); an unwritable file exits 2."""
+    if output is None:
+        sys.stdout.write(text)
+        return False
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        sys.stderr.write(f"error: cannot write {output}: {exc.strerror or exc}\n")
+        raise typer.Exit(2) from None
+    return True
+
+
 def schema_text(which: str) -> str:
     """The JSON Schema of a spec or a plan, as deterministic text."""
     from cascadec.plan import Plan
@@ -174,15 +179,7 @@ def schema_command(
     if which not in ("spec", "plan"):
         sys.stderr.write(f"error: schema is 'spec' or 'plan', got {which!r}\n")
         raise typer.Exit(2)
-    text = schema_text(which)
-    if output is None:
-        sys.stdout.write(text)
-        return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        sys.stderr.write(f"error: cannot write {output}: {exc.strerror or exc}\n")
-        raise typer.Exit(2) from None
+    _write_or_print(schema_text(which), output)
 
 
 def register(app: typer.Typer) -> None:

@@ -46,7 +46,7 @@ class LintResult:
         return 0
 
 
-class _InputError(Exception):
+class LintInputError(Exception):
     """The input itself cannot be linted (I/O, encoding, missing column): exit 2."""
 
 
@@ -57,7 +57,7 @@ def lint_paths(paths: list[str], *, column: str = "strategy", registry: str | Pa
         try:
             for diagnostic in _lint_one(path, column, reg, registry, result):
                 result.diagnostics.append(diagnostic)
-        except _InputError as exc:
+        except LintInputError as exc:
             result.io_errors.append(f"{path}: {exc}")
     return result
 
@@ -68,7 +68,7 @@ def _lint_one(path: str, column: str, reg: ModelRegistry, registry_arg, result: 
         return
     p = Path(path)
     if p.is_dir():
-        raise _InputError("is a directory (pass the files to lint)")
+        raise LintInputError("is a directory (pass the files to lint)")
     suffix = p.suffix.lower()
     if suffix in SPEC_SUFFIXES:
         yield from _lint_spec(p, registry_arg, result)
@@ -84,14 +84,14 @@ def _read_bytes(p: Path) -> bytes:
     try:
         return p.read_bytes()
     except OSError as exc:
-        raise _InputError(exc.strerror or str(exc)) from None
+        raise LintInputError(exc.strerror or str(exc)) from None
 
 
 def _decode(data: bytes, path: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise _InputError(f"not UTF-8 text (byte {exc.start}); is it a binary file?") from None
+        raise LintInputError(f"not UTF-8 text (byte {exc.start}); is it a binary file?") from None
 
 
 def _lint_marker_lines(text: str, source: str, reg: ModelRegistry, result: LintResult) -> Iterator[Diagnostic]:
@@ -104,7 +104,7 @@ def _lint_marker_lines(text: str, source: str, reg: ModelRegistry, result: LintR
         yield from diagnostics
 
 
-def _cells(p: Path, suffix: str, column: str) -> Iterator[tuple[int, int, object]]:
+def table_cells(p: Path, suffix: str, column: str) -> Iterator[tuple[int, int, object]]:
     """(line, column offset, value) of every cell of ``column``."""
     if suffix in (".parquet", ".pq"):
         yield from _parquet_cells(p, column)
@@ -118,9 +118,9 @@ def _cells(p: Path, suffix: str, column: str) -> Iterator[tuple[int, int, object
             try:
                 row = json.loads(raw)
             except json.JSONDecodeError as exc:
-                raise _InputError(f"line {number}: not JSON: {exc.msg}") from None
+                raise LintInputError(f"line {number}: not JSON: {exc.msg}") from None
             if not isinstance(row, dict) or column not in row:
-                raise _InputError(f"line {number}: no {column!r} field (use --column NAME)")
+                raise LintInputError(f"line {number}: no {column!r} field (use --column NAME)")
             value = row[column]
             found = raw.find(json.dumps(value, ensure_ascii=False)[1:-1]) if isinstance(value, str) and value else -1
             yield number, max(found, 0), value
@@ -129,11 +129,11 @@ def _cells(p: Path, suffix: str, column: str) -> Iterator[tuple[int, int, object
     try:
         header = next(reader)
     except StopIteration:
-        raise _InputError("empty table") from None
+        raise LintInputError("empty table") from None
     except csv.Error as exc:
-        raise _InputError(f"not a CSV table: {exc}") from None
+        raise LintInputError(f"not a CSV table: {exc}") from None
     if column not in header:
-        raise _InputError(f"no column {column!r}; columns are {', '.join(header)} (use --column NAME)")
+        raise LintInputError(f"no column {column!r}; columns are {', '.join(header)} (use --column NAME)")
     index = header.index(column)
     try:
         for row in reader:
@@ -143,7 +143,7 @@ def _cells(p: Path, suffix: str, column: str) -> Iterator[tuple[int, int, object
             raw = lines[reader.line_num - 1] if reader.line_num - 1 < len(lines) else ""
             yield reader.line_num, max(raw.find(value) if value else 0, 0), value
     except csv.Error as exc:
-        raise _InputError(f"line {reader.line_num}: {exc}") from None
+        raise LintInputError(f"line {reader.line_num}: {exc}") from None
 
 
 def _parquet_cells(p: Path, column: str) -> Iterator[tuple[int, int, object]]:
@@ -152,15 +152,15 @@ def _parquet_cells(p: Path, column: str) -> Iterator[tuple[int, int, object]]:
 
         table = pq.read_table(p)
     except Exception as exc:  # pyarrow raises many types for corrupt files
-        raise _InputError(f"cannot read parquet: {exc}") from None
+        raise LintInputError(f"cannot read parquet: {exc}") from None
     if column not in table.column_names:
-        raise _InputError(f"no column {column!r}; columns are {', '.join(table.column_names)} (use --column NAME)")
+        raise LintInputError(f"no column {column!r}; columns are {', '.join(table.column_names)} (use --column NAME)")
     for number, value in enumerate(table.column(column).to_pylist(), start=1):
         yield number, 0, value
 
 
 def _lint_table(p: Path, suffix: str, column: str, reg: ModelRegistry, result: LintResult) -> Iterator[Diagnostic]:
-    for line, offset, value in _cells(p, suffix, column):
+    for line, offset, value in table_cells(p, suffix, column):
         result.checked += 1
         text = "" if value is None or (isinstance(value, float) and value != value) else str(value)
         _, diagnostics = analyze_marker(text, reg, source=str(p), line=line, column_offset=offset)

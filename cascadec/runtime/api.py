@@ -24,7 +24,7 @@ from cascadec.runtime.equivalence import Equivalence, Mode
 from cascadec.runtime.executor import Executor, Reporter
 from cascadec.runtime.jobs import Job
 from cascadec.runtime.progress import make_reporter
-from cascadec.runtime.prompts import check_template
+from cascadec.runtime.prompts import CHAT, chat_tokenizer, check_template
 from cascadec.runtime.results import PROBLEM_COLUMNS, RunStore, load_results
 from cascadec.runtime.signals import check_condition
 
@@ -91,6 +91,8 @@ def check_plan(plan: Plan) -> None:
         for i, t in enumerate(s.tiers):
             if t.model not in plan.models:
                 raise PlanError(f"strategy {s.key!r} tier {i}: model {t.model!r} is not in the plan's models")
+            if s.prompt == CHAT:  # the tokenizer is needed before any model loads
+                chat_tokenizer(plan.models[t.model].path)
             for text in (
                 t.escalate_if,
                 t.retry.when if t.retry else None,

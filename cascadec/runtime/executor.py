@@ -188,7 +188,7 @@ class Executor:
                 GenerationRequest(
                     request_id=f"{job.problem.id}|{job.strategy.key}|{ask.tier}|{ask.round}",
                     problem_id=job.problem.id,
-                    prompt=render(job.strategy.prompt, job.problem.problem),
+                    prompt=render(job.strategy.prompt, job.problem.problem, self.plan.models[model].path),
                     n=ask.n,
                     temperature=ask.temperature,
                     top_p=ask.top_p,

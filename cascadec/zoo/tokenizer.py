@@ -17,19 +17,22 @@ PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
 
 
-def vocabulary() -> dict[str, int]:
-    """Specials first (pad=0, bos=1, eos=2, unk=3), then the task's characters."""
-    chars = sorted(set(ALPHABET))
+def vocabulary(alphabet: str = ALPHABET) -> dict[str, int]:
+    """Specials first (pad=0, bos=1, eos=2, unk=3), then one id per character of ``alphabet``."""
+    chars = sorted(set(alphabet))
     return {token: i for i, token in enumerate((*SPECIALS, *chars))}
 
 
-def build_tokenizer():
-    """The ``transformers.PreTrainedTokenizerFast`` for the zoo models (no chat template)."""
+def build_tokenizer(alphabet: str = ALPHABET, max_length: int = 128):
+    """The ``transformers.PreTrainedTokenizerFast`` for the zoo models (no chat template).
+
+    Tests build other tiny models with a wider ``alphabet`` through the same code.
+    """
     from tokenizers import Regex, Tokenizer, decoders, pre_tokenizers, processors
     from tokenizers.models import WordLevel
     from transformers import PreTrainedTokenizerFast
 
-    vocab = vocabulary()
+    vocab = vocabulary(alphabet)
     core = Tokenizer(WordLevel(vocab=vocab, unk_token=UNK))
     core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     core.decoder = decoders.Fuse()
@@ -43,19 +46,19 @@ def build_tokenizer():
         eos_token=EOS,
         pad_token=PAD,
         unk_token=UNK,
-        model_max_length=128,
+        model_max_length=max_length,
         padding_side="right",
     )
 
 
-def save_tokenizer(out_dir: str | Path):
+def save_tokenizer(out_dir: str | Path, alphabet: str = ALPHABET, max_length: int = 128):
     """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json to ``out_dir``.
 
     The config names the class ``PreTrainedTokenizerFast`` (not transformers 5's
     ``TokenizersBackend``) so that older transformers, as on a GPU vLLM install, load it too.
     """
     out = Path(out_dir)
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(alphabet, max_length)
     tokenizer.save_pretrained(str(out))
     config_path = out / "tokenizer_config.json"
     config = json.loads(config_path.read_text())

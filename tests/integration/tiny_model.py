@@ -15,35 +15,9 @@ import string
 import sys
 from pathlib import Path
 
-PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 # Printable ASCII without whitespace other than the space: one token per character.
 CHARS = "".join(sorted(set(string.printable) - set("\t\n\r\x0b\x0c")))
 MAX_LEN = 128
-
-
-def vocabulary() -> dict[str, int]:
-    """Specials first (pad=0, bos=1, eos=2, unk=3), then one id per character."""
-    return {tok: i for i, tok in enumerate((PAD, BOS, EOS, UNK, *CHARS))}
-
-
-def build_tokenizer():
-    """A char-level WordLevel tokenizer wrapped as ``PreTrainedTokenizerFast`` (eos set)."""
-    from tokenizers import Regex, Tokenizer, decoders, pre_tokenizers
-    from tokenizers.models import WordLevel
-    from transformers import PreTrainedTokenizerFast
-
-    core = Tokenizer(WordLevel(vocab=vocabulary(), unk_token=UNK))
-    core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
-    core.decoder = decoders.Fuse()
-    core.add_special_tokens([PAD, BOS, EOS, UNK])
-    return PreTrainedTokenizerFast(
-        tokenizer_object=core,
-        bos_token=BOS,
-        eos_token=EOS,
-        pad_token=PAD,
-        unk_token=UNK,
-        model_max_length=MAX_LEN,
-    )
 
 
 def build_tiny_model(out_dir: str | Path, seed: int = 0) -> Path:
@@ -51,9 +25,11 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0) -> Path:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
+    from cascadec.zoo.tokenizer import BOS, EOS, PAD, save_tokenizer, vocabulary
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    vocab = vocabulary()
+    vocab = vocabulary(CHARS)
     config = Qwen2Config(
         vocab_size=len(vocab),
         hidden_size=64,
@@ -77,7 +53,7 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0) -> Path:
     with torch.no_grad():
         model.lm_head.weight.mul_(20.0)
     model.save_pretrained(out, safe_serialization=True)
-    build_tokenizer().save_pretrained(out)
+    save_tokenizer(out, CHARS, MAX_LEN)
     gen = {"bos_token_id": vocab[BOS], "eos_token_id": vocab[EOS], "pad_token_id": vocab[PAD]}
     (out / "generation_config.json").write_text(json.dumps(gen, indent=2))
     return out
