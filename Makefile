@@ -26,8 +26,8 @@ test-fast: setup
 	$(PY) -m pytest -m "not integration"
 
 lint: setup
-	$(VENV)/bin/ruff check cascadec tests benchmarks
-	$(VENV)/bin/ruff format --check cascadec tests benchmarks
+	$(VENV)/bin/ruff check cascadec tests $(wildcard benchmarks)
+	$(VENV)/bin/ruff format --check cascadec tests $(wildcard benchmarks)
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .hypothesis

@@ -43,11 +43,18 @@ def _root(
 
 @app.command()
 def lint(
-    paths: Annotated[list[str], typer.Argument(help="Marker files (one a line), YAML specs, plans, CSV/JSONL/parquet tables; - for stdin.")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Marker files (one a line), YAML specs, plans, CSV/JSONL/parquet tables; - for stdin."
+        ),
+    ],
     format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too.")] = False,
     column: Annotated[str, typer.Option("--column", help="Strategy column of tables.")] = "strategy",
-    models: Annotated[Path | None, typer.Option("--models", help="Model registry YAML (default: Qwen2.5-Math).")] = None,
+    models: Annotated[
+        Path | None, typer.Option("--models", help="Model registry YAML (default: Qwen2.5-Math).")
+    ] = None,
 ) -> None:
     """Check markers and specs; print `path:line:col: CODE message` for each finding."""
     from cascadec.lint import lint_paths, render
@@ -68,7 +75,9 @@ def _register_commands() -> None:
 
     for module in (cli_compile, cli_run, demo):
         module.register(app)
-    app.add_typer(zoo_app, name="zoo", help="The model zoo: sample problems, train and evaluate the tiny models.")
+    app.add_typer(
+        zoo_app, name="zoo", help="The model zoo: sample problems, train and evaluate the tiny models."
+    )
 
 
 _register_commands()
@@ -87,7 +96,9 @@ def main() -> None:
     except Exception as exc:  # the last line of defence: never a raw traceback
         if os.environ.get("CASCADEC_DEBUG"):
             raise
-        sys.stderr.write(f"cascadec: internal error: {type(exc).__name__}: {exc}\n(set CASCADEC_DEBUG=1 for the traceback)\n")
+        sys.stderr.write(
+            f"cascadec: internal error: {type(exc).__name__}: {exc}\n(set CASCADEC_DEBUG=1 for the traceback)\n"
+        )
         sys.exit(3)
 
 

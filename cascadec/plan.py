@@ -82,7 +82,9 @@ class AdaptiveK(_Frozen):
     buckets: tuple[tuple[float, int], ...] = Field(
         default=(), description="(upper difficulty bound, k) pairs, ascending bounds"
     )
-    total_budget: int | None = Field(default=None, ge=1, description="budget policy: total first-tier samples")
+    total_budget: int | None = Field(
+        default=None, ge=1, description="budget policy: total first-tier samples"
+    )
     min_k: int = Field(default=1, ge=1)
     max_k: int = Field(default=16, ge=1)
     escalation_k_threshold: int | None = Field(
@@ -103,7 +105,9 @@ class Budget(_Frozen):
 
 class PlanStrategy(_Frozen):
     key: str = Field(description="Stable id: the canonical marker, or the spec's name")
-    marker: str | None = Field(default=None, description="Canonical marker, when the strategy can be written as one")
+    marker: str | None = Field(
+        default=None, description="Canonical marker, when the strategy can be written as one"
+    )
     kind: Kind
     tiers: tuple[PlanTier, ...] = Field(min_length=1)
     prompt: str = "qwen-math-cot"

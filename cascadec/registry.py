@@ -24,14 +24,18 @@ class ModelEntry(BaseModel):
 
     id: str = Field(description="Model id, e.g. Qwen/Qwen2.5-Math-7B-Instruct")
     aliases: tuple[str, ...] = Field(default=(), description="Marker aliases, e.g. ['7B']")
-    path: str | None = Field(default=None, description="Local weights folder; relative paths are relative to the registry file")
+    path: str | None = Field(
+        default=None, description="Local weights folder; relative paths are relative to the registry file"
+    )
     params: float = Field(gt=0, description="Parameter count: the relative cost of one generated token")
     greedy_only: bool = Field(default=False, description="Only k=1, T=0 may run on this model")
     tensor_parallel_size: int = Field(default=1, ge=1)
     max_model_len: int | None = Field(default=None, ge=16)
     dtype: str = "auto"
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
-    prompt: str | None = Field(default=None, description="Prompt template name used for this model by default")
+    prompt: str | None = Field(
+        default=None, description="Prompt template name used for this model by default"
+    )
 
 
 class ModelRegistry(BaseModel):

@@ -14,7 +14,12 @@ from cascadec.errors import Diagnostic
 
 Kind = Literal["plain", "mv", "cascade", "entropy_cascade"]
 KINDS: tuple[Kind, ...] = ("plain", "mv", "cascade", "entropy_cascade")
-PREFIX: dict[Kind, str] = {"plain": "", "mv": "mv_", "cascade": "mv_cascade_", "entropy_cascade": "mv_entropy_cascade_"}
+PREFIX: dict[Kind, str] = {
+    "plain": "",
+    "mv": "mv_",
+    "cascade": "mv_cascade_",
+    "entropy_cascade": "mv_entropy_cascade_",
+}
 
 
 def format_temperature(t: float) -> str:

@@ -64,10 +64,26 @@ def _check_tier(tier: TierTokens, reg: ModelRegistry, diag: DiagFn) -> list[Diag
     if entry is None:
         hint = reg.close_matches(alias)
         message = f"unknown model size {alias!r}" + ("" if hint else f"; known: {', '.join(reg.aliases())}")
-        out.append(diag("E105", message, tier.alias.column, len(alias), fix=f"did you mean {' or '.join(hint)}?" if hint else None))
+        out.append(
+            diag(
+                "E105",
+                message,
+                tier.alias.column,
+                len(alias),
+                fix=f"did you mean {' or '.join(hint)}?" if hint else None,
+            )
+        )
     k = int(tier.k)
     if k < 1:
-        out.append(diag("E102", f"k must be an integer >= 1, got {k}", tier.k.column, len(tier.k), fix="use k1 for a single sample"))
+        out.append(
+            diag(
+                "E102",
+                f"k must be an integer >= 1, got {k}",
+                tier.k.column,
+                len(tier.k),
+                fix="use k1 for a single sample",
+            )
+        )
     t = float(tier.t)
     if not (T_MIN <= t <= T_MAX) or math.isnan(t):
         out.append(diag("E103", f"temperature must be in [0, 2], got {tier.t}", tier.t.column, len(tier.t)))

@@ -82,7 +82,11 @@ def _syntax_diagnostic(exc: UnexpectedInput, body: str) -> tuple[int, str]:
     else:
         return getattr(exc, "column", 1) or 1, "invalid marker"
     candidates = [(pos + _common_prefix(body[pos:], lit), lit) for lit in _literals(expected_names)]
-    candidates += [(n, lit) for lit in _literals(t.name for t in marker_parser().terminals) if lit.startswith("mv") and (n := _common_prefix(body, lit)) < len(lit)]
+    candidates += [
+        (n, lit)
+        for lit in _literals(t.name for t in marker_parser().terminals)
+        if lit.startswith("mv") and (n := _common_prefix(body, lit)) < len(lit)
+    ]
     reach, keyword = max(candidates, default=(pos, ""), key=lambda c: (c[0], -len(c[1])))
     reach = max(reach, pos)
     expected = _describe_expected(expected_names)
@@ -124,7 +128,14 @@ def analyze_marker(
 
     if not body:
         offset = column_offset
-        return None, [diag("E101", "empty marker", 1, fix="write a model alias such as 7B or a marker such as mv_7B_k4_t0.7")]
+        return None, [
+            diag(
+                "E101",
+                "empty marker",
+                1,
+                fix="write a model alias such as 7B or a marker such as mv_7B_k4_t0.7",
+            )
+        ]
     if "\n" in body or "\r" in body:
         column = min(i for i in (body.find("\n"), body.find("\r")) if i >= 0) + 1
         return None, [diag("E100", "a marker is a single line", column)]
@@ -160,9 +171,18 @@ def _plain(token: Token, reg: ModelRegistry, diag) -> tuple[Marker | None, list[
         return Marker(kind="plain", tiers=(tier,)), []
     warnings = []
     if entry is None:
-        warnings.append(diag("W104", f"model {name!r} is not in the model registry; it runs as given, cost unknown", token.column, len(name)))
+        warnings.append(
+            diag(
+                "W104",
+                f"model {name!r} is not in the model registry; it runs as given, cost unknown",
+                token.column,
+                len(name),
+            )
+        )
     model = entry.id if entry else name
-    return Marker(kind="plain", tiers=(MarkerTier(alias=None, model=model),), warnings=tuple(warnings)), warnings
+    return Marker(
+        kind="plain", tiers=(MarkerTier(alias=None, model=model),), warnings=tuple(warnings)
+    ), warnings
 
 
 def _unknown_alias(reg: ModelRegistry, name: str, column: int, diag) -> Diagnostic:

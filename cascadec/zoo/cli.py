@@ -16,7 +16,9 @@ from rich.table import Table
 
 from cascadec.zoo.task import LADDER, sample_problems
 
-zoo_app = typer.Typer(help="The project's own tiny Qwen2 models on a generated sum task.", no_args_is_help=True)
+zoo_app = typer.Typer(
+    help="The project's own tiny Qwen2 models on a generated sum task.", no_args_is_help=True
+)
 console = Console(width=140)
 
 
@@ -43,11 +45,19 @@ def sample(
 
 @zoo_app.command()
 def train(
-    out: Annotated[Path | None, typer.Option(help="Folder for the model folders (default: specs/models/zoo)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for the model folders (default: specs/models/zoo)")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Training seed (train namespace)")] = 0,
-    minutes_scale: Annotated[float, typer.Option(
-        "--minutes-scale", min=0.01, help="Multiply every model's step budget (and so its minutes)")] = 1.0,
-    threads: Annotated[int, typer.Option(min=1, help="torch CPU threads (1: robust on a shared 2-core machine)")] = 1,
+    minutes_scale: Annotated[
+        float,
+        typer.Option(
+            "--minutes-scale", min=0.01, help="Multiply every model's step budget (and so its minutes)"
+        ),
+    ] = 1.0,
+    threads: Annotated[
+        int, typer.Option(min=1, help="torch CPU threads (1: robust on a shared 2-core machine)")
+    ] = 1,
     only: Annotated[list[str] | None, typer.Option(help="Train only this recipe (repeatable)")] = None,
 ) -> None:
     """Train the three models from scratch and rewrite zoo.yaml's parameter counts."""
@@ -59,8 +69,13 @@ def train(
     for recipe in RECIPES:
         if only and recipe.name not in only:
             continue
-        model, stats = train_one(recipe, seed=seed, scale=minutes_scale, threads=threads,
-                                 log=lambda line: console.print(line, highlight=False))
+        model, stats = train_one(
+            recipe,
+            seed=seed,
+            scale=minutes_scale,
+            threads=threads,
+            log=lambda line: console.print(line, highlight=False),
+        )
         save_model(model, out_dir / recipe.name)
         trained[recipe.name] = {**stats, "seed": seed, "threads": threads, "minutes_scale": minutes_scale}
         stats_file.write_text(json.dumps(trained, indent=2, sort_keys=True) + "\n")
@@ -73,25 +88,45 @@ def train(
 def evaluate(
     n: Annotated[int, typer.Option("--n", min=1, help="How many held-out problems")] = 1000,
     seed: Annotated[int, typer.Option(help="Test-namespace seed of the held-out draw")] = 0,
-    out: Annotated[Path, typer.Option(help="Run directory (results of the measuring run)")] = Path("runs/zoo-eval"),
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the numbers as JSON here")] = None,
+    out: Annotated[Path, typer.Option(help="Run directory (results of the measuring run)")] = Path(
+        "runs/zoo-eval"
+    ),
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the numbers as JSON here")
+    ] = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when a ladder target is missed")] = False,
 ) -> None:
     """Measure the ladder with vLLM: greedy per bucket, k=4 votes and their AUROC, the demo cascade."""
     from cascadec.zoo.evaluate import measure
 
     ladder = measure(n, seed, out)
-    table = Table(title=f"zoo ladder on {n} held-out problems (cascadec zoo sample --seed {seed})", title_justify="left")
-    for column in ("model", "params", "greedy", *(f"bucket {b.level}" for b in LADDER), "vote k4 T0.7", "vote AUROC"):
+    table = Table(
+        title=f"zoo ladder on {n} held-out problems (cascadec zoo sample --seed {seed})", title_justify="left"
+    )
+    for column in (
+        "model",
+        "params",
+        "greedy",
+        *(f"bucket {b.level}" for b in LADDER),
+        "vote k4 T0.7",
+        "vote AUROC",
+    ):
         table.add_column(column, justify="right")
     for m in ladder.models:
-        table.add_row(m.alias, f"{int(m.params):,}", f"{m.greedy:.1%}",
-                      *(f"{m.by_bucket.get(b.level, float('nan')):.0%}" for b in LADDER),
-                      f"{m.vote:.1%}", "-" if m.vote_auroc != m.vote_auroc else f"{m.vote_auroc:.2f}")
+        table.add_row(
+            m.alias,
+            f"{int(m.params):,}",
+            f"{m.greedy:.1%}",
+            *(f"{m.by_bucket.get(b.level, float('nan')):.0%}" for b in LADDER),
+            f"{m.vote:.1%}",
+            "-" if m.vote_auroc != m.vote_auroc else f"{m.vote_auroc:.2f}",
+        )
     console.print(table)
     c = ladder.cascade
-    console.print(f"{c['strategy']}: accuracy {c['accuracy']:.1%}, escalated {c['escalated']:.1%}, "
-                  f"cost {c['cost_vs_most_expensive']:.2f}x the most expensive baseline")
+    console.print(
+        f"{c['strategy']}: accuracy {c['accuracy']:.1%}, escalated {c['escalated']:.1%}, "
+        f"cost {c['cost_vs_most_expensive']:.2f}x the most expensive baseline"
+    )
     missed = ladder.failures()
     console.print("ladder targets: " + ("all met" if not missed else "MISSED: " + "; ".join(missed)))
     if json_out:

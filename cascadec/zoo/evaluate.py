@@ -81,11 +81,19 @@ class Ladder:
         return missed
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"n": self.n, "seed": self.seed, "cascade": self.cascade,
-             "models": [m.__dict__ for m in self.models], "missed_targets": self.failures()},
-            indent=2,
-        ) + "\n"
+        return (
+            json.dumps(
+                {
+                    "n": self.n,
+                    "seed": self.seed,
+                    "cascade": self.cascade,
+                    "models": [m.__dict__ for m in self.models],
+                    "missed_targets": self.failures(),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 def ladder_from_results(frame: pd.DataFrame, registry, cascade_key: str, n: int, seed: int) -> Ladder:
@@ -108,7 +116,9 @@ def ladder_from_results(frame: pd.DataFrame, registry, cascade_key: str, n: int,
                 greedy_seconds=float(greedy["cascade_seconds"].sum()),
             )
         )
-    top_cost = max(float(frame[frame["strategy"] == k]["cascade_cost"].sum()) for k in frame["strategy"].unique())
+    top_cost = max(
+        float(frame[frame["strategy"] == k]["cascade_cost"].sum()) for k in frame["strategy"].unique()
+    )
     cascade = {
         "strategy": cascade_key,
         "accuracy": float(cascade_rows["cascade_correct"].astype(bool).mean()),

@@ -61,8 +61,17 @@ class ModelRecipe:
 # reaches ~97%, too close to the large one); the large one learns every bucket.
 RECIPES: tuple[ModelRecipe, ...] = (
     ModelRecipe("arith-0.034M", hidden=32, layers=2, heads=1, intermediate=128, steps=3000, lr=3e-3),
-    ModelRecipe("arith-0.084M", hidden=64, layers=2, heads=2, intermediate=128, steps=2000, lr=3e-3,
-                log_every=50, stop_at=0.88),
+    ModelRecipe(
+        "arith-0.084M",
+        hidden=64,
+        layers=2,
+        heads=2,
+        intermediate=128,
+        steps=2000,
+        lr=3e-3,
+        log_every=50,
+        stop_at=0.88,
+    ),
     ModelRecipe("arith-1.1M", hidden=128, layers=5, heads=4, intermediate=384, steps=1500, lr=2e-3),
 )
 
@@ -156,8 +165,10 @@ def train_one(recipe: ModelRecipe, seed: int, scale: float = 1.0, threads: int =
     vocab = vocabulary()
     model = Qwen2ForCausalLM(qwen2_config(recipe)).float()
     if not recipe.name.endswith(alias_for(count_parameters(model))):
-        raise ValueError(f"recipe {recipe.name} has {count_parameters(model)} parameters: "
-                         f"rename it to end in {alias_for(count_parameters(model))}")
+        raise ValueError(
+            f"recipe {recipe.name} has {count_parameters(model)} parameters: "
+            f"rename it to end in {alias_for(count_parameters(model))}"
+        )
     model.train()
     steps = max(recipe.warmup + 1, round(recipe.steps * scale))
     recipe = dataclasses.replace(recipe, steps=steps)
@@ -178,15 +189,21 @@ def train_one(recipe: ModelRecipe, seed: int, scale: float = 1.0, threads: int =
             model.eval()
             exact = exact_match_by_bucket(model, probe, vocab)
             model.train()
-            log(f"{recipe.name} step {step + 1}/{steps} loss {loss.item():.4f} "
-                f"exact {_format_exact(exact)} {time.monotonic() - started:.0f}s")
+            log(
+                f"{recipe.name} step {step + 1}/{steps} loss {loss.item():.4f} "
+                f"exact {_format_exact(exact)} {time.monotonic() - started:.0f}s"
+            )
             if recipe.stop_at is not None and exact["all"] >= recipe.stop_at:
                 log(f"{recipe.name}: probe exact match reached {recipe.stop_at}, stopping")
                 steps = step + 1
                 break
     model.eval()
-    stats = {"steps": steps, "seconds": round(time.monotonic() - started, 1),
-             "params": count_parameters(model), "probe_exact": exact_match_by_bucket(model, probe, vocab)}
+    stats = {
+        "steps": steps,
+        "seconds": round(time.monotonic() - started, 1),
+        "params": count_parameters(model),
+        "probe_exact": exact_match_by_bucket(model, probe, vocab),
+    }
     return model, stats
 
 
@@ -205,8 +222,9 @@ def save_model(model, out_dir: Path) -> None:
     config.setdefault("torch_dtype", "float32")
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     ids = model.config
-    GenerationConfig(bos_token_id=ids.bos_token_id, eos_token_id=ids.eos_token_id,
-                     pad_token_id=ids.pad_token_id).save_pretrained(str(out_dir))
+    GenerationConfig(
+        bos_token_id=ids.bos_token_id, eos_token_id=ids.eos_token_id, pad_token_id=ids.pad_token_id
+    ).save_pretrained(str(out_dir))
     save_tokenizer(out_dir)
 
 

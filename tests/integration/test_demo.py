@@ -11,7 +11,15 @@ import pytest
 pytestmark = pytest.mark.integration
 
 N = 24
-STRATEGIES = ["demo_cascade", "0.034M", "0.084M", "1.1M", "mv_0.034M_k4_t0.7", "mv_0.084M_k4_t0.7", "mv_1.1M_k4_t0.7"]
+STRATEGIES = [
+    "demo_cascade",
+    "0.034M",
+    "0.084M",
+    "1.1M",
+    "mv_0.034M_k4_t0.7",
+    "mv_0.084M_k4_t0.7",
+    "mv_1.1M_k4_t0.7",
+]
 
 
 def demo(out):

@@ -115,10 +115,16 @@ def test_fingerprint_tracks_content():
 
 
 def test_one_problem_may_run_several_strategies_but_each_once():
-    df = pd.DataFrame({"id": ["a", "a", "b"], "problem": ["x", "x", "y"], "strategy": ["7B", "mv_7B_k4_t0.7", "7B"]})
+    df = pd.DataFrame(
+        {"id": ["a", "a", "b"], "problem": ["x", "x", "y"], "strategy": ["7B", "mv_7B_k4_t0.7", "7B"]}
+    )
     assert [(p.id, p.strategy) for p in problems_from_frame(df, strategy_column="strategy")] == [
-        ("a", "7B"), ("a", "mv_7B_k4_t0.7"), ("b", "7B")
+        ("a", "7B"),
+        ("a", "mv_7B_k4_t0.7"),
+        ("b", "7B"),
     ]
     twice = pd.concat([df, df.iloc[[1]]], ignore_index=True)
-    with pytest.raises(DataError, match="duplicate id 'a' with strategy 'mv_7B_k4_t0.7' \\(first at row 1\\)"):
+    with pytest.raises(
+        DataError, match="duplicate id 'a' with strategy 'mv_7B_k4_t0.7' \\(first at row 1\\)"
+    ):
         problems_from_frame(twice, strategy_column="strategy")

@@ -18,7 +18,9 @@ def lint(*args, input=None):
 
 def test_clean_file_exits_zero(tmp_path):
     f = tmp_path / "ok.txt"
-    f.write_text("# seed strategies\nmv_cascade_1.5B_k4_t0.7_7B_k4_t0.7_72B_k1_t0.0\n\nmv_1.5B_k8_t0.7  # simple vote\n7B\n")
+    f.write_text(
+        "# seed strategies\nmv_cascade_1.5B_k4_t0.7_7B_k4_t0.7_72B_k1_t0.0\n\nmv_1.5B_k8_t0.7  # simple vote\n7B\n"
+    )
     code, out, err = lint(str(f))
     assert code == 0, out + err
     assert out == ""

@@ -9,7 +9,11 @@ from cascadec.marker import analyze_marker, canonical
 SEED = {
     "mv_cascade_1.5B_k4_t0.7_7B_k4_t0.7_72B_k1_t0.0": (
         "cascade",
-        [("1.5B", "Qwen/Qwen2.5-Math-1.5B-Instruct", 4, 0.7), ("7B", "Qwen/Qwen2.5-Math-7B-Instruct", 4, 0.7), ("72B", "Qwen/Qwen2.5-Math-72B-Instruct", 1, 0.0)],
+        [
+            ("1.5B", "Qwen/Qwen2.5-Math-1.5B-Instruct", 4, 0.7),
+            ("7B", "Qwen/Qwen2.5-Math-7B-Instruct", 4, 0.7),
+            ("72B", "Qwen/Qwen2.5-Math-72B-Instruct", 1, 0.0),
+        ],
     ),
     "mv_entropy_cascade_1.5B_k4_t0.7_7B_k4_t0.7_72B_k1_t0.0": ("entropy_cascade", None),
     "mv_cascade_7B_k5_t0.7_72B_k1_t0.0": (
@@ -137,7 +141,9 @@ def test_analyze_never_raises_and_offsets_columns():
 
 def test_other_registry(tmp_path):
     reg = tmp_path / "r.yaml"
-    reg.write_text("version: 1\nmodels:\n  - {id: org/small, aliases: [1M], params: 1.0e6}\n  - {id: org/big, aliases: [30M], params: 3.0e7}\n")
+    reg.write_text(
+        "version: 1\nmodels:\n  - {id: org/small, aliases: [1M], params: 1.0e6}\n  - {id: org/big, aliases: [30M], params: 3.0e7}\n"
+    )
     m = parse_marker("mv_cascade_1M_k4_t0.7_30M_k1_t0.0", registry=reg)
     assert m.models == ("org/small", "org/big")
     with pytest.raises(MarkerError) as info:

@@ -15,7 +15,18 @@ ROOT = Path(__file__).resolve().parents[2]
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
     )
@@ -32,17 +43,28 @@ def test_wheel_contains_grammars_and_registries(wheel):
 
 def test_installed_wheel_lints_without_the_checkout(wheel, tmp_path):
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        check=True,
+    )
     bad = tmp_path / "m.txt"
     bad.write_text("mv_1.5B_k0_t0.7\n")
     env = {**os.environ, "PYTHONPATH": str(target)}
     probe = subprocess.run(
         [sys.executable, "-c", "import cascadec.resources as r; print(r.data_dir('grammars'))"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert probe.stdout.strip().startswith(str(target))
     run = subprocess.run(
-        [sys.executable, "-m", "cascadec", "lint", str(bad)], cwd=tmp_path, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "cascadec", "lint", str(bad)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 1, run.stderr
     assert f"{bad}:1:10: E102" in run.stdout

@@ -228,7 +228,9 @@ def test_plain_shorthand():
     assert Spec.model_validate({"version": 1, "strategy": {"plain": "7B"}}).strategy.tiers[0].model == "7B"
 
 
-@pytest.mark.parametrize("value", ["k: true", "k: 4.5", "temperature: '0.7'", "temperature: .inf", "seed: -1"])
+@pytest.mark.parametrize(
+    "value", ["k: true", "k: 4.5", "temperature: '0.7'", "temperature: .inf", "seed: -1"]
+)
 def test_no_quiet_conversions(tmp_path, value):
     found, _ = errors_of(tmp_path, f"version: 1\nstrategy:\n  mv:\n    model: 7B\n    {value}\n")
     assert [f[:2] for f in found] == [("E200", 5)]

@@ -24,8 +24,15 @@ def _model(alias, params, greedy, easiest, vote_auroc):
 
 
 def test_ladder_targets():
-    good = Ladder(1000, 0, [_model("s", 100, 0.6, 1.0, 0.9), _model("m", 500, 0.8, 1.0, 0.8),
-                            _model("l", 3000, 0.99, 1.0, float("nan"))])
+    good = Ladder(
+        1000,
+        0,
+        [
+            _model("s", 100, 0.6, 1.0, 0.9),
+            _model("m", 500, 0.8, 1.0, 0.8),
+            _model("l", 3000, 0.99, 1.0, float("nan")),
+        ],
+    )
     assert good.failures() == []
     bad = Ladder(1000, 0, [_model("s", 100, 0.9, 0.9, 0.7), _model("l", 2000, 0.9, 1.0, 0.9)])
     missed = bad.failures()

@@ -16,14 +16,14 @@ from cascadec.plan import PlanModel
 
 @dataclass(frozen=True)
 class GenerationRequest:
-    request_id: str        # stable: "<problem id>|<strategy key>|<tier index>|<round>"
-    problem_id: str        # lets replay find recorded samples
+    request_id: str  # stable: "<problem id>|<strategy key>|<tier index>|<round>"
+    problem_id: str  # lets replay find recorded samples
     prompt: str
     n: int
     temperature: float
     top_p: float
     max_tokens: int
-    seed: int | None       # per-request seed: reproducible runs
+    seed: int | None  # per-request seed: reproducible runs
     first_sample: int = 0  # index of the first sample asked for (rounds, retries continue numbering)
 
 
@@ -31,9 +31,9 @@ class GenerationRequest:
 class Sample:
     text: str
     num_tokens: int
-    finish_reason: str                       # "stop" | "length" (truncated: never votes)
-    logprobs: tuple[float, ...] | None = None    # chosen-token logprobs
-    entropies: tuple[float, ...] | None = None   # per-token entropy over the returned top logprobs
+    finish_reason: str  # "stop" | "length" (truncated: never votes)
+    logprobs: tuple[float, ...] | None = None  # chosen-token logprobs
+    entropies: tuple[float, ...] | None = None  # per-token entropy over the returned top logprobs
 
 
 ProgressFn = Callable[[int], None]
@@ -46,7 +46,9 @@ class Backend(Protocol):
     def load(self, model: PlanModel) -> None:
         """Make ``model`` the current one (free the previous one)."""
 
-    def generate(self, requests: Sequence[GenerationRequest], progress: ProgressFn | None = None) -> list[list[Sample]]:
+    def generate(
+        self, requests: Sequence[GenerationRequest], progress: ProgressFn | None = None
+    ) -> list[list[Sample]]:
         """One list of exactly ``request.n`` samples per request, in request order."""
 
     def close(self) -> None:
