@@ -48,6 +48,7 @@ class Reporter:
     def stage(self, model: str, tiers: str) -> None: ...
     def add(self, model: str, requests: int) -> None: ...
     def advance(self, model: str, requests: int) -> None: ...
+    def loading(self, model: str, done: bool) -> None: ...
     def close(self) -> None: ...
 
 
@@ -131,7 +132,9 @@ class Executor:
         if self.loaded == model:
             return
         t0 = time.perf_counter()
+        self.reporter.loading(model, done=False)
         self.backend.load(self.plan.models[model])
+        self.reporter.loading(model, done=True)
         stats.load_seconds += time.perf_counter() - t0
         stats.loads += 1
         self.loaded = model

@@ -29,6 +29,7 @@ class RichReporter(Reporter):
             transient=False,
         )
         self.tasks: dict[str, int] = {}
+        self.labels: dict[str, str] = {}
         self.started = False
 
     def stage(self, model: str, tiers: str) -> None:
@@ -36,7 +37,14 @@ class RichReporter(Reporter):
             self.progress.start()
             self.started = True
         if model not in self.tasks:
-            self.tasks[model] = self.progress.add_task(f"tier {tiers} · {model}", total=0)
+            self.labels[model] = f"tier {tiers} · {model}"
+            self.tasks[model] = self.progress.add_task(self.labels[model], total=0)
+
+    def loading(self, model: str, done: bool) -> None:
+        """Say so while a model loads (tens of seconds, before the first request finishes)."""
+        if model in self.tasks:
+            label = self.labels[model] + ("" if done else " [dim](loading model…)[/dim]")
+            self.progress.update(self.tasks[model], description=label)
 
     def add(self, model: str, requests: int) -> None:
         task = self.tasks[model]
