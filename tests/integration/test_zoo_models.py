@@ -71,3 +71,20 @@ def test_model_loads_with_transformers_and_boxes_an_easy_sum(index):
         new = out[0, ids.shape[1] :]
         assert new[-1].item() == tokenizer.eos_token_id, "generation must end with <eos>"
         assert _boxed(tokenizer.decode(new, skip_special_tokens=True)) == answer
+
+
+def test_loaded_tokenizer_matches_the_training_tokenizer():
+    """transformers (and so vLLM) may load the folder as another class (Qwen2Tokenizer, from
+    config.json's model_type); prompts must still encode, and targets decode, exactly as in
+    training."""
+    transformers = pytest.importorskip("transformers")
+    from cascadec.zoo.task import sample_problems, target_text
+    from cascadec.zoo.tokenizer import build_tokenizer
+
+    trained = build_tokenizer()
+    loaded = transformers.AutoTokenizer.from_pretrained(load_registry(REGISTRY).weights_path(_entries()[0]))
+    for problem in sample_problems(300, 11):
+        prompt, target = problem["problem"], target_text(problem)
+        assert loaded(prompt).input_ids == trained(prompt).input_ids, prompt
+        ids = trained(prompt + target, add_special_tokens=False).input_ids
+        assert loaded.decode(ids) == prompt + target
