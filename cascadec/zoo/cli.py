@@ -125,7 +125,7 @@ def evaluate(
     c = ladder.cascade
     console.print(
         f"{c['strategy']}: accuracy {c['accuracy']:.1%}, escalated {c['escalated']:.1%}, "
-        f"cost {c['cost_vs_most_expensive']:.2f}x the most expensive baseline"
+        f"cost {c['cost_vs_largest']:.2f}x the largest model alone ({ladder.models[-1].alias}, greedy)"
     )
     missed = ladder.failures()
     console.print("ladder targets: " + ("all met" if not missed else "MISSED: " + "; ".join(missed)))

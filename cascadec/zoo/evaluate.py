@@ -116,19 +116,18 @@ def ladder_from_results(frame: pd.DataFrame, registry, cascade_key: str, n: int,
                 greedy_seconds=float(greedy["cascade_seconds"].sum()),
             )
         )
-    top_cost = max(
-        float(frame[frame["strategy"] == k]["cascade_cost"].sum()) for k in frame["strategy"].unique()
-    )
+    # the reference a cascade must match: the largest model answering alone, greedily
+    largest_cost = float(frame[frame["strategy"] == models[-1].alias]["cascade_cost"].sum())
     cascade = {
         "strategy": cascade_key,
         "accuracy": float(cascade_rows["cascade_correct"].astype(bool).mean()),
         "escalated": float((cascade_rows["cascade_tiers_used"] > 1).mean()),
-        "cost_vs_most_expensive": float(cascade_rows["cascade_cost"].sum()) / top_cost if top_cost else None,
+        "cost_vs_largest": float(cascade_rows["cascade_cost"].sum()) / largest_cost if largest_cost else None,
     }
     return Ladder(n=n, seed=seed, models=models, cascade=cascade)
 
 
-def measure(n: int, seed: int, out: Path, backend: str = "vllm", spec: Path | None = None) -> Ladder:
+def measure(n: int, seed: int, out: Path, backend: str = "vllm", spec: Path | None = None, bank=None) -> Ladder:
     """Run the demo plan on ``n`` held-out problems of ``seed`` and read the ladder off it."""
     import shutil
 
@@ -139,5 +138,5 @@ def measure(n: int, seed: int, out: Path, backend: str = "vllm", spec: Path | No
     plan, table, cascade_key, _ = build_demo(spec or demo_spec_path(), n, seed)
     if out.exists():
         shutil.rmtree(out)
-    frame = run(plan, table, backend=backend, out=out, strategy_column="strategy")
+    frame = run(plan, table, backend=backend, out=out, bank=bank, strategy_column="strategy")
     return ladder_from_results(frame, load_registry(named_registry("zoo")), cascade_key, n, seed)

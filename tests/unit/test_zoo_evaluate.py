@@ -38,3 +38,30 @@ def test_ladder_targets():
     missed = bad.failures()
     assert len(missed) == 5, missed
     assert '"missed_targets"' in bad.to_json()
+
+
+def test_measure_reads_the_ladder_off_a_replayed_run(tmp_path):
+    """The whole ``zoo eval`` path on the replay backend: small model right on even problems
+    only (and split votes there on odd ones), the others always right."""
+    from cascadec.registry import load_registry, named_registry
+    from cascadec.runtime.testing import bank_from_answers
+    from cascadec.zoo.evaluate import measure
+    from cascadec.zoo.task import sample_problems
+
+    problems = sample_problems(20, 9)
+    small, mid, large = sorted(load_registry(named_registry("zoo")).models, key=lambda e: e.params)
+    answers = {}
+    for i, p in enumerate(problems):
+        right, wrong = p["answer"], str(int(p["answer"]) + 1)
+        answers[(small.id, p["id"])] = [right] * 5 if i % 2 == 0 else [wrong, right, wrong, "7", wrong]
+        answers[(mid.id, p["id"])] = [right] * 5
+        answers[(large.id, p["id"])] = [right] * 5
+    ladder = measure(
+        20, 9, tmp_path / "run", backend="replay", bank=bank_from_answers(answers, logprob=-0.001)
+    )
+    assert [m.alias for m in ladder.models] == ["0.034M", "0.084M", "1.1M"]
+    assert ladder.models[0].greedy == 0.5 and ladder.models[0].vote == 0.5
+    assert ladder.models[0].vote_auroc == 1.0
+    assert ladder.models[-1].greedy == 1.0
+    assert ladder.cascade["accuracy"] == 1.0 and ladder.cascade["escalated"] == 0.5
+    assert 0 < ladder.cascade["cost_vs_largest"] < 1
