@@ -127,7 +127,9 @@ def ladder_from_results(frame: pd.DataFrame, registry, cascade_key: str, n: int,
     return Ladder(n=n, seed=seed, models=models, cascade=cascade)
 
 
-def measure(n: int, seed: int, out: Path, backend: str = "vllm", spec: Path | None = None, bank=None) -> Ladder:
+def measure(
+    n: int, seed: int, out: Path, backend: str = "vllm", spec: Path | None = None, bank=None
+) -> Ladder:
     """Run the demo plan on ``n`` held-out problems of ``seed`` and read the ladder off it."""
     import shutil
 

@@ -305,3 +305,25 @@ def test_the_runtime_never_imports_an_engine():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_runs_samples_replay_as_a_bank(tmp_path):
+    """Record once, replay any plan: a run's samples.parquet is a bank for --backend replay."""
+    answers = {}
+    for i in range(6):
+        answers[("S", str(i))] = ["1", "1", "1", "1"] if i % 2 else ["1", "2", "3", "1"]
+        answers[("M", str(i))] = ["1", "1", "2", "1"]
+        answers[("L", str(i))] = ["1"]
+    problems = pd.DataFrame({"id": [str(i) for i in range(6)], "problem": ["?"] * 6, "answer": ["1"] * 6})
+    plan = make_plan([strategy("c", CASCADE)], MODELS)
+    first = run(plan, problems, "replay", bank=bank_from_answers(answers), out=tmp_path / "a", progress=False)
+    # every recorded sample serves again: same plan, same outcome, now read from the run itself
+    again = run(plan, problems, "replay", bank=tmp_path / "a" / "samples.parquet", progress=False)
+    for col in ("cascade_final_answer", "cascade_path", "cascade_votes", "cascade_signals"):
+        assert list(again[col]) == list(first[col])
+    # a looser first tier on the same recording stops earlier, without a new sample
+    loose = [tier("S", 4, escalate_if="agreement < 0.5", cost=1.5), *CASCADE[1:]]
+    bank = tmp_path / "a" / "samples.parquet"
+    looser = run(make_plan([strategy("c", loose)], MODELS), problems, "replay", bank=bank, progress=False)
+    assert (first["cascade_tiers_used"] > 1).sum() == 3
+    assert (looser["cascade_tiers_used"] == 1).all()

@@ -6,6 +6,9 @@ deterministic: request ``first_sample=s, n=m`` for problem P on model M returns 
 ``(M, P, s) .. (M, P, s+m-1)`` — retries and rounds continue the numbering and so get fresh
 samples, exactly as a seeded engine would.
 
+A run's own ``samples.parquet`` is a bank too (see :func:`bank_from_samples`): record once
+with a real engine, then replay any plan over it.
+
 Bank schema (parquet; :func:`write_bank` writes one):
 
 =============  ===========  ==============================================================
@@ -62,6 +65,8 @@ def read_bank(bank: str | Path | pd.DataFrame) -> pd.DataFrame:
             )
         except Exception as exc:
             raise DataError(f"{source}: E500 cannot read sample bank: {str(exc).splitlines()[0]}") from None
+    if "problem_id" not in df.columns and {"id", "model", "mean_logprob"} <= set(df.columns):
+        df = bank_from_samples(df)  # a run's samples.parquet: replay what that run recorded
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise DataError(
