@@ -45,6 +45,10 @@ def register(app: typer.Typer) -> None:
         marker: Annotated[str | None, typer.Option("--marker", help="Run this marker.")] = None,
         backend: Annotated[str, typer.Option("--backend", help="vllm, openai, ray or replay.")] = "vllm",
         bank: Annotated[Path | None, typer.Option("--bank", help="Sample bank parquet (replay).")] = None,
+        endpoints: Annotated[
+            str | None,
+            typer.Option("--endpoints", help="openai: endpoints.json (model id → URL) or one base URL."),
+        ] = None,
         column: Annotated[str | None, typer.Option("--column", help="Per-row strategy column.")] = None,
         resume: Annotated[bool, typer.Option("--resume", help="Finish the run in --out.")] = False,
         limit: Annotated[
@@ -67,23 +71,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Run strategies over problems, one model at a time; results in --out."""
+        options = dict(locals())  # exactly the command's parameters, by name
         try:
-            _run(
-                target,
-                data,
-                out,
-                marker,
-                backend,
-                bank,
-                column,
-                resume,
-                limit,
-                models,
-                dry_run,
-                batch_size,
-                equivalence,
-                progress,
-            )
+            _run(**options)
         except CascadecError as exc:
             raise _fail(_error_text(exc), EXIT_USAGE if exc.code == "E900" else EXIT_CONTENT) from None
         except OSError as exc:  # an unwritable --out, a full disk: the user's to fix, not a crash
@@ -95,12 +85,14 @@ def register(app: typer.Typer) -> None:
 
 
 def _run(
+    *,
     target,
     data,
     out,
     marker,
     backend,
     bank,
+    endpoints,
     column,
     resume,
     limit,
@@ -130,7 +122,7 @@ def _run(
         raise _fail(f"no such spec or plan file: {target}", EXIT_USAGE)
     if models is not None and str(models).endswith((".yaml", ".yml")) and not models.is_file():
         raise _fail(f"no such model registry: {models}", EXIT_USAGE)
-    if backend in ("openai", "ray") and not dry_run:
+    if backend == "ray" and not dry_run:
         raise _fail(f"the {backend} backend is not available yet; use --backend vllm or replay", EXIT_USAGE)
     if backend == "replay" and not dry_run:
         if bank is None:
@@ -158,7 +150,12 @@ def _run(
     if dry_run:
         _print_routing(prepared)
         return
-    options = {"bank": bank} if backend == "replay" else {"log_dir": out / "logs"}  # vllm: worker logs
+    if backend == "replay":
+        options = {"bank": bank}
+    elif backend == "openai":
+        options = {} if endpoints is None else _endpoint_options(endpoints)
+    else:
+        options = {"log_dir": out / "logs"}  # vllm: worker logs
     engine = make_backend(backend, **options)
     problems, _samples, executor, _store = execute(
         prepared,
@@ -178,6 +175,15 @@ def _run(
         markup=False,
         highlight=False,
     )
+
+
+def _endpoint_options(endpoints: str) -> dict:
+    """``--endpoints``: a base URL serves every model; anything else is an endpoints.json."""
+    if endpoints.startswith(("http://", "https://")):
+        return {"base_url": endpoints}
+    if not Path(endpoints).is_file():
+        raise _fail(f"no such endpoints file: {endpoints}", EXIT_USAGE)
+    return {"endpoints": endpoints}
 
 
 def _stdout_console():

@@ -2,6 +2,7 @@
 
 import json
 from importlib.util import find_spec
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -149,7 +150,34 @@ def test_dry_run_numbers(files):
         (["--out", "{d}/o"], 2, "--data FILE is required"),
         (["--data", "{d}/data.jsonl"], 2, "--out DIR is required"),
         (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--backend", "tpu"], 2, "unknown --backend"),
-        (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--backend", "openai"], 2, "not available yet"),
+        (
+            [
+                "--data",
+                "{d}/data.jsonl",
+                "--out",
+                "{d}/o",
+                "--backend",
+                "openai",
+                "--endpoints",
+                "{d}/no.json",
+            ],
+            2,
+            "no such endpoints file",
+        ),
+        (
+            [
+                "--data",
+                "{d}/data.jsonl",
+                "--out",
+                "{d}/o",
+                "--backend",
+                "openai",
+                "--endpoints",
+                "http://127.0.0.1:9/v1",
+            ],
+            1,
+            "cannot reach http://127.0.0.1:9/v1",
+        ),
         (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--backend", "ray"], 2, "not available yet"),
         (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--backend", "replay"], 2, "needs --bank"),
         (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--column", "nope"], 1, "no strategy column 'nope'"),
@@ -196,7 +224,9 @@ def test_bank_too_small_is_a_clear_error(app, files):
 
 def test_factory():
     with pytest.raises(Exception, match="not available yet"):
-        make_backend("openai")
+        make_backend("ray")
+    with pytest.raises(Exception, match="not JSON"):
+        make_backend("openai", endpoints=Path(__file__))
     with pytest.raises(Exception, match="needs a sample bank"):
         make_backend("replay")
     if find_spec("cascadec.runtime.backends.vllm_offline") is None:

@@ -29,7 +29,11 @@ def make_backend(name: str, **opts: Any) -> Backend:
                 f"E501 the vllm backend is not available: {exc} (install cascadec[cpu] or cascadec[gpu])"
             ) from None
         return VLLMBackend(**opts)
-    if name in ("openai", "ray"):
+    if name == "openai":
+        from cascadec.runtime.backends.openai_http import OpenAIBackend
+
+        return OpenAIBackend(**opts)
+    if name == "ray":
         raise CascadecError(
             f"the {name} backend is not available yet; use --backend vllm or replay", code="E900"
         )

@@ -11,7 +11,6 @@ Only the standard library is imported at module level: the parent imports this m
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 import sys
@@ -197,11 +196,13 @@ def _sample(completion, text: str, num_logprobs: int) -> tuple:
     token_ids = list(completion.token_ids)
     if not num_logprobs or completion.logprobs is None:
         return (text, len(token_ids), finish, None, None)
+    from cascadec.runtime.backends.base import top_logprobs_entropy
+
     chosen, entropies = [], []
     for pos, token in enumerate(token_ids):
         top = _position(completion.logprobs, pos)
         chosen.append(top.get(token, next(iter(top.values()), float("nan"))))
-        entropies.append(_entropy(top.values()))
+        entropies.append(top_logprobs_entropy(top.values()))
     return (text, len(token_ids), finish, tuple(chosen), tuple(entropies))
 
 
@@ -211,17 +212,6 @@ def _position(logprobs, pos: int) -> dict[int, float]:
         s, e = logprobs.start_indices[pos], logprobs.end_indices[pos]
         return dict(zip(logprobs.token_ids[s:e], logprobs.logprobs[s:e], strict=True))
     return {tok: lp.logprob for tok, lp in (logprobs[pos] or {}).items()}
-
-
-def _entropy(logprobs) -> float:
-    """Entropy (nats) of the top-L distribution renormalised to sum to one."""
-    values = [v for v in logprobs if v is not None and math.isfinite(v)]
-    if not values:
-        return 0.0
-    top = max(values)
-    weights = [math.exp(v - top) for v in values]
-    total = sum(weights)
-    return max(0.0, -sum(w / total * math.log(w / total) for w in weights if w > 0))
 
 
 def _progress_bar(conn):

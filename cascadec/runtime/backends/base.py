@@ -7,7 +7,8 @@ OpenAI-compatible server, Ray actors and replay from a sample bank all fit behin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -53,3 +54,18 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Free everything; the backend may be loaded again afterwards."""
+
+
+def top_logprobs_entropy(logprobs: Iterable[float | None]) -> float:
+    """Entropy (nats) of one position's top-L logprobs, renormalised to sum to one.
+
+    Engines return only the top L of the distribution; every backend computes
+    ``token_entropy`` this same way so their signals agree.
+    """
+    values = [v for v in logprobs if v is not None and math.isfinite(v)]
+    if not values:
+        return 0.0
+    top = max(values)
+    weights = [math.exp(v - top) for v in values]
+    total = sum(weights)
+    return max(0.0, -sum(w / total * math.log(w / total) for w in weights if w > 0))

@@ -1,0 +1,188 @@
+"""OpenAI-compatible HTTP backend: each model served by its own ``vllm serve`` endpoint.
+
+Why: the models of a cascade can then live on other GPUs, machines or processes than the
+executor (``runtime/launch_vllm_serve.sh`` starts one server per registry model and writes
+``endpoints.json``). The executor is unchanged: ``load`` points the backend at the model's
+endpoint and checks that it really serves that model; ``generate`` sends one ``/completions``
+request per problem with ``n = k`` (so the server shares the prompt prefix), many in flight at
+once so the server batches them. Sampling parameters are always explicit, and the seed is
+``seed + first_sample``, exactly as in the offline backend, so a retry never repeats samples.
+
+Endpoints, first match wins: the ``endpoints`` option (a ``{model id: base URL}`` mapping or
+an ``endpoints.json`` path), ``base_url`` (one server for every model), the
+``CASCADEC_ENDPOINTS`` environment variable (a path), ``runs/vllm-serve/endpoints.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from cascadec.errors import BackendError
+from cascadec.plan import PlanModel
+from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample, top_logprobs_entropy
+
+ENDPOINTS_ENV = "CASCADEC_ENDPOINTS"
+DEFAULT_ENDPOINTS = Path("runs/vllm-serve/endpoints.json")
+INSTALL_HINT = "the openai backend needs the openai client: pip install 'cascadec[openai]'"
+# Phrases vLLM uses when a prompt does not fit the model: answered as truncated empty samples,
+# as the offline backend does, instead of failing the whole batch.
+TOO_LONG = ("maximum context length", "max_model_len", "too long", "context length")
+
+
+def read_endpoints(source: str | os.PathLike | Mapping[str, str] | None) -> dict[str, str]:
+    """``{model id: base URL}`` from a mapping or an ``endpoints.json`` file."""
+    if source is None:
+        return {}
+    if isinstance(source, Mapping):
+        return {str(k): str(v) for k, v in source.items()}
+    path = Path(source)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BackendError(f"cannot read endpoints file {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise BackendError(
+            f'{path}: not JSON ({exc.msg}); expected {{"<model id>": "http://host:port/v1"}}'
+        ) from None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise BackendError(f'{path}: expected {{"<model id>": "http://host:port/v1"}}')
+    return data
+
+
+class OpenAIBackend:
+    """Talks to OpenAI-compatible completion servers (``vllm serve``), one per model."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        endpoints: str | os.PathLike | Mapping[str, str] | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        logprobs: int = 5,
+        concurrency: int = 64,
+        timeout_s: float = 600.0,
+        max_retries: int = 2,
+    ):
+        if logprobs < 0 or concurrency < 1:
+            raise ValueError("logprobs must be >= 0 and concurrency >= 1")
+        if endpoints is None and base_url is None:
+            env = os.environ.get(ENDPOINTS_ENV)
+            endpoints = env if env else (DEFAULT_ENDPOINTS if DEFAULT_ENDPOINTS.is_file() else None)
+        self.endpoints = read_endpoints(endpoints)
+        self.base_url = base_url
+        self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self.logprobs = int(logprobs)
+        self.concurrency = int(concurrency)
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.model: PlanModel | None = None
+        self.url: str | None = None
+        self.info: dict = {}
+        self._client = None
+
+    # --- protocol -------------------------------------------------------------------------
+    def load(self, model: PlanModel) -> None:
+        """Point at ``model``'s endpoint and check that the server serves it."""
+        try:
+            import openai
+        except ImportError:
+            raise BackendError(INSTALL_HINT) from None
+        url = self.endpoints.get(model.id) or self.base_url
+        if url is None:
+            known = ", ".join(sorted(self.endpoints)) or "none"
+            raise BackendError(
+                f"no endpoint for model {model.id!r} (endpoints for: {known}); start one with "
+                f"runtime/launch_vllm_serve.sh, or pass --endpoints FILE|URL"
+            )
+        self.close()
+        client = openai.OpenAI(
+            base_url=url, api_key=self.api_key, timeout=self.timeout_s, max_retries=self.max_retries
+        )
+        try:
+            served = [m.id for m in client.models.list()]
+        except openai.APIConnectionError:
+            raise BackendError(f"cannot reach {url} for model {model.id!r}: is its server running?") from None
+        except openai.APIError as exc:
+            raise BackendError(f"{url}: listing models failed: {exc}") from None
+        if model.id not in served:
+            raise BackendError(
+                f"{url} serves {', '.join(served) or 'no model'}, not {model.id!r} "
+                f"(start it with --served-model-name {model.id})"
+            )
+        self._client, self.model, self.url = client, model, url
+        self.info = {"url": url, "served": served}
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], progress: ProgressFn | None = None
+    ) -> list[list[Sample]]:
+        """Exactly ``n`` samples per request, in request order; ``progress(1)`` per finished one."""
+        if not requests:
+            return []
+        if self._client is None:
+            raise BackendError("openai backend: no model loaded (call load first)")
+        out: list[list[Sample] | None] = [None] * len(requests)
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests))) as pool:
+            futures = {pool.submit(self._complete, r): i for i, r in enumerate(requests)}
+            try:
+                for future in as_completed(futures):
+                    out[futures[future]] = future.result()
+                    if progress is not None:
+                        progress(1)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+        return out  # type: ignore[return-value]
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client, self.model, self.url = None, None, None
+
+    # --- one request ----------------------------------------------------------------------
+    def _complete(self, request: GenerationRequest) -> list[Sample]:
+        import openai
+
+        assert self.model is not None and self._client is not None
+        try:
+            response = self._client.completions.create(
+                model=self.model.id,
+                prompt=request.prompt,
+                n=request.n,
+                temperature=request.temperature,
+                top_p=request.top_p,
+                max_tokens=request.max_tokens,
+                seed=None if request.seed is None else request.seed + request.first_sample,
+                # always ask for logprobs: their tokens are the only per-sample token count
+                logprobs=max(1, self.logprobs),
+            )
+        except openai.BadRequestError as exc:
+            if any(phrase in str(exc).lower() for phrase in TOO_LONG):
+                return [Sample("", 0, "length")] * request.n
+            raise BackendError(f"{self.url}: request {request.request_id} rejected: {exc}") from None
+        except openai.APIConnectionError:
+            raise BackendError(f"lost the connection to {self.url} (model {self.model.id})") from None
+        except openai.APIError as exc:
+            raise BackendError(f"{self.url}: request {request.request_id} failed: {exc}") from None
+        choices = sorted(response.choices, key=lambda c: c.index)
+        if len(choices) != request.n:
+            raise BackendError(f"{self.url} returned {len(choices)} samples for n={request.n}")
+        return [self._sample(c) for c in choices]
+
+    def _sample(self, choice) -> Sample:
+        finish = "stop" if choice.finish_reason == "stop" else "length"
+        lp = choice.logprobs
+        if lp is None or lp.tokens is None:
+            raise BackendError(f"{self.url} returned no logprobs; cannot count tokens per sample")
+        if not self.logprobs:
+            return Sample(choice.text, len(lp.tokens), finish)
+        chosen = tuple(float("nan") if v is None else float(v) for v in lp.token_logprobs or ())
+        tops = lp.top_logprobs or [None] * len(lp.tokens)
+        entropies = tuple(top_logprobs_entropy((t or {}).values()) for t in tops)
+        return Sample(choice.text, len(lp.tokens), finish, chosen, entropies)

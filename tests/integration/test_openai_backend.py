@@ -1,0 +1,143 @@
+"""The OpenAI-compatible HTTP backend against a real ``vllm serve`` on loopback.
+
+The server is started by ``runtime/launch_vllm_serve.sh`` (so the script is tested too) for the
+smallest zoo model, once for the module. With the same seeds, the HTTP backend must return
+exactly the offline backend's samples: same texts, token counts, logprobs and entropies.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import cascadec
+from cascadec.errors import BackendError
+from cascadec.registry import load_registry, named_registry
+from cascadec.runtime.backends.base import GenerationRequest
+from cascadec.runtime.backends.openai_http import OpenAIBackend
+from cascadec.zoo.task import sample_problems
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "runtime" / "launch_vllm_serve.sh"
+MARKER = "mv_0.034M_k4_t0.7"
+N = 30
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    pytest.importorskip("openai")
+    state = tmp_path_factory.mktemp("vllm-serve")
+    env = {**os.environ, "MODELS": "0.034M", "PORT": str(free_port()), "STATE_DIR": str(state)}
+    env |= {"WAIT_S": "300", "PYTHON": sys.executable}
+    registry = str(ROOT / "specs" / "models" / "zoo.yaml")
+    started = subprocess.run(
+        ["bash", str(SCRIPT), "start", registry], env=env, capture_output=True, text=True
+    )
+    try:
+        logs = "".join(p.read_text(errors="replace")[-3000:] for p in state.glob("*.log"))
+        assert started.returncode == 0, started.stdout + started.stderr + logs
+        yield state / "endpoints.json"
+    finally:
+        subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def problems():
+    return pd.DataFrame(sample_problems(N, 515))
+
+
+@pytest.fixture(scope="module")
+def backend(server):
+    b = OpenAIBackend(endpoints=server)
+    yield b
+    b.close()
+
+
+def _samples(out):
+    s = cascadec.load_results(out, samples=True).sort_values(["id", "sample_index"]).reset_index(drop=True)
+    return s[["id", "sample_index", "text", "num_tokens", "finish_reason", "mean_logprob", "mean_entropy"]]
+
+
+def test_same_samples_as_the_offline_backend(server, backend, problems, tmp_path):
+    pytest.importorskip("vllm")
+    from cascadec.runtime.backends.vllm_offline import VLLMBackend
+
+    zoo = named_registry("zoo")
+    http = cascadec.run(
+        MARKER, problems, backend=backend, registry=zoo, out=tmp_path / "http", progress=False
+    )
+    offline_backend = VLLMBackend(log_dir=tmp_path / "logs")
+    try:
+        cascadec.run(
+            MARKER, problems, backend=offline_backend, registry=zoo, out=tmp_path / "offline", progress=False
+        )
+    finally:
+        offline_backend.close()
+    assert (http["cascade_samples"] == 4).all()
+    assert http["cascade_correct"].mean() >= 0.4
+    pd.testing.assert_frame_equal(_samples(tmp_path / "http"), _samples(tmp_path / "offline"))
+
+
+def test_later_samples_continue_the_numbering(backend):
+    entry = sorted(load_registry(named_registry("zoo")).models, key=lambda e: e.params)[0]
+    from cascadec.compiler import compile_markers
+
+    plan, _ = compile_markers([MARKER], registry=load_registry(named_registry("zoo")))
+    backend.load(plan.models[entry.id])
+
+    def ask(n, first):
+        request = GenerationRequest("r", "p", "48+75=", n, 1.0, 1.0, 24, 1234, first_sample=first)
+        return [s.text for s in backend.generate([request])[0]]
+
+    four = ask(4, 0)
+    assert ask(2, 2) == four[2:], "samples 2..3 asked later are samples 2..3 of one request"
+    assert ask(4, 0) == four, "same seed, same samples"
+
+
+def test_overlong_prompt_is_a_truncated_empty_sample(backend):
+    request = GenerationRequest("r", "p", "1+" * 200 + "1=", 2, 0.7, 1.0, 16, 1)
+    samples = backend.generate([request])[0]
+    assert [(s.text, s.finish_reason) for s in samples] == [("", "length")] * 2
+
+
+def test_endpoint_serving_another_model_is_a_clear_error(server):
+    url = json.loads(server.read_text())["cascadec-zoo/arith-0.034M"]
+    from cascadec.compiler import compile_markers
+
+    plan, _ = compile_markers(["1.1M"], registry=load_registry(named_registry("zoo")))
+    with pytest.raises(BackendError, match="serves cascadec-zoo/arith-0.034M.*not 'cascadec-zoo/arith-1.1M'"):
+        OpenAIBackend(base_url=url).load(plan.models["cascadec-zoo/arith-1.1M"])
+
+
+def test_cli_runs_with_an_endpoints_file(server, problems, tmp_path):
+    data = tmp_path / "p.jsonl"
+    problems.head(10).to_json(data, orient="records", lines=True)
+    command = [
+        sys.executable,
+        "-m",
+        "cascadec",
+        "run",
+        "--marker",
+        MARKER,
+        "--models",
+        "zoo",
+        "--data",
+        str(data),
+    ]
+    command += ["--out", str(tmp_path / "run"), "--backend", "openai", "--endpoints", str(server)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(pd.read_parquet(tmp_path / "run" / "problems.parquet")) == 10
