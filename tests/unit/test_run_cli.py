@@ -143,6 +143,9 @@ def test_dry_run_numbers(files):
     assert list(b["models"]["model"]) == ["S", "L"]
 
 
+OPENAI = "--data {d}/data.jsonl --out {d}/o --backend openai --endpoints"
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
@@ -150,34 +153,8 @@ def test_dry_run_numbers(files):
         (["--out", "{d}/o"], 2, "--data FILE is required"),
         (["--data", "{d}/data.jsonl"], 2, "--out DIR is required"),
         (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--backend", "tpu"], 2, "unknown --backend"),
-        (
-            [
-                "--data",
-                "{d}/data.jsonl",
-                "--out",
-                "{d}/o",
-                "--backend",
-                "openai",
-                "--endpoints",
-                "{d}/no.json",
-            ],
-            2,
-            "no such endpoints file",
-        ),
-        (
-            [
-                "--data",
-                "{d}/data.jsonl",
-                "--out",
-                "{d}/o",
-                "--backend",
-                "openai",
-                "--endpoints",
-                "http://127.0.0.1:9/v1",
-            ],
-            1,
-            "cannot reach http://127.0.0.1:9/v1",
-        ),
+        (f"{OPENAI} {{d}}/no.json".split(), 2, "no such endpoints file"),
+        (f"{OPENAI} http://127.0.0.1:9/v1".split(), 1, "cannot reach http://127.0.0.1:9/v1"),
         (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--backend", "ray"], 2, "not available yet"),
         (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--backend", "replay"], 2, "needs --bank"),
         (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--column", "nope"], 1, "no strategy column 'nope'"),
