@@ -141,3 +141,13 @@ def test_cli_runs_with_an_endpoints_file(server, problems, tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(pd.read_parquet(tmp_path / "run" / "problems.parquet")) == 10
+
+
+def test_greedy_with_n_above_one_returns_copies(backend):
+    from cascadec.compiler import compile_markers
+
+    plan, _ = compile_markers([MARKER], registry=load_registry(named_registry("zoo")))
+    backend.load(plan.models["cascadec-zoo/arith-0.034M"])
+    samples = backend.generate([GenerationRequest("r", "p", "7+5=", 3, 0.0, 0.8, 24, 9)])[0]
+    assert len(samples) == 3 and len({s.text for s in samples}) == 1
+    assert samples[0].text.endswith("\\boxed{12}")

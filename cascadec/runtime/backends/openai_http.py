@@ -150,13 +150,15 @@ class OpenAIBackend:
         import openai
 
         assert self.model is not None and self._client is not None
+        # vLLM refuses n > 1 at T = 0: greedy samples are copies of one (as offline)
+        greedy = request.temperature <= 0
         try:
             response = self._client.completions.create(
                 model=self.model.id,
                 prompt=request.prompt,
-                n=request.n,
-                temperature=request.temperature,
-                top_p=request.top_p,
+                n=1 if greedy else request.n,
+                temperature=0.0 if greedy else request.temperature,
+                top_p=1.0 if greedy else request.top_p,
                 max_tokens=request.max_tokens,
                 seed=None if request.seed is None else request.seed + request.first_sample,
                 # always ask for logprobs: their tokens are the only per-sample token count
@@ -171,9 +173,10 @@ class OpenAIBackend:
         except openai.APIError as exc:
             raise BackendError(f"{self.url}: request {request.request_id} failed: {exc}") from None
         choices = sorted(response.choices, key=lambda c: c.index)
-        if len(choices) != request.n:
+        if len(choices) != (1 if greedy else request.n):
             raise BackendError(f"{self.url} returned {len(choices)} samples for n={request.n}")
-        return [self._sample(c) for c in choices]
+        samples = [self._sample(c) for c in choices]
+        return samples * request.n if greedy else samples
 
     def _sample(self, choice) -> Sample:
         finish = "stop" if choice.finish_reason == "stop" else "length"
