@@ -49,6 +49,12 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--endpoints", help="openai: endpoints.json (model id → URL) or one base URL."),
         ] = None,
+        replicas: Annotated[
+            int, typer.Option("--replicas", min=1, help="ray: engine replicas per model.")
+        ] = 1,
+        ray_address: Annotated[
+            str | None, typer.Option("--ray-address", help="ray: cluster to join (default: a local one).")
+        ] = None,
         column: Annotated[str | None, typer.Option("--column", help="Per-row strategy column.")] = None,
         resume: Annotated[bool, typer.Option("--resume", help="Finish the run in --out.")] = False,
         limit: Annotated[
@@ -93,6 +99,8 @@ def _run(
     backend,
     bank,
     endpoints,
+    replicas,
+    ray_address,
     column,
     resume,
     limit,
@@ -122,8 +130,6 @@ def _run(
         raise _fail(f"no such spec or plan file: {target}", EXIT_USAGE)
     if models is not None and str(models).endswith((".yaml", ".yml")) and not models.is_file():
         raise _fail(f"no such model registry: {models}", EXIT_USAGE)
-    if backend == "ray" and not dry_run:
-        raise _fail(f"the {backend} backend is not available yet; use --backend vllm or replay", EXIT_USAGE)
     if backend == "replay" and not dry_run:
         if bank is None:
             raise _fail("--backend replay needs --bank FILE", EXIT_USAGE)
@@ -154,6 +160,8 @@ def _run(
         options = {"bank": bank}
     elif backend == "openai":
         options = {} if endpoints is None else _endpoint_options(endpoints)
+    elif backend == "ray":
+        options = {"address": ray_address, "replicas": replicas}
     else:
         options = {"log_dir": out / "logs"}  # vllm: worker logs
     engine = make_backend(backend, **options)

@@ -34,7 +34,7 @@ def make_backend(name: str, **opts: Any) -> Backend:
 
         return OpenAIBackend(**opts)
     if name == "ray":
-        raise CascadecError(
-            f"the {name} backend is not available yet; use --backend vllm or replay", code="E900"
-        )
+        from cascadec.runtime.backends.ray_actors import RayBackend
+
+        return RayBackend(**opts)
     raise CascadecError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}", code="E900")

