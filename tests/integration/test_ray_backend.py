@@ -69,3 +69,14 @@ def test_a_dead_replica_is_a_backend_error(backend, plan):
     with pytest.raises(BackendError, match="a replica of cascadec-zoo/arith-0.034M failed"):
         backend.generate(_requests())
     assert backend.model is None, "closed: the next load starts afresh"
+
+
+def test_more_replicas_than_the_cluster_holds_is_an_error_not_a_hang(plan):
+    from cascadec.runtime.backends.ray_actors import RayBackend
+
+    greedy = RayBackend(replicas=64)
+    try:
+        with pytest.raises(BackendError, match="64 replicas of cascadec-zoo/arith-0.034M need 64 CPUs"):
+            greedy.load(plan.models[MODEL])
+    finally:
+        greedy.close()

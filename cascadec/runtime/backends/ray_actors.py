@@ -70,12 +70,14 @@ class RayBackend:
         gpu_memory_utilization: float | None = None,
         seed: int = 0,
         engine_kwargs: dict | None = None,
+        load_timeout_s: float | None = 3600.0,
     ):
         if replicas < 1 or logprobs < 0:
             raise ValueError("replicas must be >= 1 and logprobs >= 0")
         self.address = address
         self.replicas = int(replicas)
         self.num_cpus = num_cpus
+        self.load_timeout_s = load_timeout_s
         self.settings = {
             "enforce_eager": enforce_eager,
             "logprobs": int(logprobs),
@@ -97,12 +99,20 @@ class RayBackend:
         ray = self._ray()
         self._kill_actors()
         config = worker_config(model, log_path=None, verbose=False, **self.settings)
-        gpus = ray.cluster_resources().get("GPU", 0)
+        cluster = ray.cluster_resources()
+        gpus = cluster.get("GPU", 0)
         resources = {"num_gpus": model.tensor_parallel_size} if gpus else {"num_cpus": self.num_cpus}
+        kind, each = ("GPU", model.tensor_parallel_size) if gpus else ("CPU", self.num_cpus)
+        if self.replicas * each > cluster.get(kind, 0):
+            # Ray would queue the actors forever: say so instead of hanging
+            raise BackendError(
+                f"ray backend: {self.replicas} replicas of {model.id} need {self.replicas * each:g} {kind}s, "
+                f"the cluster has {cluster.get(kind, 0):g} (use fewer --replicas)"
+            )
         actor_class = ray.remote(**resources)(_Replica)
         actors = [actor_class.remote(config) for _ in range(self.replicas)]
         try:
-            infos = ray.get([a.describe.remote() for a in actors])
+            infos = ray.get([a.describe.remote() for a in actors], timeout=self.load_timeout_s)
         except Exception as exc:
             for actor in actors:
                 ray.kill(actor)
