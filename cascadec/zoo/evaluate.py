@@ -137,7 +137,7 @@ def measure(
     from cascadec.registry import load_registry, named_registry
     from cascadec.runtime.api import run
 
-    plan, table, cascade_key, _ = build_demo(spec or demo_spec_path(), n, seed)
+    plan, table, cascade_key, _, _ = build_demo(spec or demo_spec_path(), n, seed)
     if out.exists():
         shutil.rmtree(out)
     frame = run(plan, table, backend=backend, out=out, bank=bank, strategy_column="strategy")

@@ -52,19 +52,19 @@ def invoke(app, *args):
     return result
 
 
+def invoke_replay(app, root, *args, out=None, bank="bank.parquet"):
+    """``cascadec run ARGS --out OUT --backend replay --bank ROOT/BANK`` (OUT: ROOT/out)."""
+    return invoke(app, *args, "--out", out or root / "out", "--backend", "replay", "--bank", root / bank)
+
+
 def test_replay_run_writes_results(app, files):
     out = files / "out"
-    r = invoke(
+    r = invoke_replay(
         app,
+        files,
         files / "plan.json",
         "--data",
         files / "data.jsonl",
-        "--out",
-        out,
-        "--backend",
-        "replay",
-        "--bank",
-        files / "bank.parquet",
         "--equivalence",
         "exact",
         "--no-progress",
@@ -100,17 +100,12 @@ def test_replay_run_writes_results(app, files):
 
 def test_limit(app, files):
     out = files / "out"
-    r = invoke(
+    r = invoke_replay(
         app,
+        files,
         files / "plan.json",
         "--data",
         files / "data.jsonl",
-        "--out",
-        out,
-        "--backend",
-        "replay",
-        "--bank",
-        files / "bank.parquet",
         "--limit",
         "2",
         "--equivalence",
@@ -183,18 +178,7 @@ def test_missing_plan_file(app, files):
 
 def test_bank_too_small_is_a_clear_error(app, files):
     write_bank(bank_from_answers({("S", "p0"): ["0"]}), files / "small.parquet")
-    r = invoke(
-        app,
-        files / "plan.json",
-        "--data",
-        files / "data.jsonl",
-        "--out",
-        files / "o",
-        "--backend",
-        "replay",
-        "--bank",
-        files / "small.parquet",
-    )
+    r = invoke_replay(app, files, files / "plan.json", "--data", files / "data.jsonl", bank="small.parquet")
     assert r.exit_code == 1 and "E501" in r.stderr and "lacks samples" in r.stderr
 
 
@@ -230,20 +214,8 @@ def qwen_files(tmp_path):
 
 def test_per_row_markers_from_a_column(app, qwen_files):
     out = qwen_files / "out"
-    r = invoke(
-        app,
-        "--data",
-        qwen_files / "data.csv",
-        "--column",
-        "marker",
-        "--out",
-        out,
-        "--backend",
-        "replay",
-        "--bank",
-        qwen_files / "bank.parquet",
-        "--equivalence",
-        "exact",
+    r = invoke_replay(
+        app, qwen_files, "--data", qwen_files / "data.csv", "--column", "marker", "--equivalence", "exact"
     )
     assert r.exit_code == 0, r.stderr
     res = pd.read_parquet(out / "problems.parquet")
@@ -258,20 +230,9 @@ def test_per_row_markers_from_a_column(app, qwen_files):
 
 def test_marker_option(app, qwen_files):
     out = qwen_files / "out"
-    r = invoke(
-        app,
-        "--marker",
-        "mv_cascade_1.5B_k4_t0.7_72B_k1_t0.0",
-        "--data",
-        qwen_files / "data.csv",
-        "--out",
-        out,
-        "--backend",
-        "replay",
-        "--bank",
-        qwen_files / "bank.parquet",
-        "--equivalence",
-        "exact",
+    marker = "mv_cascade_1.5B_k4_t0.7_72B_k1_t0.0"
+    r = invoke_replay(
+        app, qwen_files, "--marker", marker, "--data", qwen_files / "data.csv", "--equivalence", "exact"
     )
     assert r.exit_code == 0, r.stderr
     res = pd.read_parquet(out / "problems.parquet")
@@ -309,16 +270,7 @@ def test_spec_dry_run_shows_adaptive_routing(app, qwen_files, tmp_path):
 
 def test_unwritable_out_is_a_usage_error(app, files):
     (files / "afile").write_text("x")
-    r = invoke(
-        app,
-        files / "plan.json",
-        "--data",
-        files / "data.jsonl",
-        "--out",
-        files / "afile" / "out",
-        "--backend",
-        "replay",
-        "--bank",
-        files / "bank.parquet",
+    r = invoke_replay(
+        app, files, files / "plan.json", "--data", files / "data.jsonl", out=files / "afile" / "out"
     )
     assert r.exit_code == 2 and "error:" in r.stderr

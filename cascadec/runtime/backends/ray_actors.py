@@ -144,7 +144,7 @@ class RayBackend:
             try:
                 rows[start : start + count] = ray.get(done[0])
             except Exception as exc:
-                model_id = self._model_id()
+                model_id = self.model.id  # set with the actors by load
                 self.close()  # the other replicas' state is unknown: start afresh on the next load
                 raise BackendError(f"ray backend: a replica of {model_id} failed: {_reason(exc)}") from None
             if progress is not None:
@@ -179,9 +179,6 @@ class RayBackend:
                 ) from None
             self._started_ray = self.address is None
         return ray
-
-    def _model_id(self) -> str:
-        return self.model.id if self.model is not None else "?"
 
     def _kill_actors(self) -> None:
         if not self._actors:
