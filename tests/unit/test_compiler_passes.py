@@ -1,39 +1,17 @@
-"""Each compiler pass and each static check, on its own."""
+"""Each compiler pass on its own (static checks: test_compiler_checks.py)."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
+from compiler_specs import CTX, RETRY, SAMPLED, cascade, codes, spec, three
 
 from cascadec.compiler import passes as P
-from cascadec.compiler.checks import (
-    CHECKS,
-    check_budget,
-    check_cost_growth,
-    check_greedy_k,
-    check_policies,
-    check_thresholds,
-)
 from cascadec.compiler.context import Context, MarkerLocator
-from cascadec.compiler.cost import expected, first_tier_ks, worst_case
 from cascadec.compiler.draft import guess_params, lower
-from cascadec.compiler.pipeline import compile_strategy, marker_of, run_passes
-from cascadec.errors import SpecError
-from cascadec.registry import ModelEntry, ModelRegistry, load_registry
+from cascadec.registry import ModelEntry, ModelRegistry
 from cascadec.spec.model import Spec
-
-REG = load_registry()
-CTX = Context(REG, MarkerLocator())
-SAMPLED = {"k": 4, "temperature": 0.7}
-
-
-def spec(strategy: dict, **top) -> Spec:
-    return Spec.model_validate({"version": 1, "strategy": strategy, **top})
-
-
-def cascade(*tiers: dict, **strategy) -> Spec:
-    return spec({"cascade": list(tiers), **strategy})
 
 
 def upto(s: Spec, last, ctx: Context = CTX):
@@ -43,10 +21,6 @@ def upto(s: Spec, last, ctx: Context = CTX):
         draft, diags = p(draft, ctx)
         assert not [d for d in diags if d.is_error], diags
     return last(draft, ctx)
-
-
-def codes(diags) -> list[str]:
-    return [d.code for d in diags]
 
 
 def test_passes_run_in_the_documented_order():
@@ -105,15 +79,6 @@ def test_greedy_only_untouched_when_already_greedy():
 
 
 # --- skip_tiers ----------------------------------------------------------------------------------
-def three(k0: int, **strategy) -> Spec:
-    return cascade(
-        {"model": "1.5B", "k": k0, "temperature": 0.7},
-        {"model": "7B", **SAMPLED},
-        {"model": "72B"},
-        **strategy,
-    )
-
-
 def test_cost_aware_skip_drops_first_tier_at_threshold():
     d, diags = upto(three(5, adaptive_k={"escalation_k_threshold": 5}), P.skip_tiers)
     assert [t.spec.model for t in d.tiers] == ["7B", "72B"] and diags == []
@@ -242,9 +207,6 @@ def test_adaptive_k_needs_a_sampled_first_tier():
 
 
 # --- attach_rules --------------------------------------------------------------------------------
-RETRY = {"when": "entropy > 1", "extra_k": 4}
-
-
 def test_strategy_retry_goes_to_sampled_tiers_that_can_escalate():
     d, diags = upto(three(4, retry=RETRY), P.attach_rules)
     assert [t.retry is not None for t in d.tiers] == [True, True, False]
@@ -288,119 +250,3 @@ def test_explore_on_last_tier_is_ignored_visibly():
     s = cascade({"model": "7B", **SAMPLED}, {"model": "72B", "explore": {"action": "skip_to_top"}})
     _, diags = upto(s, P.attach_rules)
     assert codes(diags) == ["W400"]
-
-
-# --- static checks -------------------------------------------------------------------------------
-def compiled(s: Spec):
-    draft, _ = run_passes(s, CTX)
-    strategy, _, _ = compile_strategy(s, CTX, checks=())
-    return strategy, tuple(t.path for t in draft.tiers)
-
-
-def run_check(check, s: Spec) -> list[str]:
-    return codes(check(*compiled(s), CTX))
-
-
-def test_check_greedy_k():
-    assert run_check(check_greedy_k, spec({"mv": {"model": "7B", "k": 4}})) == ["E104"]
-    s = cascade({"model": "7B", "retry": {"when": "true", "extra_k": 2}}, {"model": "72B"})
-    assert run_check(check_greedy_k, s) == ["E104"]
-
-
-@pytest.mark.parametrize(
-    ("condition", "k", "expected"),
-    [
-        ("agreement < 0.75", 4, []),
-        ("agreement == 0.3", 4, ["E400"]),  # steps of 1/4
-        ("agreement > 1", 4, ["E400"]),
-        ("entropy > 1.5", 4, ["E400"]),  # ln 4 = 1.386
-        ("agreement <= 1", 4, ["W400"]),  # always: the tier's answers are never used
-    ],
-)
-def test_check_thresholds(condition, k, expected):
-    s = cascade({"model": "7B", "k": k, "temperature": 0.7, "escalate_if": condition}, {"model": "72B"})
-    assert run_check(check_thresholds, s) == expected
-
-
-def test_check_thresholds_per_adaptive_k():
-    s = cascade(
-        {"model": "7B", **SAMPLED, "escalate_if": "entropy > 1"},
-        {"model": "72B"},
-        adaptive_k={"policy": "difficulty_buckets", "buckets": [[0.5, 2], [1, 8]]},
-    )
-    assert run_check(check_thresholds, s) == ["W400"]  # never at k=2 (ln 2 < 1), fine at 4 and 8
-
-
-def test_check_explore_that_always_skips_makes_tiers_unreachable():
-    tiers = [
-        {"model": "1.5B", **SAMPLED, "explore": {"when": "true"}},
-        {"model": "7B", **SAMPLED},
-        {"model": "72B"},
-    ]
-    assert run_check(check_thresholds, spec({"cascade": tiers})) == ["E400"]
-
-
-def test_check_retry_that_never_fires():
-    s = cascade(
-        {"model": "7B", "k": 2, "temperature": 0.7, "retry": {"when": "entropy > 1", "extra_k": 2}},
-        {"model": "72B"},
-    )
-    assert run_check(check_thresholds, s) == ["W400"]
-
-
-def test_check_cost_growth():
-    assert run_check(
-        check_cost_growth, cascade({"model": "7B", **SAMPLED}, {"model": "1.5B", **SAMPLED})
-    ) == ["W102"]
-    assert run_check(check_cost_growth, three(4)) == []
-
-
-@pytest.mark.parametrize(
-    ("budget", "expected"),
-    [
-        ({"max_samples_per_problem": 3}, ["E400"]),
-        ({"max_samples_per_problem": 6}, ["W400"]),
-        ({"max_samples_per_problem": 9}, []),
-        ({"max_cost_per_problem": 1e12}, ["E400"]),
-        ({"max_cost_per_problem": 1e14}, ["W400"]),
-        ({"max_cost_per_problem": 1e15}, []),
-    ],
-)
-def test_check_budget(budget, expected):
-    assert run_check(check_budget, three(4, budget=budget)) == expected
-
-
-def test_check_policies():
-    assert run_check(check_policies, three(4, early_stop={"round_size": 4})) == ["W400"]
-    s = three(
-        4, adaptive_k={"policy": "difficulty_buckets", "buckets": [[1, 8]], "escalation_k_threshold": 2}
-    )
-    assert run_check(check_policies, s) == ["W400"]
-
-
-def test_all_checks_are_listed():
-    assert len(CHECKS) == 5
-
-
-# --- cost and marker expressibility -----------------------------------------------------------------
-def test_cost_model():
-    s, _ = compiled(three(4, retry=RETRY))
-    w = worst_case(s)
-    assert w.samples == 4 + 4 + 4 + 4 + 1
-    assert w.cost == pytest.approx(2048 * (8 * 1.54e9 + 8 * 7.62e9 + 72.7e9))
-    e = expected(s, escalation_rate=0.0)
-    assert e.samples == 4 and e.relative == pytest.approx(4 * 0.25 * 1.54e9 / 72.7e9)
-    assert first_tier_ks(s) == [4]
-
-
-def test_marker_of():
-    draft, _ = run_passes(three(4), CTX)
-    assert marker_of(draft, CTX) == "mv_cascade_1.5B_k4_t0.7_7B_k4_t0.7_72B_k1_t0.0"
-    draft, _ = run_passes(three(4, target_conf=0.5), CTX)
-    assert marker_of(draft, CTX) is None
-
-
-def test_pipeline_stops_at_first_failing_pass():
-    with pytest.raises(SpecError) as info:
-        run_passes(cascade({"model": "9B", "escalate_if": "nonsense"}, {"model": "72B"}), CTX)
-    assert codes(info.value.diagnostics) == ["E105"]
