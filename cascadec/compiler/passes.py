@@ -1,8 +1,7 @@
 """The compiler passes: small pure functions ``(Draft, Context) -> (Draft, diagnostics)``.
 
 They run in the order of ``PASSES``. Greedy-only enforcement and cost-aware skipping come
-*before* defaults on purpose: a tier's default top_p depends on its final temperature and its
-default seed on its final position, so a marker and a spec that skips to the same tiers
+*before* defaults on purpose: a tier's default top_p depends on its final temperature, so a marker and a spec that skips to the same tiers
 compile to the same plan.
 """
 
@@ -158,7 +157,7 @@ def apply_defaults(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
                     )
                 )
             max_tokens = cap
-        seed = t.spec.seed if t.spec.seed is not None else base_seed + i
+        seed = t.spec.seed if t.spec.seed is not None else base_seed  # never the position: core.seeds
         escalate_if = None
         if d.kind in CASCADES and i < n - 1:
             escalate_if, found = canonical_condition(

@@ -28,9 +28,9 @@ stronger tier); ``pooled`` — one vote over every voting sample of every tier t
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass, field
 
+from cascadec.core.seeds import base_seed
 from cascadec.plan import PlanStrategy, PlanTier
 from cascadec.runtime.data import Problem
 from cascadec.runtime.equivalence import Equivalence
@@ -74,7 +74,7 @@ class Ask:
     temperature: float
     top_p: float
     max_tokens: int
-    seed: int
+    seed: int  # base seed (sample 0's) of (spec seed, model, problem, temperature): core.seeds
 
 
 @dataclass
@@ -91,11 +91,6 @@ class TierRun:
     decision: str = ""
     vote: Vote | None = None
     signals: dict[str, float] = field(default_factory=dict)
-
-
-def request_seed(tier_seed: int, problem_id: str, first: int) -> int:
-    """Stable per-ask seed: reproducible, and a retry never repeats round 0's samples."""
-    return zlib.crc32(f"{tier_seed}|{problem_id}|{first}".encode()) & 0x7FFFFFFF
 
 
 def ballots(samples: list[SampleRecord]) -> list[Ballot]:
@@ -167,7 +162,7 @@ class Job:
             temperature,
             tier.top_p,
             tier.max_tokens,
-            request_seed(tier.seed, self.problem.id, first),
+            base_seed(tier.seed, tier.model, self.problem.id, temperature),
         )
 
     def receive(self, records: list[SampleRecord]) -> None:

@@ -10,7 +10,8 @@ and applied by the compiler's ``apply_defaults`` pass:
 - entropy cascades also explore: a tier with k >= 3 and a tier between it and the top
   skips straight to the top when the answer entropy is maximal for its k (every sample differs).
 - ``top_p`` 0.8 for sampled tiers (T > 0), 1.0 for greedy ones; ``max_tokens`` 2048, capped by
-  the registry's ``max_model_len``; ``seed`` 0, tier i gets seed + i; ``prompt``: the spec's
+  the registry's ``max_model_len``; ``seed`` 0 for every tier (a sample's seed is fixed by the
+  spec seed, model, problem, temperature and sample index: :mod:`cascadec.core.seeds`); ``prompt``: the spec's
   ``defaults.prompt``, else the registry's, else ``qwen-math-cot``.
 - A key that is absent takes its default; ``retry: null`` / ``explore: null`` switch an
   inherited rule off for that tier or strategy.
@@ -54,7 +55,11 @@ class Defaults(_Spec):
     max_tokens: Int | None = Field(None, ge=1, description="Generated tokens per sample (default 2048)")
     top_p: Float | None = Field(None, gt=0, le=1, description="Default 0.8 when sampling, 1.0 when greedy")
     prompt: str | None = Field(None, min_length=1, description="Prompt template name (default: registry's)")
-    seed: Int | None = Field(None, ge=0, description="Base seed; tier i uses seed + i (default 0)")
+    seed: Int | None = Field(
+        None,
+        ge=0,
+        description="Spec seed (default 0); with model, problem, temperature and sample index it fixes each sample's seed",
+    )
 
 
 class RetrySpec(_Spec):
@@ -93,7 +98,7 @@ class TierSpec(_Spec):
     temperature: Float = Field(0.0, ge=0, le=2)
     top_p: Float | None = Field(None, gt=0, le=1)
     max_tokens: Int | None = Field(None, ge=1)
-    seed: Int | None = Field(None, ge=0)
+    seed: Int | None = Field(None, ge=0, description="Overrides the spec seed for this tier's samples")
     escalate_if: str | None = Field(None, description="Condition to move on to the next tier")
     retry: RetrySpec | None = None
     explore: ExploreSpec | None = None

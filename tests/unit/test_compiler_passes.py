@@ -124,7 +124,7 @@ def test_defaults():
     d, diags = upto(three(4), P.apply_defaults)
     assert diags == []
     assert [t.top_p for t in d.tiers] == [0.8, 0.8, 1.0]
-    assert [t.seed for t in d.tiers] == [0, 1, 2]
+    assert [t.seed for t in d.tiers] == [0, 0, 0]  # the spec seed, never the position
     assert [t.max_tokens for t in d.tiers] == [2048] * 3
     assert [t.escalate_if for t in d.tiers] == ["agreement < 0.75", "agreement < 0.75", None]
     assert d.prompt == "qwen-math-cot"
@@ -136,7 +136,7 @@ def test_spec_defaults_and_tier_values_win():
     d, _ = upto(s, P.apply_defaults)
     assert [(t.top_p, t.seed, t.max_tokens) for t in d.tiers] == [
         (0.95, 42, 512),
-        (1.0, 11, 512),
+        (1.0, 10, 512),
     ]  # greedy: top_p 1
     assert d.prompt == "plain"
 

@@ -24,7 +24,7 @@ class GenerationRequest:
     temperature: float
     top_p: float
     max_tokens: int
-    seed: int | None  # per-request seed: reproducible runs
+    seed: int | None  # base seed, sample 0's (core.seeds); the engine gets request_seed(seed, first_sample)
     first_sample: int = 0  # index of the first sample asked for (rounds, retries continue numbering)
 
 

@@ -6,7 +6,7 @@ executor (``runtime/launch_vllm_serve.sh`` starts one server per registry model 
 endpoint and checks that it really serves that model; ``generate`` sends one ``/completions``
 request per problem with ``n = k`` (so the server shares the prompt prefix), many in flight at
 once so the server batches them. Sampling parameters are always explicit, and the seed is
-``seed + first_sample``, exactly as in the offline backend, so a retry never repeats samples.
+``request_seed(seed, first_sample)`` (:mod:`cascadec.core.seeds`), as in the offline backend, so a retry never repeats samples.
 
 Endpoints, first match wins: the ``endpoints`` option (a ``{model id: base URL}`` mapping or
 an ``endpoints.json`` path), ``base_url`` (one server for every model), the
@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
+from cascadec.core.seeds import request_seed
 from cascadec.errors import BackendError
 from cascadec.plan import PlanModel
 from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample, top_logprobs_entropy
@@ -160,7 +161,7 @@ class OpenAIBackend:
                 temperature=0.0 if greedy else request.temperature,
                 top_p=1.0 if greedy else request.top_p,
                 max_tokens=request.max_tokens,
-                seed=None if request.seed is None else request.seed + request.first_sample,
+                seed=request_seed(request.seed, request.first_sample),
                 # always ask for logprobs: their tokens are the only per-sample token count
                 logprobs=max(1, self.logprobs),
             )

@@ -10,10 +10,11 @@ Why everything in one ``llm.generate`` call: vLLM schedules the whole batch itse
 each prompt's prefix across its ``n`` samples and keeps the cores busy; progress comes
 from a tqdm stand-in that vLLM calls as requests finish, so no chunking is needed.
 
-Seeds: sample ``i`` of a request with seed ``s`` uses ``s + i`` (vLLM gives child ``i`` of
-an ``n``-sample request the seed ``s + i``). A request with ``first_sample = f`` is sent
-with seed ``s + f``, so its samples are exactly samples ``f, f+1, ...`` of the same
-request asked for at once: deterministic, and never a repeat of the first round's.
+Seeds (the rule is :mod:`cascadec.core.seeds`): sample ``i`` of a request with seed ``s``
+uses ``s + i`` (vLLM gives child ``i`` of an ``n``-sample request the seed ``s + i``). A
+request with ``first_sample = f`` is sent with seed ``request_seed(s, f) = s + f``, so its
+samples are exactly samples ``f, f+1, ...`` of the same request asked for at once:
+deterministic, and never a repeat of the first round's.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
+from cascadec.core.seeds import request_seed
 from cascadec.errors import BackendError
 from cascadec.plan import PlanModel
 from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
@@ -273,8 +275,8 @@ def worker_config(model: PlanModel, **settings) -> dict:
 
 
 def worker_request(req: GenerationRequest) -> dict:
-    """What the worker needs of a request; the seed rule (``seed + first_sample``) lives here."""
-    seed = None if req.seed is None else (int(req.seed) + int(req.first_sample)) % 2**63
+    """What the worker needs of a request (its seed by the one rule, :mod:`cascadec.core.seeds`)."""
+    seed = request_seed(req.seed, req.first_sample)
     return {
         "prompt": req.prompt,
         "n": int(req.n),
