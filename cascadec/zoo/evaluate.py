@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from cascadec.zoo.demo_plan import DemoPlan, build_demo, demo_spec_path
+
 # Targets the issue sets for the ladder (README, "Model zoo").
 SMALLEST_GREEDY = (0.50, 0.80)
 SMALLEST_EASIEST_BUCKET = 0.95
@@ -96,14 +98,15 @@ class Ladder:
         )
 
 
-def ladder_from_results(frame: pd.DataFrame, registry, cascade_key: str, n: int, seed: int) -> Ladder:
+def ladder_from_results(frame: pd.DataFrame, registry, demo: DemoPlan, n: int, seed: int) -> Ladder:
     """Read the ladder off a demo-plan result frame (one row a problem × strategy)."""
+    cascade_key = demo.cascade
     cascade_rows = frame[frame["strategy"] == cascade_key]
     models = []
     for entry in sorted(registry.models, key=lambda e: e.params):
         alias = entry.aliases[0]
-        greedy = frame[frame["strategy"] == alias]
-        voted = frame[frame["strategy"].str.startswith(f"mv_{alias}_k")]
+        greedy = frame[frame["strategy"] == demo.greedy[alias]]
+        voted = frame[frame["strategy"] == demo.vote[alias]]
         correct = greedy["cascade_correct"].astype(bool)
         models.append(
             ModelLadder(
@@ -117,7 +120,7 @@ def ladder_from_results(frame: pd.DataFrame, registry, cascade_key: str, n: int,
             )
         )
     # the reference a cascade must match: the largest model answering alone, greedily
-    largest_cost = float(frame[frame["strategy"] == models[-1].alias]["cascade_cost"].sum())
+    largest_cost = float(frame[frame["strategy"] == demo.reference]["cascade_cost"].sum())
     cascade = {
         "strategy": cascade_key,
         "accuracy": float(cascade_rows["cascade_correct"].astype(bool).mean()),
@@ -128,17 +131,26 @@ def ladder_from_results(frame: pd.DataFrame, registry, cascade_key: str, n: int,
 
 
 def measure(
-    n: int, seed: int, out: Path, backend: str = "vllm", spec: Path | None = None, bank=None
+    n: int,
+    seed: int,
+    out: Path,
+    backend: str = "vllm",
+    spec: Path | None = None,
+    bank=None,
+    overwrite: bool = False,
 ) -> Ladder:
-    """Run the demo plan on ``n`` held-out problems of ``seed`` and read the ladder off it."""
-    import shutil
+    """Run the demo plan on ``n`` held-out problems of ``seed`` and read the ladder off it.
 
-    from cascadec.demo import build_demo, demo_spec_path
+    ``out`` must be new or empty; an earlier run there is replaced only with ``overwrite``.
+    """
+    from cascadec.api import run
     from cascadec.registry import load_registry, named_registry
-    from cascadec.runtime.api import run
+    from cascadec.runtime.overwrite import refuse_existing, replace_run
 
-    plan, table, cascade_key, _, _ = build_demo(spec or demo_spec_path(), n, seed)
-    if out.exists():
-        shutil.rmtree(out)
-    frame = run(plan, table, backend=backend, out=out, bank=bank, strategy_column="strategy")
-    return ladder_from_results(frame, load_registry(named_registry("zoo")), cascade_key, n, seed)
+    demo = build_demo(spec or demo_spec_path(), n, seed)
+    if overwrite:
+        replace_run(out)
+    else:
+        refuse_existing(out)
+    frame = run(demo.plan, demo.table, backend=backend, out=out, bank=bank, strategy_column="strategy")
+    return ladder_from_results(frame, load_registry(named_registry("zoo")), demo, n, seed)

@@ -5,9 +5,9 @@ import json
 import pandas as pd
 import pytest
 
+from cascadec.api import execute, prepare, run
 from cascadec.errors import BackendError, DataError
 from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, RetryRule
-from cascadec.runtime.api import execute, prepare, run
 from cascadec.runtime.backends.replay import ReplayBackend
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.testing import bank_from_answers, make_plan, strategy, tier
@@ -297,9 +297,9 @@ def test_the_runtime_never_imports_an_engine():
     import sys
 
     code = (
-        "import sys, cascadec.runtime.api, cascadec.runtime.executor, cascadec.runtime.backends.replay, "
+        "import sys, cascadec.api, cascadec.runtime.session, cascadec.runtime.executor, cascadec.runtime.backends.replay, "
         "cascadec.cli_run\n"
-        "from cascadec.runtime import run, load_results\n"
+        "from cascadec import run, load_results\n"
         "bad = [m for m in ('torch', 'vllm', 'transformers') if m in sys.modules]\n"
         "assert not bad, bad"
     )

@@ -10,9 +10,9 @@ import time
 import pandas as pd
 import pytest
 
+from cascadec.api import execute, prepare
 from cascadec.errors import RunDirError
 from cascadec.plan import plan_to_json
-from cascadec.runtime.api import execute, prepare
 from cascadec.runtime.backends.replay import ReplayBackend, write_bank
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.testing import bank_from_answers, make_plan, strategy, tier

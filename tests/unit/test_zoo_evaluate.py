@@ -65,3 +65,16 @@ def test_measure_reads_the_ladder_off_a_replayed_run(tmp_path):
     assert ladder.models[-1].greedy == 1.0
     assert ladder.cascade["accuracy"] == 1.0 and ladder.cascade["escalated"] == 0.5
     assert 0 < ladder.cascade["cost_vs_largest"] < 1
+
+
+def test_demo_plan_names_every_strategys_role():
+    from cascadec.zoo.demo_plan import DEMO_SOURCE, build_demo, demo_spec_path
+
+    demo = build_demo(demo_spec_path(), 3, 0)
+    keys = [s.key for s in demo.plan.strategies]
+    assert keys[0] == demo.cascade and sorted(keys[1:]) == sorted(demo.baselines)
+    assert demo.greedy == {"0.034M": "0.034M", "0.084M": "0.084M", "1.1M": "1.1M"}
+    assert demo.vote == {a: f"mv_{a}_k4_t0.7" for a in demo.greedy}
+    assert demo.reference == "1.1M"
+    assert len(demo.table) == 3 * len(keys) and set(demo.table["strategy"]) == set(keys)
+    assert demo.plan.source.startswith(DEMO_SOURCE)

@@ -35,22 +35,20 @@ class _Replica:
     """The actor body (wrapped by ``ray.remote`` at load time, so importing needs no Ray)."""
 
     def __init__(self, config: dict):
-        from cascadec.runtime.backends import _vllm_worker
+        from cascadec.runtime.backends import vllm_engine
 
-        self._worker = _vllm_worker
-        self.llm, self.info = _vllm_worker._build(config)
+        self._engine = vllm_engine
+        self.llm, self.info = vllm_engine.build_engine(config)
         self.logprobs = config["logprobs"]
 
     def describe(self) -> dict:
         return self.info
 
     def generate(self, requests: list[dict]) -> list[list[tuple]]:
-        return self._worker._generate(
-            self.llm, requests, _NoPipe(), self.logprobs, self.info["max_model_len"]
-        )
+        return self._engine.generate(self.llm, requests, _NoPipe(), self.logprobs, self.info["max_model_len"])
 
     def shutdown(self) -> None:
-        self._worker._shutdown(self.llm)
+        self._engine.shutdown_engine(self.llm)
 
 
 class RayBackend:

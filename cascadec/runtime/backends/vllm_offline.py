@@ -109,11 +109,11 @@ class VLLMBackend:
         if self.model == model and self.alive:
             return
         self.close()
-        if importlib.util.find_spec("vllm") is None:
-            raise BackendError(INSTALL_HINT)
         path = os.path.expanduser(model.path)
         if not os.path.exists(path) and _looks_local(path):
             raise BackendError(f"model {model.id!r}: weights folder {model.path!r} does not exist")
+        if importlib.util.find_spec("vllm") is None:
+            raise BackendError(INSTALL_HINT)
         config = worker_config(
             model,
             enforce_eager=self.enforce_eager,
@@ -130,12 +130,12 @@ class VLLMBackend:
         self.log_path = log_dir / f"{safe}-{os.getpid()}-{time.time_ns() % 10**9}.log"
         config["log_path"] = None if self.verbose else str(self.log_path)
 
-        from cascadec.runtime.backends import _vllm_worker  # light: imports no vLLM
+        from cascadec.runtime.backends import vllm_engine  # light: imports no vLLM
 
         ctx = multiprocessing.get_context("spawn")
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         proc = ctx.Process(
-            target=_vllm_worker.main,
+            target=vllm_engine.main,
             args=(child_conn, config),
             name=f"cascadec-vllm[{model.id}]",
             daemon=False,

@@ -1,83 +1,47 @@
-"""The Python API for people who work in pandas: ``run(plan, df) -> df`` and ``load_results``.
+"""A run inside the runtime layer: check a resolved plan, route problems to strategies, execute.
 
-``run`` returns the caller's frame with result columns added (all prefixed ``cascade_``, so
-they never collide with an ``answer`` or ``strategy`` column) and nothing else changed:
-same index, same columns, same values — the original executor's promise that new columns are
-transparent downstream. Everything that can be checked is checked before any model loads.
+The runtime never compiles: it takes a :class:`~cascadec.plan.Plan` that the layer above
+(``cascadec.api``, the CLI) resolved from a spec, a marker or a plan file. ``route`` validates
+the data and assigns every problem its strategy and tiers; ``execute`` runs the prepared work
+on a backend and journals it in a run directory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from cascadec.errors import CascadecError, CompileError, DataError, Diagnostic, PlanError
-from cascadec.plan import Plan, PlanStrategy, PlanTier, load_plan, resolve_tiers, seal
-from cascadec.runtime.backends import make_backend
+from cascadec.errors import DataError, Diagnostic, PlanError
+from cascadec.plan import Plan, PlanStrategy, PlanTier, resolve_tiers
 from cascadec.runtime.backends.base import Backend
 from cascadec.runtime.data import Problem, fingerprint, problems_from_frame
-from cascadec.runtime.equivalence import Equivalence, Mode
+from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.executor import Executor, Reporter
 from cascadec.runtime.jobs import Job
-from cascadec.runtime.progress import make_reporter
 from cascadec.runtime.prompts import CHAT, chat_tokenizer, check_template
-from cascadec.runtime.results import PROBLEM_COLUMNS, RunStore, load_results
+from cascadec.runtime.results import RunStore
 from cascadec.runtime.signals import check_condition
 
-__all__ = ["RESULT_PREFIX", "Prepared", "execute", "load_results", "prepare", "resolve_plan", "run"]
+__all__ = ["Prepared", "check_plan", "execute", "route"]
 
-RESULT_PREFIX = "cascade_"
-
-
-def resolve_plan(
-    target: Plan | str | Path | None, *, markers: Sequence[str] = (), registry: str | Path | None = None
-) -> tuple[Plan, list[Diagnostic]]:
-    """A Plan from a Plan, a plan .json, a spec .yaml, marker text, or (``target=None``) markers."""
-    if isinstance(target, Plan):
-        plan, diags = target, []
-    elif target is None:
-        if not markers:
-            raise CascadecError(
-                "nothing to run: give a plan, a spec, a marker or a strategy column", code="E900"
-            )
-        from cascadec.compiler import compile_markers
-
-        plan, diags = compile_markers(list(markers), registry=_registry(registry))
-    elif str(target).endswith(".json") and Path(target).is_file():
-        plan, diags = load_plan(target), []
-    else:
-        from cascadec.compiler import load_any
-
-        plan, diags = load_any(str(target), registry=_registry(registry))
-    errors = [d for d in diags if d.is_error]
-    if errors or plan is None:
-        raise CompileError(
-            errors[0].message if errors else "compilation failed",
-            code=errors[0].code if errors else "E400",
-            diagnostics=errors,
-        )
-    return (plan if plan.hash else seal(plan)), list(diags)
+Spelling = Callable[[str], str]
+"""Maps a strategy cell to the canonical marker it spells (given by the layer that parses markers)."""
 
 
-def _registry(registry: str | Path | None):
-    """What the compiler accepts: None (the default registry), a shipped name (``zoo``) or a YAML path."""
-    return None if registry is None else str(registry)
-
-
-def _strategy_for(plan: Plan, cell: str, registry: str | Path | None) -> PlanStrategy:
+def _strategy_for(plan: Plan, cell: str, spell: Spelling | None) -> PlanStrategy:
     """The plan's strategy a row's cell names: its key, its marker, or any spelling of its marker."""
     try:
         return plan.strategy(cell)
     except PlanError:
+        if spell is None:
+            raise
         try:
-            from cascadec.marker import canonical
-
-            spelled = canonical(cell, _registry(registry))
-        except (CascadecError, ImportError):
+            spelled = spell(cell)
+        except Exception:  # a cell that is no marker at all: report the plan's strategies instead
             raise PlanError(
                 f"plan has no strategy {cell!r}; it has {', '.join(s.key for s in plan.strategies)}"
             ) from None
@@ -116,23 +80,18 @@ class Prepared:
         return fingerprint(self.problems)
 
 
-def prepare(
-    target: Plan | str | Path | None,
+def route(
+    plan: Plan,
     problems: pd.DataFrame,
     *,
     strategy_column: str | None = None,
-    registry: str | Path | None = None,
     source: str = "<frame>",
+    spell: Spelling | None = None,
+    diagnostics: list[Diagnostic] | None = None,
 ) -> Prepared:
-    """Load the plan, validate the data and route every problem to its strategy and tiers."""
+    """Check ``plan``, validate the data and route every problem to its strategy and tiers."""
     if not isinstance(problems, pd.DataFrame):
         raise DataError(f"{source}: E500 problems must be a pandas DataFrame, got {type(problems).__name__}")
-    markers: list[str] = []
-    if target is None and strategy_column is not None:
-        if strategy_column not in problems.columns:
-            raise DataError(f"{source}: E500 no strategy column {strategy_column!r}")
-        markers = sorted({str(v).strip() for v in problems[strategy_column].dropna() if str(v).strip()})
-    plan, diags = resolve_plan(target, markers=markers, registry=registry)
     check_plan(plan)
     columns = {
         s.adaptive_k.column for s in plan.strategies if s.adaptive_k and s.adaptive_k.policy != "fixed"
@@ -154,7 +113,7 @@ def prepare(
             continue
         if p.strategy not in by_cell:
             try:
-                by_cell[p.strategy] = _strategy_for(plan, p.strategy, registry)
+                by_cell[p.strategy] = _strategy_for(plan, p.strategy, spell)
             except PlanError as exc:
                 raise DataError(f"{source}: problem {p.id}: E500 {exc.message}") from None
         chosen.append(by_cell[p.strategy])
@@ -166,7 +125,7 @@ def prepare(
         col = s.adaptive_k.column if s.adaptive_k else "difficulty"
         for i, tiers in zip(mine, resolve_tiers(s, [probs[i].features.get(col) for i in mine]), strict=True):
             assignments[i] = (probs[i], s, tiers)
-    return Prepared(plan, probs, assignments, diags)
+    return Prepared(plan, probs, assignments, list(diagnostics or []))
 
 
 def execute(
@@ -235,56 +194,3 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             pass
     return out
-
-
-def run(
-    target: Plan | str | Path | None,
-    problems: pd.DataFrame,
-    backend: str | Backend = "vllm",
-    *,
-    out: str | Path | None = None,
-    bank: str | Path | pd.DataFrame | None = None,
-    strategy_column: str | None = None,
-    resume: bool = False,
-    registry: str | Path | None = None,
-    equivalence: Mode = "math",
-    batch_size: int = 1024,
-    progress: bool | None = None,
-    backend_options: dict | None = None,
-) -> pd.DataFrame:
-    """Run ``target`` (a Plan, plan .json, spec .yaml or marker) over ``problems``.
-
-    Returns ``problems`` with ``cascade_*`` columns added (one per column of problems.parquet
-    but ``id``); with ``out`` the run is also journaled there and can be resumed.
-    """
-    taken = (
-        [c for c in problems.columns if str(c).startswith(RESULT_PREFIX)]
-        if isinstance(problems, pd.DataFrame)
-        else []
-    )
-    if taken:
-        raise DataError(
-            f"E500 the frame already has result columns ({', '.join(map(str, taken))}); "
-            "drop them before running again"
-        )
-    prepared = prepare(target, problems, strategy_column=strategy_column, registry=registry)
-    if isinstance(backend, str):
-        opts = dict(backend_options or {})
-        if bank is not None:
-            opts["bank"] = bank
-        backend_obj = make_backend(backend, **opts)
-    else:
-        backend_obj = backend
-    result, _, _, _ = execute(
-        prepared,
-        backend_obj,
-        out=out,
-        resume=resume,
-        equivalence=Equivalence(equivalence),
-        batch_size=batch_size,
-        reporter=make_reporter(progress),
-    )
-    frame = problems.copy()
-    for col in PROBLEM_COLUMNS[1:]:
-        frame[RESULT_PREFIX + col] = result[col].array  # positional: the input index is untouched
-    return frame

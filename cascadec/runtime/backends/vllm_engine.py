@@ -1,5 +1,9 @@
-"""The process behind :class:`VLLMBackend`: builds one ``vllm.LLM`` and answers batches.
+"""The engine side of the vLLM backends: build one ``vllm.LLM``, answer batches, shut it down.
 
+``build_engine``, ``generate`` and ``shutdown_engine`` are shared by the offline worker process
+(``main``, below) and the Ray actors (``ray_actors``).
+
+``main`` is the process behind :class:`VLLMBackend`.
 Runs in a spawned process that makes itself a process-group leader, so the parent can end
 it and every engine process vLLM starts under it at once. It exits when the parent asks,
 when the pipe breaks, or when the parent disappears (a ``kill -9`` of the executor must not
@@ -28,7 +32,7 @@ def main(conn, config: dict) -> None:
     _redirect_output(config.get("log_path"))
     _watch_parent(os.getppid())
     try:
-        llm, info = _build(config)
+        llm, info = build_engine(config)
         conn.send(("result", info))
     except BaseException:
         _send_quietly(conn, ("error", traceback.format_exc()))
@@ -42,12 +46,12 @@ def main(conn, config: dict) -> None:
             if kind == "close":
                 break
             if kind == "generate":
-                conn.send(("result", _generate(llm, body, conn, config["logprobs"], info["max_model_len"])))
+                conn.send(("result", generate(llm, body, conn, config["logprobs"], info["max_model_len"])))
     except BaseException:
         _send_quietly(conn, ("error", traceback.format_exc()))
-        _shutdown(llm)
+        shutdown_engine(llm)
         sys.exit(1)
-    _shutdown(llm)
+    shutdown_engine(llm)
 
 
 def _redirect_output(log_path: str | None) -> None:
@@ -82,7 +86,7 @@ def _send_quietly(conn, msg) -> None:
         pass
 
 
-def _build(config: dict):
+def build_engine(config: dict):
     """Import vLLM (quietly unless verbose), pick per-platform settings, build the LLM."""
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO" if config["verbose"] else "WARNING")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -145,7 +149,7 @@ def _config_len(path: str) -> int:
         return 0
 
 
-def _generate(llm, requests: list[dict], conn, num_logprobs: int, max_model_len: int) -> list[list[tuple]]:
+def generate(llm, requests: list[dict], conn, num_logprobs: int, max_model_len: int) -> list[list[tuple]]:
     """One ``llm.generate`` over every request; overlong prompts get truncated empty samples."""
     from vllm import SamplingParams
 
@@ -235,7 +239,7 @@ def _progress_bar(conn):
     return _Report
 
 
-def _shutdown(llm) -> None:
+def shutdown_engine(llm) -> None:
     """Stop vLLM's engine processes before exiting (the parent kills the group anyway)."""
     try:
         llm.llm_engine.engine_core.shutdown()

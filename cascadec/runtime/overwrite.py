@@ -1,0 +1,56 @@
+"""``--overwrite``: the one way a command replaces an earlier run, and only a run.
+
+No command deletes a directory it did not create. A run directory is recognised by what a
+run writes first, its ``manifest.json`` (with the plan's hash); anything else in ``--out`` is
+the user's and is never removed, with or without ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from cascadec.errors import RunDirError
+
+MANIFEST_NAME = "manifest.json"
+
+
+def is_run_dir(path: Path) -> bool:
+    """True when ``path`` holds a cascadec run (its manifest names the plan it ran)."""
+    try:
+        manifest = json.loads((path / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "plan_hash" in manifest
+
+
+def replace_run(out: Path) -> bool:
+    """Delete the earlier run in ``out`` so a new one can start there; True if one was removed.
+
+    A missing or empty ``out`` is left as it is; a directory that holds no run is refused.
+    """
+    if not out.exists():
+        return False
+    if not out.is_dir():
+        raise RunDirError(f"{out}: --out must be a directory, and this is a file", code="E502")
+    if not any(out.iterdir()):
+        return False
+    if not is_run_dir(out):
+        raise RunDirError(
+            f"{out}: holds no cascadec run (no run manifest); --overwrite only replaces a run, "
+            "it never deletes other files: choose another --out",
+            code="E502",
+        )
+    shutil.rmtree(out)
+    return True
+
+
+def refuse_existing(out: Path, *, what: str = "a run") -> None:
+    """Stop before touching a non-empty ``out`` unless the caller was given ``--overwrite``."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RunDirError(
+            f"{out}: already holds {what if is_run_dir(out) else 'files'}; pass --overwrite to replace "
+            "an earlier run, or choose another --out",
+            code="E502",
+        )

@@ -1,0 +1,83 @@
+"""The layering is enforced: the import-linter contracts hold and no module reaches into another's privates."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "cascadec"
+
+
+def test_import_contracts_hold():
+    pytest.importorskip("importlinter")
+    done = subprocess.run(
+        [sys.executable, "-c", "from importlinter.cli import lint_imports_command; lint_imports_command()"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "0 broken" in done.stdout
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def private_imports(path: Path, me: str) -> list[str]:
+    """``from a.b import _x`` and ``a._x(...)`` reaching into a cascadec module other than ``me``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("cascadec"):
+            for alias in node.names:
+                if _private(alias.name) and node.module != me:
+                    found.append(f"{path.name}:{node.lineno}: from {node.module} import {alias.name}")
+                aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("cascadec"):
+                    if any(_private(part) for part in alias.name.split(".")):
+                        found.append(f"{path.name}:{node.lineno}: import {alias.name}")
+                    aliases[alias.asname or alias.name] = alias.name
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and _private(node.attr)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+        ):
+            found.append(f"{path.name}:{node.lineno}: {node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_module_uses_another_modules_private_names():
+    found = [
+        hit for path in sorted(PACKAGE.rglob("*.py")) for hit in private_imports(path, _module_name(path))
+    ]
+    assert found == []
+
+
+def test_the_private_name_check_can_fail(tmp_path):
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "from cascadec.runtime.executor import _x\n"
+        "from cascadec.runtime.backends import vllm_engine as e\n"
+        "e._build({})\n"
+        "from cascadec import __version__\n"
+    )
+    assert private_imports(probe, "cascadec.probe") == [
+        "probe.py:1: from cascadec.runtime.executor import _x",
+        "probe.py:3: e._build",
+    ]
