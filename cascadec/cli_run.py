@@ -144,6 +144,11 @@ def _run(
 
     from cascadec.api import execute, prepare
     from cascadec.runtime.data import read_table
+    from cascadec.runtime.rundir import check_out_dir
+
+    inputs = [data, bank, models, endpoints, target if target is not None and Path(target).exists() else None]
+    if out is not None and not dry_run:
+        check_out_dir(out, inputs, resume=resume)  # fail before reading anything big
     from cascadec.runtime.equivalence import Equivalence
     from cascadec.runtime.progress import make_reporter, summary_tables
 
@@ -184,6 +189,7 @@ def _run(
         batch_size=batch_size,
         reporter=make_reporter(progress),
         meta={"data_source": str(data), "limit": limit, "column": column},
+        inputs=inputs,
     )
     console = _stdout_console()
     for table in summary_tables(problems, executor.model_stats()):

@@ -44,6 +44,7 @@ import pandas as pd
 from cascadec.errors import RunDirError
 from cascadec.plan import Plan, plan_to_json
 from cascadec.runtime.jobs import SampleRecord
+from cascadec.runtime.rundir import RunDirLock, atomic_write, claim
 
 RESULTS_VERSION = 1
 MANIFEST, PLAN_FILE = "manifest.json", "plan.json"
@@ -88,15 +89,6 @@ SAMPLE_COLUMNS = (
 )
 
 SampleKey = tuple[str, str, int]  # (problem id, strategy key, tier index)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _read_journal(path: Path) -> list[dict]:
@@ -151,6 +143,7 @@ class RunStore:
         data_fingerprint: str,
         resume: bool = False,
         meta: dict | None = None,
+        inputs: Sequence[str | Path | None] = (),
     ):
         self.out = Path(out) if out is not None else None
         self.plan = plan
@@ -159,8 +152,14 @@ class RunStore:
         self.manifest: dict = {}
         self.resumed = False
         self._journals: tuple[_Journal, _Journal] | None = None
+        self._lock: RunDirLock | None = None
         if self.out is not None:
-            self._open(data_fingerprint, resume, meta or {})
+            self._lock = claim(self.out, inputs, resume=resume)  # owned and exclusive, or E502
+            try:
+                self._open(data_fingerprint, resume, meta or {})
+            except BaseException:
+                self.close()
+                raise
 
     def _open(self, data_fp: str, resume: bool, meta: dict) -> None:
         out = self.out
@@ -198,7 +197,7 @@ class RunStore:
                     "directory, or a damaged one"
                 )
             out.mkdir(parents=True, exist_ok=True)
-            _atomic_write(out / PLAN_FILE, plan_to_json(self.plan).encode())
+            atomic_write(out / PLAN_FILE, plan_to_json(self.plan).encode())
             self.manifest = {
                 "results_version": RESULTS_VERSION,
                 "status": "running",
@@ -246,7 +245,7 @@ class RunStore:
     def write_manifest(self) -> None:
         if self.out is not None:
             text = json.dumps(self.manifest, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-            _atomic_write(self.out / MANIFEST, (text + "\n").encode())
+            atomic_write(self.out / MANIFEST, (text + "\n").encode())
 
     # --- at the end -------------------------------------------------------------------------
     def tables(self, order: Sequence[tuple[str, str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -267,11 +266,7 @@ class RunStore:
         problems, samples = self.tables(order)
         if self.out is not None:
             for name, df in ((PROBLEMS_TABLE, problems), (SAMPLES_TABLE, samples)):
-                tmp = self.out / f".{name}.tmp"
-                df.to_parquet(tmp, index=False)
-                with open(tmp, "rb") as f:
-                    os.fsync(f.fileno())
-                os.replace(tmp, self.out / name)
+                atomic_write(self.out / name, lambda tmp, df=df: df.to_parquet(tmp, index=False))
             self.manifest["status"] = "complete"
             self.manifest["totals"] = totals
             self.manifest["sessions"][-1]["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -283,6 +278,9 @@ class RunStore:
             for j in self._journals:
                 j.close()
             self._journals = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
 
 def problems_frame(rows: Sequence[dict]) -> pd.DataFrame:

@@ -138,8 +138,11 @@ def execute(
     batch_size: int = 1024,
     reporter: Reporter | None = None,
     meta: dict | None = None,
+    inputs: Sequence[str | Path | None] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame, Executor, RunStore]:
-    """Run a prepared plan; returns (problems, samples, executor, store)."""
+    """Run a prepared plan; returns (problems, samples, executor, store).
+
+    ``inputs`` are the files the run read (data, plan, bank...): none may lie inside ``out``."""
     eq = equivalence or Equivalence()
     plan = prepared.plan
     manifest_meta = {
@@ -153,7 +156,14 @@ def execute(
         "versions": _versions(),
         **(meta or {}),
     }
-    store = RunStore(out, plan=plan, data_fingerprint=prepared.fingerprint, resume=resume, meta=manifest_meta)
+    store = RunStore(
+        out,
+        plan=plan,
+        data_fingerprint=prepared.fingerprint,
+        resume=resume,
+        meta=manifest_meta,
+        inputs=inputs,
+    )
     try:
         jobs = [
             Job(p, s, tiers, eq)

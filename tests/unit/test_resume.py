@@ -179,7 +179,7 @@ def test_damaged_run_directories(files):
     out = files / "out"
     out.mkdir()
     (out / "samples.jsonl").write_text("{}\n")
-    with pytest.raises(RunDirError, match="no manifest"):
+    with pytest.raises(RunDirError, match="holds no cascadec run"):
         _start(files, out)
     good = files / "good"
     _start(files, good)
