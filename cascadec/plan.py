@@ -17,11 +17,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cascadec.core.kinds import Kind
 from cascadec.errors import PlanError
 
 SCHEMA_VERSION = 1
 
-Kind = Literal["plain", "mv", "cascade", "entropy_cascade"]
 FinalAnswer = Literal["last_tier", "most_confident", "pooled"]
 
 

@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 from cascadec.compiler.context import Context, NodePath
 from cascadec.compiler.cost import first_tier_floor, first_tier_ks, paths, worst_case
+from cascadec.core.conditions import parse_condition
+from cascadec.core.reachability import reachability
 from cascadec.errors import Diagnostic
 from cascadec.plan import PlanStrategy
-from cascadec.spec.condition import parse_condition
-from cascadec.spec.reachability import reachability
 
 Check = Callable[[PlanStrategy, tuple[NodePath, ...], Context], list[Diagnostic]]
 

@@ -13,11 +13,13 @@ from dataclasses import replace
 
 from cascadec.compiler.context import Context, NodePath
 from cascadec.compiler.draft import Draft, DraftTier, guess_params
+from cascadec.core.conditions import analyze_condition
+from cascadec.core.kinds import CASCADES
+from cascadec.core.printer import format_number
 from cascadec.errors import Diagnostic
 from cascadec.marker import format_temperature
 from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, RetryRule
 from cascadec.registry import ModelEntry
-from cascadec.spec.condition import analyze_condition, format_number
 from cascadec.spec.model import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_PROMPT,
@@ -29,7 +31,6 @@ from cascadec.spec.model import (
 )
 
 Pass = Callable[[Draft, Context], tuple[Draft, list[Diagnostic]]]
-CASCADES = ("cascade", "entropy_cascade")
 
 
 def canonical_condition(text: str, path: NodePath, ctx: Context) -> tuple[str | None, list[Diagnostic]]:

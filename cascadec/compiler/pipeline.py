@@ -12,13 +12,12 @@ from cascadec.compiler.checks import CHECKS, Check
 from cascadec.compiler.context import Context, MarkerLocator, raise_if_errors, tidy
 from cascadec.compiler.draft import Draft, emit, lower, plan_models
 from cascadec.compiler.passes import PASSES, Pass
+from cascadec.core.printer import marker_text
 from cascadec.errors import CascadecError, Diagnostic
-from cascadec.marker import format_temperature, parse_marker
+from cascadec.marker import parse_marker
 from cascadec.plan import Plan, PlanModel, PlanStrategy, seal
 from cascadec.spec.from_marker import spec_from_marker
 from cascadec.spec.model import Spec
-
-_PREFIX = {"mv": "mv_", "cascade": "mv_cascade_", "entropy_cascade": "mv_entropy_cascade_"}
 
 
 def run_passes(spec: Spec, ctx: Context, passes: Sequence[Pass] = PASSES) -> tuple[Draft, list[Diagnostic]]:
@@ -35,13 +34,7 @@ def marker_of(draft: Draft, ctx: Context) -> str | None:
 
     Decided by construction: write the candidate marker, compile it, compare the results.
     """
-    tiers = draft.tiers
-    if draft.kind == "plain":
-        text = tiers[0].alias or tiers[0].spec.model
-    else:
-        text = _PREFIX[draft.kind] + "_".join(
-            f"{t.alias or t.spec.model}_k{t.k}_t{format_temperature(t.temperature)}" for t in tiers
-        )
+    text = marker_text(draft.kind, [(t.alias or t.spec.model, t.k, t.temperature) for t in draft.tiers])
     try:
         marker = parse_marker(text, ctx.registry)
         twin, _ = run_passes(spec_from_marker(marker), Context(ctx.registry, MarkerLocator()))

@@ -7,29 +7,12 @@ Positions are not part of the AST (they live in diagnostics), so equal strategie
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Literal
 
+from cascadec.core.kinds import KINDS, Kind
+from cascadec.core.printer import format_temperature, marker_text, tier_text
 from cascadec.errors import Diagnostic
 
-Kind = Literal["plain", "mv", "cascade", "entropy_cascade"]
-KINDS: tuple[Kind, ...] = ("plain", "mv", "cascade", "entropy_cascade")
-PREFIX: dict[Kind, str] = {
-    "plain": "",
-    "mv": "mv_",
-    "cascade": "mv_cascade_",
-    "entropy_cascade": "mv_entropy_cascade_",
-}
-
-
-def format_temperature(t: float) -> str:
-    """Shortest decimal that reads back as ``t``, always with a decimal point: 0.7, 0.0, 1.0, 0.00001."""
-    text = format(Decimal(repr(float(t))), "f")
-    if "." not in text:
-        text += ".0"
-    whole, frac = text.split(".")
-    frac = frac.rstrip("0") or "0"
-    return f"{whole}.{frac}"
+__all__ = ["KINDS", "Kind", "Marker", "MarkerTier", "format_temperature"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +25,7 @@ class MarkerTier:
     temperature: float = 0.0
 
     def __str__(self) -> str:
-        return f"{self.alias or self.model}_k{self.k}_t{format_temperature(self.temperature)}"
+        return tier_text(self.alias or self.model, self.k, self.temperature)
 
     @property
     def is_greedy(self) -> bool:
@@ -58,16 +41,14 @@ class Marker:
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", Kind(self.kind))
         if not self.tiers:
             raise ValueError("a marker has at least one tier")
         if self.kind in ("plain", "mv") and len(self.tiers) != 1:
             raise ValueError(f"a {self.kind} marker has exactly one tier")
 
     def __str__(self) -> str:
-        if self.kind == "plain":
-            tier = self.tiers[0]
-            return tier.alias or tier.model
-        return PREFIX[self.kind] + "_".join(str(t) for t in self.tiers)
+        return marker_text(self.kind, [(t.alias or t.model, t.k, t.temperature) for t in self.tiers])
 
     @property
     def models(self) -> tuple[str, ...]:

@@ -11,8 +11,9 @@ from typing import NamedTuple
 
 from lark import Token
 
+from cascadec.core.kinds import Kind
+from cascadec.core.printer import format_temperature, vote_marker
 from cascadec.errors import Diagnostic
-from cascadec.marker.ast import Kind, format_temperature
 from cascadec.registry import ModelRegistry
 
 T_MIN, T_MAX = 0.0, 2.0
@@ -32,14 +33,14 @@ def check_tiers(kind: Kind, tiers: list[TierTokens], reg: ModelRegistry, diag: D
         out.extend(_check_tier(tier, reg, diag))
     if any(d.is_error for d in out):
         return out
-    if kind in ("cascade", "entropy_cascade") and len(tiers) == 1:
+    if Kind(kind).escalates and len(tiers) == 1:
         t = tiers[0]
         out.append(
             diag(
                 "W101",
                 "cascade with a single tier never escalates",
                 1,
-                fix=f"write it as a majority vote: mv_{t.alias}_k{int(t.k)}_t{format_temperature(float(t.t))}",
+                fix=f"write it as a majority vote: {vote_marker(str(t.alias), int(t.k), float(t.t))}",
             )
         )
     for before, after in zip(tiers, tiers[1:], strict=False):

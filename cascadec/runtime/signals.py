@@ -25,8 +25,6 @@ from typing import Protocol
 from cascadec.runtime.backends.base import Sample
 from cascadec.runtime.voting import Vote, answer_entropy
 
-SIGNALS = ("agreement", "margin", "entropy", "no_answer", "mean_logprob", "token_entropy", "tokens", "k")
-
 
 def _finite_mean(values: Sequence[float] | None) -> float | None:
     """Mean of the finite values (an engine may report -inf for a token); None when there are none."""
@@ -75,7 +73,7 @@ def compute_signals(vote: Vote, samples: Sequence[_Measured]) -> dict[str, float
 
 @cache
 def _compiled(text: str):
-    from cascadec.spec.condition import parse_condition
+    from cascadec.core.conditions import parse_condition
 
     return parse_condition(text)
 

@@ -1,5 +1,5 @@
-"""Strategy specs: the condition language, the typed spec model, the YAML loader, marker → spec.
+"""Strategy specs, a front-end: the typed spec model, the YAML loader, marker → spec.
 
-Import the submodules directly (``cascadec.spec.condition`` is what the runtime needs); this
-package imports nothing so that importing one of them stays cheap.
+The condition language and the signal registry live in :mod:`cascadec.core`. Import the
+submodules directly; this package imports nothing so that importing one of them stays cheap.
 """

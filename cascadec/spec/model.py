@@ -23,6 +23,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
+from cascadec.core.kinds import Kind
+
 SPEC_VERSION = 1
 DEFAULT_TARGET_CONF = 0.75
 DEFAULT_TARGET_ENTROPY = 0.6
@@ -31,7 +33,7 @@ DEFAULT_TOP_P_GREEDY = 1.0
 DEFAULT_MAX_TOKENS = 2048
 DEFAULT_SEED = 0
 DEFAULT_PROMPT = "qwen-math-cot"
-KIND_KEYS = ("plain", "mv", "cascade", "entropy_cascade")
+KIND_KEYS = tuple(k.value for k in Kind)
 
 # YAML says `k: true`, `temperature: "0.7"` or `.inf` by mistake; lax pydantic would quietly take them.
 Int = Annotated[int, Strict()]

@@ -53,7 +53,7 @@ class DemoPlan:
 def build_demo(spec: Path, n: int, seed: int) -> DemoPlan:
     """The demo cascade of ``spec`` plus every zoo model greedy and voting, over ``n`` problems."""
     from cascadec.compiler import compile_markers, compile_spec
-    from cascadec.marker import format_temperature
+    from cascadec.core.printer import vote_marker
     from cascadec.registry import load_registry, named_registry
     from cascadec.zoo.task import sample_problems
 
@@ -62,7 +62,7 @@ def build_demo(spec: Path, n: int, seed: int) -> DemoPlan:
     registry = load_registry(named_registry("zoo"))
     first = cascade.tiers[0]
     aliases = [entry.aliases[0] for entry in sorted(registry.models, key=lambda e: e.params)]
-    markers = {a: (a, f"mv_{a}_k{first.k}_t{format_temperature(first.temperature)}") for a in aliases}
+    markers = {a: (a, vote_marker(a, first.k, first.temperature)) for a in aliases}
     baseline_plan, _ = compile_markers([m for pair in markers.values() for m in pair], registry=registry)
     greedy = {a: baseline_plan.strategy(markers[a][0]).key for a in aliases}
     vote = {a: baseline_plan.strategy(markers[a][1]).key for a in aliases}

@@ -117,3 +117,102 @@ def test_same_seeds_same_samples(tmp_path, backend, mixed, strategies):
     a = first.sort_values(key)[key + ["text"]].reset_index(drop=True)
     b = second.sort_values(key)[key + ["text"]].reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_strategies_draw_paired_samples(mixed, strategies):
+    """The cascade's first tier and the vote over the same model draw the same samples (same seeds)."""
+    _, _, out = mixed
+    samples = cascadec.load_results(out, samples=True)
+    key = ["id", "sample_index"]
+    mv = samples[samples["strategy"] == strategies["mv"]].set_index(key)["text"]
+    first = samples[(samples["strategy"] == strategies["cascade"]) & (samples["tier"] == 0)]
+    assert len(first) >= N
+    assert (first.set_index(key)["text"] == mv.loc[first.set_index(key).index]).all()
+
+
+ROUNDS_SPEC = """\
+version: 1
+name: rounds
+models: zoo
+defaults: {max_tokens: 48, prompt: raw, seed: 3}
+strategy:
+  cascade:
+    - {model: SMALL, k: 6, temperature: 0.7, escalate_if: "agreement < 1.0"}
+    - {model: MID, k: 4, temperature: 0.7, escalate_if: "agreement < 1.0"}
+    - {model: LARGE, k: 1, temperature: 0.0}
+  retry: {max: 1, when: "agreement >= 0.5", extra_k: 2}
+  early_stop: {round_size: 2}
+"""
+
+
+def test_rounds_and_retries_replay_exactly_from_a_bank_recorded_at_once(tmp_path, backend, zoo):
+    """One live run: a bank (each model's k samples asked at once) and a cascade asked in rounds
+    with early stopping and retries. The cascade's samples are the bank's, sample for sample,
+    and replaying the cascade from the bank reproduces the live run exactly."""
+    from cascadec.compiler import compile_markers, load_any
+    from cascadec.plan import Plan, seal
+    from cascadec.runtime.backends.replay import ReplayBackend, bank_from_samples
+
+    small, mid, large = zoo
+    spec = tmp_path / "rounds.yaml"
+    spec.write_text(ROUNDS_SPEC.replace("SMALL", small).replace("MID", mid).replace("LARGE", large))
+    cascade, diags = load_any(str(spec), registry="zoo")
+    assert cascade is not None and not [d for d in diags if d.is_error]
+    bank_markers = [f"mv_{small}_k8_t0.7", f"mv_{mid}_k6_t0.7", large]
+    recorder, _ = compile_markers(bank_markers, registry="zoo")
+    # the bank strategies must draw with the cascade's spec seed
+    recorder = recorder.model_copy(
+        update={
+            "strategies": tuple(
+                s.model_copy(update={"tiers": tuple(t.model_copy(update={"seed": 3}) for t in s.tiers)})
+                for s in recorder.strategies
+            )
+        }
+    )
+    plan = seal(
+        Plan(
+            models={**recorder.models, **cascade.models}, strategies=recorder.strategies + cascade.strategies
+        )
+    )
+    problems = pd.DataFrame(sample_problems(N, SEED + 1))
+    keys = [s.key for s in plan.strategies]
+    table = pd.concat([problems.assign(strategy=k) for k in keys], ignore_index=True)
+    live_dir = tmp_path / "live"
+    cascadec.run(plan, table, backend=backend, out=live_dir, strategy_column="strategy", progress=False)
+    live = cascadec.load_results(live_dir, samples=True)
+    manifest = json.loads((live_dir / "manifest.json").read_text())
+    assert sorted(manifest["totals"]["loads"].values()) == [1, 1, 1]
+
+    at_once = live[live["strategy"] != "rounds"]
+    rounds = live[live["strategy"] == "rounds"]
+    assert (rounds["phase"] == "retry").any(), "the plan must exercise retries"
+    assert (rounds["round"] > 0).any()
+    first_tier = rounds[(rounds["tier"] == 0) & (rounds["phase"] == "sample")].groupby("id").size()
+    assert (first_tier < 6).any(), "the plan must exercise early stops"
+    rows = cascadec.load_results(live_dir)
+
+    key = ["model", "id", "temperature", "sample_index"]
+    bank_side = at_once.drop_duplicates(key).set_index(key)
+    mine = rounds.set_index(key)
+    assert mine.index.isin(bank_side.index).all()
+    for column in ("text", "num_tokens", "finish_reason"):
+        assert (mine[column] == bank_side.loc[mine.index, column]).all(), column
+
+    replay_dir = tmp_path / "replay"
+    cascadec.run(
+        cascade,
+        problems,
+        backend=ReplayBackend(bank_from_samples(at_once)),
+        out=replay_dir,
+        progress=False,
+    )
+    replayed = cascadec.load_results(replay_dir, samples=True)
+    cols = ["id", "tier", "round", "phase", "sample_index", "model", "temperature", "text", "num_tokens"]
+    order = ["id", "tier", "sample_index"]
+    a = rounds.sort_values(order)[cols].reset_index(drop=True)
+    b = replayed.sort_values(order)[cols].reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    same = ["id", "final_answer", "path", "stop_reason", "samples", "tokens"]
+    live_rows = rows[rows["strategy"] == "rounds"].sort_values("id")[same].reset_index(drop=True)
+    replay_rows = cascadec.load_results(replay_dir).sort_values("id")[same].reset_index(drop=True)
+    pd.testing.assert_frame_equal(live_rows, replay_rows)

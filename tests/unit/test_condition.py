@@ -8,9 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cascadec.errors import SpecError
-from cascadec.spec.condition import (
-    SIGNALS,
+from cascadec.core.conditions import (
     And,
     Compare,
     Not,
@@ -20,7 +18,9 @@ from cascadec.spec.condition import (
     analyze_condition,
     parse_condition,
 )
-from cascadec.spec.reachability import reachability, threshold_reachable, value_range
+from cascadec.core.reachability import reachability, threshold_reachable
+from cascadec.core.signals import SIGNALS, value_range
+from cascadec.errors import SpecError
 
 CANONICAL = [
     ("agreement < 0.75", "agreement < 0.75"),

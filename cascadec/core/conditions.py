@@ -1,11 +1,12 @@
-"""The condition language of ``escalate_if`` / ``retry.when`` / ``explore.when``.
+"""The condition language (AST and evaluator) of ``escalate_if`` / ``retry.when`` / ``explore.when``.
 
 Text is parsed with ``grammars/condition.lark`` into a small frozen AST, type-checked
 (signals are numbers, ``and``/``or``/``not`` need booleans, the whole must be boolean) and
 evaluated by walking the AST — never by ``eval``. ``str(cond)`` is the canonical text the
 plan stores; ``parse_condition(str(c)) == c`` for every parsed condition.
 
-Signals (what the runtime measures on a tier's k samples; see ``SIGNALS``):
+Signals (what the runtime measures on a tier's k samples; the registry is
+:data:`cascadec.core.signals.SIGNALS`):
 
 ==============  =====================================================  ================
 agreement       size of the largest answer cluster / k                 0..1, step 1/k
@@ -28,34 +29,13 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Literal
 
 from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
+from cascadec.core.printer import format_number
+from cascadec.core.signals import SIGNALS
 from cascadec.errors import Diagnostic, SpecError, caret_excerpt
 from cascadec.resources import grammar_text
-
-
-@dataclass(frozen=True)
-class SignalInfo:
-    """What a signal can be, so the compiler can tell a threshold that never fires."""
-
-    description: str
-    low: float
-    high: float | None = None  # None: unbounded; "ln k" for entropy is computed in value_range
-    step: Literal["1/k", "int", "exact", "real"] = "real"
-
-
-SIGNALS: dict[str, SignalInfo] = {
-    "agreement": SignalInfo("largest answer cluster / k", 0.0, 1.0, "1/k"),
-    "margin": SignalInfo("(largest - second cluster) / k", 0.0, 1.0, "1/k"),
-    "no_answer": SignalInfo("share of samples without an answer", 0.0, 1.0, "1/k"),
-    "entropy": SignalInfo("answer-cluster entropy in nats (max ln k)", 0.0, None, "real"),
-    "mean_logprob": SignalInfo("mean token log-probability", -math.inf, 0.0, "real"),
-    "token_entropy": SignalInfo("mean per-token entropy in nats", 0.0, None, "real"),
-    "tokens": SignalInfo("generated tokens at this tier", 0.0, None, "int"),
-    "k": SignalInfo("samples drawn at this tier", 1.0, None, "exact"),
-}
 
 
 # --- the AST ------------------------------------------------------------------------------
@@ -202,13 +182,6 @@ class Or(_NAry):
 
     def _value(self, signals):
         return any(o._value(signals) for o in self.operands)
-
-
-def format_number(value: float) -> str:
-    """Shortest text that reads back as the same float; integers without ``.0``."""
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
 
 
 # --- parsing --------------------------------------------------------------------------------

@@ -10,19 +10,10 @@ import itertools
 import math
 from typing import Literal
 
-from cascadec.spec.condition import SIGNALS, Compare, Condition, Number, Signal
+from cascadec.core.conditions import Compare, Condition, Number, Signal
+from cascadec.core.signals import SIGNALS, value_range
 
 Reach = Literal["never", "sometimes", "always"]
-
-
-def value_range(name: str, k: int) -> tuple[float, float]:
-    """The closed range a signal can take at a tier of ``k`` samples."""
-    info = SIGNALS[name]
-    if name == "entropy":
-        return 0.0, math.log(k) if k > 1 else 0.0
-    if info.step == "exact":
-        return float(k), float(k)
-    return info.low, math.inf if info.high is None else info.high
 
 
 def _candidates(name: str, k: int, thresholds: set[float]) -> list[float]:
