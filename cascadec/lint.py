@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cascadec.errors import CascadecError, Diagnostic
-from cascadec.marker import analyze_marker
+from cascadec.lint_batch import lint_markers
 from cascadec.registry import ModelRegistry, load_registry
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq"}
@@ -101,12 +101,13 @@ def _decode(data: bytes, path: str) -> str:
 def _lint_marker_lines(
     text: str, source: str, reg: ModelRegistry, result: LintResult
 ) -> Iterator[Diagnostic]:
+    cells = []
     for number, raw in enumerate(text.splitlines(), start=1):
         content = raw.split("#", 1)[0]
-        if not content.strip():
-            continue
-        result.checked += 1
-        _, diagnostics = analyze_marker(content.rstrip(), reg, source=source, line=number)
+        if content.strip():
+            cells.append((number, 0, content.rstrip()))
+    result.checked += len(cells)
+    for _, diagnostics in lint_markers(cells, reg, source):
         yield from diagnostics
 
 
@@ -174,10 +175,12 @@ def _parquet_cells(p: Path, column: str) -> Iterator[tuple[int, int, object]]:
 def _lint_table(
     p: Path, suffix: str, column: str, reg: ModelRegistry, result: LintResult
 ) -> Iterator[Diagnostic]:
-    for line, offset, value in table_cells(p, suffix, column):
-        result.checked += 1
-        text = "" if value is None or (isinstance(value, float) and value != value) else str(value)
-        _, diagnostics = analyze_marker(text, reg, source=str(p), line=line, column_offset=offset)
+    cells = [
+        (line, offset, "" if value is None or (isinstance(value, float) and value != value) else str(value))
+        for line, offset, value in table_cells(p, suffix, column)
+    ]
+    result.checked += len(cells)
+    for _, diagnostics in lint_markers(cells, reg, str(p)):
         yield from diagnostics
 
 
