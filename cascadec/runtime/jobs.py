@@ -1,24 +1,11 @@
-"""One problem under one strategy: the state machine that walks it through the tiers.
+"""One problem under one strategy: a thin driver of the pure decision function.
 
-A job always holds at most one pending ask (n samples from one model). When a tier's planned
-samples are in, it votes and decides, in this order:
-
-1. a tier with an ``escalate_if`` that does not hold → **stop** (the vote is good enough);
-2. exploration (entropy cascades), at most once per tier, when escalation is due and
-   ``explore.when`` holds: ``skip_to_top`` jumps to the last tier (the middle ones are
-   hopeless), ``raise_temperature`` asks ``extra_k`` (default k) more samples, hotter, and
-   re-decides over all of them;
-3. retry, at most ``retry.max`` times, when ``retry.when`` holds: ``extra_k`` more samples on
-   the same tier (at ``retry.temperature`` if given), then re-decide over all of them. On a
-   tier that would escalate this is retry-before-escalate; on a tier with nothing above it
-   (the last tier, a majority vote) ``retry.when`` alone decides;
-4. otherwise **escalate** to the next tier, or stop on the last one.
-
-With ``early_stop`` a tier's k samples come in rounds of ``round_size`` and the tier ends as
-soon as the remaining samples could not change the winner; its signals are then measured on
-the samples drawn. Budgets are checked before every ask after the first: a problem never
-draws more than ``max_samples_per_problem`` samples, and asks nothing more once its cost
-reached ``max_cost_per_problem``.
+A job always holds at most one pending ask (n samples from one model). When the ask's
+samples are in it votes, measures the tier's signals and asks
+:func:`cascadec.runtime.decide.decide` what comes next (keep sampling in rounds, stop,
+explore, retry, escalate, skip to the top, out of budget — the rules and their order are
+documented there); it only keeps the state: the tiers that ran, their samples, votes and
+signals, and what they decided.
 
 Final answer policies: ``last_tier`` — the winner of the last tier that ran;
 ``most_confident`` — the winner of the tier with the highest agreement (ties: the later,
@@ -33,8 +20,9 @@ from dataclasses import dataclass, field
 from cascadec.core.seeds import base_seed
 from cascadec.plan import PlanStrategy, PlanTier
 from cascadec.runtime.data import Problem
+from cascadec.runtime.decide import Action, Next, Spent, TierState, decide, first_ask
 from cascadec.runtime.equivalence import Equivalence
-from cascadec.runtime.signals import compute_signals, holds, json_safe
+from cascadec.runtime.signals import compute_signals, json_safe
 from cascadec.runtime.voting import Ballot, Vote, tally
 
 
@@ -112,7 +100,7 @@ class Job:
         self.stop_reason = ""
         self.final_answer: str | None = None
         self.correct: bool | None = None
-        self._enter(0)
+        self._apply(first_ask(strategy, tiers))
 
     @property
     def key(self) -> tuple[str, str]:
@@ -126,28 +114,33 @@ class Job:
     def cost(self) -> float:
         return sum(len_tokens(r) * r.tier.cost_per_token for r in self.runs)
 
-    # --- transitions ----------------------------------------------------------------------
-    def _enter(self, pos: int) -> None:
-        tier = self.tiers[pos]
-        if self.runs and self._over_budget(tier.k):
-            self._finish("budget")
+    # --- transitions: runtime.decide says what, the job only keeps the state -------------------
+    def _spent(self) -> Spent:
+        return Spent(samples=len(self.samples), cost=self.cost)
+
+    def _apply(self, nxt: Next) -> None:
+        """Carry out a decision of :func:`cascadec.runtime.decide.decide`."""
+        run = self.runs[-1] if self.runs else None
+        if run is not None and nxt.decision is not None:
+            run.decision = nxt.decision.value
+        if nxt.action is Action.STOP:
+            assert nxt.stop_reason is not None
+            self._finish(nxt.stop_reason.value)
             return
-        run = TierRun(pos=pos, index=pos + self.offset, tier=tier, target=tier.k)
-        self.runs.append(run)
-        self._ask(run, self._round_n(run), "sample", tier.temperature)
-
-    def _round_n(self, run: TierRun) -> int:
-        remaining = run.target - len(run.samples)
-        es = self.strategy.early_stop
-        return min(es.round_size, remaining) if es else remaining
-
-    def _over_budget(self, n: int) -> bool:
-        b = self.strategy.budget
-        if b is None:
-            return False
-        if b.max_samples_per_problem is not None and len(self.samples) + n > b.max_samples_per_problem:
-            return True
-        return b.max_cost_per_problem is not None and self.cost >= b.max_cost_per_problem
+        assert nxt.pos is not None and nxt.temperature is not None and nxt.phase is not None
+        if nxt.action in (Action.ESCALATE, Action.SKIP_TO_TOP) or run is None:
+            if run is not None and nxt.action is Action.SKIP_TO_TOP:
+                run.explored = True
+            tier = self.tiers[nxt.pos]
+            run = TierRun(pos=nxt.pos, index=nxt.pos + self.offset, tier=tier, target=tier.k)
+            self.runs.append(run)
+        elif nxt.action is Action.RETRY:
+            run.retries += 1
+            run.target += nxt.n
+        elif nxt.action is Action.EXPLORE:
+            run.explored = True
+            run.target += nxt.n
+        self._ask(run, nxt.n, nxt.phase.value, nxt.temperature)
 
     def _ask(self, run: TierRun, n: int, phase: str, temperature: float) -> None:
         tier = run.tier
@@ -166,7 +159,7 @@ class Job:
         )
 
     def receive(self, records: list[SampleRecord]) -> None:
-        """Take the pending ask's samples, vote, and decide what comes next."""
+        """Take the pending ask's samples, vote, and let the decision function say what comes next."""
         assert self.pending is not None and len(records) == self.pending.n
         run = self.runs[-1]
         run.samples.extend(records)
@@ -174,56 +167,20 @@ class Job:
         self.pending = None
         run.vote = tally(ballots(run.samples), self.eq)
         run.signals = compute_signals(run.vote, run.samples)
-        remaining = run.target - len(run.samples)
-        if remaining > 0:
-            if not run.vote.decided(remaining):
-                if self._over_budget(min(remaining, self._round_n(run))):
-                    self._finish("budget")
-                    return
-                self._ask(run, self._round_n(run), "sample", run.tier.temperature)
-                return
+        state = TierState(
+            pos=run.pos,
+            drawn=len(run.samples),
+            target=run.target,
+            vote=run.vote,
+            signals=run.signals,
+            retries=run.retries,
+            explored=run.explored,
+        )
+        nxt = decide(self.strategy, self.tiers, state, self._spent())
+        if nxt.early_stopped:
             run.early_stopped = True
             run.target = len(run.samples)
-        self._decide(run)
-
-    def _decide(self, run: TierRun) -> None:
-        tier, sig = run.tier, run.signals
-        final = run.pos == len(self.tiers) - 1 or tier.escalate_if is None
-        if not final and not holds(tier.escalate_if, sig):
-            run.decision = "stop"
-            self._finish("confident")
-            return
-        ex = tier.explore
-        if not final and ex is not None and not run.explored and holds(ex.when, sig):
-            run.explored = True
-            if ex.action == "skip_to_top":
-                run.decision = "skip_to_top"
-                self._enter(len(self.tiers) - 1)
-                return
-            extra = ex.extra_k or tier.k
-            if not self._over_budget(extra):
-                run.target += extra
-                temp = ex.temperature if ex.temperature is not None else tier.temperature
-                self._ask(run, extra, "explore", temp)
-                return
-        rr = tier.retry
-        if (
-            rr is not None
-            and run.retries < rr.max
-            and holds(rr.when, sig)
-            and not self._over_budget(rr.extra_k)
-        ):
-            run.retries += 1
-            run.target += rr.extra_k
-            temp = rr.temperature if rr.temperature is not None else tier.temperature
-            self._ask(run, rr.extra_k, "retry", temp)
-            return
-        if final:
-            run.decision = "stop"
-            self._finish("last_tier")
-            return
-        run.decision = "escalate"
-        self._enter(run.pos + 1)
+        self._apply(nxt)
 
     def _finish(self, reason: str) -> None:
         self.done = True

@@ -1,0 +1,201 @@
+"""What a tier does next: one pure function of the plan, the tier's state and the budget spent.
+
+``decide`` is called each time a tier's asked samples are in. It reads the tier (its plan:
+k, escalation condition, retry and exploration rules), the strategy (early stopping,
+budget), what the tier has drawn so far (samples, retries, whether it explored), its vote
+and signals, and what the whole problem has spent; it returns a typed :class:`Next`. No
+I/O, no clock, no randomness: live runs (``runtime/jobs.py`` drives it), replay, the bank
+simulator and the server all call it, so they cannot disagree.
+
+The order of the rules (as documented in :mod:`cascadec.runtime.jobs`):
+
+1. fewer samples than planned: keep sampling in rounds unless the early-stop rule says the
+   vote is settled (then the tier ends on what it drew) — a round that would break the budget
+   ends the problem (``budget``);
+2. a tier with an ``escalate_if`` that does not hold → **stop** (``confident``);
+3. exploration, at most once a tier, when escalation is due and ``explore.when`` holds:
+   ``skip_to_top`` jumps to the last tier; ``raise_temperature`` asks ``extra_k`` hotter;
+4. retry, at most ``retry.max`` times, when ``retry.when`` holds (within budget): ``extra_k``
+   more samples on the same tier, then decide again over all of them. On a tier that would
+   escalate this is retry-before-escalate; on a tier with nothing above it (the last tier, a
+   majority vote) ``retry.when`` alone decides;
+5. otherwise **escalate** (entering the next tier must fit the budget) or stop on the last tier.
+
+Budgets are checked before every ask after the first: a problem never draws more than
+``max_samples_per_problem`` samples, and asks nothing more once its cost reached
+``max_cost_per_problem``.
+
+Extending: an early-stopping rule is one entry of :data:`EARLY_STOP_RULES` (a function of the
+tier state and the samples still planned), chosen by :func:`early_stop_rule`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from cascadec.plan import Budget, EarlyStop, PlanStrategy, PlanTier
+from cascadec.runtime.outcomes import Decision, Phase, StopReason
+from cascadec.runtime.signals import holds
+from cascadec.runtime.voting import Vote
+
+
+class Action(StrEnum):
+    """What happens next: more samples on this tier, another tier, or the end of the problem."""
+
+    SAMPLE = "sample"  # the next round of the tier's planned samples
+    RETRY = "retry"  # extra samples on the same tier (retry rule)
+    EXPLORE = "explore"  # extra samples on the same tier, hotter (raise_temperature)
+    ESCALATE = "escalate"  # the next tier's first round
+    SKIP_TO_TOP = "skip_to_top"  # the last tier's first round (exploration)
+    STOP = "stop"  # the problem is done; ``Next.stop_reason`` says why
+
+
+PHASES: dict[Action, Phase] = {
+    Action.SAMPLE: Phase.SAMPLE,
+    Action.RETRY: Phase.RETRY,
+    Action.EXPLORE: Phase.EXPLORE,
+    Action.ESCALATE: Phase.SAMPLE,
+    Action.SKIP_TO_TOP: Phase.SAMPLE,
+}
+
+
+@dataclass(frozen=True)
+class TierState:
+    """A tier as far as it got: what it drew, how it voted, what it measured."""
+
+    pos: int  # position in the problem's tiers (after cost-aware skipping)
+    drawn: int  # samples drawn on this tier so far
+    target: int  # samples planned on it so far: k, plus retries and explorations asked
+    vote: Vote  # the vote over its samples
+    signals: Mapping[str, float]
+    retries: int = 0
+    explored: bool = False
+
+
+@dataclass(frozen=True)
+class Spent:
+    """What the whole problem has used so far, every tier together (for budgets)."""
+
+    samples: int
+    cost: float
+
+
+@dataclass(frozen=True)
+class Next:
+    """The decision: an ask (``n`` samples at ``temperature`` on tier ``pos``) or a stop.
+
+    ``decision`` is set when the current tier ended (what to record for it); ``early_stopped``
+    when it ended before its planned samples (its target becomes what it drew).
+    """
+
+    action: Action
+    pos: int | None = None
+    n: int = 0
+    temperature: float | None = None
+    decision: Decision | None = None
+    stop_reason: StopReason | None = None
+    early_stopped: bool = False
+
+    @property
+    def phase(self) -> Phase | None:
+        return PHASES.get(self.action)
+
+    @property
+    def done(self) -> bool:
+        return self.action is Action.STOP
+
+
+# --- early stopping: one rule a name ------------------------------------------------------------
+EarlyStopRule = Callable[[EarlyStop, TierState, int], bool]
+
+
+def vote_decided(rule: EarlyStop, state: TierState, remaining: int) -> bool:
+    """Exact: the ``remaining`` planned samples could not change the winner."""
+    return state.vote.decided(remaining)
+
+
+EARLY_STOP_RULES: dict[str, EarlyStopRule] = {"decided": vote_decided}
+
+
+def early_stop_rule(rule: EarlyStop) -> EarlyStopRule:
+    """The function of the strategy's early-stop rule (``decided`` unless the plan names another)."""
+    return EARLY_STOP_RULES[str(getattr(rule, "rule", "decided"))]
+
+
+# --- the pieces --------------------------------------------------------------------------------
+def round_size(strategy: PlanStrategy, remaining: int) -> int:
+    """How many of the ``remaining`` planned samples the next ask draws (all without early stop)."""
+    es = strategy.early_stop
+    return min(es.round_size, remaining) if es else remaining
+
+
+def over_budget(budget: Budget | None, spent: Spent, n: int) -> bool:
+    """Whether drawing ``n`` more samples would break the problem's budget."""
+    if budget is None:
+        return False
+    if budget.max_samples_per_problem is not None and spent.samples + n > budget.max_samples_per_problem:
+        return True
+    return budget.max_cost_per_problem is not None and spent.cost >= budget.max_cost_per_problem
+
+
+def first_ask(strategy: PlanStrategy, tiers: tuple[PlanTier, ...], pos: int = 0) -> Next:
+    """The first round of tier ``pos`` (a problem's start: no budget is spent yet)."""
+    tier = tiers[pos]
+    return Next(Action.SAMPLE, pos=pos, n=round_size(strategy, tier.k), temperature=tier.temperature)
+
+
+def _enter(strategy: PlanStrategy, tiers: tuple[PlanTier, ...], pos: int, spent: Spent, why: Action) -> Next:
+    """Move to tier ``pos`` (escalation or skip), if its k fits the budget."""
+    decision = Decision.SKIP_TO_TOP if why is Action.SKIP_TO_TOP else Decision.ESCALATE
+    if over_budget(strategy.budget, spent, tiers[pos].k):
+        return Next(Action.STOP, decision=decision, stop_reason=StopReason.BUDGET)
+    ask = first_ask(strategy, tiers, pos)
+    return Next(why, pos=pos, n=ask.n, temperature=ask.temperature, decision=decision)
+
+
+# --- the decision --------------------------------------------------------------------------------
+def decide(strategy: PlanStrategy, tiers: tuple[PlanTier, ...], state: TierState, spent: Spent) -> Next:
+    """What tier ``state.pos`` of a problem under ``strategy`` does next (see the module docstring)."""
+    tier = tiers[state.pos]
+    remaining = state.target - state.drawn
+    early_stopped = False
+    if remaining > 0:
+        es = strategy.early_stop
+        if es is None or not early_stop_rule(es)(es, state, remaining):
+            n = round_size(strategy, remaining)
+            if over_budget(strategy.budget, spent, n):
+                return Next(Action.STOP, stop_reason=StopReason.BUDGET)
+            return Next(Action.SAMPLE, pos=state.pos, n=n, temperature=tier.temperature)
+        early_stopped = True
+    nxt = _after_tier(strategy, tiers, state, spent)
+    return replace(nxt, early_stopped=True) if early_stopped else nxt
+
+
+def _after_tier(strategy: PlanStrategy, tiers: tuple[PlanTier, ...], state: TierState, spent: Spent) -> Next:
+    """The tier drew what it planned: stop, explore, retry or escalate."""
+    tier, sig = tiers[state.pos], state.signals
+    final = state.pos == len(tiers) - 1 or tier.escalate_if is None
+    if not final and not holds(tier.escalate_if, sig):
+        return Next(Action.STOP, decision=Decision.STOP, stop_reason=StopReason.CONFIDENT)
+    ex = tier.explore
+    if not final and ex is not None and not state.explored and holds(ex.when, sig):
+        if ex.action == "skip_to_top":
+            return _enter(strategy, tiers, len(tiers) - 1, spent, Action.SKIP_TO_TOP)
+        extra = ex.extra_k or tier.k
+        if not over_budget(strategy.budget, spent, extra):
+            temp = ex.temperature if ex.temperature is not None else tier.temperature
+            return Next(Action.EXPLORE, pos=state.pos, n=extra, temperature=temp)
+    rr = tier.retry
+    if (
+        rr is not None
+        and state.retries < rr.max
+        and holds(rr.when, sig)
+        and not over_budget(strategy.budget, spent, rr.extra_k)
+    ):
+        temp = rr.temperature if rr.temperature is not None else tier.temperature
+        return Next(Action.RETRY, pos=state.pos, n=rr.extra_k, temperature=temp)
+    if final:
+        return Next(Action.STOP, decision=Decision.STOP, stop_reason=StopReason.LAST_TIER)
+    return _enter(strategy, tiers, state.pos + 1, spent, Action.ESCALATE)
