@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cascadec.core.answer_format import AnswerFormat
 from cascadec.core.kinds import Kind
 from cascadec.errors import PlanError
 
@@ -111,6 +112,9 @@ class PlanStrategy(_Frozen):
     kind: Kind
     tiers: tuple[PlanTier, ...] = Field(min_length=1)
     prompt: str = "qwen-math-cot"
+    answer: AnswerFormat = Field(
+        default=AnswerFormat.BOXED_OR_FINAL_LINE, description="How a completion's final answer is read"
+    )
     final_answer: FinalAnswer = "last_tier"
     adaptive_k: AdaptiveK | None = None
     early_stop: EarlyStop | None = None

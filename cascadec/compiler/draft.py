@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from cascadec.core.answer_format import AnswerFormat, default_answer_format
 from cascadec.plan import (
     AdaptiveK,
     Budget,
@@ -49,6 +50,7 @@ class Draft:
     tiers: tuple[DraftTier, ...]
     written_tiers: int  # how many tiers the spec had (before cost-aware skipping)
     prompt: str | None = None
+    answer: AnswerFormat | None = None
     adaptive_k: AdaptiveK | None = None
     early_stop: EarlyStop | None = None
     budget: Budget | None = None
@@ -110,6 +112,7 @@ def emit(draft: Draft, key: str, marker: str | None) -> PlanStrategy:
         kind=draft.kind,  # type: ignore[arg-type]
         tiers=tuple(tiers),
         prompt=draft.prompt,
+        answer=draft.answer or default_answer_format(draft.prompt),
         final_answer=draft.final_answer,  # type: ignore[arg-type]
         adaptive_k=draft.adaptive_k,
         early_stop=draft.early_stop,

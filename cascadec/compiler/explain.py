@@ -85,7 +85,7 @@ def strategy_table(s: PlanStrategy, escalation_rate: float, token_share: float) 
 
 
 def policy_lines(s: PlanStrategy) -> list[str]:
-    lines = [f"prompt {s.prompt}; final answer: {s.final_answer.replace('_', ' ')}"]
+    lines = [f"prompt {s.prompt}; answer format {s.answer}; final answer: {s.final_answer.replace('_', ' ')}"]
     a = s.adaptive_k
     if a is not None:
         rule = {

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from cascadec.compiler.context import Context, NodePath
 from cascadec.compiler.draft import Draft, DraftTier, guess_params
+from cascadec.core.answer_format import default_answer_format
 from cascadec.core.conditions import analyze_condition
 from cascadec.core.kinds import CASCADES
 from cascadec.core.printer import format_number
@@ -177,7 +178,8 @@ def apply_defaults(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
         tiers.append(replace(t, top_p=top_p, max_tokens=max_tokens, seed=seed, escalate_if=escalate_if))
     first = d.tiers[0].entry
     prompt = defaults.prompt or (first.prompt if first else None) or ctx.registry.prompt or DEFAULT_PROMPT
-    return replace(d, tiers=tuple(tiers), prompt=prompt), diags
+    answer = defaults.answer or default_answer_format(prompt)
+    return replace(d, tiers=tuple(tiers), prompt=prompt, answer=answer), diags
 
 
 def compile_policies(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:

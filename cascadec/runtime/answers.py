@@ -1,10 +1,23 @@
-"""Answer extraction and normalisation: what a sample's final answer is, as a short string.
+"""Answer extraction: what final answer a completion gives, as a short normalised string.
 
-A sample votes with the content of its *last* ``\\boxed{...}`` (or ``\\fbox{...}``), braces
-matched so ``\\boxed{\\frac{1}{2}}`` keeps its inner braces; without one, GSM8K's
-``#### 42`` line counts. Normalisation only removes spelling noise (spaces, ``$``,
-``\\left``, ``\\dfrac``, thousands separators, a trailing ``.``); deciding that ``0.5`` and
-``\\frac{1}{2}`` are the same answer is the job of :mod:`cascadec.runtime.equivalence`.
+What counts as "the answer" is the strategy's :class:`AnswerFormat` (declared in the spec, kept
+in the plan). The rules, in the order each format tries them:
+
+- **the final box run**: the last ``\\boxed{...}``/``\\fbox{...}`` (braces matched) together with
+  the boxes right before it that are joined to it only by list words (``,``, ``and``, ``or``,
+  ``$``, ``\\quad``…): ``\\boxed{(2,2)} and \\boxed{(6,2)}`` answers ``(2,2), (6,2)``, while the
+  intermediate boxes of a worked solution, separated from the last one by prose, are ignored;
+- **a prose ending**: "The (final) answer is X", "Final Answer: The final answer is $X$. I hope
+  it is correct." (Minerva), "The answer is: X", "Answer: X", GSM8K's ``#### X``;
+- **the final line**: the last ``$...$``/``\\(...\\)``/``\\[...\\]`` of the last line, else its
+  last number;
+- **a choice letter** (``choice``): ``(B)``, ``B.``, ``\\text{(B)}`` → ``B``.
+
+Normalisation only removes spelling noise so that equal answers usually become equal strings
+(spaces, ``$``, ``\\left``, ``\\dfrac``, thousands separators, units in ``\\text{}``, degrees);
+it never changes a value: ``7 3/4`` is the mixed number ``\\frac{31}{4}``, ``32, 349`` stays a
+list, ``0,111`` stays for the grader to read. Deciding that two answers are the same is
+:mod:`cascadec.runtime.equivalence`'s job.
 """
 
 from __future__ import annotations
@@ -12,43 +25,74 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from cascadec.core.answer_format import AnswerFormat
+
+MAX_ANSWER_CHARS = 2_000  # a longer "answer" is not one: it would only burden the grader
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
+_BOX_JOINER = re.compile(
+    r"^(?:\s|\$|,|;|&|\\\\|\\quad|\\qquad|\\,|\\;|\\text\{\s*(?:and|or|,)?\s*\}|\band\b|\bor\b|\\\]|\\\[|\\\)|\\\()*$"
+)
 _GSM8K = re.compile(r"####\s*([^\n]+)")
-_TEXT_WRAP = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
-_THOUSANDS = re.compile(r"^-?\d{1,3}(,\d{3})+(\.\d+)?$")
+_PROSE = re.compile(
+    r"(?:final answer\s*(?:is|:)|the answer is|answer\s*:)\s*:?\s*(?P<rest>[^\n]*)",
+    re.IGNORECASE,
+)
+_MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+_NUMBER_IN_TEXT = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?|-?\.\d+")
+_CHOICE = re.compile(r"^\(?([A-J])\)?[.:]?$")
+_CHOICE_IN_TEXT = re.compile(r"(?:^|[\s(\[{*])\(?([A-J])\)?(?=[\s.,:;)\]}*]|$)")
+_TEXT_WRAP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
+_TRAILING_TEXT = re.compile(r"^(.*?\d[^a-zA-Z\\]*?)\s*\\(?:text|mbox|mathrm)\s*\{[^{}]*\}(\^\{?\d\}?)?$")
+_UNIT_WORDS = re.compile(
+    r"^(-?[\d.,/]+)\s*(?:units?|cm|mm|km|m|meters?|inches|inch|feet|foot|ft|yards?|miles?|"
+    r"degrees?|dollars?|cents?|hours?|minutes?|seconds?|days?|weeks?|years?|sq|square\s+\w+|"
+    r"pounds?|ounces?|grams?|kg|g|liters?|mph|students|people|apples|ways)\.?(?:\^\{?\d\}?)?$",
+    re.IGNORECASE,
+)
+_MIXED = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
+_MIXED_FRAC = re.compile(r"^(-?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$")
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})\s*(?:\\text\{\s*)?\s*([ap])\.?\s*m\.?\s*\}?$", re.IGNORECASE)
+_THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _FRAC = re.compile(r"^(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}$")
 _SLASH = re.compile(r"^(-?\d+)/(\d+)$")
 _COMMAND_SPACE = re.compile(r"(\\[a-zA-Z]+)\s+(?=[a-zA-Z])")
+_LIST_WORD = re.compile(r"\\text\{\s*(?:and|or)\s*\}|\s+(?:and|or)\s+")
+_PERCENT_WORD = re.compile(r"\s*(?:percent|per\s+cent)\b\.?", re.IGNORECASE)
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}``/``\\fbox{...}`` (nested braces kept), or None.
-
-    ``\\boxed 5`` (no braces, seen in some model outputs) yields ``5``. An unclosed box at
-    the end of a truncated sample yields None: half an answer must not vote.
-    """
-    start = max(text.rfind(cmd) for cmd in _BOX_COMMANDS)
-    while start >= 0:
+# --- boxes ---------------------------------------------------------------------------------
+def _boxes(text: str) -> list[tuple[int, int, str]]:
+    """Every complete box as (start, end, content); an unclosed box (truncated sample) is skipped."""
+    found = []
+    i = 0
+    while True:
+        starts = [p for p in (text.find(c, i) for c in _BOX_COMMANDS) if p >= 0]
+        if not starts:
+            return found
+        start = min(starts)
         cmd = next(c for c in _BOX_COMMANDS if text.startswith(c, start))
-        i = start + len(cmd)
-        while i < len(text) and text[i] == " ":
-            i += 1
-        if i < len(text) and text[i] == "{":
-            content = _braced(text, i)
-            if content is not None:
-                return content
-        elif i > start + len(cmd) and i < len(text):  # "\boxed 5"
-            m = re.match(r"[^\s$]+", text[i:])
+        j = start + len(cmd)
+        while j < len(text) and text[j] == " ":
+            j += 1
+        if j < len(text) and text[j] == "{":
+            end = _brace_end(text, j)
+            if end is None:
+                i = j + 1
+                continue
+            found.append((start, end + 1, text[j + 1 : end]))
+            i = end + 1
+        elif j > start + len(cmd) and j < len(text):  # "\boxed 5"
+            m = re.match(r"[^\s$]+", text[j:])
             if m:
-                return m.group(0)
-        # malformed box: look at the one before it
-        start = max(text.rfind(c, 0, start) for c in _BOX_COMMANDS)
-    return None
+                found.append((start, j + m.end(), m.group(0)))
+            i = j + 1
+        else:
+            i = start + len(cmd)
 
 
-def _braced(text: str, open_at: int) -> str | None:
-    """The text inside the brace group opening at ``open_at`` (``\\{`` and ``\\}`` are text)."""
+def _brace_end(text: str, open_at: int) -> int | None:
+    """Index of the brace closing the group opened at ``open_at`` (``\\{``/``\\}`` are text)."""
     depth, j = 0, open_at
     while j < len(text):
         ch = text[j]
@@ -60,27 +104,129 @@ def _braced(text: str, open_at: int) -> str | None:
         elif ch == "}":
             depth -= 1
             if depth == 0:
-                return text[open_at + 1 : j]
+                return j
         j += 1
     return None
 
 
+def last_boxed(text: str) -> str | None:
+    """Content of the last complete ``\\boxed{...}``/``\\fbox{...}`` (nested braces kept), or None."""
+    boxes = _boxes(text)
+    return boxes[-1][2] if boxes else None
+
+
+def final_box_run(text: str) -> str | None:
+    """The last box and the boxes joined to it only by list words, as one comma-separated answer."""
+    boxes = _boxes(text)
+    if not boxes:
+        return None
+    run = [boxes[-1]]
+    for box in reversed(boxes[:-1]):
+        if not _BOX_JOINER.match(text[box[1] : run[0][0]]):
+            break
+        run.insert(0, box)
+    contents = [c.strip() for _, _, c in run if c.strip()]
+    if not contents:
+        return ""
+    if len(contents) > 1 and len(set(contents)) == 1:
+        return contents[0]  # the same box twice ("so \boxed{5}, i.e. \boxed{5}")
+    return ", ".join(contents)
+
+
+# --- prose and final line ------------------------------------------------------------------
 def gsm8k_answer(text: str) -> str | None:
-    """The answer after the last ``####`` line, as GSM8K writes its solutions."""
+    """The answer after the last ``####``, as GSM8K writes its solutions."""
     found = _GSM8K.findall(text)
     return found[-1].strip() if found else None
 
 
-def extract_answer(text: str | None) -> str | None:
-    """Normalised final answer of a model output or a gold solution, or None when there is none."""
+def prose_answer(text: str) -> str | None:
+    """The answer of the last "the answer is X" / "Final Answer: ... $X$" / ``#### X`` ending."""
+    best: tuple[int, str] | None = None
+    for m in _PROSE.finditer(text):
+        best = (m.start(), m.group("rest"))
+    g = list(_GSM8K.finditer(text))
+    if g and (best is None or g[-1].start() > best[0]):
+        best = (g[-1].start(), g[-1].group(1))
+    if best is None:
+        return None
+    rest = best[1].strip()
+    rest = re.sub(r"^(?:the\s+)?final answer is\s*:?\s*", "", rest, flags=re.IGNORECASE)
+    boxed = final_box_run(rest)
+    if boxed:
+        return boxed
+    span = _MATH_SPAN.search(rest)
+    if span and span.start() <= 2:
+        return next(g for g in span.groups() if g is not None)
+    # up to the end of the sentence: a period followed by a space, or the end of the line
+    rest = re.split(r"\.\s|\.$|\s+(?:I hope|because|since|which)\b", rest, maxsplit=1)[0]
+    return rest.strip().rstrip(".").strip() or None
+
+
+def final_line_answer(text: str) -> str | None:
+    """The last math span of the last non-empty line, else its last number."""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    if not lines:
+        return None
+    last = lines[-1]
+    spans = [next(g for g in m.groups() if g is not None) for m in _MATH_SPAN.finditer(last)]
+    if spans:
+        return spans[-1]
+    numbers = _NUMBER_IN_TEXT.findall(last)
+    return numbers[-1].strip().rstrip(",") if numbers else None
+
+
+def choice_answer(text: str) -> str | None:
+    """A multiple-choice letter: boxed, after "answer is", or the last standalone one."""
+    for candidate in (final_box_run(text), prose_answer(text)):
+        if candidate:
+            letter = _as_choice(normalize(candidate))
+            if letter:
+                return letter
+    tail = text.strip().splitlines()[-1] if text.strip() else ""
+    found = _CHOICE_IN_TEXT.findall(tail)
+    return found[-1] if found else None
+
+
+def _as_choice(answer: str) -> str | None:
+    m = _CHOICE.match(answer.replace("\\text{", "").replace("}", "").strip())
+    return m.group(1) if m else None
+
+
+# --- public entry points -------------------------------------------------------------------
+def raw_answer(text: str, fmt: AnswerFormat = AnswerFormat.BOXED_OR_FINAL_LINE) -> str | None:
+    """The answer as written (not normalised), by the rules of ``fmt``."""
+    fmt = AnswerFormat(fmt)
+    if fmt is AnswerFormat.CHOICE:
+        return choice_answer(text)
+    if fmt is AnswerFormat.GSM8K:
+        rules = (gsm8k_answer, prose_answer, final_box_run, _last_number)
+    elif fmt is AnswerFormat.BOXED:
+        rules = (final_box_run,)
+    else:
+        rules = (final_box_run, prose_answer, final_line_answer)
+    for rule in rules:
+        found = rule(text)
+        if found is not None and found.strip():
+            return found
+    return None
+
+
+def _last_number(text: str) -> str | None:
+    numbers = _NUMBER_IN_TEXT.findall(text)
+    return numbers[-1].strip().rstrip(",") if numbers else None
+
+
+def extract_answer(text: str | None, fmt: AnswerFormat = AnswerFormat.BOXED_OR_FINAL_LINE) -> str | None:
+    """Normalised final answer of a completion or a gold solution, or None when it gives none."""
     if not text:
         return None
-    raw = last_boxed(text)
-    if raw is None:
-        raw = gsm8k_answer(text)
-    if raw is None:
+    raw = raw_answer(text, fmt)
+    if raw is None or len(raw) > MAX_ANSWER_CHARS:
         return None
     norm = normalize(raw)
+    if fmt is AnswerFormat.CHOICE:
+        return _as_choice(norm) or norm or None
     return norm or None
 
 
@@ -96,32 +242,64 @@ def gold_answer(value: object) -> str | None:
     return normalize(text) or None
 
 
+# --- normalisation -------------------------------------------------------------------------
 def normalize(answer: str) -> str:
-    """Remove spelling noise so that the exact-match fast path catches most equal answers."""
+    """Remove spelling noise so that the exact-match fast path catches most equal answers.
+
+    Idempotent: ``normalize(normalize(s)) == normalize(s)``.
+    """
     s = answer.strip()
+    if len(s) > MAX_ANSWER_CHARS:
+        return s
     s = s.strip("$").strip()
-    s = _TEXT_WRAP.sub(r"\1", s)
+    s = re.sub(r"^\\\[|\\\]$|^\\\(|\\\)$", "", s).strip()
+    s = s.rstrip(".").strip()
+    time = _TIME.match(s)
+    if time:  # 4:30 p.m. → 16:30 (a time, not the ratio 4:30)
+        hour = int(time.group(1)) % 12 + (12 if time.group(3).lower() == "p" else 0)
+        return f"{hour}:{time.group(2)}"
     for old, new in (
         ("\\left", ""),
         ("\\right", ""),
         ("\\!", ""),
-        ("\\,", ""),
-        ("\\;", ""),
-        ("\\ ", ""),
+        ("\\displaystyle", ""),
         ("\\dfrac", "\\frac"),
         ("\\tfrac", "\\frac"),
         ("^{\\circ}", ""),
         ("^\\circ", ""),
-        ("\\%", ""),
-        ("%", ""),
+        ("°", ""),
         ("\\$", ""),
     ):
         s = s.replace(old, new)
-    s = _COMMAND_SPACE.sub("\\1\x00", s)  # "\\pi r" must not become "\\pir"
-    s = "".join(s.split()).replace("\x00", " ")
+    s = _PERCENT_WORD.sub("\\\\%", s)
+    s = s.replace("%", "\\%").replace("\\\\%", "\\%")
+    s = re.sub(r"^\\text\{\s*(.*?)\s*\}$", r"\1", s) if s.count("\\text") == 1 and "\\%" not in s else s
+    unit = _TRAILING_TEXT.match(s)
+    if unit and not _TIME.match(s):
+        s = unit.group(1).strip()
+    words = _UNIT_WORDS.match(s)
+    if words:
+        s = words.group(1)
+    s = _LIST_WORD.sub(", ", s)
+    s = _TEXT_WRAP.sub(r"\1", s)
+    for spacing in ("\\,", "\\;", "\\:", "\\ ", "~"):
+        s = s.replace(spacing, " ")
+    s = s.strip()
+    mixed = _MIXED.match(s) or _MIXED_FRAC.match(s)
+    if mixed:  # 7 3/4 → 31/4 (never the juxtaposition 73/4)
+        sign, whole, num, den = mixed.groups()
+        if int(den) != 0 and int(num) < int(den):
+            value = int(whole) * int(den) + int(num)
+            return f"{sign}\\frac{{{value}}}{{{den}}}"
     if _THOUSANDS.match(s):
         s = s.replace(",", "")
+    s = _COMMAND_SPACE.sub("\\1\x00", s)  # "\\pi r" must not become "\\pir"
+    s = re.sub(r",\s+", ",\x01", s)  # "32, 349" is a list; "0,111" is for the grader to read
+    s = "".join(s.split()).replace("\x00", " ").replace("\x01", " ")
     s = s.rstrip(".")
+    choice = _CHOICE.match(s)
+    if choice and s.startswith("("):
+        return choice.group(1)
     if _NUMBER.match(s) and "e" not in s.lower():
         s = _canonical_decimal(s)
     return s

@@ -1,12 +1,20 @@
-"""Are two answers the same? A cheap exact/numeric test first, math-verify only when needed.
+"""Are two answers the same? Asymmetric grading as math-verify, conservative clustering.
 
-Most pairs in a vote are decided without sympy: equal normalised strings are equal, two plain
-numbers (``7.5``, ``15/2``, ``\\frac{15}{2}``) are compared exactly (with a 1e-4 relative
-tolerance once a decimal is involved, as the Qwen2.5-Math evaluation does). Only pairs with
-symbols go to math-verify, which runs in a few shared worker processes
-(:mod:`cascadec.runtime.verify_worker`): sympy can hang on adversarial input, so each pair gets
-a timeout (a pair that times out counts as *different*) and a worker past its deadline is
-killed and replaced. Results are cached on the unordered pair, for the whole process.
+- **Grading** is ``verify(gold, pred)`` as in math-verify: asymmetric (a set gold ``{1,3}``
+  accepts the prediction ``(3,1)``; a bare ``1`` does not match the gold ``2x+z=1``).
+- **Clustering** for a vote (:meth:`Equivalence.same`) is conservative: two answers are one
+  cluster only when each is equal to the other.
+- The verdict is tri-state (:class:`Verdict`): a pair that exceeds the timeout, or an answer too
+  large to parse, is ``UNGRADED`` — counted in :attr:`Equivalence.ungraded`, never silently
+  "different" — and a hung worker is killed and replaced, so no input can hang a run.
+
+Shortcuts decide most pairs without sympy, and each is provably one (never rules otherwise than
+math-verify would): identical normalised strings are equal; two plain rationals (``7.5``,
+``15/2``, ``\\frac{15}{2}``) of exactly the same value are equal; two different integers are
+different. Everything else (decimals that math-verify rounds, ``4+4/9``, ``1,-2``, symbols) goes
+to math-verify, which runs in a few worker processes (:mod:`cascadec.runtime.verify_worker`).
+One documented policy sits on top: two clock times (``4:30 p.m.`` → ``16:30``) compare as times,
+not as the ratio math-verify would read. Verdicts are cached per ordered pair for the process.
 """
 
 from __future__ import annotations
@@ -22,46 +30,56 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
-from fractions import Fraction
+from enum import StrEnum
 from typing import Literal
 
-from cascadec.runtime.answers import numeric_value
+from cascadec.runtime.answers import normalize, numeric_value
 
 Mode = Literal["math", "exact"]
-REL_TOL = Fraction(1, 10_000)
-_PLAIN = re.compile(r"^[0-9.,+\-/ ]*$")
+_INTEGER = re.compile(r"^-?\d+$")
+_TIME = re.compile(r"^\d{1,2}:\d{2}$")
 
-_cache: dict[tuple[str, str], bool] = {}
+
+class Verdict(StrEnum):
+    EQUAL = "equal"
+    DIFFERENT = "different"
+    UNGRADED = "ungraded"  # the grader ran out of time (or the answer is too large to parse)
+
+
+_cache: dict[tuple[str, str], Verdict] = {}
 _pool: _Workers | None = None
 _pool_lock = threading.Lock()
 _run_lock = threading.Lock()
 
 
-def _key(a: str, b: str) -> tuple[str, str]:
-    return (a, b) if a <= b else (b, a)
+def fast_verdict(gold: str, pred: str) -> Verdict | None:
+    """EQUAL/DIFFERENT when decidable without sympy (in agreement with math-verify), else None."""
+    if gold == pred:
+        return Verdict.EQUAL
+    if _TIME.match(gold) and _TIME.match(pred):
+        return Verdict.DIFFERENT  # normalised times: equal only when identical (policy)
+    vg, vp = numeric_value(gold), numeric_value(pred)
+    if vg is not None and vp is not None:
+        if vg == vp and "e" not in (gold + pred).lower():
+            return Verdict.EQUAL
+        if _INTEGER.match(gold) and _INTEGER.match(pred):
+            return Verdict.DIFFERENT
+    return None
 
 
 def fast_equal(a: str, b: str) -> bool | None:
-    """True/False when decidable without sympy, None when math-verify must decide."""
-    if a == b:
-        return True
-    va, vb = numeric_value(a), numeric_value(b)
-    if va is not None and vb is not None:
-        if va == vb:
-            return True
-        if (va.denominator == 1 and vb.denominator == 1) or "." not in a + b:
-            return False  # integers and exact fractions: no tolerance
-        return abs(va - vb) <= REL_TOL * max(1, abs(va), abs(vb))
-    if _PLAIN.match(a) and _PLAIN.match(b):
-        return False  # digits only, not the same number: no symbol for sympy to see through
-    return None
+    """Symmetric shortcut for clustering: True/False when both directions are decided, else None."""
+    ab, ba = fast_verdict(a, b), fast_verdict(b, a)
+    if ab is None or ba is None:
+        return None
+    return ab is Verdict.EQUAL and ba is Verdict.EQUAL
 
 
 class _Workers:
     """A few ``verify_worker`` processes, one pair in flight each, killed when past deadline."""
 
     STARTUP_GRACE = 60.0  # seconds a fresh worker may take to import sympy
-    MARGIN = 5.0  # seconds past 3 × the pair timeout before a worker counts as hung
+    MARGIN = 2.0  # seconds past the pair timeout (the worker's own alarm) before it counts as hung
 
     COMMAND = (sys.executable, "-m", "cascadec.runtime.verify_worker")
 
@@ -98,12 +116,11 @@ class _Workers:
         for w in range(self.size):
             self._proc(w)
 
-    def run(self, pairs: list[tuple[str, str]], timeout: int) -> tuple[list[bool], int]:
-        """Verdicts for ``pairs`` (False for a pair that timed out) and the number of time-outs."""
-        results = [False] * len(pairs)
+    def run(self, pairs: list[tuple[str, str]], timeout: int) -> list[Verdict]:
+        """Verdicts for ``pairs`` (gold, pred); a pair past its deadline or in a dead worker is UNGRADED."""
+        results = [Verdict.UNGRADED] * len(pairs)
         todo = deque(range(len(pairs)))
         inflight: dict[int, tuple[int, float]] = {}
-        timed_out = 0
         with selectors.DefaultSelector() as sel:
             while todo or inflight:
                 for w in range(self.size):
@@ -119,7 +136,7 @@ class _Workers:
                         todo.appendleft(i)
                         continue
                     grace = self.STARTUP_GRACE if self.fresh[w] else 0.0
-                    inflight[w] = (i, time.monotonic() + 3 * timeout + self.MARGIN + grace)
+                    inflight[w] = (i, time.monotonic() + timeout + self.MARGIN + grace)
                     sel.register(proc.stdout, selectors.EVENT_READ, w)  # type: ignore[arg-type]
                 wait = max(0.0, min(d for _, d in inflight.values()) - time.monotonic()) if inflight else 0
                 for key, _ in sel.select(timeout=wait):
@@ -128,9 +145,9 @@ class _Workers:
                     line = key.fileobj.readline()  # type: ignore[union-attr]
                     i, _ = inflight.pop(w)
                     self.fresh[w] = False
-                    if line.strip() in ("true", "false"):
-                        results[i] = line.strip() == "true"
-                    else:  # the worker died: the pair counts as different, the worker restarts
+                    try:
+                        results[i] = Verdict(line.strip())
+                    except ValueError:  # the worker died: the pair is ungraded, the worker restarts
                         self._kill(w)
                 now = time.monotonic()
                 for w, (_i, deadline) in list(inflight.items()):
@@ -138,8 +155,7 @@ class _Workers:
                         sel.unregister(self.procs[w].stdout)  # type: ignore[union-attr,arg-type]
                         self._kill(w)
                         del inflight[w]
-                        timed_out += 1
-        return results, timed_out
+        return results
 
     def close(self) -> None:
         for w, proc in enumerate(self.procs):
@@ -173,40 +189,71 @@ atexit.register(shutdown)
 
 
 class Equivalence:
-    """Answer equivalence with a cache; ``mode="exact"`` never starts math-verify."""
+    """Answer grading and clustering with a cache; ``mode="exact"`` never starts math-verify.
+
+    Inputs are answers (what :func:`cascadec.runtime.answers.extract_answer` returns); raw
+    answers such as ``10\\text{ units}`` are normalised first, so both work.
+    """
 
     def __init__(self, mode: Mode = "math", timeout: float = 5.0):
         if mode not in ("math", "exact"):
             raise ValueError(f"equivalence mode must be 'math' or 'exact', got {mode!r}")
         self.mode = mode
         self.timeout = max(1, int(round(timeout)))
-        self.pairs_verified = 0
-        self.pairs_timed_out = 0
+        self.pairs_verified = 0  # pairs math-verify was asked about
+        self.ungraded = 0  # of those, pairs that ran out of time or were too large
 
-    def same(self, a: str, b: str) -> bool:
-        quick = fast_equal(a, b)
+    @property
+    def timeouts(self) -> int:
+        """Pairs left ungraded (kept under this name for readers of run summaries)."""
+        return self.ungraded
+
+    pairs_timed_out = timeouts
+
+    def verify(self, gold: str, pred: str) -> Verdict:
+        """math-verify's ``verify(gold, pred)``: asymmetric, tri-state."""
+        gold, pred = normalize(gold), normalize(pred)
+        quick = fast_verdict(gold, pred)
         if quick is not None:
             return quick
         if self.mode == "exact":
-            return False
-        key = _key(a, b)
-        if key not in _cache:
-            self.prepare([key])
-        return _cache[key]
+            return Verdict.DIFFERENT
+        if (gold, pred) not in _cache:
+            self._decide([(gold, pred)])
+        return _cache[(gold, pred)]
 
-    def prepare(self, pairs: Iterable[tuple[str, str]]) -> None:
-        """Decide every pair that needs math-verify at once, in parallel (fills the cache)."""
+    def grade(self, gold: str, pred: str | None) -> bool | None:
+        """Is ``pred`` right? True/False, or None when the grader could not decide (ungraded)."""
+        if pred is None:
+            return False
+        verdict = self.verify(gold, pred)
+        return None if verdict is Verdict.UNGRADED else verdict is Verdict.EQUAL
+
+    def same(self, a: str, b: str) -> bool:
+        """Same vote cluster: equal in both directions (an ungraded pair is not the same)."""
+        return self.verify(a, b) is Verdict.EQUAL and self.verify(b, a) is Verdict.EQUAL
+
+    def prepare(self, pairs: Iterable[tuple[str, str]], both_ways: bool = False) -> None:
+        """Decide every (gold, pred) pair that needs math-verify at once, in parallel (fills the cache).
+
+        ``both_ways`` also prepares (pred, gold), as clustering needs.
+        """
         if self.mode == "exact":
             return
-        todo = sorted(
-            {_key(a, b) for a, b in pairs if a != b and _key(a, b) not in _cache and fast_equal(a, b) is None}
-        )
-        if not todo:
-            return
+        todo: set[tuple[str, str]] = set()
+        for a, b in pairs:
+            a, b = normalize(a), normalize(b)
+            for key in ((a, b), (b, a)) if both_ways else ((a, b),):
+                if key not in _cache and fast_verdict(*key) is None:
+                    todo.add(key)
+        if todo:
+            self._decide(sorted(todo))
+
+    def _decide(self, todo: list[tuple[str, str]]) -> None:
         with _run_lock:  # one batch at a time through the shared workers
-            verdicts, timed_out = _get_pool().run(todo, self.timeout)
+            verdicts = _get_pool().run(todo, self.timeout)
         self.pairs_verified += len(todo)
-        self.pairs_timed_out += timed_out
+        self.ungraded += sum(v is Verdict.UNGRADED for v in verdicts)
         for key, verdict in zip(todo, verdicts, strict=True):
             _cache[key] = verdict
 
@@ -214,3 +261,13 @@ class Equivalence:
         """Start the pool now (e.g. while a model loads) so the first vote does not wait."""
         if self.mode == "math":
             _get_pool().start()
+
+
+def grade_texts(gold: str, completion: str, equivalence: Equivalence | None = None) -> bool | None:
+    """Grade a whole completion against a gold cell (bare answer, GSM8K or MATH solution)."""
+    from cascadec.runtime.answers import extract_answer, gold_answer
+
+    g, p = gold_answer(gold), extract_answer(completion)
+    if g is None:
+        return None
+    return (equivalence or Equivalence()).grade(g, p)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from cascadec.core.answer_format import AnswerFormat
 from cascadec.errors import BackendError
 from cascadec.plan import Plan
 from cascadec.runtime.answers import extract_answer
@@ -52,7 +53,9 @@ class Reporter:
     def close(self) -> None: ...
 
 
-def to_record(sample: Sample, ask: Ask, offset: int, seconds: float) -> SampleRecord:
+def to_record(
+    sample: Sample, ask: Ask, offset: int, seconds: float, answer_format: AnswerFormat
+) -> SampleRecord:
     truncated = sample.finish_reason == "length"
     return SampleRecord(
         tier=ask.tier,
@@ -61,7 +64,7 @@ def to_record(sample: Sample, ask: Ask, offset: int, seconds: float) -> SampleRe
         phase=ask.phase,
         sample_index=ask.first + offset,
         text=sample.text,
-        answer=None if truncated else extract_answer(sample.text),
+        answer=None if truncated else extract_answer(sample.text, answer_format),
         num_tokens=int(sample.num_tokens),
         finish_reason=sample.finish_reason,
         mean_logprob=sample_mean_logprob(sample),
@@ -164,7 +167,10 @@ class Executor:
             answers = {s.answer for s in job.samples if s.answer is not None}
             answers |= {r.answer for r in got[i] if r.answer is not None}
             answers_by_job.append(sorted(answers))
-        self.eq.prepare((a, b) for ans in answers_by_job for x, a in enumerate(ans) for b in ans[x + 1 :])
+        self.eq.prepare(
+            ((a, b) for ans in answers_by_job for x, a in enumerate(ans) for b in ans[x + 1 :]),
+            both_ways=True,
+        )
         done: list[Job] = []
         for i, job in enumerate(jobs):
             run = job.runs[-1]
@@ -174,7 +180,7 @@ class Executor:
             if job.done:
                 done.append(job)
         # grading, batched the same way
-        self.eq.prepare((j.final_answer, j.problem.gold) for j in done if j.final_answer and j.problem.gold)
+        self.eq.prepare((j.problem.gold, j.final_answer) for j in done if j.final_answer and j.problem.gold)
         for job in done:
             job.grade()
         self.store.add_finished([job.row() for job in done])
@@ -217,7 +223,10 @@ class Executor:
             ask = job.pending
             assert ask is not None
             # wall time is shared by a batch: each sample gets its share by tokens
-            records = [to_record(s, ask, i, seconds * s.num_tokens / total_tokens) for i, s in enumerate(out)]
+            fmt = job.strategy.answer
+            records = [
+                to_record(s, ask, i, seconds * s.num_tokens / total_tokens, fmt) for i, s in enumerate(out)
+            ]
             fresh.append((job, records))
             journal.extend((job.problem.id, job.strategy.key, r) for r in records)
         self.store.add_samples(journal)

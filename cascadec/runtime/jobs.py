@@ -192,7 +192,9 @@ class Job:
         """Compare the final answer with the gold one (None when there is no gold)."""
         gold = self.problem.gold
         if gold is not None:
-            self.correct = self.final_answer is not None and self.eq.same(self.final_answer, gold)
+            # asymmetric, as math-verify: the gold decides; an ungraded pair counts as not correct
+            # here and in ``Equivalence.ungraded``
+            self.correct = self.eq.grade(gold, self.final_answer) is True
 
     def _final(self) -> str | None:
         voted = [r for r in self.runs if r.vote is not None]

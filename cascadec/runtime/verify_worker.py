@@ -1,28 +1,63 @@
-"""A math-verify worker process: reads ``[a, b, timeout]`` JSON lines, answers ``true``/``false``.
+"""A math-verify worker process: reads ``[gold, pred, timeout]`` JSON lines, answers a verdict.
+
+The answer line is ``equal``, ``different`` or ``ungraded`` (the pair hit the timeout, or an
+answer is too large to parse safely). Grading is asymmetric, exactly as math-verify's
+``verify(gold, pred)``: the gold's structure decides (a set gold accepts a tuple prediction, not
+the other way round); callers that need symmetry (vote clustering) ask both directions.
 
 Started by :mod:`cascadec.runtime.equivalence` as ``python -m cascadec.runtime.verify_worker``
 rather than through ``multiprocessing``: no fork of a process that holds threads or an
-inference engine, and no re-import of the caller's ``__main__`` (scripts without an
-``if __name__ == "__main__"`` guard and notebooks both work). It runs each pair in its main
-thread, where math-verify's alarm-based timeout works; the parent kills a worker that still
-hangs past its own deadline.
+inference engine, and no re-import of the caller's ``__main__``. Each pair runs in the main
+thread under one ``SIGALRM`` deadline covering parsing and verification, so a slow sympy call
+becomes ``ungraded`` instead of a silent "different"; a worker stuck in C code (a huge integer
+power) ignores the alarm and is killed by the parent at its own deadline.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
+MAX_CHARS = 2_000  # longer answers are not parsed: no real answer is this long
+EQUAL, DIFFERENT, UNGRADED = "equal", "different", "ungraded"
 
-def verify_pair(a: str, b: str, timeout: int) -> bool:
-    from math_verify import parse, verify
 
-    pa = parse("\\boxed{" + a + "}", parsing_timeout=timeout)
-    pb = parse("\\boxed{" + b + "}", parsing_timeout=timeout)
-    if not pa or not pb:
-        return False
-    return bool(verify(pa, pb, timeout_seconds=timeout) or verify(pb, pa, timeout_seconds=timeout))
+class _Deadline(BaseException):  # not an Exception: math-verify must not swallow it
+    pass
+
+
+def _alarm(signum, frame):  # noqa: ARG001
+    raise _Deadline
+
+
+def _parse(answer: str):
+    from math_verify import parse
+
+    return parse("\\boxed{" + answer + "}", parsing_timeout=None)
+
+
+def verify_pair(gold: str, pred: str, timeout: int) -> str:
+    """``equal`` / ``different`` / ``ungraded`` for math-verify's ``verify(gold, pred)``."""
+    from math_verify import verify
+
+    if len(gold) > MAX_CHARS or len(pred) > MAX_CHARS:
+        return UNGRADED
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(max(1, int(timeout)))
+    try:
+        pg, pp = _parse(gold), _parse(pred)
+        if not pg or not pp:
+            return DIFFERENT
+        return EQUAL if verify(pg, pp, timeout_seconds=None) else DIFFERENT
+    except _Deadline:
+        return UNGRADED
+    except RecursionError:
+        return UNGRADED
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def main() -> None:
@@ -32,11 +67,13 @@ def main() -> None:
 
     for line in sys.stdin:
         try:
-            a, b, timeout = json.loads(line)
-            result = verify_pair(str(a), str(b), int(timeout))
+            gold, pred, timeout = json.loads(line)
+            result = verify_pair(str(gold), str(pred), int(timeout))
+        except _Deadline:
+            result = UNGRADED
         except Exception:  # one bad pair must not kill the worker
-            result = False
-        channel.write("true\n" if result else "false\n")
+            result = DIFFERENT
+        channel.write(result + "\n")
         channel.flush()
 
 

@@ -5,7 +5,9 @@ Only samples with an answer vote: a sample without one, or cut off at ``max_toke
 (lm-evaluation-harness's pitfall was to let "invalid" win as a class of its own).
 
 Clustering is greedy in sample order: each answer joins the first cluster whose
-*representative* (its earliest answer) is equivalent to it, else it starts a new cluster.
+*representative* (its earliest answer) is equivalent to it — in both directions
+(:meth:`Equivalence.same`: ``{1,3}`` and ``(3,1)`` are two clusters, although a gold ``{1,3}``
+would accept ``(3,1)``) — else it starts a new cluster.
 Comparing with representatives only keeps the result independent of non-transitive
 equivalence quirks and identical from run to run.
 
@@ -78,7 +80,7 @@ class Vote:
 def tally(ballots: Sequence[Ballot], equivalence: Equivalence) -> Vote:
     """Cluster the voting ballots by equivalence and rank the clusters (see module docstring)."""
     distinct = sorted({b.answer for b in ballots if b.answer is not None})
-    equivalence.prepare((a, b) for i, a in enumerate(distinct) for b in distinct[i + 1 :])
+    equivalence.prepare(((a, b) for i, a in enumerate(distinct) for b in distinct[i + 1 :]), both_ways=True)
     reps: list[str] = []
     members: list[list[int]] = []
     for pos, ballot in enumerate(ballots):

@@ -12,7 +12,8 @@ and applied by the compiler's ``apply_defaults`` pass:
 - ``top_p`` 0.8 for sampled tiers (T > 0), 1.0 for greedy ones; ``max_tokens`` 2048, capped by
   the registry's ``max_model_len``; ``seed`` 0 for every tier (a sample's seed is fixed by the
   spec seed, model, problem, temperature and sample index: :mod:`cascadec.core.seeds`); ``prompt``: the spec's
-  ``defaults.prompt``, else the registry's, else ``qwen-math-cot``.
+  ``defaults.prompt``, else the registry's, else ``qwen-math-cot``; ``answer``: the spec's
+  ``defaults.answer``, else the prompt's format (see :mod:`cascadec.core.answer_format`).
 - A key that is absent takes its default; ``retry: null`` / ``explore: null`` switch an
   inherited rule off for that tier or strategy.
 """
@@ -23,6 +24,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
+from cascadec.core.answer_format import AnswerFormat
 from cascadec.core.kinds import Kind
 
 SPEC_VERSION = 1
@@ -57,6 +59,9 @@ class Defaults(_Spec):
     max_tokens: Int | None = Field(None, ge=1, description="Generated tokens per sample (default 2048)")
     top_p: Float | None = Field(None, gt=0, le=1, description="Default 0.8 when sampling, 1.0 when greedy")
     prompt: str | None = Field(None, min_length=1, description="Prompt template name (default: registry's)")
+    answer: AnswerFormat | None = Field(
+        None, description="How a completion's final answer is read (default: the prompt's format)"
+    )
     seed: Int | None = Field(
         None,
         ge=0,
