@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from cascadec.runtime.api import execute, prepare
 from compiler_specs import CTX, SAMPLED, spec
 from pydantic import ValidationError
 
+from cascadec.api import execute, prepare
 from cascadec.compiler import compile_marker
 from cascadec.compiler.pipeline import compile_strategy
 from cascadec.core.answer_format import AnswerFormat, default_answer_format
