@@ -1,0 +1,12 @@
+"""``cascadec serve``: an OpenAI-compatible server whose ``model`` is a cascade strategy.
+
+A marker (``mv_cascade_0.034M_k4_t0.7_1.1M_k1_t0.0``), a spec name from ``--specs`` or a
+plain model alias is the model name; behind it run the same plans, jobs and backends as
+``cascadec run``, with concurrent requests micro-batched per model. Needs the ``serve``
+extra (FastAPI, uvicorn, prometheus_client, openai).
+"""
+
+from cascadec.serve.app import create_app
+from cascadec.serve.config import ServeConfig
+
+__all__ = ["ServeConfig", "create_app"]

@@ -1,0 +1,349 @@
+"""The ASGI app: OpenAI's ``/v1/chat/completions``, ``/v1/completions`` and ``/v1/models``,
+plus ``/health`` and ``/metrics``, on FastAPI.
+
+Request bodies are read under a size limit and validated here (not by FastAPI's automatic
+validation) so every failure is an OpenAI-style error with a cascadec code. Admission is
+bounded: ``max_concurrency`` requests run, ``max_queue`` wait, the rest get 429. Every
+request has a deadline; an engine that does not answer becomes a 503 naming the tier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import ValidationError
+
+from cascadec.runtime.backends.base import Backend
+from cascadec.runtime.equivalence import Equivalence
+from cascadec.serve.cascade import CascadeRunner, Outcome, summary, upstream_error
+from cascadec.serve.catalog import Catalog
+from cascadec.serve.config import ServeConfig
+from cascadec.serve.engines import EnginePool, build_engines
+from cascadec.serve.errors import ServeError, invalid, too_large
+from cascadec.serve.metrics import Metrics
+from cascadec.serve.protocol import (
+    ChatRequest,
+    CompletionRequest,
+    chat_response,
+    chunk,
+    completion_response,
+    new_id,
+    usage,
+)
+
+log = logging.getLogger("cascadec.serve")
+NO_STRATEGY = "-"  # metrics label of requests that never resolved to a strategy
+
+
+class Admission:
+    """At most ``concurrency`` requests at once and ``queue`` waiting; beyond that, 429."""
+
+    def __init__(self, concurrency: int, queue: int):
+        self.sem = asyncio.Semaphore(concurrency)
+        self.queue = queue
+        self.waiting = 0
+
+    async def acquire(self) -> None:
+        if self.sem.locked() and self.waiting >= self.queue:
+            raise ServeError(429, "server busy: too many requests in flight; retry later", code="E604")
+        self.waiting += 1
+        try:
+            await self.sem.acquire()
+        finally:
+            self.waiting -= 1
+
+    def release(self) -> None:
+        self.sem.release()
+
+
+class Server:
+    """Everything a running server holds: catalog, engines, runner, limits, metrics."""
+
+    def __init__(self, config: ServeConfig, catalog: Catalog, engines: EnginePool):
+        self.config = config
+        self.catalog = catalog
+        self.engines = engines
+        self.eq = Equivalence(config.equivalence)
+        self.runner = CascadeRunner(engines, self.eq)
+        self.metrics = Metrics()
+        self.admission: Admission | None = None
+        self.reference = catalog.reference
+        for engine in engines.engines.values():
+            engine.on_batch = self.metrics.engine_batch
+
+    # --- request plumbing -----------------------------------------------------------------
+    def authorize(self, request: Request) -> None:
+        token = self.config.auth_token()
+        if token is None:
+            return
+        given = request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
+            raise ServeError(401, "missing or wrong bearer token (Authorization: Bearer ...)", code="E605")
+
+    async def read_body(self, request: Request, model_cls):
+        limit = self.config.max_request_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_large(f"request body of {declared} bytes exceeds {limit} (--max-request-bytes)")
+        body = bytearray()
+        async for part in request.stream():
+            body += part
+            if len(body) > limit:
+                raise too_large(f"request body exceeds {limit} bytes (--max-request-bytes)")
+        try:
+            data = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ServeError(400, f"request body is not JSON: {exc}", code="E602") from None
+        if not isinstance(data, dict):
+            raise ServeError(400, "request body must be a JSON object", code="E602")
+        try:
+            return model_cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise invalid(f"{where}: {err['msg']}", param=where or None) from None
+
+    def problem_text(self, req) -> str:
+        text = req.problem()
+        if isinstance(req, CompletionRequest) and isinstance(req.prompt, list) and len(req.prompt) != 1:
+            raise invalid("one prompt per request (the cascade answers one problem)", param="prompt")
+        if not text.strip():
+            what = "the last user message" if isinstance(req, ChatRequest) else "the prompt"
+            raise invalid(f"{what} is empty: it is the problem the cascade answers", param="messages")
+        if len(text) > self.config.max_prompt_chars:
+            raise too_large(
+                f"problem of {len(text)} characters exceeds {self.config.max_prompt_chars} (--max-prompt-chars)",
+                param="prompt",
+            )
+        return text
+
+    # --- one request ----------------------------------------------------------------------
+    async def answer(self, request: Request, kind: str) -> Response:
+        t0 = time.perf_counter()
+        strategy = NO_STRATEGY
+        try:
+            self.authorize(request)
+            req = await self.read_body(request, ChatRequest if kind == "chat" else CompletionRequest)
+            served = self.catalog.resolve(req.model)
+            strategy = served.strategy.key
+            self.runner.check(served)
+            text = self.problem_text(req)
+            outcome = self.runner.start(served, text, seed=req.seed, difficulty=req.difficulty)
+            assert self.admission is not None
+            await self.admission.acquire()
+        except ServeError as exc:
+            self.metrics.status(strategy, exc.status)
+            return error_response(exc)
+        if req.stream:
+            return await self.stream(kind, req, outcome, t0)
+        self.metrics.in_flight.inc()
+        try:
+            await self._drive(outcome)
+        except ServeError as exc:
+            self.metrics.status(strategy, exc.status)
+            return error_response(exc)
+        finally:
+            self.admission.release()
+            self.metrics.in_flight.dec()
+        self.metrics.status(strategy, 200)
+        self.metrics.finished(strategy, outcome, time.perf_counter() - t0)
+        make = chat_response if kind == "chat" else completion_response
+        body = make(new_id("cmpl"), req.model, outcome.text, outcome.finish_reason, *self._extras(outcome))
+        return JSONResponse(body)
+
+    async def _drive(self, outcome: Outcome, on_delta=None) -> None:
+        try:
+            await asyncio.wait_for(self.runner.drive(outcome, on_delta), self.config.timeout_s)
+        except TimeoutError:
+            raise upstream_error(
+                outcome.job, f"did not answer within {self.config.timeout_s:g}s (--timeout)"
+            ) from None
+
+    def _extras(self, outcome: Outcome) -> tuple[dict, dict]:
+        use = usage(outcome.prompt_tokens, outcome.completion_tokens)
+        return use, summary(outcome, self.reference.params)
+
+    async def stream(self, kind: str, req, outcome: Outcome, t0: float) -> Response:
+        """Server-sent events: the final tier's tokens as generated, or the chosen sample once decided."""
+        rid, events = new_id("cmpl"), asyncio.Queue()
+        strategy = outcome.served.strategy.key
+
+        async def on_delta(text: str) -> None:
+            await events.put(("delta", text))
+
+        async def produce() -> None:
+            self.metrics.in_flight.inc()
+            try:
+                await self._drive(outcome, on_delta)
+                await events.put(("done", None))
+            except ServeError as exc:
+                await events.put(("error", exc))
+            except Exception as exc:  # never leave the client waiting
+                log.exception("stream failed")
+                await events.put(
+                    ("error", ServeError(500, f"internal error: {type(exc).__name__}", code="E900"))
+                )
+            finally:
+                self.admission.release()
+                self.metrics.in_flight.dec()
+
+        task = asyncio.create_task(produce())
+        first = await events.get()
+        if first[0] == "error":
+            await task
+            self.metrics.status(strategy, first[1].status)
+            return error_response(first[1])
+
+        async def sse() -> AsyncIterator[str]:
+            event = first
+            sent_any = False
+            try:
+                yield _sse(chunk(kind, rid, req.model, "", role=True))
+                while True:
+                    what, value = event
+                    if what == "delta":
+                        sent_any = True
+                        yield _sse(chunk(kind, rid, req.model, value))
+                    elif what == "error":
+                        self.metrics.status(strategy, value.status)
+                        yield _sse(value.body())
+                        break
+                    else:
+                        if not sent_any and outcome.text:
+                            yield _sse(chunk(kind, rid, req.model, outcome.text))
+                        use, cascade = self._extras(outcome)
+                        yield _sse(
+                            chunk(
+                                kind, rid, req.model, None, outcome.finish_reason, extra={"cascade": cascade}
+                            )
+                        )
+                        if req.include_usage:
+                            last = chunk(kind, rid, req.model, None, extra={"usage": use})
+                            last["choices"] = []
+                            yield _sse(last)
+                        self.metrics.status(strategy, 200)
+                        self.metrics.finished(strategy, outcome, time.perf_counter() - t0)
+                        break
+                    event = await events.get()
+                yield "data: [DONE]\n\n"
+            finally:
+                if not task.done():
+                    task.cancel()
+
+        return StreamingResponse(sse(), media_type="text/event-stream")
+
+    # --- the other endpoints --------------------------------------------------------------
+    def model_list(self) -> dict:
+        created = int(time.time())
+        data = [
+            {"id": n, "object": "model", "created": created, "owned_by": "cascadec"}
+            for n in self.catalog.names()
+        ]
+        return {"object": "list", "data": data}
+
+    def health(self) -> tuple[int, dict]:
+        engines = {
+            m: {
+                "loaded": e.loaded,
+                "batches": e.stats.batches,
+                "requests": e.stats.requests,
+                "largest_batch": e.stats.largest,
+            }
+            for m, e in self.engines.engines.items()
+        }
+        ok = all(e["loaded"] for e in engines.values())
+        return (200 if ok else 503), {"status": "ok" if ok else "degraded", "engines": engines}
+
+
+def _sse(payload: dict) -> str:
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+def error_response(exc: ServeError) -> JSONResponse:
+    headers = {"Retry-After": "1"} if exc.status == 429 else None
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+def create_app(
+    config: ServeConfig | None = None,
+    *,
+    backends: Mapping[str, Backend] | None = None,
+    catalog: Catalog | None = None,
+) -> FastAPI:
+    """The server as an ASGI app; ``backends`` (model id → backend) replaces the configured engines."""
+    config = config or ServeConfig()
+    catalog = catalog or Catalog(config.models, config.specs, config.max_samples)
+    engines = build_engines(
+        catalog.models,
+        config.engines,
+        endpoints=config.endpoints,
+        api_key=config.upstream_key(),
+        timeout_s=config.timeout_s,
+        window_s=config.batch_window_ms / 1000,
+        max_batch=config.max_batch,
+        backends=backends,
+    )
+    server = Server(config, catalog, engines)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        server.admission = Admission(config.max_concurrency, config.max_queue)
+        if config.equivalence == "math":
+            server.eq.warm_up()
+        await engines.start()
+        try:
+            yield
+        finally:
+            await engines.stop()
+
+    app = FastAPI(title="cascadec serve", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.server = server
+
+    @app.exception_handler(ServeError)
+    async def _serve_error(_request: Request, exc: ServeError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(Exception)
+    async def _internal(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error")
+        return error_response(ServeError(500, f"internal error: {type(exc).__name__}", code="E900"))
+
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        return await server.answer(request, "chat")
+
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> Response:
+        return await server.answer(request, "text")
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> dict:
+        server.authorize(request)
+        return server.model_list()
+
+    @app.get("/v1/models/{name:path}")
+    async def model(name: str, request: Request) -> dict:
+        server.authorize(request)
+        served = server.catalog.resolve(name)
+        return {"id": served.name, "object": "model", "created": int(time.time()), "owned_by": "cascadec"}
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        status, body = server.health()
+        return JSONResponse(body, status_code=status)
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        server.authorize(request)
+        return Response(server.metrics.render(), media_type=server.metrics.content_type)
+
+    return app

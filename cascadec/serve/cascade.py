@@ -1,0 +1,216 @@
+"""One request, one job: drive the runtime's Job through the tiers on the shared engines.
+
+This is ``cascadec run``'s per-problem logic, unchanged: the same :class:`Job` (votes,
+signals, escalation, retries, exploration, budgets, final-answer policy), the same prompt
+rendering, request seeds and sample records as the executor. Only the scheduling differs: each
+ask goes to its model's engine, which batches it with the other requests' asks.
+
+The problem id — and so every sample's seed — is a hash of the problem text (and the
+client's ``seed``): the same question gets the same samples, as in a batch run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from cascadec.errors import CascadecError
+from cascadec.plan import resolve_tiers
+from cascadec.runtime.backends.base import GenerationRequest
+from cascadec.runtime.data import Problem
+from cascadec.runtime.equivalence import Equivalence
+from cascadec.runtime.executor import to_record
+from cascadec.runtime.jobs import Job, SampleRecord
+from cascadec.runtime.prompts import render
+from cascadec.runtime.signals import json_safe
+from cascadec.serve.catalog import Served
+from cascadec.serve.engines import EnginePool
+from cascadec.serve.errors import ServeError, upstream
+from cascadec.serve.tokens import prompt_tokens
+
+Delta = Callable[[str], Awaitable[None]]
+# votes and equivalence checks (math-verify in worker processes) off the event loop
+_DECIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="decide")
+
+
+def problem_id(text: str, seed: int | None = None) -> str:
+    digest = hashlib.sha256(f"{'' if seed is None else seed}\x00{text}".encode()).hexdigest()
+    return f"serve-{digest[:16]}"
+
+
+@dataclass
+class Outcome:
+    """What a finished request reports: the winning sample and everything that led to it."""
+
+    served: Served
+    job: Job
+    problem: str
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    batches: list[int] = field(default_factory=list)  # requests per engine call, per ask
+    streamed: bool = False
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(s.num_tokens for s in self.job.samples)
+
+
+def _final_sample(job: Job, eq: Equivalence) -> SampleRecord | None:
+    """The sample whose text is the answer: the first member of the winning cluster."""
+    for run in reversed(job.runs):
+        vote = run.vote
+        if vote is not None and vote.clusters and vote.winner == job.final_answer:
+            return run.samples[vote.clusters[0].members[0]]
+    if job.final_answer is not None:  # pooled: the winner may span tiers
+        for s in reversed(job.samples):
+            if s.answer is not None and eq.same(s.answer, job.final_answer):
+                return s
+    samples = job.samples
+    return samples[-1] if samples else None
+
+
+def _streams_final(job: Job) -> bool:
+    """Whether the pending ask's one sample will be the answer as generated (no vote to wait for)."""
+    ask = job.pending
+    run = job.runs[-1]
+    tier = run.tier
+    return (
+        ask is not None
+        and run.pos == len(job.tiers) - 1
+        and ask.n == 1
+        and tier.k == 1
+        and tier.retry is None
+        and job.strategy.final_answer == "last_tier"
+    )
+
+
+class CascadeRunner:
+    """Runs requests against the engines; one instance per server."""
+
+    def __init__(self, engines: EnginePool, equivalence: Equivalence):
+        self.engines = engines
+        self.eq = equivalence
+
+    def check(self, served: Served) -> None:
+        """Every model the strategy may reach has an engine here (else 404 before any work)."""
+        for tier in served.strategy.tiers:
+            if tier.model not in self.engines:
+                raise ServeError(
+                    404, f"no engine serves model {tier.model!r} (tier of {served.name})", code="E600"
+                )
+
+    def start(
+        self, served: Served, text: str, *, seed: int | None = None, difficulty: float | None = None
+    ) -> Outcome:
+        """A new job for ``text`` (nothing asked yet); :meth:`drive` runs it."""
+        tiers = resolve_tiers(served.strategy, [difficulty])[0]
+        problem = Problem(id=problem_id(text, seed), problem=text)
+        return Outcome(served, Job(problem, served.strategy, tiers, self.eq), text, "", "stop", 0)
+
+    async def drive(self, outcome: Outcome, on_delta: Delta | None = None) -> Outcome:
+        """Ask, wait, decide until the job is done; ``on_delta`` streams the final sample if it can."""
+        job, served = outcome.job, outcome.served
+        strategy, problem = served.strategy, job.problem
+        loop = asyncio.get_running_loop()
+        while not job.done:
+            ask = job.pending
+            assert ask is not None
+            model = served.plan.models[ask.model]
+            prompt = render(strategy.prompt, outcome.problem, model.path)
+            outcome.prompt_tokens += prompt_tokens(model.path, prompt)
+            engine = self.engines[ask.model]
+            request = GenerationRequest(
+                request_id=f"{problem.id}|{strategy.key}|{ask.tier}|{ask.round}|{self.engines.next_serial()}",
+                problem_id=problem.id,
+                prompt=prompt,
+                n=ask.n,
+                temperature=ask.temperature,
+                top_p=ask.top_p,
+                max_tokens=ask.max_tokens,
+                seed=ask.seed,
+                first_sample=ask.first,
+            )
+            try:
+                if on_delta is not None and engine.can_stream and _streams_final(job):
+                    outcome.streamed = True
+                    samples = [await engine.stream(request, on_delta)]
+                    outcome.batches.append(1)
+                else:
+                    samples, size = await engine.generate(request)
+                    outcome.batches.append(size)
+            except CascadecError as exc:
+                raise upstream_error(job, exc.message) from None
+            records = [to_record(s, ask, i, 0.0) for i, s in enumerate(samples)]
+            await loop.run_in_executor(_DECIDE, job.receive, records)
+        final = _final_sample(job, self.eq)
+        if final is not None:
+            outcome.text, outcome.finish_reason = final.text, final.finish_reason
+        return outcome
+
+
+def upstream_error(job: Job, reason: str) -> ServeError:
+    """502 (the engine answered wrongly) or 503 (unreachable, dead, too slow), naming the tier."""
+    ask = job.pending
+    where = f"tier {ask.tier} ({ask.model})" if ask is not None else "the engine"
+    down = any(
+        p in reason for p in ("lost the connection", "cannot reach", "died", "did not answer", "timed out")
+    )
+    return upstream(503 if down else 502, f"{where} failed: {reason}")
+
+
+def summary(outcome: Outcome, reference_cost_per_token: float) -> dict:
+    """The response's ``cascade`` field: what happened, tier by tier."""
+    job, served = outcome.job, outcome.served
+    tiers = []
+    for run, size in zip(job.runs, _per_run(outcome), strict=False):
+        tokens = sum(s.num_tokens for s in run.samples)
+        tiers.append(
+            {
+                "tier": run.index,
+                "model": run.tier.model,
+                "samples": len(run.samples),
+                "decision": run.decision,
+                "votes": run.vote.counts() if run.vote else {},
+                "signals": json_safe(run.signals),
+                "tokens": tokens,
+                "cost": round(tokens * run.tier.cost_per_token, 6),
+                "batch_requests": size,
+            }
+        )
+    # the largest model writing the same answer alone: what the cascade must beat
+    reference = max(1, _final_tokens(job, outcome)) * reference_cost_per_token
+    return {
+        "strategy": served.strategy.key,
+        "kind": served.strategy.kind,
+        "plan_hash": served.plan.hash,
+        "final_answer": job.final_answer,
+        "stop_reason": job.stop_reason,
+        "escalated": len(job.runs) > 1,
+        "tiers_used": len(job.runs),
+        "tiers": tiers,
+        "samples": len(job.samples),
+        "cost": round(job.cost, 6),
+        "cost_relative": round(job.cost / reference, 6) if reference > 0 else None,
+        "streamed": outcome.streamed,
+    }
+
+
+def _per_run(outcome: Outcome) -> list[int]:
+    """The largest engine batch each tier's asks shared (asks are in run order)."""
+    sizes, i = [], 0
+    for run in outcome.job.runs:
+        asks = max(1, run.rounds)
+        sizes.append(max(outcome.batches[i : i + asks], default=0))
+        i += asks
+    return sizes
+
+
+def _final_tokens(job: Job, outcome: Outcome) -> int:
+    for s in reversed(job.samples):
+        if s.text == outcome.text:
+            return s.num_tokens
+    return 1

@@ -1,0 +1,261 @@
+"""One engine per model, and the micro-batcher in front of it.
+
+Why a batcher: an engine is fastest when it gets many prompts at once (vLLM batches them;
+``n = k`` per prompt shares the prefix). Concurrent HTTP requests each drive their own
+cascade, so asks for the same model arrive one by one; the batcher gathers every ask that
+arrives while the previous engine call runs (plus ``batch_window_ms``) into the next single
+``Backend.generate`` call — the same call ``cascadec run`` makes, on the same backends.
+
+Engines are the runtime's backends, one loaded instance per model: ``OpenAIBackend`` over
+``vllm serve`` endpoints (``--endpoints``), or ``VLLMBackend`` workers the server starts
+itself (``--engines local``). Any other backend (replay, in tests) plugs in the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+from cascadec.errors import CascadecError
+from cascadec.plan import PlanModel
+from cascadec.runtime.backends.base import Backend, GenerationRequest, Sample
+
+log = logging.getLogger("cascadec.serve")
+
+Delta = Callable[[str], Awaitable[None]]
+
+
+@dataclass
+class BatchStats:
+    batches: int = 0
+    requests: int = 0
+    largest: int = 0
+    sizes: list[int] = field(default_factory=list)  # the last few batch sizes (for /health)
+
+
+class Engine:
+    """A loaded backend for one model, fed by a queue; one engine call in flight at a time."""
+
+    def __init__(self, model: PlanModel, backend: Backend, *, window_s: float = 0.002, max_batch: int = 256):
+        self.model = model
+        self.backend = backend
+        self.window_s = window_s
+        self.max_batch = max_batch
+        self.stats = BatchStats()
+        self.loaded = False
+        self.on_batch: Callable[[str, int], None] | None = None
+        self._queue: asyncio.Queue | None = None
+        self._task: asyncio.Task | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"engine-{model.id}")
+        self._load_lock = asyncio.Lock()
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def start(self, load: bool = True) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._loop(), name=f"batcher[{self.model.id}]")
+        if load:
+            try:
+                await self.ensure_loaded()
+            except CascadecError as exc:  # an endpoint down at startup: retried on first use
+                log.warning("engine for %s not ready: %s", self.model.id, exc.message)
+
+    async def ensure_loaded(self) -> None:
+        async with self._load_lock:
+            if not self.loaded:
+                await asyncio.get_running_loop().run_in_executor(self._pool, self.backend.load, self.model)
+                self.loaded = True
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.get_running_loop().run_in_executor(self._pool, self.backend.close)
+        self._pool.shutdown(wait=False)
+        self.loaded = False
+
+    # --- asking ---------------------------------------------------------------------------
+    async def generate(self, request: GenerationRequest) -> tuple[list[Sample], int]:
+        """The request's samples, and how many requests shared the engine call that made them."""
+        assert self._queue is not None, "engine not started"
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        await self._queue.put((request, future))
+        return await future
+
+    @property
+    def can_stream(self) -> bool:
+        return hasattr(self.backend, "url") and getattr(self.backend, "_client", None) is not None
+
+    async def stream(self, request: GenerationRequest, on_delta: Delta) -> Sample:
+        """One sample (``n`` must be 1), its text passed to ``on_delta`` as the engine makes it."""
+        await self.ensure_loaded()
+        return await stream_completion(self.backend, request, on_delta)
+
+    # --- the batcher ----------------------------------------------------------------------
+    async def _loop(self) -> None:
+        queue = self._queue
+        assert queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await queue.get()]
+            if self.window_s > 0:
+                await asyncio.sleep(self.window_s)
+            while not queue.empty() and len(batch) < self.max_batch:
+                batch.append(queue.get_nowait())
+            batch = [(r, f) for r, f in batch if not f.done()]  # their clients gave up
+            if not batch:
+                continue
+            try:
+                await self.ensure_loaded()
+                outputs = await loop.run_in_executor(self._pool, self.backend.generate, [r for r, _ in batch])
+            except Exception as exc:  # every ask of the batch gets the failure
+                if not isinstance(exc, CascadecError):
+                    log.error("engine %s failed: %s: %s", self.model.id, type(exc).__name__, exc)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self._count(len(batch))
+            for (_, future), samples in zip(batch, outputs, strict=True):
+                if not future.done():
+                    future.set_result((samples, len(batch)))
+
+    def _count(self, size: int) -> None:
+        s = self.stats
+        s.batches += 1
+        s.requests += size
+        s.largest = max(s.largest, size)
+        s.sizes = [*s.sizes[-19:], size]
+        if self.on_batch is not None:
+            self.on_batch(self.model.id, size)
+
+
+async def stream_completion(backend, request: GenerationRequest, on_delta: Delta) -> Sample:
+    """A streamed ``/completions`` call to the OpenAI backend's current endpoint.
+
+    Same sampling parameters as :meth:`OpenAIBackend._complete` for one greedy or sampled
+    sample, and the same token accounting (the chunks' logprobs are gathered into one choice
+    and read by the backend's own ``_sample``), so a streamed sample equals a batched one.
+    """
+    import openai
+
+    greedy = request.temperature <= 0
+    client = openai.AsyncOpenAI(
+        base_url=backend.url, api_key=backend.api_key, timeout=backend.timeout_s, max_retries=0
+    )
+    text: list[str] = []
+    tokens: list[str] = []
+    token_logprobs: list[float | None] = []
+    top_logprobs: list = []
+    finish = None
+    try:
+        stream = await client.completions.create(
+            model=backend.model.id,
+            prompt=request.prompt,
+            n=1,
+            temperature=0.0 if greedy else request.temperature,
+            top_p=1.0 if greedy else request.top_p,
+            max_tokens=request.max_tokens,
+            seed=None if request.seed is None else request.seed + request.first_sample,
+            logprobs=max(1, backend.logprobs),
+            stream=True,
+        )
+        async for chunk in stream:
+            for choice in chunk.choices:
+                if choice.text:
+                    text.append(choice.text)
+                    await on_delta(choice.text)
+                lp = choice.logprobs
+                if lp is not None and lp.tokens:
+                    tokens += lp.tokens
+                    token_logprobs += lp.token_logprobs or [None] * len(lp.tokens)
+                    top_logprobs += lp.top_logprobs or [None] * len(lp.tokens)
+                finish = choice.finish_reason or finish
+    except openai.APIConnectionError:
+        from cascadec.errors import BackendError
+
+        raise BackendError(f"lost the connection to {backend.url} (model {backend.model.id})") from None
+    except openai.APIError as exc:
+        from cascadec.errors import BackendError
+
+        raise BackendError(f"{backend.url}: request {request.request_id} failed: {exc}") from None
+    finally:
+        await client.close()
+    logprobs = SimpleNamespace(tokens=tokens, token_logprobs=token_logprobs, top_logprobs=top_logprobs)
+    return backend._sample(SimpleNamespace(text="".join(text), finish_reason=finish, logprobs=logprobs))
+
+
+class EnginePool:
+    """The engines of every model the server can reach, by model id."""
+
+    def __init__(self, engines: Mapping[str, Engine]):
+        self.engines = dict(engines)
+        self._serial = itertools.count()
+
+    def __contains__(self, model_id: str) -> bool:
+        return model_id in self.engines
+
+    def __getitem__(self, model_id: str) -> Engine:
+        return self.engines[model_id]
+
+    def next_serial(self) -> int:
+        """Unique per server: request ids stay unique even for identical concurrent prompts."""
+        return next(self._serial)
+
+    async def start(self) -> None:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(e.start() for e in self.engines.values()))
+        log.info("%d engines ready in %.1fs", len(self.engines), time.perf_counter() - t0)
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(e.stop() for e in self.engines.values()), return_exceptions=True)
+
+
+def build_engines(
+    models: Mapping[str, PlanModel],
+    kind: str,
+    *,
+    endpoints: str | None = None,
+    api_key: str | None = None,
+    timeout_s: float = 120.0,
+    window_s: float = 0.002,
+    max_batch: int = 256,
+    backends: Mapping[str, Backend] | None = None,
+) -> EnginePool:
+    """An engine per model: given ``backends``, or built for ``kind`` (endpoints | local)."""
+    made: dict[str, Backend] = dict(backends or {})
+    if not made:
+        if kind == "local":
+            from cascadec.runtime.backends.vllm_offline import VLLMBackend
+
+            made = {m: VLLMBackend() for m in models}
+        else:
+            from cascadec.runtime.backends.openai_http import OpenAIBackend, read_endpoints
+
+            if endpoints is not None and endpoints.startswith(("http://", "https://")):
+                opts: dict = {"base_url": endpoints}
+            else:
+                opts = {"endpoints": endpoints}
+            for m in models:
+                backend = OpenAIBackend(api_key=api_key, timeout_s=timeout_s, max_retries=0, **opts)
+                if "base_url" in opts or m in backend.endpoints:
+                    made[m] = backend
+            if not made:
+                known = ", ".join(sorted(read_endpoints(endpoints) if endpoints else {})) or "none"
+                raise CascadecError(
+                    f"no endpoint for any model of the registry (endpoints for: {known}); start them "
+                    "with runtime/launch_vllm_serve.sh and pass --endpoints FILE|URL, or use --engines local",
+                    code="E900",
+                )
+    return EnginePool(
+        {
+            m: Engine(models[m], b, window_s=window_s, max_batch=max_batch)
+            for m, b in made.items()
+            if m in models
+        }
+    )
