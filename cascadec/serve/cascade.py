@@ -53,6 +53,7 @@ class Outcome:
     prompt_tokens: int
     batches: list[int] = field(default_factory=list)  # requests per engine call, per ask
     streamed: bool = False
+    final: SampleRecord | None = None  # the winning sample
 
     @property
     def completion_tokens(self) -> int:
@@ -146,7 +147,7 @@ class CascadeRunner:
                 raise upstream_error(job, exc.message) from None
             records = [to_record(s, ask, i, 0.0) for i, s in enumerate(samples)]
             await loop.run_in_executor(_DECIDE, job.receive, records)
-        final = _final_sample(job, self.eq)
+        final = outcome.final = _final_sample(job, self.eq)
         if final is not None:
             outcome.text, outcome.finish_reason = final.text, final.finish_reason
         return outcome
@@ -182,7 +183,7 @@ def summary(outcome: Outcome, reference_cost_per_token: float) -> dict:
             }
         )
     # the largest model writing the same answer alone: what the cascade must beat
-    reference = max(1, _final_tokens(job, outcome)) * reference_cost_per_token
+    reference = max(1, outcome.final.num_tokens if outcome.final else 1) * reference_cost_per_token
     return {
         "strategy": served.strategy.key,
         "kind": served.strategy.kind,
@@ -207,10 +208,3 @@ def _per_run(outcome: Outcome) -> list[int]:
         sizes.append(max(outcome.batches[i : i + asks], default=0))
         i += asks
     return sizes
-
-
-def _final_tokens(job: Job, outcome: Outcome) -> int:
-    for s in reversed(job.samples):
-        if s.text == outcome.text:
-            return s.num_tokens
-    return 1
