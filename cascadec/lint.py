@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cascadec.errors import CascadecError, Diagnostic
 from cascadec.lint_batch import lint_markers
-from cascadec.registry import ModelRegistry, load_registry
+from cascadec.registry import ModelRegistry, resolve_registry
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq"}
 SPEC_SUFFIXES = {".yaml", ".yml"}
@@ -54,7 +54,7 @@ def lint_paths(
     paths: list[str], *, column: str = "strategy", registry: str | Path | None = None
 ) -> LintResult:
     result = LintResult()
-    reg = load_registry(registry)
+    reg = resolve_registry(registry)
     for path in paths:
         try:
             for diagnostic in _lint_one(path, column, reg, registry, result):

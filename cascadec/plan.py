@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cascadec.core.answer_format import AnswerFormat
 from cascadec.core.kinds import Kind
+from cascadec.core.selection import select_tiers
 from cascadec.errors import PlanError
 
 SCHEMA_VERSION = 1
@@ -149,10 +150,7 @@ def resolve_tiers(strategy: PlanStrategy, difficulties: Sequence[float | None]) 
     for k in ks:
         first = strategy.tiers[0]
         tiers = (first.model_copy(update={"k": k}), *strategy.tiers[1:])
-        threshold = policy.escalation_k_threshold if policy else None
-        if threshold is not None and k >= threshold and len(tiers) > 1:
-            tiers = tiers[1:]
-        out.append(tiers)
+        out.append(select_tiers(tiers, k, policy.escalation_k_threshold if policy else None))
     return out
 
 

@@ -115,6 +115,29 @@ def _load_cached(path: str) -> ModelRegistry:
         raise RegistryError(f"model registry {path}: {where}: {first['msg']}") from None
 
 
+RegistryLike = ModelRegistry | str | Path | None
+
+
+def resolve_registry(arg: RegistryLike, *, base: Path | None = None) -> ModelRegistry:
+    """The one resolver of a ``--models`` / ``models:`` argument, for every command and API.
+
+    A registry object, a shipped registry name (``zoo``), a YAML path (relative to ``base``
+    first), or None (the default registry).
+    """
+    if isinstance(arg, ModelRegistry):
+        return arg
+    if arg is None:
+        return load_registry()
+    text = str(arg)
+    candidates = [Path(text)] if Path(text).is_absolute() else [*([base / text] if base else []), Path(text)]
+    if "/" not in text and not text.endswith((".yaml", ".yml")):
+        candidates.append(named_registry(text))
+    for path in candidates:
+        if path.is_file():
+            return load_registry(path)
+    raise RegistryError(f"cannot find model registry {text!r} (a shipped name such as zoo, or a YAML file)")
+
+
 def named_registry(name: str) -> Path:
     """``zoo`` or ``qwen2.5-math`` → the shipped registry file of that name."""
     return data_dir("specs") / "models" / f"{name}.yaml"

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Protocol
 
 from cascadec.errors import CascadecError, Diagnostic, RegistryError, SpecError, caret_excerpt
-from cascadec.registry import ModelRegistry, load_registry, named_registry
+from cascadec.registry import ModelRegistry, RegistryLike, resolve_registry
 
 NodePath = tuple[str | int, ...]
-RegistryLike = ModelRegistry | str | Path | None
 
 
 class Locator(Protocol):
@@ -51,22 +50,6 @@ class MarkerLocator:
 class Context:
     registry: ModelRegistry
     locator: Locator
-
-
-def resolve_registry(arg: RegistryLike, *, base: Path | None = None) -> ModelRegistry:
-    """A registry object, a shipped registry name (``zoo``), or a YAML path (relative to ``base``)."""
-    if isinstance(arg, ModelRegistry):
-        return arg
-    if arg is None:
-        return load_registry()
-    text = str(arg)
-    candidates = [Path(text)] if Path(text).is_absolute() else [*([base / text] if base else []), Path(text)]
-    if "/" not in text and not text.endswith((".yaml", ".yml")):
-        candidates.append(named_registry(text))
-    for path in candidates:
-        if path.is_file():
-            return load_registry(path)
-    raise RegistryError(f"cannot find model registry {text!r} (a shipped name such as zoo, or a YAML file)")
 
 
 def spec_registry(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cascadec.core.selection import select_tiers, worst_case_samples
 from cascadec.plan import PlanStrategy, PlanTier
 
 
@@ -22,29 +23,13 @@ def first_tier_ks(strategy: PlanStrategy) -> list[int]:
     return list(range(a.min_k, a.max_k + 1))
 
 
-def tier_samples(tier: PlanTier, k: int | None = None) -> int:
-    """Most samples a tier can draw: k, every retry, and a resampling exploration."""
-    k = tier.k if k is None else k
-    extra = tier.retry.max * tier.retry.extra_k if tier.retry else 0
-    if tier.explore and tier.explore.action == "raise_temperature":
-        extra += tier.explore.extra_k or k
-    return k + extra
-
-
 def paths(strategy: PlanStrategy) -> list[tuple[PlanTier, ...]]:
     """The tier sequences a problem can run (one per first-tier k; cost-aware skipping applied)."""
     a = strategy.adaptive_k
     out = []
     for k in first_tier_ks(strategy):
         tiers = (strategy.tiers[0].model_copy(update={"k": k}), *strategy.tiers[1:])
-        if (
-            a is not None
-            and a.escalation_k_threshold is not None
-            and k >= a.escalation_k_threshold
-            and len(tiers) > 1
-        ):
-            tiers = tiers[1:]
-        out.append(tiers)
+        out.append(select_tiers(tiers, k, a.escalation_k_threshold if a else None))
     return out
 
 
@@ -64,8 +49,8 @@ def worst_case(strategy: PlanStrategy) -> Cost:
     """Every tier runs with every retry at max_tokens: an upper bound the runtime cannot exceed."""
     best = Cost(0, 0, 0)
     for tiers in paths(strategy):
-        samples = sum(tier_samples(t) for t in tiers)
-        cost = sum(tier_samples(t) * t.max_tokens * t.cost_per_token for t in tiers)
+        samples = sum(worst_case_samples(t) for t in tiers)
+        cost = sum(worst_case_samples(t) * t.max_tokens * t.cost_per_token for t in tiers)
         if cost > best.cost:
             best = Cost(samples, cost, cost / _unit(strategy))
     return best
@@ -93,6 +78,6 @@ def first_tier_floor(strategy: PlanStrategy) -> tuple[int, float]:
     """(samples, worst-case cost) of the cheapest first tier: what every problem may have to pay."""
     firsts = [p[0] for p in paths(strategy)]
     return (
-        min(tier_samples(t) for t in firsts),
-        min(tier_samples(t) * t.max_tokens * t.cost_per_token for t in firsts),
+        min(worst_case_samples(t) for t in firsts),
+        min(worst_case_samples(t) * t.max_tokens * t.cost_per_token for t in firsts),
     )

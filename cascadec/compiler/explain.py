@@ -12,7 +12,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from cascadec.compiler.cost import expected, first_tier_ks, tier_samples, worst_case
+from cascadec.compiler.cost import expected, first_tier_ks, worst_case
+from cascadec.core.selection import worst_case_samples
 from cascadec.plan import Plan, PlanStrategy, PlanTier
 
 
@@ -66,7 +67,7 @@ def strategy_table(s: PlanStrategy, escalation_rate: float, token_share: float) 
         k_text = str(t.k) if len(ks) == 1 else f"{min(runs)}-{max(runs)}" if len(runs) > 1 else str(runs[0])
         if len(runs) < len(ks):
             k_text += f" (>={skip_at}: skipped)"
-        cost = tier_samples(t, max(runs)) * t.max_tokens * t.cost_per_token / unit if max(runs) else 0.0
+        cost = worst_case_samples(t, max(runs)) * t.max_tokens * t.cost_per_token / unit if max(runs) else 0.0
         table.add_row(
             str(i + 1),
             t.alias or t.model,

@@ -17,6 +17,7 @@ from cascadec.core.answer_format import default_answer_format
 from cascadec.core.conditions import analyze_condition
 from cascadec.core.kinds import CASCADES
 from cascadec.core.printer import format_number
+from cascadec.core.selection import start_tier
 from cascadec.errors import Diagnostic
 from cascadec.marker import format_temperature
 from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, RetryRule
@@ -100,7 +101,7 @@ def skip_tiers(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
     policy = d.spec.strategy.adaptive_k
     if policy is None or policy.policy != "fixed" or policy.escalation_k_threshold is None:
         return d, []
-    if len(d.tiers) > 1 and d.tiers[0].k >= policy.escalation_k_threshold:
+    if start_tier(d.tiers[0].k, policy.escalation_k_threshold, len(d.tiers)):
         dropped = d.tiers[0]
         note = f"dropped the {dropped.spec.model} tier: k{dropped.k} >= escalation_k_threshold"
         return replace(d, tiers=d.tiers[1:], notes=(*d.notes, note)), []

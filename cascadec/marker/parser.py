@@ -8,17 +8,14 @@ finding points at the exact token that caused it.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from cascadec.errors import Diagnostic, MarkerError, RegistryError, caret_excerpt
 from cascadec.marker.ast import Kind, Marker, MarkerTier
 from cascadec.marker.checks import TierTokens, check_tiers
-from cascadec.registry import ModelRegistry, load_registry
+from cascadec.registry import ModelRegistry, RegistryLike, resolve_registry
 from cascadec.resources import grammar_text
-
-RegistryLike = ModelRegistry | str | Path | None
 
 _DESCRIBE = {
     "ALIAS": "a model size such as 7B",
@@ -35,9 +32,7 @@ def marker_parser() -> Lark:
 
 
 def _registry(registry: RegistryLike) -> ModelRegistry:
-    if isinstance(registry, ModelRegistry):
-        return registry
-    return load_registry(registry)
+    return resolve_registry(registry)
 
 
 def _describe_expected(names: set[str] | frozenset[str]) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from cascadec.plan import PlanTier
+from cascadec.core.selection import worst_case_samples
 from cascadec.runtime.session import Prepared
 
 
@@ -24,16 +24,6 @@ class _Acc:
     samples: int = 0
     tokens: int = 0
     cost: float = 0.0
-
-
-def worst_case_samples(tier: PlanTier) -> int:
-    """k plus every retry and exploration the tier allows."""
-    n = tier.k
-    if tier.retry is not None:
-        n += tier.retry.max * tier.retry.extra_k
-    if tier.explore is not None and tier.explore.action == "raise_temperature":
-        n += tier.explore.extra_k or tier.k
-    return n
 
 
 def breakdown(prepared: Prepared) -> dict[str, pd.DataFrame]:
