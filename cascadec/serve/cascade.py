@@ -145,7 +145,7 @@ class CascadeRunner:
                     outcome.batches.append(size)
             except CascadecError as exc:
                 raise upstream_error(job, exc.message) from None
-            records = [to_record(s, ask, i, 0.0) for i, s in enumerate(samples)]
+            records = [to_record(s, ask, i, 0.0, strategy.answer) for i, s in enumerate(samples)]
             await loop.run_in_executor(_DECIDE, job.receive, records)
         final = outcome.final = _final_sample(job, self.eq)
         if final is not None:
