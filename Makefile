@@ -26,14 +26,14 @@ test-fast: setup
 	$(PY) -m pytest -m "not integration"
 
 lint: setup
-	$(VENV)/bin/ruff check cascadec tests $(wildcard benchmarks)
-	$(VENV)/bin/ruff format --check cascadec tests $(wildcard benchmarks)
+	$(VENV)/bin/ruff check cascadec tests tools $(wildcard benchmarks)
+	$(VENV)/bin/ruff format --check cascadec tests tools $(wildcard benchmarks)
 	$(VENV)/bin/lint-imports
 
 # Regenerate what is derived from the code and checked by tests: golden plans, the README's
 # diagnostic-code table, the exported JSON Schemas.
 generate: setup
-	$(PY) -m cascadec.tools.generate
+	$(PY) tools/generate.py
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .hypothesis

@@ -73,11 +73,11 @@ def prepare(
 ) -> Prepared:
     """Resolve the plan, validate the data and route every problem to its strategy and tiers."""
     if not isinstance(problems, pd.DataFrame):
-        raise DataError(f"{source}: E500 problems must be a pandas DataFrame, got {type(problems).__name__}")
+        raise DataError(f"problems must be a pandas DataFrame, got {type(problems).__name__}", where=source)
     markers: list[str] = []
     if target is None and strategy_column is not None:
         if strategy_column not in problems.columns:
-            raise DataError(f"{source}: E500 no strategy column {strategy_column!r}")
+            raise DataError(f"no strategy column {strategy_column!r}", where=source, code="E900")
         markers = sorted({str(v).strip() for v in problems[strategy_column].dropna() if str(v).strip()})
     plan, diags = resolve_plan(target, markers=markers, registry=registry)
 
@@ -118,7 +118,7 @@ def run(
     )
     if taken:
         raise DataError(
-            f"E500 the frame already has result columns ({', '.join(map(str, taken))}); "
+            f"the frame already has result columns ({', '.join(map(str, taken))}); "
             "drop them before running again"
         )
     prepared = prepare(target, problems, strategy_column=strategy_column, registry=registry)

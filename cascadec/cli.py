@@ -1,7 +1,8 @@
 """The ``cascadec`` command line. Each command group lives in its own module.
 
-Exit codes everywhere: 0 ok, 1 findings or a failed run, 2 usage or I/O error.
-No input produces a traceback: cascadec errors become one located message.
+Exit codes everywhere, by one rule (``cascadec.errors.exit_code``): 0 ok, 1 findings or bad
+input, 2 usage or I/O, 3 internal bug. No input produces a traceback: cascadec errors become
+one located message.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Annotated
 import typer
 
 from cascadec import __version__
-from cascadec.errors import CascadecError
+from cascadec.errors import CascadecError, ExitCode, exit_code
 
 app = typer.Typer(
     name="cascadec",
@@ -90,7 +91,12 @@ def main() -> None:
         app()
     except CascadecError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        sys.exit(2 if exc.code == "E900" else 1)
+        sys.exit(exit_code(exc))
+    except OSError as exc:  # a file the user named cannot be read or written: I/O, not a bug
+        sys.stderr.write(
+            f"error: {exc.filename or ''}: {exc.strerror or exc}\n".replace("error: : ", "error: ")
+        )
+        sys.exit(exit_code(exc))
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
@@ -98,9 +104,9 @@ def main() -> None:
         if os.environ.get("CASCADEC_DEBUG"):
             raise
         sys.stderr.write(
-            f"cascadec: internal error: {type(exc).__name__}: {exc}\n(set CASCADEC_DEBUG=1 for the traceback)\n"
+            f"cascadec: E999 internal error: {type(exc).__name__}: {exc}\n(set CASCADEC_DEBUG=1 for the traceback)\n"
         )
-        sys.exit(3)
+        sys.exit(ExitCode.INTERNAL)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """``cascadec compile``, ``explain`` and ``schema``: the compiler's command line.
 
-Exit codes as lint's: 0 ok (warnings allowed), 1 errors in the input, 2 usage or I/O.
+Exit codes by the one rule (``cascadec.errors.exit_code``): 0 ok (warnings allowed), 1 errors
+in the input, 2 usage or I/O.
 Bad input never produces a traceback: every error is a ``path:line:col: CODE message`` line.
 Heavy modules are imported inside commands, so ``cascadec --help`` stays fast.
 """
@@ -14,9 +15,7 @@ from typing import Annotated
 
 import typer
 
-from cascadec.errors import CascadecError, Diagnostic
-
-_IO_CODES = {"E900", "E500"}
+from cascadec.errors import CascadecError, Diagnostic, ExitCode, exit_code
 
 
 class _Usage(Exception):
@@ -32,9 +31,8 @@ def _fail(exc: CascadecError) -> typer.Exit:
     if exc.diagnostics:
         _emit_diagnostics(exc.diagnostics)
     else:
-        text = str(exc)
-        sys.stderr.write(f"error: {text if exc.code in text else f'{exc.code} {text}'}\n")
-    return typer.Exit(2 if exc.code in _IO_CODES else 1)
+        sys.stderr.write(f"error: {exc}\n")
+    return typer.Exit(exit_code(exc))
 
 
 def _registry(models: str | None):
@@ -61,7 +59,7 @@ def _table_markers(path: Path, column: str) -> tuple[list[str], list[tuple[int, 
             texts.append("" if value is None or (isinstance(value, float) and value != value) else str(value))
             where.append((line, offset + 1))
     except LintInputError as exc:
-        raise _Usage(f"{path}: {exc}") from None
+        raise LintInputError(exc.message, where=path) from None
     return texts, where
 
 
@@ -104,7 +102,7 @@ def compile_command(
         plan, warnings = _compile(spec, marker, table, column, models)
     except _Usage as exc:
         sys.stderr.write(f"error: {exc}\n")
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.USAGE) from None
     except CascadecError as exc:
         raise _fail(exc) from None
     _emit_diagnostics(warnings)
@@ -139,7 +137,7 @@ def explain_command(
         plan, warnings = load_any(marker if marker is not None else target, _registry(models))
     except _Usage as exc:
         sys.stderr.write(f"error: {exc}\n")
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.USAGE) from None
     except CascadecError as exc:
         raise _fail(exc) from None
     _emit_diagnostics(warnings)
@@ -155,7 +153,7 @@ def _write_or_print(text: str, output: Path | None) -> bool:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         sys.stderr.write(f"error: cannot write {output}: {exc.strerror or exc}\n")
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.USAGE) from None
     return True
 
 
@@ -178,7 +176,7 @@ def schema_command(
     """Print the JSON Schema of a strategy spec or an execution plan."""
     if which not in ("spec", "plan"):
         sys.stderr.write(f"error: schema is 'spec' or 'plan', got {which!r}\n")
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.USAGE)
     _write_or_print(schema_text(which), output)
 
 

@@ -1,8 +1,8 @@
 """``cascadec run``: execute a plan, spec or marker over a problem table.
 
 Everything is checked before any model loads (data, plan, prompts, conditions, routing); a
-problem is one message and an exit code, never a traceback: 1 for bad content (data, plan,
-spec, backend), 2 for usage and I/O errors. ``--dry-run`` stops after the checks and prints
+problem is one message and an exit code by the one rule (``cascadec.errors.exit_code``), never
+a traceback: 1 for bad content (data, plan, spec, backend), 2 for usage and I/O errors. ``--dry-run`` stops after the checks and prints
 the routing breakdown.
 """
 
@@ -14,9 +14,9 @@ from typing import Annotated
 
 import typer
 
-from cascadec.errors import CascadecError
+from cascadec.errors import CascadecError, ExitCode, exit_code
 
-EXIT_CONTENT, EXIT_USAGE = 1, 2
+EXIT_USAGE = ExitCode.USAGE
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -84,9 +84,9 @@ def register(app: typer.Typer) -> None:
         try:
             _run(**options)
         except CascadecError as exc:
-            raise _fail(_error_text(exc), EXIT_USAGE if exc.code == "E900" else EXIT_CONTENT) from None
+            raise _fail(_error_text(exc), exit_code(exc)) from None
         except OSError as exc:  # an unwritable --out, a full disk: the user's to fix, not a crash
-            raise _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_USAGE) from None
+            raise _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), exit_code(exc)) from None
         except KeyboardInterrupt:
             where = f" with: cascadec run ... --out {out} --resume" if out else ""
             sys.stderr.write(f"interrupted; finished samples are kept, continue{where}\n")

@@ -1,9 +1,10 @@
-"""Every error cascadec raises, and the stable diagnostic codes.
+"""Every error cascadec raises, the ONE registry of diagnostic codes, and the ONE exit-code rule.
 
-Codes are part of the public contract (CI scripts grep for them): never renumber one.
-The first letter is the severity: ``E`` error, ``W`` warning.
+Codes are part of the public contract (CI scripts grep for them): never renumber one. The
+first letter is the severity: ``E`` error, ``W`` warning. :data:`CODES` is the registry: every
+code the source uses is registered there (a unit test scans the source), and the README's table
+is generated from it (``make generate``; a unit test compares).
 
-=====  ======================================================================
 E100   marker syntax error (unexpected character or end of marker)
 E101   empty marker
 E102   k must be an integer >= 1
@@ -39,14 +40,131 @@ E604   serve: too many requests in flight (HTTP 429)
 E605   serve: missing or wrong bearer token (HTTP 401)
 E900   usage or I/O error
 =====  ======================================================================
+=======
+Exit codes, the same for every command (:func:`exit_code`): 0 ok, 1 findings or bad input,
+2 usage or I/O, 3 an internal bug. An error's code decides between 1 and 2 (:attr:`Code.exit`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Literal
 
 Severity = Literal["error", "warning"]
+
+
+class ExitCode(IntEnum):
+    """What a command's exit status means."""
+
+    OK = 0
+    FINDINGS = 1  # errors in the input (or warnings under --strict), bad data, a failed run
+    USAGE = 2  # wrong options, a file that is missing or cannot be read or written
+    INTERNAL = 3  # a bug in cascadec: please report it
+
+
+@dataclass(frozen=True)
+class Code:
+    """One registered diagnostic code."""
+
+    code: str
+    summary: str
+    exit: ExitCode = ExitCode.FINDINGS
+
+    @property
+    def severity(self) -> Severity:
+        return "warning" if self.code.startswith("W") else "error"
+
+
+_USAGE = ExitCode.USAGE
+CODES: dict[str, Code] = {
+    c.code: c
+    for c in (
+        Code(
+            "E100", "marker syntax error (at the first character where the text stops being a valid marker)"
+        ),
+        Code("E101", "empty marker"),
+        Code("E102", "k must be an integer >= 1"),
+        Code("E103", "temperature must be in [0, 2]"),
+        Code("E104", "k > 1 at temperature 0: every sample would be identical"),
+        Code("E105", "unknown model alias (with close matches)"),
+        Code("W101", "cascade with a single tier (it is a plain majority vote)"),
+        Code("W102", "a tier's model is cheaper than the tier before it"),
+        Code(
+            "W103",
+            "greedy-only model (72B) asked for k > 1 or T > 0: it runs k1_t0.0, as in the original system",
+        ),
+        Code("W104", "full model id not in the registry (runs as given; cost unknown)"),
+        Code("E200", "spec does not match the schema (wrong type, missing field, bad value)"),
+        Code("E201", 'unknown key in a spec (with "did you mean")'),
+        Code("E202", "duplicate key in YAML"),
+        Code("E203", "YAML syntax error, or a document that is empty, binary or not a mapping"),
+        Code("E204", "forbidden YAML construct (Python/custom tags, alias explosion)"),
+        Code("E205", "unsupported spec version"),
+        Code("E210", "condition syntax error"),
+        Code("E211", "unknown signal in a condition"),
+        Code("E212", "condition type error"),
+        Code("E300", "model registry error (unreadable, malformed, duplicate alias)"),
+        Code("E400", "static check failed (threshold unreachable, budget impossible, ...)"),
+        Code("W400", "static check warning (threshold never fires, tier can never run, ...)"),
+        Code("E401", "plan file is not a valid plan"),
+        Code("E402", "plan has an unknown schema_version"),
+        Code("E500", "data error (unreadable table content, missing column, bad rows)"),
+        Code("E501", "backend error (engine not installed, sample bank lacks samples, ...)"),
+        Code("E502", "run directory error (resume mismatch, corrupt results, not a run to replace)"),
+        Code("E600", "serve: unknown model name, or a model no engine serves (HTTP 404)"),
+        Code("E601", "serve: request too large: body or problem text over the limit (HTTP 413)"),
+        Code(
+            "E602",
+            "serve: invalid request: malformed JSON, unknown field, n > 1, too many samples (HTTP 400/422)",
+        ),
+        Code(
+            "E603", "serve: an upstream engine failed or timed out; the message names the tier (HTTP 502/503)"
+        ),
+        Code("E604", "serve: too many requests in flight (HTTP 429)"),
+        Code("E605", "serve: missing or wrong bearer token (HTTP 401)"),
+        Code("E900", "usage error (a missing or contradictory option)", _USAGE),
+        Code(
+            "E901", "I/O error: an input file is missing or unreadable, an output cannot be written", _USAGE
+        ),
+        Code("E999", "internal error: a bug in cascadec (please report it)", ExitCode.INTERNAL),
+    )
+}
+
+
+def registered(code: str) -> Code:
+    """The registry entry of ``code``; an unregistered code is a bug in cascadec."""
+    try:
+        return CODES[code]
+    except KeyError:
+        raise ValueError(f"diagnostic code {code!r} is not registered in cascadec.errors.CODES") from None
+
+
+def code_table() -> str:
+    """The README's table of codes, generated from :data:`CODES`."""
+    rows = ["| code | severity | exit | what |", "|---|---|---|---|"]
+    for c in CODES.values():
+        exit_text = "-" if c.severity == "warning" else str(int(c.exit))
+        rows.append(f"| {c.code} | {c.severity} | {exit_text} | {c.summary} |")
+    return "\n".join(rows) + "\n"
+
+
+def exit_code(outcome: BaseException | None = None, *, findings: bool = False) -> ExitCode:
+    """The one rule every command exits by.
+
+    ``None`` is success (``findings`` when the command reported errors in its input); a
+    :class:`CascadecError` exits by its code's registry entry; a usage error from the command
+    line parser and an ``OSError`` are usage/I/O; anything else is an internal bug.
+    """
+    if outcome is None:
+        return ExitCode.FINDINGS if findings else ExitCode.OK
+    if isinstance(outcome, CascadecError):
+        return CODES[outcome.code].exit if outcome.code in CODES else ExitCode.INTERNAL
+    if isinstance(outcome, OSError):
+        return ExitCode.USAGE
+    if type(outcome).__name__ in ("UsageError", "BadParameter", "NoSuchOption", "MissingParameter"):
+        return ExitCode.USAGE  # click's own (typer) parsing errors
+    return ExitCode.INTERNAL
 
 
 @dataclass(frozen=True)
@@ -102,12 +220,25 @@ class CascadecError(Exception):
 
     code = "E900"
 
-    def __init__(self, message: str, *, code: str | None = None, diagnostics: list[Diagnostic] | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        where: object = None,
+        diagnostics: list[Diagnostic] | None = None,
+    ):
         super().__init__(message)
         if code is not None:
             self.code = code
+        registered(self.code)  # an unregistered code fails loudly, where it is raised
         self.message = message
+        self.where = None if where is None else str(where)  # the file, row or run dir at fault
         self.diagnostics: list[Diagnostic] = list(diagnostics or [])
+
+    def __str__(self) -> str:
+        """``where: CODE message``: the code is printed here, never written into messages."""
+        return f"{self.where}: {self.code} {self.message}" if self.where else f"{self.code} {self.message}"
 
 
 class MarkerError(CascadecError):
@@ -159,6 +290,12 @@ class PlanError(CascadecError):
 
 class DataError(CascadecError):
     code = "E500"
+
+
+class InputFileError(DataError):
+    """An input file that does not exist or cannot be read (exit 2, like every I/O error)."""
+
+    code = "E901"
 
 
 class BackendError(CascadecError):

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cascadec.errors import CascadecError, Diagnostic
+from cascadec.errors import CascadecError, Diagnostic, ExitCode, exit_code
 from cascadec.lint_batch import lint_markers
 from cascadec.registry import ModelRegistry, resolve_registry
 
@@ -38,16 +38,16 @@ class LintResult:
     def warnings(self) -> int:
         return len(self.diagnostics) - self.errors
 
-    def exit_code(self, strict: bool = False) -> int:
+    def exit_code(self, strict: bool = False) -> ExitCode:
         if self.io_errors:
-            return 2
-        if self.errors or (strict and self.warnings):
-            return 1
-        return 0
+            return exit_code(LintInputError("input cannot be linted"))
+        return exit_code(findings=bool(self.errors or (strict and self.warnings)))
 
 
-class LintInputError(Exception):
-    """The input itself cannot be linted (I/O, encoding, missing column): exit 2."""
+class LintInputError(CascadecError):
+    """The input itself cannot be linted (I/O, encoding, missing column): E901, exit 2."""
+
+    code = "E901"
 
 
 def lint_paths(
@@ -60,7 +60,7 @@ def lint_paths(
             for diagnostic in _lint_one(path, column, reg, registry, result):
                 result.diagnostics.append(diagnostic)
         except LintInputError as exc:
-            result.io_errors.append(f"{path}: {exc}")
+            result.io_errors.append(f"{path}: {exc.code} {exc.message}")
     return result
 
 

@@ -211,24 +211,25 @@ def plan_from_json(text: str, source: str = "<plan>") -> Plan:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise PlanError(f"{source}:{exc.lineno}:{exc.colno}: E401 not a JSON plan: {exc.msg}") from None
+        raise PlanError(f"not a JSON plan: {exc.msg}", where=f"{source}:{exc.lineno}:{exc.colno}") from None
     if not isinstance(data, dict) or "strategies" not in data:
-        raise PlanError(f"{source}:1:1: E401 not a cascadec plan (no 'strategies')")
+        raise PlanError("not a cascadec plan (no 'strategies')", where=f"{source}:1:1")
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         raise PlanError(
-            f"{source}:1:1: E402 plan schema_version {version!r} is not supported "
+            f"plan schema_version {version!r} is not supported "
             f"(this cascadec reads schema_version {SCHEMA_VERSION}); recompile the spec",
             code="E402",
+            where=f"{source}:1:1",
         )
     try:
         plan = Plan.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise PlanError(f"{source}:1:1: E401 invalid plan at {where}: {first['msg']}") from None
+        raise PlanError(f"invalid plan at {where}: {first['msg']}", where=f"{source}:1:1") from None
     if plan.hash and plan.hash != content_hash(plan):
-        raise PlanError(f"{source}:1:1: E401 plan content does not match its hash (edited by hand?)")
+        raise PlanError("plan content does not match its hash (edited by hand?)", where=f"{source}:1:1")
     return plan
 
 
@@ -236,5 +237,5 @@ def load_plan(path: str | Path) -> Plan:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(f"cannot read plan {path}: {exc}", code="E900") from None
+        raise PlanError(f"cannot read plan: {exc}", code="E901", where=str(path)) from None
     return plan_from_json(text, source=str(path))

@@ -3,7 +3,7 @@
 Every entry point returns ``(plan, warnings)`` and raises a ``CascadecError`` carrying
 located diagnostics for errors: ``MarkerError`` (E1xx) for a bad marker, ``SpecError``
 (E2xx/E3xx) for a bad spec, ``CompileError`` (E4xx) when a static check fails, and code
-E900 for I/O. ``check_spec_file`` is the one that never raises (for ``cascadec lint``).
+E901 for I/O. ``check_spec_file`` is the one that never raises (for ``cascadec lint``).
 
 The plan's ``source`` says where it came from and is *not* part of its content hash, so a
 marker and its YAML twin give plans with the same hash and, but for ``source``, equal bytes.
@@ -117,7 +117,7 @@ def check_spec_file(path: str | Path, registry: RegistryLike = None) -> list[Dia
     except Exception as exc:  # a bug must not hide the other files' findings in lint
         return [
             Diagnostic(
-                "E900",
+                "E999",
                 f"internal error while checking the spec: {type(exc).__name__}: {exc}",
                 source=str(path),
             )

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cascadec.errors import DataError
+from cascadec.errors import DataError, InputFileError
 from cascadec.runtime.answers import gold_answer
 
 PROBLEM_COLUMNS = ("problem", "question", "Problem", "Question")
@@ -47,9 +47,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """Read a local JSONL/JSON/CSV/parquet file; ids and text stay strings."""
     p = Path(path)
     if not p.exists():
-        raise DataError(f"{p}: E500 no such data file")
+        raise InputFileError("no such data file", where=p)
     if p.is_dir():
-        raise DataError(f"{p}: E500 is a directory, expected a .jsonl, .csv or .parquet file")
+        raise InputFileError("is a directory, expected a .jsonl, .csv or .parquet file", where=p)
     suffix = "".join(s for s in p.suffixes[-2:] if s != ".gz").lower() or p.suffix.lower()
     try:
         if suffix.endswith((".jsonl", ".ndjson")):
@@ -61,14 +61,14 @@ def read_table(path: str | Path) -> pd.DataFrame:
         elif suffix.endswith((".parquet", ".pq")):
             df = pd.read_parquet(p)
         else:
-            raise DataError(f"{p}: E500 unsupported data format {p.suffix!r}; use .jsonl, .csv or .parquet")
+            raise DataError(f"unsupported data format {p.suffix!r}; use .jsonl, .csv or .parquet", where=p)
     except DataError:
         raise
     except Exception as exc:  # pandas/pyarrow raise many types for a corrupt file
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"{p}: E500 cannot read data: {msg}") from None
+        raise DataError(f"cannot read data: {msg}", where=p) from None
     if len(df) == 0:
-        raise DataError(f"{p}: E500 the data file has no rows")
+        raise DataError("the data file has no rows", where=p)
     return df
 
 
@@ -81,7 +81,7 @@ def _read_json_any(p: Path) -> pd.DataFrame:
     if isinstance(data, dict):
         data = next((v for v in data.values() if isinstance(v, list)), [data])
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-        raise DataError(f"{p}: E500 a .json data file must hold a list of objects")
+        raise DataError("a .json data file must hold a list of objects", where=p)
     return pd.DataFrame(data)
 
 
@@ -112,7 +112,7 @@ def _as_difficulty(value: object, where: str) -> float | None:
         return float(value)
     m = _LEVEL.match(str(value))
     if not m:
-        raise DataError(f"{where}: E500 difficulty {value!r} is not a number")
+        raise DataError(f"difficulty {value!r} is not a number", where=where)
     return float(m.group(1))
 
 
@@ -125,19 +125,21 @@ def problems_from_frame(
 ) -> list[Problem]:
     """Validate ``df`` and turn its rows into :class:`Problem` records (``df`` is not modified)."""
     if len(df) == 0:
-        raise DataError(f"{source}: E500 no problems (the table is empty)")
+        raise DataError("no problems (the table is empty)", where=source)
     text_col = _pick(df.columns, PROBLEM_COLUMNS)
     if text_col is None:
         raise DataError(
-            f"{source}: E500 no problem column; expected one of {', '.join(PROBLEM_COLUMNS)} "
-            f"(columns: {', '.join(map(str, df.columns))})"
+            f"no problem column; expected one of {', '.join(PROBLEM_COLUMNS)} "
+            f"(columns: {', '.join(map(str, df.columns))})",
+            where=source,
         )
     gold_col = _pick(df.columns, GOLD_COLUMNS)
     id_col = _pick(df.columns, ID_COLUMNS)
     if strategy_column is not None and strategy_column not in df.columns:
         raise DataError(
-            f"{source}: E500 no strategy column {strategy_column!r} "
-            f"(columns: {', '.join(map(str, df.columns))})"
+            f"no strategy column {strategy_column!r} (columns: {', '.join(map(str, df.columns))})",
+            where=source,
+            code="E900",  # --column names a column the table lacks: a usage error, as in lint
         )
     features = [c for c in dict.fromkeys(feature_columns) if c in df.columns]
     out: list[Problem] = []
@@ -146,21 +148,21 @@ def problems_from_frame(
         rid = _as_id(row[id_col]) if id_col and not _missing(row[id_col]) else ("" if id_col else str(pos))
         where = f"{source}: row {pos}" + (f" (id {rid})" if rid else "")
         if not rid:
-            raise DataError(f"{where}: E500 empty {id_col!r}")
+            raise DataError(f"empty {id_col!r}", where=where)
         text = row[text_col]
         if _missing(text) or not str(text).strip():
-            raise DataError(f"{where}: E500 empty {text_col!r}")
+            raise DataError(f"empty {text_col!r}", where=where)
         strategy = None
         if strategy_column is not None:
             cell = row[strategy_column]
             if _missing(cell) or not str(cell).strip():
-                raise DataError(f"{where}: E500 empty strategy cell in column {strategy_column!r}")
+                raise DataError(f"empty strategy cell in column {strategy_column!r}", where=where)
             strategy = str(cell).strip()
         # one problem may run several strategies (one row each), but each pair only once
         key = rid if strategy is None else f"{rid}\x00{strategy}"
         if key in seen:
             also = "" if strategy is None else f" with strategy {strategy!r}"
-            raise DataError(f"{where}: E500 duplicate id {rid!r}{also} (first at row {seen[key]})")
+            raise DataError(f"duplicate id {rid!r}{also} (first at row {seen[key]})", where=where)
         seen[key] = pos
         out.append(
             Problem(

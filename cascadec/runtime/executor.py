@@ -213,7 +213,7 @@ class Executor:
             len(o) != r.n for o, r in zip(outputs, requests, strict=False)
         ):
             raise BackendError(
-                f"E501 backend {getattr(self.backend, 'name', '?')} returned the wrong number "
+                f"backend {getattr(self.backend, 'name', '?')} returned the wrong number "
                 f"of samples for model {model}"
             )
         total_tokens = sum(s.num_tokens for out in outputs for s in out) or 1

@@ -107,7 +107,7 @@ def _read_journal(path: Path) -> list[dict]:
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
-                raise RunDirError(f"{path}:{n}: E502 corrupt journal line (edited by hand?)") from None
+                raise RunDirError("corrupt journal line (edited by hand?)", where=f"{path}:{n}") from None
     return rows
 
 
@@ -168,21 +168,24 @@ class RunStore:
         if mpath.exists():
             if not resume:
                 raise RunDirError(
-                    f"{out}: E502 already holds a run; pass --resume to finish it, --overwrite to replace it, or choose another --out"
+                    "already holds a run; pass --resume to finish it, --overwrite to replace it, or choose another --out",
+                    where=out,
                 )
             try:
                 self.manifest = json.loads(mpath.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as exc:
-                raise RunDirError(f"{mpath}: E502 unreadable manifest: {exc}") from None
+                raise RunDirError(f"unreadable manifest: {exc}", where=mpath) from None
             if self.manifest.get("plan_hash") != self.plan.hash:
                 raise RunDirError(
-                    f"{out}: E502 cannot resume: the run was started with plan "
-                    f"{self.manifest.get('plan_hash')}, this plan is {self.plan.hash}"
+                    f"cannot resume: the run was started with plan "
+                    f"{self.manifest.get('plan_hash')}, this plan is {self.plan.hash}",
+                    where=out,
                 )
             if self.manifest.get("data_fingerprint") != data_fp:
                 raise RunDirError(
-                    f"{out}: E502 cannot resume: the problems differ from the run's "
-                    "(other data file, --limit, --column or edited rows)"
+                    "cannot resume: the problems differ from the run's "
+                    "(other data file, --limit, --column or edited rows)",
+                    where=out,
                 )
             for row in _read_journal(out / SAMPLES_JOURNAL):
                 rec = _record_from(row)
@@ -193,8 +196,8 @@ class RunStore:
         else:
             if (out / SAMPLES_JOURNAL).exists() or (out / PROBLEMS_JOURNAL).exists():
                 raise RunDirError(
-                    f"{out}: E502 has journals but no manifest.json; not a cascadec run "
-                    "directory, or a damaged one"
+                    "has journals but no manifest.json; not a cascadec run directory, or a damaged one",
+                    where=out,
                 )
             out.mkdir(parents=True, exist_ok=True)
             atomic_write(out / PLAN_FILE, plan_to_json(self.plan).encode())
@@ -308,6 +311,6 @@ def load_results(out: str | Path, samples: bool = False) -> pd.DataFrame:
     path = Path(out) / (SAMPLES_TABLE if samples else PROBLEMS_TABLE)
     if not path.exists():
         if (Path(out) / MANIFEST).exists():
-            raise RunDirError(f"{out}: E502 the run is not finished; run it again with --resume")
-        raise RunDirError(f"{out}: E502 not a cascadec run directory (no {path.name})")
+            raise RunDirError("the run is not finished; run it again with --resume", where=out)
+        raise RunDirError(f"not a cascadec run directory (no {path.name})", where=out)
     return pd.read_parquet(path)

@@ -91,7 +91,7 @@ def route(
 ) -> Prepared:
     """Check ``plan``, validate the data and route every problem to its strategy and tiers."""
     if not isinstance(problems, pd.DataFrame):
-        raise DataError(f"{source}: E500 problems must be a pandas DataFrame, got {type(problems).__name__}")
+        raise DataError(f"problems must be a pandas DataFrame, got {type(problems).__name__}", where=source)
     check_plan(plan)
     columns = {
         s.adaptive_k.column for s in plan.strategies if s.adaptive_k and s.adaptive_k.policy != "fixed"
@@ -101,9 +101,10 @@ def route(
     )
     if strategy_column is None and len(plan.strategies) > 1:
         raise DataError(
-            f"{source}: E500 the plan has {len(plan.strategies)} strategies "
+            f"the plan has {len(plan.strategies)} strategies "
             f"({', '.join(s.key for s in plan.strategies)}); say which row runs which with a "
-            "strategy column (--column)"
+            "strategy column (--column)",
+            where=source,
         )
     chosen: list[PlanStrategy] = []
     by_cell: dict[str, PlanStrategy] = {}
@@ -115,7 +116,7 @@ def route(
             try:
                 by_cell[p.strategy] = _strategy_for(plan, p.strategy, spell)
             except PlanError as exc:
-                raise DataError(f"{source}: problem {p.id}: E500 {exc.message}") from None
+                raise DataError(exc.message, where=f"{source}: problem {p.id}") from None
         chosen.append(by_cell[p.strategy])
     assignments: list[Any] = [None] * len(probs)
     for s in plan.strategies:

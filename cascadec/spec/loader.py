@@ -82,12 +82,12 @@ def _diag(source, text, code, message, line, column, fix=None) -> Diagnostic:
 
 # --- reading ------------------------------------------------------------------------------
 def read_spec_text(path: str | Path) -> str:
-    """The file's text. Unreadable: CascadecError E900 (I/O). Empty, binary, not UTF-8: SpecError E203."""
+    """The file's text. Unreadable: CascadecError E901 (I/O). Empty, binary, not UTF-8: SpecError E203."""
     source = str(path)
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise CascadecError(f"cannot read {source}: {exc.strerror or exc}", code="E900") from None
+        raise CascadecError(f"cannot read: {exc.strerror or exc}", code="E901", where=str(source)) from None
     if len(data) > MAX_BYTES:
         raise _fail(source, "", "E203", f"spec is {len(data)} bytes; specs are at most {MAX_BYTES}", 1, 1)
     if b"\x00" in data:
@@ -272,7 +272,7 @@ def validate_spec(doc: SpecDocument) -> Spec:
 
 
 def load_spec(path: str | Path) -> tuple[Spec, SpecDocument]:
-    """Read, parse and validate a spec file; SpecError (E2xx) or CascadecError (E900, I/O)."""
+    """Read, parse and validate a spec file; SpecError (E2xx) or CascadecError (E901, I/O)."""
     doc = parse_yaml(read_spec_text(path), str(path))
     return validate_spec(doc), doc
 

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cascadec.errors import ExitCode
 from cascadec.zoo.task import LADDER, sample_problems
 
 zoo_app = typer.Typer(
@@ -135,4 +136,4 @@ def evaluate(
     if json_out:
         json_out.write_text(ladder.to_json())
     if check and missed:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FINDINGS)

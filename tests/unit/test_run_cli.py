@@ -145,7 +145,7 @@ OPENAI = "--data {d}/data.jsonl --out {d}/o --backend openai --endpoints"
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--data", "{d}/missing.jsonl", "--out", "{d}/o"], 1, "no such data file"),
+        (["--data", "{d}/missing.jsonl", "--out", "{d}/o"], 2, "no such data file"),
         (["--out", "{d}/o"], 2, "--data FILE is required"),
         (["--data", "{d}/data.jsonl"], 2, "--out DIR is required"),
         (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--backend", "tpu"], 2, "unknown --backend"),
@@ -157,7 +157,7 @@ OPENAI = "--data {d}/data.jsonl --out {d}/o --backend openai --endpoints"
             marks=pytest.mark.skipif(not HAS_OPENAI, reason="the openai extra is not installed"),
         ),
         (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--backend", "replay"], 2, "needs --bank"),
-        (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--column", "nope"], 1, "no strategy column 'nope'"),
+        (["--data", "{d}/data.jsonl", "--out", "{d}/o", "--column", "nope"], 2, "no strategy column 'nope'"),
         (["--data", "{d}/bad.jsonl", "--out", "{d}/o"], 1, "E500"),
     ],
 )

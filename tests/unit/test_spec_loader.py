@@ -183,7 +183,7 @@ def test_every_error_is_reported(tmp_path):
 def test_unreadable_file_is_io_error(tmp_path):
     with pytest.raises(CascadecError) as info:
         load_spec(tmp_path / "missing.yaml")
-    assert info.value.code == "E900"
+    assert info.value.code == "E901"
 
 
 # --- what YAML offers that a spec may use ------------------------------------------------------

@@ -26,7 +26,7 @@ def make_backend(name: str, **opts: Any) -> Backend:
             from cascadec.runtime.backends.vllm_offline import VLLMBackend
         except ImportError as exc:
             raise BackendError(
-                f"E501 the vllm backend is not available: {exc} (install cascadec[cpu] or cascadec[gpu])"
+                f"the vllm backend is not available: {exc} (install cascadec[cpu] or cascadec[gpu])"
             ) from None
         return VLLMBackend(**opts)
     if name == "openai":

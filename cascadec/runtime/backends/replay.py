@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cascadec.errors import BackendError, DataError
+from cascadec.errors import BackendError, DataError, InputFileError
 from cascadec.plan import PlanModel
 from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
 
@@ -56,7 +56,7 @@ def read_bank(bank: str | Path | pd.DataFrame) -> pd.DataFrame:
     else:
         source = str(bank)
         if not Path(bank).is_file():
-            raise DataError(f"{source}: E500 no such sample bank")
+            raise InputFileError("no such sample bank", where=source)
         try:
             df = (
                 pd.read_parquet(bank)
@@ -64,14 +64,14 @@ def read_bank(bank: str | Path | pd.DataFrame) -> pd.DataFrame:
                 else pd.read_json(bank, lines=True)
             )
         except Exception as exc:
-            raise DataError(f"{source}: E500 cannot read sample bank: {str(exc).splitlines()[0]}") from None
+            raise DataError(f"cannot read sample bank: {str(exc).splitlines()[0]}", where=source) from None
     if "problem_id" not in df.columns and {"id", "model", "mean_logprob"} <= set(df.columns):
         df = bank_from_samples(df)  # a run's samples.parquet: replay what that run recorded
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
         raise DataError(
-            f"{source}: E500 sample bank lacks column(s) {', '.join(missing)} "
-            f"(a bank needs {', '.join(REQUIRED)})"
+            f"sample bank lacks column(s) {', '.join(missing)} (a bank needs {', '.join(REQUIRED)})",
+            where=source,
         )
     return df
 
@@ -133,7 +133,7 @@ class ReplayBackend:
             rows = self.bank[self.bank["model"].astype(str) == model.path]
         if rows.empty:
             have = ", ".join(sorted(self.bank["model"].astype(str).unique()))
-            raise BackendError(f"E501 the sample bank has no samples of model {model.id!r} (it has: {have})")
+            raise BackendError(f"the sample bank has no samples of model {model.id!r} (it has: {have})")
         has_t = "temperature" in rows.columns
         index: dict[tuple[str, int], list[tuple[float | None, Sample]]] = defaultdict(list)
         for r in rows.itertuples(index=False):
@@ -162,7 +162,7 @@ class ReplayBackend:
         self, requests: Sequence[GenerationRequest], progress: ProgressFn | None = None
     ) -> list[list[Sample]]:
         if self.model is None:
-            raise BackendError("E501 replay backend: generate() before load()")
+            raise BackendError("replay backend: generate() before load()")
         self.calls += 1
         if self.delay > 0:
             time.sleep(self.delay)
@@ -176,7 +176,7 @@ class ReplayBackend:
                 have = sum(1 for (pid, _i) in self._index if pid == req.problem_id)
                 lacking = [req.first_sample + j for j, s in enumerate(got) if s is None]
                 raise BackendError(
-                    f"E501 the sample bank lacks samples for model {self.model.id!r}, problem "
+                    f"the sample bank lacks samples for model {self.model.id!r}, problem "
                     f"{req.problem_id!r}, temperature {req.temperature:g}: indices {lacking[0]}..{lacking[-1]} "
                     f"asked, {have} recorded; record a larger bank or lower k"
                 )
