@@ -1,28 +1,19 @@
 """``--overwrite``: the one way a command replaces an earlier run, and only a run.
 
 No command deletes a directory it did not create. A run directory is recognised by what a
-run writes first, its ``manifest.json`` (with the plan's hash); anything else in ``--out`` is
+run writes first (``cascadec.runtime.rundir.is_run_dir``: its lock file or manifest); anything else in ``--out`` is
 the user's and is never removed, with or without ``--overwrite``.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 from cascadec.errors import RunDirError
+from cascadec.runtime.rundir import MANIFEST_NAME, RunDirLock, is_run_dir
 
-MANIFEST_NAME = "manifest.json"
-
-
-def is_run_dir(path: Path) -> bool:
-    """True when ``path`` holds a cascadec run (its manifest names the plan it ran)."""
-    try:
-        manifest = json.loads((path / MANIFEST_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(manifest, dict) and "plan_hash" in manifest
+__all__ = ["MANIFEST_NAME", "is_run_dir", "refuse_existing", "replace_run"]
 
 
 def replace_run(out: Path) -> bool:
@@ -42,7 +33,8 @@ def replace_run(out: Path) -> bool:
             "it never deletes other files: choose another --out",
             code="E502",
         )
-    shutil.rmtree(out)
+    with RunDirLock(out):  # a run still writing there holds the lock: refused, nothing deleted
+        shutil.rmtree(out)
     return True
 
 

@@ -61,21 +61,31 @@ def _is_run(out: Path, names: set[str]) -> bool:
     return isinstance(manifest, dict) and "plan_hash" in manifest
 
 
+def is_run_dir(out: str | Path) -> bool:
+    """True when ``out`` is a directory that holds a cascadec run (its lock file or run manifest)."""
+    out = Path(out)
+    try:
+        return out.is_dir() and _is_run(out, {p.name for p in out.iterdir()})
+    except OSError:
+        return False
+
+
 def check_out_dir(out: str | Path, inputs: Iterable[str | Path | None] = (), *, resume: bool = False) -> Path:
     """Refuse an ``--out`` a run must not write into (nothing is written here; E502)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise RunDirError(f"{out}: E502 --out must be a directory, and this is a file")
+        raise RunDirError("--out must be a directory, and this is a file", where=out)
     if out.is_dir():
         try:
             names = {p.name for p in out.iterdir()}
         except OSError as exc:
-            raise RunDirError(f"{out}: E502 cannot list --out: {exc.strerror or exc}") from None
+            raise RunDirError(f"cannot list --out: {exc.strerror or exc}", where=out) from None
         if names and not _is_run(out, names):
             shown = ", ".join(sorted(names)[:_SHOWN]) + (", ..." if len(names) > _SHOWN else "")
             raise RunDirError(
-                f"{out}: E502 --out is not empty and holds no cascadec run ({shown}); "
-                "a run writes only into a new or empty directory, or its own run directory"
+                f"--out is not empty and holds no cascadec run ({shown}); "
+                "a run writes only into a new or empty directory, or its own run directory",
+                where=out,
             )
     root = out.resolve()
     for item in inputs:
@@ -86,8 +96,8 @@ def check_out_dir(out: str | Path, inputs: Iterable[str | Path | None] = (), *, 
             if resume and path == root / PLAN_NAME:
                 continue  # the run's own plan: read, never rewritten on resume
             raise RunDirError(
-                f"{item}: E502 this input lies inside --out {out}, where the run writes its results; "
-                "choose another --out"
+                f"this input lies inside --out {out}, where the run writes its results; choose another --out",
+                where=item,
             )
     return out
 
@@ -108,8 +118,9 @@ class RunDirLock:
             holder = _holder(fd)
             os.close(fd)
             raise RunDirError(
-                f"{self.out}: E502 another cascadec run is writing here ({holder}); wait for it to "
-                "finish or stop it, then --resume"
+                f"another cascadec run is writing here ({holder}); wait for it to "
+                "finish or stop it, then --resume",
+                where=self.out,
             ) from None
         info = {
             "pid": os.getpid(),

@@ -91,3 +91,12 @@ def test_demo_leaves_a_folder_it_did_not_make(tmp_path):
     r = CliRunner().invoke(demo_app, ["demo", "--n", "2", "--out", str(out), "--backend", "replay"])
     assert r.exit_code != 0 and "--overwrite" in str(r.exception) + r.output
     assert (out / "manifest.json").exists() and (out / "samples.jsonl").exists()
+
+
+def test_overwrite_refuses_a_run_that_is_still_writing(tmp_path):
+    from cascadec.runtime.rundir import RunDirLock
+
+    run = make_run_dir(tmp_path / "busy")
+    with RunDirLock(run), pytest.raises(RunDirError, match="another cascadec run is writing"):
+        replace_run(run)
+    assert (run / "manifest.json").exists()
