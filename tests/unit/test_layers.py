@@ -1,6 +1,7 @@
 """The layering is enforced: the import-linter contracts hold and no module reaches into another's privates."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,3 +82,14 @@ def test_the_private_name_check_can_fail(tmp_path):
         "probe.py:1: from cascadec.runtime.executor import _x",
         "probe.py:3: e._build",
     ]
+
+
+def test_every_top_level_module_has_a_layer():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+    layers = next(c for c in config["contracts"] if c["type"] == "layers")["layers"]
+    named = {m.strip(" ()") for layer in layers for m in re.split(r"[|:]", layer)}
+    top = {f"cascadec.{p.stem}" for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    top |= {f"cascadec.{p.parent.name}" for p in PACKAGE.glob("*/__init__.py")}
+    assert sorted(top - named) == [], "add the module to a layer in pyproject.toml [tool.importlinter]"
