@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
-from cascadec.errors import CascadecError
+from cascadec.errors import CascadecError, ExitCode, exit_code
 
-EXIT_CONTENT, EXIT_USAGE = 1, 2
+EXIT_USAGE = ExitCode.USAGE
 
 
 def register(app: typer.Typer) -> None:
@@ -109,7 +109,7 @@ def register(app: typer.Typer) -> None:
             application = create_app(config)
         except CascadecError as exc:
             text = "\n".join(d.format() for d in exc.diagnostics) or str(exc)
-            raise _fail(text, EXIT_USAGE if exc.code == "E900" else EXIT_CONTENT) from None
+            raise _fail(text, exit_code(exc)) from None
         uvicorn.run(application, host=host, port=port, log_level=log_level)
 
 
