@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cascadec-installed
 
-.PHONY: setup demo test test-fast lint generate clean
+.PHONY: setup demo test test-fast lint generate bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,14 @@ lint: setup
 # diagnostic-code table, the exported JSON Schemas.
 generate: setup
 	$(PY) tools/generate.py
+
+# Benchmarks: every figure a ratio measured side by side in one run; writes benchmarks/results/
+# latest.json + latest.md and the README's Performance table (a missed target shows as missed).
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+bench-smoke: setup
+	$(PY) benchmarks/run_all.py --smoke
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .hypothesis
