@@ -121,6 +121,34 @@ TARGETS: tuple[Target, ...] = (
         0.8,
         "bench_serve.py",
     ),
+    Target(
+        "answers_equivalence_agreement",
+        "share of the peers' own equivalence assertions (Math-Verify, hendrycks/math, Qwen2.5-Math, prm800k, issue 11) graded as asserted",
+        ">=",
+        0.925,
+        "bench_answers.py",
+    ),
+    Target(
+        "answers_extraction_agreement",
+        "share of the peers' extraction cases (lm-eval minerva/gsm8k, Qwen, prm800k, issue 11) whose answer is read right",
+        ">=",
+        0.94,
+        "bench_answers.py",
+    ),
+    Target(
+        "vote_checks_per_second_cached",
+        "equivalence checks per second clustering a k=8 x 1,000 vote, warm cache",
+        ">=",
+        100000,
+        "bench_equivalence.py",
+    ),
+    Target(
+        "vote_vs_math_verify_speedup",
+        "uncached vote clustering speed / math-verify in-process on the same pairs",
+        ">=",
+        1.0,
+        "bench_equivalence.py",
+    ),
 )
 BY_KEY = {t.key: t for t in TARGETS}
 

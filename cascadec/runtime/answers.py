@@ -29,9 +29,9 @@ from cascadec.core.answer_format import AnswerFormat
 
 MAX_ANSWER_CHARS = 2_000  # a longer "answer" is not one: it would only burden the grader
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
-_BOX_JOINER = re.compile(
-    r"^(?:\s|\$|,|;|&|\\\\|\\quad|\\qquad|\\,|\\;|\\text\{\s*(?:and|or|,)?\s*\}|\band\b|\bor\b|\\\]|\\\[|\\\)|\\\()*$"
-)
+_SENTENCE_END = re.compile(r"\n|[.!?](?:\s+|\$\s*)[A-Z]|[.!?]\s*$")
+_LIST_JOIN = re.compile(r"\band\b|\bor\b|[,;&]|\\quad|^[\s$]*$")
+_ONLY_LIST_WORDS = re.compile(r"^[\s,;.]*(?:(?:and|or|,|;)[\s,;]*)*$")
 _GSM8K = re.compile(r"####\s*([^\n]+)")
 _PROSE = re.compile(
     r"(?:final answer\s*(?:is|:)|the answer is|answer\s*:)\s*:?\s*(?P<rest>[^\n]*)",
@@ -57,8 +57,8 @@ _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _FRAC = re.compile(r"^(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}$")
 _SLASH = re.compile(r"^(-?\d+)/(\d+)$")
 _COMMAND_SPACE = re.compile(r"(\\[a-zA-Z]+)\s+(?=[a-zA-Z])")
-_LIST_WORD = re.compile(r"\\text\{\s*(?:and|or)\s*\}|\s+(?:and|or)\s+")
-_PERCENT_WORD = re.compile(r"\s*(?:percent|per\s+cent)\b\.?", re.IGNORECASE)
+_LIST_WORD = re.compile(r",?\s*\\text\{\s*,?\s*(?:and|or)\s*\}\s*|,?\s+(?:and|or)\s+")
+_PERCENT_WORD = re.compile(r"\s*(?:percentage|percent|per\s+cent|pct)\b\.?", re.IGNORECASE)
 
 
 # --- boxes ---------------------------------------------------------------------------------
@@ -116,13 +116,19 @@ def last_boxed(text: str) -> str | None:
 
 
 def final_box_run(text: str) -> str | None:
-    """The last box and the boxes joined to it only by list words, as one comma-separated answer."""
+    """The last box and the boxes of the same sentence before it, as one comma-separated answer.
+
+    Boxes are one answer when a list word (``and``, ``or``, ``,``, ``;``) or nothing but space
+    joins them within a sentence: ``\\boxed{(2,2)} and \\boxed{(6,2)}``. A new line or a
+    sentence end (``. T``) between two boxes separates a worked step from the final answer.
+    """
     boxes = _boxes(text)
     if not boxes:
         return None
     run = [boxes[-1]]
     for box in reversed(boxes[:-1]):
-        if not _BOX_JOINER.match(text[box[1] : run[0][0]]):
+        gap = text[box[1] : run[0][0]]
+        if _SENTENCE_END.search(gap) or len(gap) > 80 or not _LIST_JOIN.search(gap):
             break
         run.insert(0, box)
     contents = [c.strip() for _, _, c in run if c.strip()]
@@ -142,6 +148,12 @@ def gsm8k_answer(text: str) -> str | None:
 
 def prose_answer(text: str) -> str | None:
     """The answer of the last "the answer is X" / "Final Answer: ... $X$" / ``#### X`` ending."""
+    found = _prose(text)
+    return found[1] if found else None
+
+
+def _prose(text: str) -> tuple[int, str] | None:
+    """(position, answer) of the last prose ending."""
     best: tuple[int, str] | None = None
     for m in _PROSE.finditer(text):
         best = (m.start(), m.group("rest"))
@@ -150,30 +162,54 @@ def prose_answer(text: str) -> str | None:
         best = (g[-1].start(), g[-1].group(1))
     if best is None:
         return None
-    rest = best[1].strip()
+    pos, rest = best[0], best[1].strip()
     rest = re.sub(r"^(?:the\s+)?final answer is\s*:?\s*", "", rest, flags=re.IGNORECASE)
     boxed = final_box_run(rest)
     if boxed:
-        return boxed
+        return pos, boxed
     span = _MATH_SPAN.search(rest)
     if span and span.start() <= 2:
-        return next(g for g in span.groups() if g is not None)
+        return pos, next(g for g in span.groups() if g is not None)
     # up to the end of the sentence: a period followed by a space, or the end of the line
-    rest = re.split(r"\.\s|\.$|\s+(?:I hope|because|since|which)\b", rest, maxsplit=1)[0]
-    return rest.strip().rstrip(".").strip() or None
+    rest = re.split(r"\.\s|\.$|\s+(?:I hope|because|since)\b", rest, maxsplit=1)[0]
+    rest = rest.strip().rstrip(".").strip()
+    if _is_prose(rest):  # "The largest $n$ is 34": the sentence's last math or number
+        rest = _last_atom(rest) or ""
+    return (pos, rest) if rest else None
+
+
+def _is_prose(text: str) -> bool:
+    """Two English words in a row outside math and LaTeX commands."""
+    plain = _MATH_SPAN.sub(" ", text)
+    plain = re.sub(r"\\[a-zA-Z]+\s*(\{[^{}]*\})?", " ", plain)
+    return bool(re.search(r"[A-Za-z]{2,}[\s,.:;]+[A-Za-z]{2,}", plain))
+
+
+def _last_atom(text: str) -> str | None:
+    """The later of the last math span and the last number outside math spans."""
+    spans = list(_MATH_SPAN.finditer(text))
+    plain = _MATH_SPAN.sub(lambda m: " " * len(m.group(0)), text)
+    numbers = list(_NUMBER_IN_TEXT.finditer(plain))
+    span_end = spans[-1].end() if spans else -1
+    if numbers and numbers[-1].start() > span_end:
+        return numbers[-1].group(0).strip().rstrip(",")
+    if spans:
+        return next(g for g in spans[-1].groups() if g is not None)
+    return None
 
 
 def final_line_answer(text: str) -> str | None:
-    """The last math span of the last non-empty line, else its last number."""
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    if not lines:
+    """The last math span or number (whichever comes last) of the last non-empty line."""
+    text = text.rstrip()
+    if not text.strip():
         return None
-    last = lines[-1]
-    spans = [next(g for g in m.groups() if g is not None) for m in _MATH_SPAN.finditer(last)]
-    if spans:
-        return spans[-1]
-    numbers = _NUMBER_IN_TEXT.findall(last)
-    return numbers[-1].strip().rstrip(",") if numbers else None
+    start = text.rfind("\n") + 1
+    spans = [m for m in _MATH_SPAN.finditer(text) if m.end() > start]
+    if (
+        spans and spans[-1].start() < start and spans[-1].group(0)[:2] in ("$$", "\\[")
+    ):  # a display block ending the text: "\\[ \n 9 \n \\]"
+        start = spans[-1].start()
+    return _last_atom(text[start:])
 
 
 def choice_answer(text: str) -> str | None:
@@ -204,12 +240,21 @@ def raw_answer(text: str, fmt: AnswerFormat = AnswerFormat.BOXED_OR_FINAL_LINE) 
     elif fmt is AnswerFormat.BOXED:
         rules = (final_box_run,)
     else:
-        rules = (final_box_run, prose_answer, final_line_answer)
+        return _box_or_prose(text) or final_line_answer(text)
     for rule in rules:
         found = rule(text)
         if found is not None and found.strip():
             return found
     return None
+
+
+def _box_or_prose(text: str) -> str | None:
+    """The final box run, unless a prose ending ("Final Answer: ...") comes after it."""
+    boxes = _boxes(text)
+    prose = _prose(text)
+    if prose and (not boxes or prose[0] > boxes[-1][1]):
+        return prose[1]
+    return final_box_run(text) if boxes else None
 
 
 def _last_number(text: str) -> str | None:
@@ -228,6 +273,30 @@ def extract_answer(text: str | None, fmt: AnswerFormat = AnswerFormat.BOXED_OR_F
     if fmt is AnswerFormat.CHOICE:
         return _as_choice(norm) or norm or None
     return norm or None
+
+
+def looks_bare(text: str) -> bool:
+    """True for a bare answer (``10\\text{ units}``, ``(x-2)(x+2)``), False for a worked text."""
+    if "\n" in text.strip() or len(text) > 200 or any(c in text for c in _BOX_COMMANDS) or "####" in text:
+        return False
+    if _PROSE.search(text) or _is_prose(text):
+        return False
+    has_math = _MATH_SPAN.search(text) is not None
+    outside = re.sub(r"\\[a-zA-Z]+\s*(\{[^{}]*\})?", " ", _MATH_SPAN.sub(" ", text))
+    return not (has_math and re.search(r"[A-Za-z]{3,}", outside))
+
+
+def read_answer(text: str | None, fmt: AnswerFormat = AnswerFormat.BOXED_OR_FINAL_LINE) -> str | None:
+    """The answer of a bare answer or of a worked text: what grading a free-form cell needs."""
+    if text is None or not str(text).strip():
+        return None
+    text = str(text)
+    spans = [next(g for g in m.groups() if g is not None) for m in _MATH_SPAN.finditer(text)]
+    if len(spans) > 1 and _ONLY_LIST_WORDS.match(_MATH_SPAN.sub(",", text)):
+        return normalize(", ".join(spans)) or None  # "$1$ and $2$ and $3$"
+    if looks_bare(text):
+        return normalize(text) or None
+    return extract_answer(text, fmt)
 
 
 def gold_answer(value: object) -> str | None:
@@ -251,6 +320,7 @@ def normalize(answer: str) -> str:
     s = answer.strip()
     if len(s) > MAX_ANSWER_CHARS:
         return s
+    s = re.sub(r",\\!\s*", ",", s)  # 11,\! 111 is one number
     s = s.strip("$").strip()
     s = re.sub(r"^\\\[|\\\]$|^\\\(|\\\)$", "", s).strip()
     s = s.rstrip(".").strip()
@@ -259,6 +329,7 @@ def normalize(answer: str) -> str:
         hour = int(time.group(1)) % 12 + (12 if time.group(3).lower() == "p" else 0)
         return f"{hour}:{time.group(2)}"
     for old, new in (
+        ("{,}", ","),
         ("\\left", ""),
         ("\\right", ""),
         ("\\!", ""),
@@ -282,8 +353,7 @@ def normalize(answer: str) -> str:
         s = words.group(1)
     s = _LIST_WORD.sub(", ", s)
     s = _TEXT_WRAP.sub(r"\1", s)
-    for spacing in ("\\,", "\\;", "\\:", "\\ ", "~"):
-        s = s.replace(spacing, " ")
+    s = re.sub(r"(?<!\\)\\[,;: ]|~", " ", s)  # thin spaces, never the row break "\\\\ "
     s = s.strip()
     mixed = _MIXED.match(s) or _MIXED_FRAC.match(s)
     if mixed:  # 7 3/4 → 31/4 (never the juxtaposition 73/4)

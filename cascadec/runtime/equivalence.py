@@ -20,6 +20,7 @@ not as the ratio math-verify would read. Verdicts are cached per ordered pair fo
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import os
 import re
@@ -33,7 +34,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Literal
 
-from cascadec.runtime.answers import normalize, numeric_value
+from cascadec.runtime.answers import normalize, numeric_value, read_answer
 
 Mode = Literal["math", "exact"]
 _INTEGER = re.compile(r"^-?\d+$")
@@ -50,6 +51,11 @@ _cache: dict[tuple[str, str], Verdict] = {}
 _pool: _Workers | None = None
 _pool_lock = threading.Lock()
 _run_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _normal(answer: str) -> str:
+    return normalize(answer)
 
 
 def fast_verdict(gold: str, pred: str) -> Verdict | None:
@@ -212,7 +218,7 @@ class Equivalence:
 
     def verify(self, gold: str, pred: str) -> Verdict:
         """math-verify's ``verify(gold, pred)``: asymmetric, tri-state."""
-        gold, pred = normalize(gold), normalize(pred)
+        gold, pred = _normal(gold), _normal(pred)
         quick = fast_verdict(gold, pred)
         if quick is not None:
             return quick
@@ -242,7 +248,7 @@ class Equivalence:
             return
         todo: set[tuple[str, str]] = set()
         for a, b in pairs:
-            a, b = normalize(a), normalize(b)
+            a, b = _normal(a), _normal(b)
             for key in ((a, b), (b, a)) if both_ways else ((a, b),):
                 if key not in _cache and fast_verdict(*key) is None:
                     todo.add(key)
@@ -264,10 +270,11 @@ class Equivalence:
 
 
 def grade_texts(gold: str, completion: str, equivalence: Equivalence | None = None) -> bool | None:
-    """Grade a whole completion against a gold cell (bare answer, GSM8K or MATH solution)."""
-    from cascadec.runtime.answers import extract_answer, gold_answer
+    """Grade a completion (or a bare answer) against a gold cell (bare, GSM8K or MATH solution).
 
-    g, p = gold_answer(gold), extract_answer(completion)
+    True/False, or None when the gold has no answer or the grader could not decide.
+    """
+    g, p = read_answer(gold), read_answer(completion)
     if g is None:
         return None
     return (equivalence or Equivalence()).grade(g, p)

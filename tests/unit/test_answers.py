@@ -98,3 +98,53 @@ def test_prompt_templates():
 
     with pytest.raises(PlanError, match="did you mean 'raw'"):
         render("rawr", "x")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # several boxes: one answer when list words join them in one sentence
+        ("so \\boxed{(2,2)} and \\boxed{(6,2)} are the solutions", "(2,2), (6,2)"),
+        ("$x = \\boxed{1}$ or $x = \\boxed{-3}$", "1, -3"),
+        ("First \\boxed{3} pairs.\nSo the answer is \\boxed{6}.", "6"),  # a worked step's box is ignored
+        ("We get \\boxed{3}. Then we double it: \\boxed{6}", "6"),
+        ("\\boxed{1} no no no \\boxed{2}", "2"),
+        ("\\boxed{5}, i.e. \\boxed{5}", "5"),
+        # prose endings
+        ("The answer is 6.", "6"),
+        ("The answer is: 1", "1"),
+        ("Final Answer: The final answer is $34$. I hope it is correct.", "34"),
+        ("Final Answer: The largest $n$ is 34.", "34"),
+        ("\\boxed{200} then \\boxed{255}. Final Answer: The final answer is $10,455$.", "10455"),
+        ("blah\n#### 6", "6"),
+        ("so the result is\n\\[\n 9 \n\\]", "9"),
+        # values kept, noise removed
+        ("\\boxed{7 3/4}", "\\frac{31}{4}"),
+        ("\\boxed{4 4/9}", "\\frac{40}{9}"),
+        ("\\boxed{7\\frac{3}{4}}", "\\frac{31}{4}"),
+        ("\\boxed{0,111}", "0,111"),
+        ("\\boxed{32, 349}", "32, 349"),
+        ("\\boxed{32,\\! 349}", "32349"),
+        ("\\boxed{28 percent}", "28\\%"),
+        ("\\boxed{10\\%}", "10\\%"),
+        ("\\boxed{10\\text{ units}}", "10"),
+        ("\\boxed{5 \\text{ cm}^2}", "5"),
+        ("\\boxed{2 \\text{ and } 3}", "2, 3"),
+        ("\\boxed{19, 46, and 82}", "19, 46, 82"),
+        ("\\boxed{4:30 \\text{ p.m.}}", "16:30"),
+        ("\\boxed{\\text{Monday}}", "Monday"),
+        ("\\boxed{\\begin{pmatrix}1 \\\\ 2\\end{pmatrix}}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}"),
+    ],
+)
+def test_extract_answer_issue_11(text, expected):
+    assert extract_answer(text) == expected
+
+
+def test_read_answer_bare_or_worked():
+    from cascadec.runtime.answers import read_answer
+
+    assert read_answer("(x-2)(x+2)") == "(x-2)(x+2)"  # bare: not its last number
+    assert read_answer("10\\text{ units}") == "10"
+    assert read_answer("$1$ and $2$ and $3$") == "1, 2, 3"
+    assert read_answer("so she makes 9 * 2 = $18 every day.") == "18"
+    assert read_answer("  ") is None
