@@ -10,10 +10,12 @@ import json
 import subprocess
 import sys
 
-import httpx
-import openai
 import pytest
-from fastapi.testclient import TestClient
+
+# the serve extra (pip install 'cascadec[serve]'); a light install skips this file
+httpx = pytest.importorskip("httpx")
+openai = pytest.importorskip("openai")
+TestClient = pytest.importorskip("fastapi.testclient").TestClient
 
 from cascadec.runtime.backends.openai_http import OpenAIBackend
 from cascadec.runtime.backends.replay import ReplayBackend
