@@ -35,7 +35,7 @@ def test_every_code_the_source_mentions_is_registered():
     for path in sorted((ROOT / "cascadec").rglob("*.py")):
         for line, text in _strings(ast.parse(path.read_text(encoding="utf-8"))):
             unknown += [f"{path.relative_to(ROOT)}:{line}: {c}" for c in CODE.findall(text) if c not in CODES]
-    assert unknown == []
+    assert unknown == [], "register new codes in cascadec/errors.py CODES, then: python tools/generate.py"
 
 
 def test_no_error_message_carries_its_code_inside():
@@ -50,7 +50,7 @@ def test_no_error_message_carries_its_code_inside():
             texts = [t for _, t in _strings(node.args[0])]
             if any(CODE.search(t) for t in texts):
                 hidden.append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    assert hidden == []
+    assert hidden == [], "write Error('message', code='E5xx', where=path): str(error) adds the code"
 
 
 def test_readme_code_table_is_generated_from_the_registry():
