@@ -151,3 +151,10 @@ def test_greedy_with_n_above_one_returns_copies(backend):
     samples = backend.generate([GenerationRequest("r", "p", "7+5=", 3, 0.0, 0.8, 24, 9)])[0]
     assert len(samples) == 3 and len({s.text for s in samples}) == 1
     assert samples[0].text.endswith("\\boxed{12}")
+
+
+def test_rounds_and_retries_replay_exactly_from_a_bank_recorded_at_once(backend, problems, tmp_path):
+    """Through vllm serve: a vote asked in rounds (early stop, retries) draws a bank's samples."""
+    from seed_checks import check_rounds_replay_from_a_bank
+
+    check_rounds_replay_from_a_bank(backend, ["0.034M"], problems, tmp_path)

@@ -80,3 +80,11 @@ def test_more_replicas_than_the_cluster_holds_is_an_error_not_a_hang(plan):
             greedy.load(plan.models[MODEL])
     finally:
         greedy.close()
+
+
+def test_rounds_and_retries_replay_exactly_from_a_bank_recorded_at_once(backend, tmp_path):
+    """On Ray replicas: a vote asked in rounds (early stop, retries) draws a bank's samples."""
+    import pandas as pd
+    from seed_checks import check_rounds_replay_from_a_bank
+
+    check_rounds_replay_from_a_bank(backend, ["0.034M"], pd.DataFrame(sample_problems(N, 617)), tmp_path)
