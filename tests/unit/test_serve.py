@@ -2,7 +2,7 @@
 
 The app is the real one (FastAPI, the runtime's Job, the per-model batcher); the engines are
 the real replay backend serving known samples, so every answer, vote and escalation is known.
-Over real ``vllm serve`` endpoints: tests/integration/test_serve.py.
+Over real ``vllm serve`` endpoints: tests/integration/test_serve_http.py.
 """
 
 import asyncio
