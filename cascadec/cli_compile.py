@@ -157,25 +157,33 @@ def _write_or_print(text: str, output: Path | None) -> bool:
     return True
 
 
-def schema_text(which: str) -> str:
-    """The JSON Schema of a spec or a plan, as deterministic text."""
-    from cascadec.plan import Plan
-    from cascadec.spec.model import Spec
+SCHEMAS = ("spec", "plan", "results")
 
-    model = {"spec": Spec, "plan": Plan}[which]
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **model.model_json_schema()}
+
+def schema_text(which: str) -> str:
+    """The JSON Schema of a spec, a plan or a run's results, as deterministic text."""
+    if which == "results":
+        from cascadec.runtime.records import results_json_schema
+
+        body = results_json_schema()
+    else:
+        from cascadec.plan import Plan
+        from cascadec.spec.model import Spec
+
+        body = {"spec": Spec, "plan": Plan}[which].model_json_schema()
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **body}
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def schema_command(
-    which: Annotated[str, typer.Argument(help="spec or plan")],
+    which: Annotated[str, typer.Argument(help="spec, plan or results")],
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write here (default: stdout).")
     ] = None,
 ) -> None:
-    """Print the JSON Schema of a strategy spec or an execution plan."""
-    if which not in ("spec", "plan"):
-        sys.stderr.write(f"error: schema is 'spec' or 'plan', got {which!r}\n")
+    """Print the JSON Schema of a strategy spec, an execution plan or a run's result records."""
+    if which not in SCHEMAS:
+        sys.stderr.write(f"error: schema is one of {', '.join(SCHEMAS)}, got {which!r}\n")
         raise typer.Exit(ExitCode.USAGE)
     _write_or_print(schema_text(which), output)
 

@@ -18,20 +18,24 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from cascadec.core.answer_format import AnswerFormat
 from cascadec.errors import BackendError
 from cascadec.plan import Plan
 from cascadec.runtime.answers import extract_answer
 from cascadec.runtime.backends.base import Backend, GenerationRequest, Sample
 from cascadec.runtime.equivalence import Equivalence
-from cascadec.runtime.jobs import Ask, Job, SampleRecord
+from cascadec.runtime.jobs import Ask, Job
+from cascadec.runtime.outcomes import FinishReason
 from cascadec.runtime.prompts import render
+from cascadec.runtime.records import ModelStats as ModelStatsRecord
+from cascadec.runtime.records import SampleRecord
 from cascadec.runtime.results import RunStore
 from cascadec.runtime.signals import sample_mean_entropy, sample_mean_logprob
 
 
 @dataclass
 class ModelStats:
+    """Running counters of one model (recorded in the manifest as :class:`records.ModelStats`)."""
+
     loads: int = 0
     batches: int = 0
     requests: int = 0
@@ -41,6 +45,7 @@ class ModelStats:
     load_seconds: float = 0.0
     reused_samples: int = 0  # served from the journal on resume
     early_stops: int = 0  # tiers that ended before their k samples
+    aborted_samples: int = 0  # stopped mid-generation
 
 
 class Reporter:
@@ -53,20 +58,20 @@ class Reporter:
     def close(self) -> None: ...
 
 
-def to_record(
-    sample: Sample, ask: Ask, offset: int, seconds: float, answer_format: AnswerFormat
-) -> SampleRecord:
-    truncated = sample.finish_reason == "length"
+def to_record(sample: Sample, job: Job, ask: Ask, offset: int, seconds: float) -> SampleRecord:
+    finish = FinishReason(sample.finish_reason)
     return SampleRecord(
+        id=job.problem.id,
+        strategy=job.strategy.key,
         tier=ask.tier,
         model=ask.model,
         round=ask.round,
         phase=ask.phase,
         sample_index=ask.first + offset,
         text=sample.text,
-        answer=None if truncated else extract_answer(sample.text, answer_format),
+        answer=extract_answer(sample.text, job.strategy.answer) if finish == FinishReason.STOP else None,
         num_tokens=int(sample.num_tokens),
-        finish_reason=sample.finish_reason,
+        finish_reason=finish,
         mean_logprob=sample_mean_logprob(sample),
         mean_entropy=sample_mean_entropy(sample),
         seconds=seconds,
@@ -183,7 +188,7 @@ class Executor:
         self.eq.prepare((j.problem.gold, j.final_answer) for j in done if j.final_answer and j.problem.gold)
         for job in done:
             job.grade()
-        self.store.add_finished([job.row() for job in done])
+        self.store.add_finished([job.record() for job in done])
 
     def _generate(
         self, model: str, jobs: list[Job], stats: ModelStats
@@ -223,24 +228,21 @@ class Executor:
             ask = job.pending
             assert ask is not None
             # wall time is shared by a batch: each sample gets its share by tokens
-            fmt = job.strategy.answer
             records = [
-                to_record(s, ask, i, seconds * s.num_tokens / total_tokens, fmt) for i, s in enumerate(out)
+                to_record(s, job, ask, i, seconds * s.num_tokens / total_tokens) for i, s in enumerate(out)
             ]
             fresh.append((job, records))
-            journal.extend((job.problem.id, job.strategy.key, r) for r in records)
+            journal.extend(records)
         self.store.add_samples(journal)
         stats.batches += 1
         stats.requests += len(requests)
         stats.samples += len(journal)
-        stats.tokens += sum(r.num_tokens for _, _, r in journal)
+        stats.tokens += sum(r.num_tokens for r in journal)
         stats.seconds += seconds
         return fresh
 
     def _save_stats(self) -> None:
-        if self.store.manifest.get("sessions"):
-            self.store.manifest["sessions"][-1]["models"] = self.model_stats()
-            self.store.write_manifest()
+        self.store.record_models({m: ModelStatsRecord(**s) for m, s in self.model_stats().items()})
 
     def model_stats(self) -> dict[str, dict]:
         return {

@@ -14,7 +14,6 @@ stronger tier); ``pooled`` — one vote over every voting sample of every tier t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from cascadec.core.seeds import base_seed
@@ -22,31 +21,10 @@ from cascadec.plan import PlanStrategy, PlanTier
 from cascadec.runtime.data import Problem
 from cascadec.runtime.decide import Action, Next, Spent, TierState, decide, first_ask
 from cascadec.runtime.equivalence import Equivalence
+from cascadec.runtime.outcomes import Decision, Phase, StopReason
+from cascadec.runtime.records import PathStep, ProblemRecord, SampleRecord, Signals, TierRecord, VoteCount
 from cascadec.runtime.signals import compute_signals, json_safe
 from cascadec.runtime.voting import Ballot, Vote, tally
-
-
-@dataclass(frozen=True)
-class SampleRecord:
-    """One generated sample as the runtime keeps and journals it."""
-
-    tier: int  # index into the strategy's tiers (as compiled)
-    model: str
-    round: int  # 0, 1, ... asks on this tier (rounds, retries, explorations)
-    phase: str  # "sample" | "retry" | "explore"
-    sample_index: int  # 0, 1, ... per (problem, strategy, tier): the bank index in replay
-    text: str
-    answer: str | None  # None: no answer, or truncated (it does not vote)
-    num_tokens: int
-    finish_reason: str
-    mean_logprob: float | None
-    mean_entropy: float | None
-    seconds: float = 0.0
-    temperature: float | None = None  # what it was sampled at (retries/explorations may differ)
-
-    @property
-    def votes(self) -> bool:
-        return self.answer is not None
 
 
 @dataclass(frozen=True)
@@ -56,7 +34,7 @@ class Ask:
     tier: int  # original tier index
     model: str
     round: int
-    phase: str
+    phase: Phase
     first: int
     n: int
     temperature: float
@@ -76,7 +54,7 @@ class TierRun:
     retries: int = 0
     explored: bool = False
     early_stopped: bool = False
-    decision: str = ""
+    decision: Decision = Decision.BUDGET  # until the tier decides (a budget may end it first)
     vote: Vote | None = None
     signals: dict[str, float] = field(default_factory=dict)
 
@@ -97,7 +75,7 @@ class Job:
         self.runs: list[TierRun] = []
         self.pending: Ask | None = None
         self.done = False
-        self.stop_reason = ""
+        self.stop_reason: StopReason | None = None
         self.final_answer: str | None = None
         self.correct: bool | None = None
         self._apply(first_ask(strategy, tiers))
@@ -122,10 +100,10 @@ class Job:
         """Carry out a decision of :func:`cascadec.runtime.decide.decide`."""
         run = self.runs[-1] if self.runs else None
         if run is not None and nxt.decision is not None:
-            run.decision = nxt.decision.value
+            run.decision = nxt.decision
         if nxt.action is Action.STOP:
             assert nxt.stop_reason is not None
-            self._finish(nxt.stop_reason.value)
+            self._finish(nxt.stop_reason)
             return
         assert nxt.pos is not None and nxt.temperature is not None and nxt.phase is not None
         if nxt.action in (Action.ESCALATE, Action.SKIP_TO_TOP) or run is None:
@@ -140,9 +118,9 @@ class Job:
         elif nxt.action is Action.EXPLORE:
             run.explored = True
             run.target += nxt.n
-        self._ask(run, nxt.n, nxt.phase.value, nxt.temperature)
+        self._ask(run, nxt.n, nxt.phase, nxt.temperature)
 
-    def _ask(self, run: TierRun, n: int, phase: str, temperature: float) -> None:
+    def _ask(self, run: TierRun, n: int, phase: Phase, temperature: float) -> None:
         tier = run.tier
         first = len(run.samples)
         self.pending = Ask(
@@ -182,7 +160,7 @@ class Job:
             run.target = len(run.samples)
         self._apply(nxt)
 
-    def _finish(self, reason: str) -> None:
+    def _finish(self, reason: StopReason) -> None:
         self.done = True
         self.pending = None
         self.stop_reason = reason
@@ -209,41 +187,42 @@ class Job:
         return voted[-1].vote.winner
 
     # --- results -----------------------------------------------------------------------------
-    def row(self) -> dict:
-        """The per-problem result row (JSON-able; nested things as JSON text)."""
+    def record(self) -> ProblemRecord:
+        """The finished problem's result record (one row of ``problems.parquet``)."""
+        assert self.stop_reason is not None, "record() before the job finished"
         samples = self.samples
-        return {
-            "id": self.problem.id,
-            "strategy": self.strategy.key,
-            "final_answer": self.final_answer,
-            "gold": self.problem.gold,
-            "correct": self.correct,
-            "tiers_used": len(self.runs),
-            "path": " > ".join(f"{r.index}:{r.decision}" for r in self.runs),
-            "models": json.dumps([r.tier.model for r in self.runs]),
-            "stop_reason": self.stop_reason,
-            "decisions": json.dumps(
-                [
-                    {
-                        "tier": r.index,
-                        "model": r.tier.model,
-                        "k": len(r.samples),
-                        "rounds": r.rounds,
-                        "retries": r.retries,
-                        "explored": r.explored,
-                        "early_stopped": r.early_stopped,
-                        "decision": r.decision,
-                    }
-                    for r in self.runs
-                ]
-            ),
-            "votes": json.dumps([r.vote.counts() if r.vote else {} for r in self.runs], ensure_ascii=False),
-            "signals": json.dumps([json_safe(r.signals) for r in self.runs]),
-            "samples": len(samples),
-            "tokens": sum(s.num_tokens for s in samples),
-            "cost": round(self.cost, 6),
-            "seconds": round(sum(s.seconds for s in samples), 6),
-        }
+        return ProblemRecord(
+            id=self.problem.id,
+            strategy=self.strategy.key,
+            final_answer=self.final_answer,
+            gold=self.problem.gold,
+            correct=self.correct,
+            tiers_used=len(self.runs),
+            path=[PathStep(tier=r.index, decision=r.decision) for r in self.runs],
+            models=[r.tier.model for r in self.runs],
+            stop_reason=self.stop_reason,
+            tiers=[
+                TierRecord(
+                    tier=r.index,
+                    model=r.tier.model,
+                    k=len(r.samples),
+                    rounds=r.rounds,
+                    retries=r.retries,
+                    explored=r.explored,
+                    early_stopped=r.early_stopped,
+                    decision=r.decision,
+                    votes=[
+                        VoteCount(answer=a, count=c) for a, c in (r.vote.counts() if r.vote else {}).items()
+                    ],
+                    signals=Signals(**json_safe(r.signals)),
+                )
+                for r in self.runs
+            ],
+            samples=len(samples),
+            tokens=sum(s.num_tokens for s in samples),
+            cost=round(self.cost, 6),
+            seconds=round(sum(s.seconds for s in samples), 6),
+        )
 
 
 def len_tokens(run: TierRun) -> int:

@@ -16,23 +16,16 @@ directory made by another plan or other data (E502), takes finished problems fro
 decisions, feeding them the journaled samples instead of asking the backend again. Every
 problem ends up exactly once, every finished sample is reused.
 
-``problems.parquet`` (one row per problem and strategy, in input order): ``id``, ``strategy``
-(the plan's strategy key, a canonical marker when there is one), ``final_answer``, ``gold``,
-``correct`` (nullable bool; NA without gold), ``tiers_used``, ``path`` (``"0:escalate >
-1:retry..."``: original tier index and decision per tier that ran), ``models`` (JSON list),
-``stop_reason`` (``confident`` | ``last_tier`` | ``budget``), ``decisions`` / ``votes`` /
-``signals`` (JSON lists, one entry per tier that ran), ``samples``, ``tokens``, ``cost``
-(Σ tokens × cost_per_token) and ``seconds`` (each batch's generate time shared by tokens).
-
-``samples.parquet`` (one row per sample): ``id``, ``strategy``, ``tier``, ``model``, ``round``,
-``phase`` (``sample`` | ``retry`` | ``explore``), ``sample_index``, ``text``, ``answer``
-(None: no answer or truncated), ``votes``, ``num_tokens``, ``finish_reason``,
-``mean_logprob``, ``mean_entropy``, ``temperature``, ``seconds``.
+The records (their fields, types and meaning) are defined once in
+:mod:`cascadec.runtime.records`: ``problems.parquet`` holds one :class:`ProblemRecord` per
+problem and strategy in input order, with nested columns (``path``, ``models``, ``tiers`` —
+per tier: decision, votes, signals), ``samples.parquet`` one :class:`SampleRecord` per sample
+(plus ``votes``: whether it has an answer). Both carry the results schema version in their
+parquet metadata, and the manifest is a :class:`Manifest` written only here.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -40,60 +33,43 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
+from pydantic import ValidationError
 
 from cascadec.errors import RunDirError
 from cascadec.plan import Plan, plan_to_json
-from cascadec.runtime.jobs import SampleRecord
+from cascadec.runtime.outcomes import RunStatus
+from cascadec.runtime.records import (
+    RESULTS_SCHEMA_VERSION,
+    SCHEMA_METADATA_KEY,
+    Manifest,
+    ModelStats,
+    ProblemRecord,
+    Record,
+    RunInfo,
+    SampleRecord,
+    Session,
+    Totals,
+    arrow_schema,
+)
 from cascadec.runtime.rundir import RunDirLock, atomic_write, claim
 
-RESULTS_VERSION = 1
 MANIFEST, PLAN_FILE = "manifest.json", "plan.json"
 SAMPLES_JOURNAL, PROBLEMS_JOURNAL = "samples.jsonl", "problems.jsonl"
 PROBLEMS_TABLE, SAMPLES_TABLE = "problems.parquet", "samples.parquet"
 
-PROBLEM_COLUMNS = (
-    "id",
-    "strategy",
-    "final_answer",
-    "gold",
-    "correct",
-    "tiers_used",
-    "path",
-    "models",
-    "stop_reason",
-    "decisions",
-    "votes",
-    "signals",
-    "samples",
-    "tokens",
-    "cost",
-    "seconds",
-)
-SAMPLE_COLUMNS = (
-    "id",
-    "strategy",
-    "tier",
-    "model",
-    "round",
-    "phase",
-    "sample_index",
-    "text",
-    "answer",
-    "votes",
-    "num_tokens",
-    "finish_reason",
-    "mean_logprob",
-    "mean_entropy",
-    "temperature",
-    "seconds",
-)
+PROBLEM_COLUMNS = tuple(ProblemRecord.model_fields)
+SAMPLE_COLUMNS = tuple(arrow_schema(SampleRecord).names)
 
 SampleKey = tuple[str, str, int]  # (problem id, strategy key, tier index)
 
 
-def _read_journal(path: Path) -> list[dict]:
-    """Every complete line of a journal. Lines are written whole by one ``write``, so a kill can
-    only leave a prefix: the bytes after the last newline are a torn line, cut off here."""
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _read_journal(path: Path, model: type[Record]) -> list:
+    """Every complete line of a journal, as records. Lines are written whole by one ``write``, so
+    a kill can only leave a prefix: the bytes after the last newline are a torn line, cut off here."""
     if not path.exists():
         return []
     data = path.read_bytes()
@@ -105,9 +81,13 @@ def _read_journal(path: Path) -> list[dict]:
     for n, line in enumerate(data[:cut].splitlines(), 1):
         if line.strip():
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise RunDirError("corrupt journal line (edited by hand?)", where=f"{path}:{n}") from None
+                rows.append(model.model_validate_json(line))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(x) for x in first["loc"])
+                raise RunDirError(
+                    f"corrupt journal line (edited by hand?): {where}: {first['msg']}", where=f"{path}:{n}"
+                ) from None
     return rows
 
 
@@ -116,8 +96,8 @@ class _Journal:
         self.path = path
         self._f = open(path, "ab")  # noqa: SIM115 (kept open for the whole run)
 
-    def append(self, rows: Iterable[dict]) -> None:
-        data = b"".join(json.dumps(r, ensure_ascii=False, allow_nan=False).encode() + b"\n" for r in rows)
+    def append(self, records: Iterable[Record]) -> None:
+        data = b"".join(r.model_dump_json().encode() + b"\n" for r in records)
         if data:
             self._f.write(data)
             self._f.flush()
@@ -127,13 +107,33 @@ class _Journal:
         self._f.close()
 
 
-def _record_from(row: dict) -> SampleRecord:
-    fields = {f.name for f in dataclasses.fields(SampleRecord)}
-    return SampleRecord(**{k: v for k, v in row.items() if k in fields})
+def read_manifest(out: Path) -> Manifest:
+    """The manifest of run directory ``out``, refused clearly when unreadable or of another version."""
+    mpath = out / MANIFEST
+    try:
+        data = json.loads(mpath.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"unreadable manifest: {exc}", where=mpath) from None
+    version = data.get("schema_version", data.get("results_version")) if isinstance(data, dict) else None
+    if version != RESULTS_SCHEMA_VERSION:
+        raise RunDirError(
+            f"results schema version {version} (this cascadec reads version "
+            f"{RESULTS_SCHEMA_VERSION}); run it again with the cascadec that wrote it, or start a "
+            "new run directory",
+            where=out,
+        )
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        raise RunDirError(f"invalid manifest: {str(exc).splitlines()[0]}", where=mpath) from None
 
 
 class RunStore:
-    """Results of one run: in memory (``out=None``) or journaled to a run directory."""
+    """Results of one run: in memory (``out=None``) or journaled to a run directory.
+
+    The one writer of ``manifest.json``: the executor reports model stats through
+    :meth:`record_models`, the API the run's totals through :meth:`finalize`.
+    """
 
     def __init__(
         self,
@@ -141,57 +141,59 @@ class RunStore:
         *,
         plan: Plan,
         data_fingerprint: str,
+        info: RunInfo,
         resume: bool = False,
-        meta: dict | None = None,
         inputs: Sequence[str | Path | None] = (),
     ):
         self.out = Path(out) if out is not None else None
         self.plan = plan
         self.samples: dict[SampleKey, dict[int, SampleRecord]] = {}
-        self.finished: dict[tuple[str, str], dict] = {}
-        self.manifest: dict = {}
+        self.finished: dict[tuple[str, str], ProblemRecord] = {}
         self.resumed = False
         self._journals: tuple[_Journal, _Journal] | None = None
         self._lock: RunDirLock | None = None
+        self.manifest = Manifest(
+            status=RunStatus.RUNNING,
+            plan_hash=plan.hash,
+            data_fingerprint=data_fingerprint,
+            created=_now(),
+            run=info,
+            sessions=[],
+        )
         if self.out is not None:
             self._lock = claim(self.out, inputs, resume=resume)  # owned and exclusive, or E502
             try:
-                self._open(data_fingerprint, resume, meta or {})
+                self._open(data_fingerprint, resume)
             except BaseException:
                 self.close()
                 raise
 
-    def _open(self, data_fp: str, resume: bool, meta: dict) -> None:
+    def _open(self, data_fp: str, resume: bool) -> None:
         out = self.out
         assert out is not None
-        mpath = out / MANIFEST
-        if mpath.exists():
+        if (out / MANIFEST).exists():
             if not resume:
                 raise RunDirError(
                     "already holds a run; pass --resume to finish it, --overwrite to replace it, or choose another --out",
                     where=out,
                 )
-            try:
-                self.manifest = json.loads(mpath.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise RunDirError(f"unreadable manifest: {exc}", where=mpath) from None
-            if self.manifest.get("plan_hash") != self.plan.hash:
+            old = read_manifest(out)
+            if old.plan_hash != self.plan.hash:
                 raise RunDirError(
-                    f"cannot resume: the run was started with plan "
-                    f"{self.manifest.get('plan_hash')}, this plan is {self.plan.hash}",
+                    f"cannot resume: the run was started with plan {old.plan_hash}, this plan is {self.plan.hash}",
                     where=out,
                 )
-            if self.manifest.get("data_fingerprint") != data_fp:
+            if old.data_fingerprint != data_fp:
                 raise RunDirError(
                     "cannot resume: the problems differ from the run's "
                     "(other data file, --limit, --column or edited rows)",
                     where=out,
                 )
-            for row in _read_journal(out / SAMPLES_JOURNAL):
-                rec = _record_from(row)
-                self.samples.setdefault((row["id"], row["strategy"], rec.tier), {})[rec.sample_index] = rec
-            for row in _read_journal(out / PROBLEMS_JOURNAL):
-                self.finished[(row["id"], row["strategy"])] = row
+            self.manifest = old
+            for rec in _read_journal(out / SAMPLES_JOURNAL, SampleRecord):
+                self.samples.setdefault((rec.id, rec.strategy, rec.tier), {})[rec.sample_index] = rec
+            for row in _read_journal(out / PROBLEMS_JOURNAL, ProblemRecord):
+                self.finished[(row.id, row.strategy)] = row
             self.resumed = True
         else:
             if (out / SAMPLES_JOURNAL).exists() or (out / PROBLEMS_JOURNAL).exists():
@@ -201,26 +203,27 @@ class RunStore:
                 )
             out.mkdir(parents=True, exist_ok=True)
             atomic_write(out / PLAN_FILE, plan_to_json(self.plan).encode())
-            self.manifest = {
-                "results_version": RESULTS_VERSION,
-                "status": "running",
-                "plan_hash": self.plan.hash,
-                "data_fingerprint": data_fp,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "sessions": [],
-                **meta,
-            }
-        self.manifest["status"] = "running"
-        self.manifest.setdefault("sessions", []).append(
-            {
-                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "resumed": self.resumed,
-                "finished": None,
-                "models": {},
-            }
+        self._update(
+            status=RunStatus.RUNNING,
+            sessions=[*self.manifest.sessions, Session(started=_now(), resumed=self.resumed)],
         )
-        self.write_manifest()
         self._journals = (_Journal(out / SAMPLES_JOURNAL), _Journal(out / PROBLEMS_JOURNAL))
+
+    # --- the manifest ---------------------------------------------------------------------------
+    def _update(self, **changes) -> None:
+        self.manifest = self.manifest.model_copy(update=changes)
+        if self.out is not None:
+            text = self.manifest.model_dump_json(indent=2)
+            atomic_write(self.out / MANIFEST, (text + "\n").encode())
+
+    def _update_session(self, **changes) -> None:
+        if self.manifest.sessions:
+            last = self.manifest.sessions[-1].model_copy(update=changes)
+            self._update(sessions=[*self.manifest.sessions[:-1], last])
+
+    def record_models(self, stats: dict[str, ModelStats]) -> None:
+        """This session's per-model stats so far (written as soon as a model is done)."""
+        self._update_session(models=dict(stats))
 
     # --- during the run ---------------------------------------------------------------------
     def reuse(
@@ -231,50 +234,42 @@ class RunStore:
         got = [have.get(i) for i in range(first, first + n)]
         return None if any(r is None for r in got) else got  # type: ignore[return-value]
 
-    def add_samples(self, batch: Sequence[tuple[str, str, SampleRecord]]) -> None:
-        for pid, key, rec in batch:
-            self.samples.setdefault((pid, key, rec.tier), {})[rec.sample_index] = rec
+    def add_samples(self, records: Sequence[SampleRecord]) -> None:
+        for rec in records:
+            self.samples.setdefault((rec.id, rec.strategy, rec.tier), {})[rec.sample_index] = rec
         if self._journals:
-            self._journals[0].append(
-                {"id": pid, "strategy": key, **dataclasses.asdict(rec)} for pid, key, rec in batch
-            )
+            self._journals[0].append(records)
 
-    def add_finished(self, rows: Sequence[dict]) -> None:
-        for row in rows:
-            self.finished[(row["id"], row["strategy"])] = row
+    def add_finished(self, records: Sequence[ProblemRecord]) -> None:
+        for rec in records:
+            self.finished[(rec.id, rec.strategy)] = rec
         if self._journals:
-            self._journals[1].append(rows)
-
-    def write_manifest(self) -> None:
-        if self.out is not None:
-            text = json.dumps(self.manifest, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-            atomic_write(self.out / MANIFEST, (text + "\n").encode())
+            self._journals[1].append(records)
 
     # --- at the end -------------------------------------------------------------------------
-    def tables(self, order: Sequence[tuple[str, str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(problems, samples) frames in ``order`` of (problem id, strategy key)."""
-        problems = problems_frame([self.finished[key] for key in order])
+    def tables(self, order: Sequence[tuple[str, str]]):
+        """(problems, samples) Arrow tables in ``order`` of (problem id, strategy key)."""
+        problems = [self.finished[key] for key in order]
         by_job: dict[tuple[str, str], list[SampleKey]] = {}
         for skey in sorted(self.samples, key=lambda k: k[2]):
             by_job.setdefault(skey[:2], []).append(skey)
-        rows = []
-        for pid, key in order:
-            for skey in by_job.get((pid, key), ()):
-                for idx in sorted(self.samples[skey]):
-                    rec = self.samples[skey][idx]
-                    rows.append({"id": pid, "strategy": key, **dataclasses.asdict(rec), "votes": rec.votes})
-        return problems, samples_frame(rows)
+        samples = [
+            self.samples[skey][idx]
+            for job in order
+            for skey in by_job.get(job, ())
+            for idx in sorted(self.samples[skey])
+        ]
+        return problems_table(problems), samples_table(samples)
 
-    def finalize(self, order: Sequence[tuple[str, str]], totals: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def finalize(self, order: Sequence[tuple[str, str]], totals: Totals) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Write the parquet tables and complete the manifest; returns (problems, samples) frames."""
         problems, samples = self.tables(order)
         if self.out is not None:
-            for name, df in ((PROBLEMS_TABLE, problems), (SAMPLES_TABLE, samples)):
-                atomic_write(self.out / name, lambda tmp, df=df: df.to_parquet(tmp, index=False))
-            self.manifest["status"] = "complete"
-            self.manifest["totals"] = totals
-            self.manifest["sessions"][-1]["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            self.write_manifest()
-        return problems, samples
+            for name, table in ((PROBLEMS_TABLE, problems), (SAMPLES_TABLE, samples)):
+                _write_parquet(self.out / name, table)
+            self._update_session(finished=_now())
+            self._update(status=RunStatus.COMPLETE, totals=totals)
+        return _frame(problems), _frame(samples)
 
     def close(self) -> None:
         if self._journals:
@@ -286,31 +281,72 @@ class RunStore:
             self._lock = None
 
 
-def problems_frame(rows: Sequence[dict]) -> pd.DataFrame:
-    df = pd.DataFrame(list(rows), columns=list(PROBLEM_COLUMNS))
-    df["correct"] = pd.array(df["correct"].tolist(), dtype="boolean")
-    for col in ("tiers_used", "samples", "tokens"):
-        df[col] = df[col].astype("int64")
-    for col in ("cost", "seconds"):
-        df[col] = df[col].astype("float64")
-    return df
+# --- typed frames ---------------------------------------------------------------------------
+def _types_mapper(dtype):
+    """Nested Arrow columns stay Arrow-typed in pandas (``.list`` / ``.struct`` accessors);
+    booleans become pandas' nullable boolean (``correct`` is NA without gold)."""
+    import pyarrow as pa
+
+    if pa.types.is_list(dtype) or pa.types.is_struct(dtype):
+        return pd.ArrowDtype(dtype)
+    if pa.types.is_boolean(dtype):
+        return pd.BooleanDtype()
+    return None
 
 
-def samples_frame(rows: Sequence[dict]) -> pd.DataFrame:
-    df = pd.DataFrame(list(rows), columns=list(SAMPLE_COLUMNS))
-    for col in ("tier", "round", "sample_index", "num_tokens"):
-        df[col] = df[col].astype("int64")
-    for col in ("mean_logprob", "mean_entropy", "temperature", "seconds"):
-        df[col] = df[col].astype("float64")
-    df["votes"] = df["votes"].astype(bool)
-    return df
+def _frame(table) -> pd.DataFrame:
+    return table.to_pandas(types_mapper=_types_mapper)
+
+
+def problems_table(records: Sequence[ProblemRecord]):
+    """Problem records as an Arrow table of the results schema."""
+    import pyarrow as pa
+
+    rows = [r.model_dump(mode="json") for r in records]
+    return pa.Table.from_pylist(rows, schema=arrow_schema(ProblemRecord))
+
+
+def samples_table(records: Sequence[SampleRecord]):
+    """Sample records as an Arrow table, with the derived ``votes`` column."""
+    import pyarrow as pa
+
+    rows = [{**r.model_dump(mode="json"), "votes": r.votes} for r in records]
+    return pa.Table.from_pylist(rows, schema=arrow_schema(SampleRecord))
+
+
+def problems_frame(records: Sequence[ProblemRecord]) -> pd.DataFrame:
+    """Problem records as a typed frame (nested columns as ``pd.ArrowDtype``)."""
+    return _frame(problems_table(records))
+
+
+def samples_frame(records: Sequence[SampleRecord]) -> pd.DataFrame:
+    return _frame(samples_table(records))
+
+
+def _write_parquet(path: Path, table) -> None:
+    """Write one results table (its schema carries the version), atomically: temp file + rename."""
+    import pyarrow.parquet as pq
+
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def load_results(out: str | Path, samples: bool = False) -> pd.DataFrame:
-    """The ``problems.parquet`` (or ``samples.parquet``) of a finished run directory."""
-    path = Path(out) / (SAMPLES_TABLE if samples else PROBLEMS_TABLE)
-    if not path.exists():
-        if (Path(out) / MANIFEST).exists():
-            raise RunDirError("the run is not finished; run it again with --resume", where=out)
-        raise RunDirError(f"not a cascadec run directory (no {path.name})", where=out)
-    return pd.read_parquet(path)
+    """The problems (or samples) of a finished run directory as a typed frame.
+
+    Nested columns (``path``, ``models``, ``tiers``) come back as ``pd.ArrowDtype`` lists of
+    structs. A directory written under another results schema version is refused (E502).
+    """
+    import pyarrow.parquet as pq
+
+    out = Path(out)
+    path = out / (SAMPLES_TABLE if samples else PROBLEMS_TABLE)
+    if not (out / MANIFEST).exists():
+        raise RunDirError(f"not a cascadec run directory (no {MANIFEST})", where=out)
+    manifest = read_manifest(out)
+    if not path.exists() or manifest.status != RunStatus.COMPLETE:
+        raise RunDirError("the run is not finished; run it again with --resume", where=out)
+    table = pq.read_table(path)
+    version = (table.schema.metadata or {}).get(SCHEMA_METADATA_KEY, b"?").decode()
+    if version != str(RESULTS_SCHEMA_VERSION):
+        raise RunDirError(f"results schema version {version}, expected {RESULTS_SCHEMA_VERSION}", where=path)
+    return _frame(table)

@@ -23,6 +23,7 @@ from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.executor import Executor, Reporter
 from cascadec.runtime.jobs import Job
 from cascadec.runtime.prompts import CHAT, chat_tokenizer, check_template
+from cascadec.runtime.records import RunInfo, Totals
 from cascadec.runtime.results import RunStore
 from cascadec.runtime.signals import check_condition
 
@@ -143,26 +144,29 @@ def execute(
 ) -> tuple[pd.DataFrame, pd.DataFrame, Executor, RunStore]:
     """Run a prepared plan; returns (problems, samples, executor, store).
 
-    ``inputs`` are the files the run read (data, plan, bank...): none may lie inside ``out``."""
+    ``inputs`` are the files the run read (data, plan, bank...): none may lie inside ``out``.
+    ``meta``: further :class:`~cascadec.runtime.records.RunInfo` fields for the manifest
+    (``data_source``, ``limit``, ``column``).
+    """
     eq = equivalence or Equivalence()
     plan = prepared.plan
-    manifest_meta = {
-        "plan_source": plan.source,
-        "problems": len(prepared.problems),
-        "backend": getattr(backend, "name", "?"),
-        "equivalence": eq.mode,
-        "batch_size": batch_size,
-        "models": {m.id: m.model_dump(mode="json") for m in plan.models.values()},
-        "seeds": {s.key: [t.seed for t in s.tiers] for s in plan.strategies},
-        "versions": _versions(),
+    info = RunInfo(
+        plan_source=plan.source,
+        problems=len(prepared.problems),
+        backend=getattr(backend, "name", "?"),
+        equivalence=eq.mode,
+        batch_size=batch_size,
+        models=dict(plan.models),
+        seeds={s.key: [t.seed for t in s.tiers] for s in plan.strategies},
+        versions=_versions(),
         **(meta or {}),
-    }
+    )
     store = RunStore(
         out,
         plan=plan,
         data_fingerprint=prepared.fingerprint,
+        info=info,
         resume=resume,
-        meta=manifest_meta,
         inputs=inputs,
     )
     try:
@@ -179,15 +183,15 @@ def execute(
         executor.run()
         order = [(p.id, s.key) for p, s, _ in prepared.assignments]
         done = store.finished
-        graded = [done[k]["correct"] for k in order if done[k]["correct"] is not None]
-        totals = {
-            "problems": len(order),
-            "samples": sum(done[k]["samples"] for k in order),
-            "tokens": sum(done[k]["tokens"] for k in order),
-            "cost": round(sum(done[k]["cost"] for k in order), 6),
-            "accuracy": (sum(graded) / len(graded)) if graded else None,
-            "loads": {m: s.loads for m, s in executor.stats.items()},
-        }
+        graded = [done[k].correct for k in order if done[k].correct is not None]
+        totals = Totals(
+            problems=len(order),
+            samples=sum(done[k].samples for k in order),
+            tokens=sum(done[k].tokens for k in order),
+            cost=round(sum(done[k].cost for k in order), 6),
+            accuracy=(sum(graded) / len(graded)) if graded else None,
+            loads={m: s.loads for m, s in executor.stats.items()},
+        )
         problems, samples = store.finalize(order, totals)
     finally:
         store.close()

@@ -23,8 +23,9 @@ from cascadec.runtime.backends.base import GenerationRequest
 from cascadec.runtime.data import Problem
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.executor import to_record
-from cascadec.runtime.jobs import Job, SampleRecord
+from cascadec.runtime.jobs import Job
 from cascadec.runtime.prompts import render
+from cascadec.runtime.records import SampleRecord
 from cascadec.runtime.signals import json_safe
 from cascadec.serve.catalog import Served
 from cascadec.serve.engines import EnginePool
@@ -145,7 +146,7 @@ class CascadeRunner:
                     outcome.batches.append(size)
             except CascadecError as exc:
                 raise upstream_error(job, exc.message) from None
-            records = [to_record(s, ask, i, 0.0, strategy.answer) for i, s in enumerate(samples)]
+            records = [to_record(s, job, ask, i, 0.0) for i, s in enumerate(samples)]
             await loop.run_in_executor(_DECIDE, job.receive, records)
         final = outcome.final = _final_sample(job, self.eq)
         if final is not None:

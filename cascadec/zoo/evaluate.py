@@ -38,10 +38,10 @@ def auroc(scores: pd.Series, positives: pd.Series) -> float:
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def first_agreement(signals: str) -> float:
-    """Agreement of a strategy's first tier, from the ``signals`` JSON column."""
-    tiers = json.loads(signals)
-    return float(tiers[0]["agreement"]) if tiers else 0.0
+def first_agreement(tiers: pd.Series) -> pd.Series:
+    """Agreement of each problem's first tier, from the nested ``tiers`` column."""
+    first = tiers.list[0].struct.field("signals").struct.field("agreement")
+    return first.astype("float64").fillna(0.0)
 
 
 @dataclass
@@ -115,7 +115,7 @@ def ladder_from_results(frame: pd.DataFrame, registry, demo: DemoPlan, n: int, s
                 greedy=float(correct.mean()),
                 by_bucket={int(b): float(v) for b, v in correct.groupby(greedy["bucket"]).mean().items()},
                 vote=float(voted["cascade_correct"].astype(bool).mean()),
-                vote_auroc=auroc(voted["cascade_signals"].map(first_agreement), voted["cascade_correct"]),
+                vote_auroc=auroc(first_agreement(voted["cascade_tiers"]), voted["cascade_correct"]),
                 greedy_seconds=float(greedy["cascade_seconds"].sum()),
             )
         )

@@ -159,7 +159,7 @@ def test_explain_rejects_a_tampered_plan(tmp_path):
     assert code == 1 and "E401" in err
 
 
-@pytest.mark.parametrize("which", ["spec", "plan"])
+@pytest.mark.parametrize("which", ["spec", "plan", "results"])
 def test_schema_is_exported_and_current(which):
     code, out, _ = run("schema", which)
     assert code == 0 and json.loads(out)["type"] == "object"

@@ -1,7 +1,5 @@
 """Every path through the executor, on small sample banks and the real replay backend."""
 
-import json
-
 import pandas as pd
 import pytest
 
@@ -36,17 +34,31 @@ def go(strategies, answers, problems, **kw):
 
 
 def decisions(row):
-    return json.loads(row["decisions"])
+    """The per-tier records of a result row (the nested ``tiers`` column)."""
+    return list(row["tiers"])
+
+
+def path(row) -> str:
+    """The row's path through the tiers, compactly: ``0:escalate > 1:stop``."""
+    return " > ".join(f"{step['tier']}:{step['decision']}" for step in row["path"])
+
+
+def votes(row) -> list[dict]:
+    return [{v["answer"]: v["count"] for v in t["votes"]} for t in row["tiers"]]
+
+
+def signals(row) -> list[dict]:
+    return [t["signals"] for t in row["tiers"]]
 
 
 def test_stop_at_tier_one():
     res, samples, backend, _ = go([strategy("c", CASCADE)], {("S", "p"): ["4", "4", "4", "5"]}, {"p": "4"})
     row = res.loc["p"]
     assert row["final_answer"] == "4" and row["correct"] and row["tiers_used"] == 1
-    assert row["path"] == "0:stop" and row["stop_reason"] == "confident"
+    assert path(row) == "0:stop" and row["stop_reason"] == "confident"
     assert backend.loads == ["S"]  # nobody needed M or L: never loaded
-    assert json.loads(row["votes"]) == [{"4": 3, "5": 1}]
-    sig = json.loads(row["signals"])[0]
+    assert votes(row) == [{"4": 3, "5": 1}]
+    sig = signals(row)[0]
     assert sig["agreement"] == 0.75 and sig["margin"] == 0.5 and sig["no_answer"] == 0 and sig["k"] == 4
     assert list(samples["sample_index"]) == [0, 1, 2, 3]
 
@@ -55,8 +67,8 @@ def test_escalate_once_and_cost():
     answers = {("S", "p"): ["1", "2", "2", "3"], ("M", "p"): ["2", "2", "2", "2"]}
     res, samples, backend, _ = go([strategy("c", CASCADE)], answers, {"p": "2"})
     row = res.loc["p"]
-    assert row["path"] == "0:escalate > 1:stop" and row["final_answer"] == "2" and row["tiers_used"] == 2
-    assert json.loads(row["models"]) == ["S", "M"]
+    assert path(row) == "0:escalate > 1:stop" and row["final_answer"] == "2" and row["tiers_used"] == 2
+    assert list(row["models"]) == ["S", "M"]
     tokens = samples.groupby("model")["num_tokens"].sum()
     assert row["tokens"] == tokens.sum()
     assert row["cost"] == pytest.approx(tokens["S"] * 1.5 + tokens["M"] * 7.0)
@@ -67,7 +79,7 @@ def test_escalate_to_the_top():
     answers = {("S", "p"): ["1", "2", "3", "4"], ("M", "p"): ["5", "6", "5", "6"], ("L", "p"): ["7"]}
     res, *_ = go([strategy("c", CASCADE)], answers, {"p": "7"})
     row = res.loc["p"]
-    assert row["path"] == "0:escalate > 1:escalate > 2:stop" and row["stop_reason"] == "last_tier"
+    assert path(row) == "0:escalate > 1:escalate > 2:stop" and row["stop_reason"] == "last_tier"
     assert row["final_answer"] == "7" and row["correct"] and row["samples"] == 9
 
 
@@ -77,10 +89,10 @@ def test_retry_then_stop():
     answers = {("S", "p"): ["4", "4", "5", "6", "4", "4", "4", "4"]}
     res, samples, backend, _ = go([strategy("c", tiers)], answers, {"p": "4"})
     row = res.loc["p"]
-    assert row["path"] == "0:stop" and row["samples"] == 8 and decisions(row)[0]["retries"] == 1
+    assert path(row) == "0:stop" and row["samples"] == 8 and decisions(row)[0]["retries"] == 1
     assert list(samples["phase"]) == ["sample"] * 4 + ["retry"] * 4
     assert list(samples["round"]) == [0] * 4 + [1] * 4
-    assert json.loads(row["signals"])[0]["agreement"] == 0.75
+    assert signals(row)[0]["agreement"] == 0.75
     assert backend.loads == ["S"]
 
 
@@ -89,7 +101,7 @@ def test_retry_exhausted_then_escalate():
     tiers = [tier("S", 4, escalate_if="agreement < 0.75", retry=retry), *CASCADE[1:]]
     answers = {("S", "p"): ["4", "4", "5", "6", "5", "6"], ("M", "p"): ["5"] * 4}
     res, *_ = go([strategy("c", tiers)], answers, {"p": "5"})
-    assert res.loc["p", "path"] == "0:escalate > 1:stop" and res.loc["p", "final_answer"] == "5"
+    assert path(res.loc["p"]) == "0:escalate > 1:stop" and res.loc["p", "final_answer"] == "5"
 
 
 def test_retry_on_a_majority_vote_without_escalation():
@@ -111,9 +123,9 @@ def test_skip_a_hopeless_tier():
         ("M", "q"): ["1"] * 4,
     }
     res, _, backend, _ = go([strategy("c", tiers, kind="entropy_cascade")], answers, {"p": "9", "q": "1"})
-    assert res.loc["p", "path"] == "0:skip_to_top > 2:stop" and res.loc["p", "final_answer"] == "9"
-    assert json.loads(res.loc["p", "models"]) == ["S", "L"]
-    assert res.loc["q", "path"] == "0:escalate > 1:stop"  # not hopeless: normal escalation
+    assert path(res.loc["p"]) == "0:skip_to_top > 2:stop" and res.loc["p", "final_answer"] == "9"
+    assert list(res.loc["p", "models"]) == ["S", "L"]
+    assert path(res.loc["q"]) == "0:escalate > 1:stop"  # not hopeless: normal escalation
     assert backend.loads == ["S", "M", "L"]
 
 
@@ -123,7 +135,7 @@ def test_explore_raises_temperature():
     rows = bank_from_answers({("S", "p"): ["1", "2", "3", "4", "4", "4", "4", "4"]})
     rows["temperature"] = [0.7] * 4 + [1.0] * 4
     res, samples, *_ = go([strategy("c", tiers)], None, {"p": "4"}, bank=rows)
-    assert res.loc["p", "path"] == "0:stop" and res.loc["p", "final_answer"] == "4"
+    assert path(res.loc["p"]) == "0:stop" and res.loc["p", "final_answer"] == "4"
     assert list(samples["phase"]) == ["sample"] * 4 + ["explore"] * 4
 
 
@@ -133,8 +145,8 @@ def test_cost_aware_skip_from_adaptive_k():
     answers = {("S", "easy"): ["1", "1"], ("M", "hard"): ["2"] * 4}
     problems = pd.DataFrame({"id": ["easy", "hard"], "problem": ["?", "?"], "difficulty": [0.1, 0.9]})
     res, samples, backend, _ = go([s], answers, problems)
-    assert res.loc["easy", "path"] == "0:stop" and res.loc["easy", "samples"] == 2
-    assert res.loc["hard", "path"] == "1:stop"  # k=8 ≥ threshold 5: the small tier was dropped
+    assert path(res.loc["easy"]) == "0:stop" and res.loc["easy", "samples"] == 2
+    assert path(res.loc["hard"]) == "1:stop"  # k=8 ≥ threshold 5: the small tier was dropped
     assert backend.loads == ["S", "M"]
 
 
@@ -142,27 +154,27 @@ def test_ties_break_to_the_earliest_sample():
     mv = strategy("mv", [tier("M", 4)])
     res, *_ = go([mv], {("M", "p"): ["3", "5", "5", "3"]}, {"p": "3"})
     assert res.loc["p", "final_answer"] == "3"
-    assert json.loads(res.loc["p", "votes"]) == [{"3": 2, "5": 2}]
+    assert votes(res.loc["p"]) == [{"3": 2, "5": 2}]
 
 
 def test_no_answers_anywhere():
     answers = {("S", "p"): [None] * 4, ("M", "p"): [None] * 4, ("L", "p"): [None]}
     res, *_ = go([strategy("c", CASCADE)], answers, {"p": "1"})
     row = res.loc["p"]
-    assert row["final_answer"] is None and not row["correct"]
+    assert pd.isna(row["final_answer"]) and not row["correct"]
     assert row["tiers_used"] == 3
-    assert json.loads(row["signals"])[0]["no_answer"] == 1.0
+    assert signals(row)[0]["no_answer"] == 1.0
 
 
 def test_truncated_samples_do_not_vote():
     answers = {("S", "p"): ["~5", "~5", "~5", "4"], ("M", "p"): ["5"] * 4}
     res, samples, *_ = go([strategy("c", CASCADE)], answers, {"p": "5"})
-    assert json.loads(res.loc["p", "votes"])[0] == {"4": 1}
-    assert json.loads(res.loc["p", "signals"])[0]["no_answer"] == 0.75
+    assert votes(res.loc["p"])[0] == {"4": 1}
+    assert signals(res.loc["p"])[0]["no_answer"] == 0.75
     first = samples[samples["model"] == "S"]
     assert list(first["finish_reason"]) == ["length"] * 3 + ["stop"]
     assert list(first["votes"]) == [False, False, False, True]
-    assert res.loc["p", "path"] == "0:escalate > 1:stop"
+    assert path(res.loc["p"]) == "0:escalate > 1:stop"
 
 
 def test_mixed_strategies_load_each_model_once():
@@ -206,7 +218,7 @@ def test_early_stop_in_rounds():
     res, samples, _, executor = go([s], answers, {"p": "4", "q": "3"})
     # p: 6-0 after three rounds beats the 2 samples left; q never leads by more than what is left
     assert res.loc["p", "samples"] == 6 and decisions(res.loc["p"])[0]["early_stopped"] is True
-    assert decisions(res.loc["p"])[0]["rounds"] == 3 and json.loads(res.loc["p", "signals"])[0]["k"] == 6
+    assert decisions(res.loc["p"])[0]["rounds"] == 3 and signals(res.loc["p"])[0]["k"] == 6
     assert res.loc["q", "samples"] == 8 and decisions(res.loc["q"])[0]["early_stopped"] is False
     assert executor.model_stats()["M"]["early_stops"] == 1
     assert executor.model_stats()["M"]["batches"] == 4  # rounds are batches of their own
@@ -267,8 +279,8 @@ def test_symbolic_answers_vote_together_and_grade_with_math_verify():
     answers = {("S", "p"): ["\\frac{\\sqrt{3}}{2}", "\\sqrt{3}/2", "x+1", "\\frac{\\sqrt{3}}{2}"]}
     res, *_ = go([strategy("c", CASCADE)], answers, {"p": "\\frac{\\sqrt 3}{2}"}, equivalence="math")
     row = res.loc["p"]
-    assert json.loads(row["votes"]) == [{"\\frac{\\sqrt{3}}{2}": 3, "x+1": 1}]
-    assert row["path"] == "0:stop" and row["correct"]
+    assert votes(row) == [{"\\frac{\\sqrt{3}}{2}": 3, "x+1": 1}]
+    assert path(row) == "0:stop" and row["correct"]
 
 
 def test_a_run_becomes_a_bank_that_replays_it_exactly():
@@ -319,7 +331,7 @@ def test_a_runs_samples_replay_as_a_bank(tmp_path):
     first = run(plan, problems, "replay", bank=bank_from_answers(answers), out=tmp_path / "a", progress=False)
     # every recorded sample serves again: same plan, same outcome, now read from the run itself
     again = run(plan, problems, "replay", bank=tmp_path / "a" / "samples.parquet", progress=False)
-    for col in ("cascade_final_answer", "cascade_path", "cascade_votes", "cascade_signals"):
+    for col in ("cascade_final_answer", "cascade_path", "cascade_tiers", "cascade_models"):
         assert list(again[col]) == list(first[col])
     # a looser first tier on the same recording stops earlier, without a new sample
     loose = [tier("S", 4, escalate_if="agreement < 0.5", cost=1.5), *CASCADE[1:]]

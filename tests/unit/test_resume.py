@@ -15,6 +15,7 @@ from cascadec.errors import RunDirError
 from cascadec.plan import plan_to_json
 from cascadec.runtime.backends.replay import ReplayBackend, write_bank
 from cascadec.runtime.equivalence import Equivalence
+from cascadec.runtime.results import load_results
 from cascadec.runtime.testing import bank_from_answers, make_plan, strategy, tier
 
 N = 30
@@ -110,8 +111,8 @@ def test_sigkill_then_resume(files, kill_after):
     done = subprocess.run(cli(files, out, "--resume"), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 
-    problems = pd.read_parquet(out / "problems.parquet")
-    samples = pd.read_parquet(out / "samples.parquet")
+    problems = load_results(out)
+    samples = load_results(out, samples=True)
     assert sorted(problems["id"]) == sorted(f"p{i}" for i in range(N))  # every problem exactly once
     assert not samples.duplicated(["id", "strategy", "tier", "sample_index"]).any()
     ref_problems, ref_samples = reference(files)
@@ -137,7 +138,7 @@ def test_resume_of_a_finished_run_generates_nothing(files):
     out = files / "out"
     before, *_ = _start(files, out)
     after, *_ = _start(files, out, resume=True)
-    pd.testing.assert_frame_equal(pd.read_parquet(out / "problems.parquet"), before)
+    pd.testing.assert_frame_equal(load_results(out), before)
     pd.testing.assert_frame_equal(after, before)
     session = json.loads((out / "manifest.json").read_text())["sessions"][-1]
     assert session["models"] == {}  # no model was even loaded
