@@ -69,7 +69,7 @@ def test_input_inside_a_run_directory_is_refused(files):
 
 def test_second_writer_fails_fast_naming_the_holder(files):
     out = files / "out"
-    env = {**os.environ, "CASCADEC_REPLAY_DELAY": "0.1"}
+    env = {**os.environ, "CASCADEC_REPLAY_DELAY": "0.3"}
     first = subprocess.Popen(cli(files, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
@@ -81,6 +81,8 @@ def test_second_writer_fails_fast_naming_the_holder(files):
         assert time.monotonic() - started < 30
         assert second.returncode == 1, second.stderr
         assert f"pid {first.pid}" in second.stderr and "another cascadec run" in second.stderr
+        replaced = run_cli(files, out, "--overwrite")
+        assert replaced.returncode == 1 and f"pid {first.pid}" in replaced.stderr
     finally:
         first.wait(timeout=120)
         first.stderr.close()
