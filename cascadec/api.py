@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from cascadec.errors import CascadecError, CompileError, DataError, Diagnostic
-from cascadec.plan import Plan, load_plan, seal
+from cascadec.plan import Plan, seal
 from cascadec.runtime.backends import make_backend
 from cascadec.runtime.backends.base import Backend
 from cascadec.runtime.equivalence import Equivalence, Mode
@@ -39,18 +39,17 @@ def resolve_plan(
     target: Plan | str | Path | None, *, markers: Sequence[str] = (), registry: str | Path | None = None
 ) -> tuple[Plan, list[Diagnostic]]:
     """A Plan from a Plan, a plan .json, a spec .yaml, marker text, or (``target=None``) markers."""
-    from cascadec.compiler import compile_markers, load_any
+    from cascadec.compiler import compile_markers, load_any, verify_plan
 
-    if isinstance(target, Plan):
-        plan, diags = target, []
+    if isinstance(target, Plan):  # verified like a plan file: an object can be built by hand too
+        plan = target if target.hash else seal(target)
+        diags = verify_plan(plan)
     elif target is None:
         if not markers:
             raise CascadecError(
                 "nothing to run: give a plan, a spec, a marker or a strategy column", code="E900"
             )
         plan, diags = compile_markers(list(markers), registry=_registry(registry))
-    elif str(target).endswith(".json") and Path(target).is_file():
-        plan, diags = load_plan(target), []
     else:
         plan, diags = load_any(str(target), registry=_registry(registry))
     errors = [d for d in diags if d.is_error]

@@ -177,9 +177,7 @@ def _run(
         options = {"log_dir": out / "logs"}  # vllm: worker logs
     if overwrite:  # only once everything is checked: a bad invocation never costs the old run
         from cascadec.runtime.overwrite import replace_run
-        from cascadec.runtime.rundir import ensure_unlocked
 
-        ensure_unlocked(out)  # never delete a run another process is writing
         replace_run(out)
     engine = make_backend(backend, **options)
     problems, _samples, executor, _store = execute(

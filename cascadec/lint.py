@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cascadec.errors import CascadecError, Diagnostic, ExitCode, exit_code
+from cascadec.limits import MAX_MARKER_FILE_BYTES, check_regular_file, read_regular_file
 from cascadec.lint_batch import lint_markers
 from cascadec.registry import ModelRegistry, resolve_registry
 
@@ -61,6 +62,14 @@ def lint_paths(
                 result.diagnostics.append(diagnostic)
         except LintInputError as exc:
             result.io_errors.append(f"{path}: {exc.code} {exc.message}")
+        except CascadecError as exc:  # an I/O bound (special file, size) of this file only
+            result.io_errors.append(f"{path}: {exc.code} {exc.message}")
+        except RecursionError:
+            result.io_errors.append(f"{path}: E901 nested too deeply to read")
+        except Exception as exc:  # a bug must not hide the other files' findings
+            result.diagnostics.append(
+                Diagnostic("E999", f"internal error while linting: {type(exc).__name__}", source=str(path))
+            )
     return result
 
 
@@ -68,7 +77,10 @@ def _lint_one(
     path: str, column: str, reg: ModelRegistry, registry_arg, result: LintResult
 ) -> Iterator[Diagnostic]:
     if path == "-":
-        yield from _lint_marker_lines(_decode(sys.stdin.buffer.read(), "-"), "-", reg, result)
+        data = sys.stdin.buffer.read(MAX_MARKER_FILE_BYTES + 1)
+        if len(data) > MAX_MARKER_FILE_BYTES:
+            raise LintInputError(f"more than {MAX_MARKER_FILE_BYTES} bytes on stdin")
+        yield from _lint_marker_lines(_decode(data, "-"), "-", reg, result)
         return
     p = Path(path)
     if p.is_dir():
@@ -86,9 +98,9 @@ def _lint_one(
 
 def _read_bytes(p: Path) -> bytes:
     try:
-        return p.read_bytes()
-    except OSError as exc:
-        raise LintInputError(exc.strerror or str(exc)) from None
+        return read_regular_file(p, MAX_MARKER_FILE_BYTES, "file to lint")
+    except CascadecError as exc:
+        raise LintInputError(exc.message) from None
 
 
 def _decode(data: bytes, path: str) -> str:
@@ -159,6 +171,10 @@ def table_cells(p: Path, suffix: str, column: str) -> Iterator[tuple[int, int, o
 
 def _parquet_cells(p: Path, column: str) -> Iterator[tuple[int, int, object]]:
     try:
+        check_regular_file(p, MAX_MARKER_FILE_BYTES, "table")
+    except CascadecError as exc:
+        raise LintInputError(exc.message) from None
+    try:
         import pyarrow.parquet as pq
 
         table = pq.read_table(p)
@@ -192,13 +208,17 @@ def _lint_spec(p: Path, registry_arg, result: LintResult) -> Iterator[Diagnostic
 
 
 def _lint_plan(p: Path, result: LintResult) -> Iterator[Diagnostic]:
+    from cascadec.compiler import verify_plan
     from cascadec.plan import load_plan
 
     result.checked += 1
     try:
-        load_plan(p)
+        yield from verify_plan(load_plan(p), str(p))
     except CascadecError as exc:
-        yield Diagnostic(code=exc.code, message=str(exc).split(f"{exc.code} ", 1)[-1], source=str(p))
+        if exc.diagnostics:
+            yield from exc.diagnostics
+        else:
+            yield Diagnostic(code=exc.code, message=str(exc).split(f"{exc.code} ", 1)[-1], source=str(p))
 
 
 def render(result: LintResult, fmt: str = "text") -> tuple[str, str]:

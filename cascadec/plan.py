@@ -13,14 +13,24 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cascadec.core.answer_format import AnswerFormat
 from cascadec.core.kinds import Kind
 from cascadec.core.selection import select_tiers
-from cascadec.errors import PlanError
+from cascadec.errors import CascadecError, PlanError
+from cascadec.limits import (
+    MAX_DEPTH,
+    MAX_K,
+    MAX_PLAN_BYTES,
+    MAX_RETRIES,
+    MAX_STRATEGIES,
+    MAX_TIERS,
+    MAX_TOKENS,
+    read_regular_file,
+)
 
 SCHEMA_VERSION = 1
 
@@ -47,9 +57,9 @@ class PlanModel(_Frozen):
 class RetryRule(_Frozen):
     """Before escalating, sample the same tier again with ``extra_k`` more samples."""
 
-    max: int = Field(ge=1, default=1)
+    max: int = Field(ge=1, le=MAX_RETRIES, default=1)
     when: str = Field(description="Condition text over the tier's signals")
-    extra_k: int = Field(ge=1)
+    extra_k: int = Field(ge=1, le=MAX_K)
     temperature: float | None = Field(default=None, ge=0, le=2)
 
 
@@ -59,16 +69,16 @@ class Exploration(_Frozen):
     when: str
     action: Literal["skip_to_top", "raise_temperature"]
     temperature: float | None = Field(default=None, ge=0, le=2)
-    extra_k: int = Field(default=0, ge=0)
+    extra_k: int = Field(default=0, ge=0, le=MAX_K)
 
 
 class PlanTier(_Frozen):
     model: str = Field(description="Key into Plan.models")
     alias: str | None = None
-    k: int = Field(ge=1)
+    k: int = Field(ge=1, le=MAX_K)
     temperature: float = Field(ge=0, le=2)
     top_p: float = Field(gt=0, le=1)
-    max_tokens: int = Field(ge=1)
+    max_tokens: int = Field(ge=1, le=MAX_TOKENS)
     seed: int
     cost_per_token: float = Field(gt=0)
     escalate_if: str | None = Field(default=None, description="Condition text; None on the last tier")
@@ -81,14 +91,16 @@ class AdaptiveK(_Frozen):
 
     policy: Literal["fixed", "difficulty_buckets", "budget"] = "fixed"
     column: str = "difficulty"
-    buckets: tuple[tuple[float, int], ...] = Field(
-        default=(), description="(upper difficulty bound, k) pairs, ascending bounds"
+    buckets: tuple[tuple[float, Annotated[int, Field(ge=1, le=MAX_K)]], ...] = Field(
+        max_length=MAX_TIERS * 4,
+        default=(),
+        description="(upper difficulty bound, k) pairs, ascending bounds",
     )
     total_budget: int | None = Field(
         default=None, ge=1, description="budget policy: total first-tier samples"
     )
-    min_k: int = Field(default=1, ge=1)
-    max_k: int = Field(default=16, ge=1)
+    min_k: int = Field(default=1, ge=1, le=MAX_K)
+    max_k: int = Field(default=16, ge=1, le=MAX_K)
     escalation_k_threshold: int | None = Field(
         default=None, ge=1, description="cost-aware skip: drop the first tier when its k reaches this"
     )
@@ -111,7 +123,7 @@ class PlanStrategy(_Frozen):
         default=None, description="Canonical marker, when the strategy can be written as one"
     )
     kind: Kind
-    tiers: tuple[PlanTier, ...] = Field(min_length=1)
+    tiers: tuple[PlanTier, ...] = Field(min_length=1, max_length=MAX_TIERS)
     prompt: str = "qwen-math-cot"
     answer: AnswerFormat = Field(
         default=AnswerFormat.BOXED_OR_FINAL_LINE, description="How a completion's final answer is read"
@@ -127,7 +139,7 @@ class Plan(_Frozen):
     hash: str = ""
     source: str = ""
     models: dict[str, PlanModel]
-    strategies: tuple[PlanStrategy, ...] = Field(min_length=1)
+    strategies: tuple[PlanStrategy, ...] = Field(min_length=1, max_length=MAX_STRATEGIES)
 
     def strategy(self, key: str) -> PlanStrategy:
         for s in self.strategies:
@@ -212,6 +224,10 @@ def plan_from_json(text: str, source: str = "<plan>") -> Plan:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PlanError(f"not a JSON plan: {exc.msg}", where=f"{source}:{exc.lineno}:{exc.colno}") from None
+    except RecursionError:
+        raise PlanError(f"not a plan: nested deeper than {MAX_DEPTH} levels", where=f"{source}:1:1") from None
+    if _depth(data) > MAX_DEPTH:
+        raise PlanError(f"not a plan: nested deeper than {MAX_DEPTH} levels", where=f"{source}:1:1")
     if not isinstance(data, dict) or "strategies" not in data:
         raise PlanError("not a cascadec plan (no 'strategies')", where=f"{source}:1:1")
     version = data.get("schema_version")
@@ -228,14 +244,36 @@ def plan_from_json(text: str, source: str = "<plan>") -> Plan:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise PlanError(f"invalid plan at {where}: {first['msg']}", where=f"{source}:1:1") from None
-    if plan.hash and plan.hash != content_hash(plan):
+    if not plan.hash:
+        raise PlanError(
+            "plan has no hash: a plan file is verified, never trusted; write plans with `cascadec compile`",
+            where=f"{source}:1:1",
+        )
+    if plan.hash != content_hash(plan):
         raise PlanError("plan content does not match its hash (edited by hand?)", where=f"{source}:1:1")
     return plan
 
 
+def _depth(value: object, limit: int = MAX_DEPTH + 1) -> int:
+    """Nesting depth of parsed JSON, counted no deeper than ``limit``."""
+    depth, level = 0, [value]
+    while level and depth < limit:
+        depth += 1
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+            if isinstance(child, dict | list)
+        ]
+    return depth + (1 if level else 0)
+
+
 def load_plan(path: str | Path) -> Plan:
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(f"cannot read plan: {exc}", code="E901", where=str(path)) from None
+        text = read_regular_file(path, MAX_PLAN_BYTES, "plan").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlanError(f"not a JSON plan: not UTF-8 (byte {exc.start})", where=f"{path}:1:1") from None
+    except CascadecError as exc:
+        raise PlanError(exc.message, code=exc.code, where=exc.where) from None
     return plan_from_json(text, source=str(path))

@@ -13,7 +13,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from cascadec.errors import RegistryError
+from cascadec.errors import CascadecError, RegistryError
+from cascadec.limits import MAX_SPEC_BYTES, read_regular_file
 from cascadec.resources import data_dir, default_registry_path
 
 
@@ -97,22 +98,36 @@ def load_registry(path: str | Path | None = None) -> ModelRegistry:
 
 @cache
 def _load_cached(path: str) -> ModelRegistry:
+    """Messages say where, never what: a ``models:`` path may point at any file (a key file,
+    a .env), and its contents must not reach a terminal or a log."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RegistryError(f"cannot read model registry {path}: {exc}") from None
+        text = read_regular_file(path, MAX_SPEC_BYTES, "model registry").decode("utf-8")
+    except UnicodeDecodeError:
+        raise RegistryError(f"model registry {path} is not UTF-8 text") from None
+    except CascadecError as exc:
+        raise RegistryError(exc.message, where=exc.where) from None
     try:
         raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RegistryError(f"model registry {path} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise RegistryError(f"model registry {path} must be a mapping with a 'models' list")
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RegistryError(f"model registry {path} is not valid YAML{where}") from None
+    except (yaml.YAMLError, RecursionError):
+        raise RegistryError(f"model registry {path} is not valid YAML (or nests too deeply)") from None
+    if not isinstance(raw, dict) or "models" not in raw:
+        raise RegistryError(f"{path} is not a model registry (a YAML mapping with a 'models' list)")
     try:
-        return ModelRegistry(**raw, source=path)
-    except ValidationError as exc:
+        return ModelRegistry(**{str(k): v for k, v in raw.items()}, source=path)
+    except (ValidationError, RecursionError) as exc:
+        if isinstance(exc, RecursionError):
+            raise RegistryError(f"model registry {path} nests too deeply") from None
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise RegistryError(f"model registry {path}: {where}: {first['msg']}") from None
+        loc = [str(p) for p in first["loc"]]
+        if first["type"] == "extra_forbidden":  # the key's name is the file's content: not shown
+            where, msg = ".".join(loc[:-1]) or "top level", "an unknown key (not a registry field)"
+        else:
+            where, msg = ".".join(loc), first["msg"]
+        raise RegistryError(f"model registry {path}: {where}: {msg}") from None
 
 
 RegistryLike = ModelRegistry | str | Path | None

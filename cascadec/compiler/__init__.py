@@ -16,13 +16,21 @@ from pathlib import Path
 
 from cascadec.compiler.context import Context, MarkerLocator, RegistryLike, resolve_registry, spec_registry
 from cascadec.compiler.pipeline import build_plan, compile_strategy
+from cascadec.compiler.verify import verify_plan
 from cascadec.errors import CascadecError, DataError, Diagnostic, MarkerError
 from cascadec.marker import analyze_marker
 from cascadec.plan import Plan, PlanModel, PlanStrategy, load_plan
 from cascadec.spec.from_marker import spec_from_marker
 from cascadec.spec.loader import load_spec
 
-__all__ = ["check_spec_file", "compile_marker", "compile_markers", "compile_spec", "load_any"]
+__all__ = [
+    "check_spec_file",
+    "compile_marker",
+    "compile_markers",
+    "compile_spec",
+    "load_any",
+    "verify_plan",
+]
 
 # The marker layer reports these at the exact token; the compiler's own copies would only point at the marker.
 _MARKER_CODES = {"W101", "W102", "W103", "W104"}
@@ -102,7 +110,8 @@ def load_any(target: str, registry: RegistryLike = None) -> tuple[Plan, list[Dia
     """A plan (.json), a spec (.yaml/.yml) or marker text → a plan."""
     lower = target.lower()
     if lower.endswith(".json"):
-        return load_plan(target), []
+        plan = load_plan(target)
+        return plan, verify_plan(plan, target)
     if lower.endswith((".yaml", ".yml")):
         return compile_spec(target, registry)
     return compile_marker(target, registry)

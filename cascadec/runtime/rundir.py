@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from cascadec.errors import RunDirError
-from cascadec.runtime.overwrite import is_run_dir
 
 LOCK_FILE = ".cascadec.lock"
+MANIFEST_NAME = "manifest.json"
 PLAN_NAME = "plan.json"
 _SHOWN = 5
 
@@ -50,8 +50,15 @@ def atomic_write(path: str | Path, data: bytes | Callable[[Path], None]) -> None
 
 
 def _is_run(out: Path, names: set[str]) -> bool:
-    """A run's directory: its lock file (made before anything else) or its manifest."""
-    return LOCK_FILE in names or is_run_dir(out)
+    if LOCK_FILE in names:
+        return True
+    if MANIFEST_NAME not in names:
+        return False
+    try:
+        manifest = json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "plan_hash" in manifest
 
 
 def is_run_dir(out: str | Path) -> bool:
@@ -134,12 +141,6 @@ class RunDirLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
-
-
-def ensure_unlocked(out: str | Path) -> None:
-    """E502 when a run is writing in ``out`` now (before ``--overwrite`` removes a run)."""
-    if (Path(out) / LOCK_FILE).is_file():
-        RunDirLock(out).release()
 
 
 def _holder(fd: int) -> str:

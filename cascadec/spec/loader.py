@@ -19,12 +19,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from cascadec.errors import CascadecError, Diagnostic, SpecError, caret_excerpt
+from cascadec.errors import Diagnostic, SpecError, caret_excerpt
+from cascadec.limits import MAX_DEPTH, MAX_SPEC_BYTES, read_regular_file
 from cascadec.spec.model import Spec
 
-MAX_BYTES = 1 << 20
+MAX_BYTES = MAX_SPEC_BYTES
 MAX_NODES = 10_000
-MAX_DEPTH = 64
 NodePath = tuple[str | int, ...]
 
 _CORE = "tag:yaml.org,2002:"
@@ -84,10 +84,7 @@ def _diag(source, text, code, message, line, column, fix=None) -> Diagnostic:
 def read_spec_text(path: str | Path) -> str:
     """The file's text. Unreadable: CascadecError E901 (I/O). Empty, binary, not UTF-8: SpecError E203."""
     source = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise CascadecError(f"cannot read: {exc.strerror or exc}", code="E901", where=str(source)) from None
+    data = read_regular_file(path, MAX_BYTES + 1, "spec")  # one byte over: E203 below, located
     if len(data) > MAX_BYTES:
         raise _fail(source, "", "E203", f"spec is {len(data)} bytes; specs are at most {MAX_BYTES}", 1, 1)
     if b"\x00" in data:
@@ -133,6 +130,11 @@ def parse_yaml(text: str, source: str = "<spec>") -> SpecDocument:
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
         raise _fail(source, text, "E203", f"YAML syntax error: {problem}", line, column) from None
+    except RecursionError:  # PyYAML composes recursively: nesting is bounded by the stack
+        line, column = (loader.line + 1, loader.column + 1) if loader is not None else (1, 1)
+        raise _fail(
+            source, text, "E204", f"document nests deeper than {MAX_DEPTH} levels", line, column
+        ) from None
     except yaml.YAMLError as exc:  # ReaderError: control characters
         position = getattr(exc, "position", 0) or 0
         line, column = _position(text.encode(), len(text[:position].encode()))

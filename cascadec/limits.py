@@ -1,0 +1,86 @@
+"""Every bound on what cascadec reads, in one place (the README's "Guarantees" lists them).
+
+Inputs come from many hands: a bound turns a hostile or mistaken input (a 10 MB marker, a
+5000-digit k, a document nested 10,000 deep, a FIFO given as a file) into one clear, located
+error instead of a hang, an unbounded allocation or an internal error. Lint and compile read
+the same constants, so what lint accepts compile accepts.
+
+:func:`read_regular_file` is how every input file is read: only regular files (a FIFO or a
+device would block or never end), at most ``limit`` bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from cascadec.errors import CascadecError
+
+MAX_K = 1024  # samples per tier (and per retry or exploration)
+MAX_TIERS = 16  # tiers per strategy
+MAX_STRATEGIES = 10_000  # strategies per plan (distinct markers of a table)
+MAX_TOKENS = 1_000_000  # max_tokens of a tier; num_tokens of a recorded sample
+MAX_RETRIES = 16
+MAX_MARKER_CHARS = 1_000  # one marker (the longest seed marker has 48 characters)
+MAX_NUMBER_DIGITS = 12  # digits of one number in a marker (k, temperature, size)
+MAX_DEPTH = 64  # nesting of YAML specs, registries, JSON plans
+MAX_SPEC_BYTES = 1 << 20  # a YAML spec or a model registry
+MAX_PLAN_BYTES = 16 << 20  # a JSON plan
+MAX_MARKER_FILE_BYTES = 64 << 20  # a marker file or table given to lint
+MAX_DATA_BYTES = 4 << 30  # a problem table or a sample bank
+MAX_PROBLEM_CHARS = 1_000_000  # one problem's text
+MAX_SAMPLE_CHARS = 10_000_000  # one recorded sample's text
+
+
+def read_regular_file(path: str | Path, limit: int, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; CascadecError E901 (I/O, exit 2) otherwise.
+
+    The type is checked on the open descriptor (``O_NONBLOCK``, so opening a FIFO never waits
+    for a writer), never on the name: nothing can swap the file in between.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise CascadecError(f"cannot read {what}: {exc.strerror or exc}", code="E901", where=path) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise CascadecError(f"is a directory, not a {what}", code="E901", where=path)
+        if not stat.S_ISREG(info.st_mode):
+            raise CascadecError(
+                f"not a regular file (a pipe, socket or device); give a {what} on disk",
+                code="E901",
+                where=path,
+            )
+        if info.st_size > limit:
+            raise CascadecError(
+                f"{what} is {info.st_size} bytes; at most {limit} are read", code="E901", where=path
+            )
+        chunks, total = [], 0
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise CascadecError(f"{what} grew past {limit} bytes while read", code="E901", where=path)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def check_regular_file(path: str | Path, limit: int, what: str = "file") -> None:
+    """The same checks without reading (for files a library opens itself: parquet, CSV)."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise CascadecError(f"cannot read {what}: {exc.strerror or exc}", code="E901", where=path) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise CascadecError(f"is a directory, not a {what}", code="E901", where=path)
+    if not stat.S_ISREG(info.st_mode):
+        raise CascadecError(
+            f"not a regular file (a pipe, socket or device); give a {what} on disk", code="E901", where=path
+        )
+    if info.st_size > limit:
+        raise CascadecError(
+            f"{what} is {info.st_size} bytes; at most {limit} are read", code="E901", where=path
+        )

@@ -1,0 +1,136 @@
+"""Hostile and mistaken inputs (issue 12): each is one clear, located error, exit 1 or 2, fast.
+
+Every case runs the real console entry point in a subprocess (what a user runs), with a time
+limit: no hang, no traceback, no internal error (exit 3), no secret echoed, nothing modified.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cascadec.plan import plan_to_json
+from cascadec.runtime.testing import make_plan, strategy, tier
+
+SECRET = "sk-live-0123456789abcdef"
+PLAN = make_plan(
+    [strategy("c", [tier("S", 4, escalate_if="agreement < 0.75"), tier("L", 1, 0.0)])], {"S": 1.5, "L": 72}
+)
+
+
+def cascadec(*args, stdin: bytes | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, "-m", "cascadec", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    out = done.stdout.decode("utf-8", "replace") + done.stderr.decode("utf-8", "replace")
+    assert "Traceback" not in out and "internal error" not in out, out
+    assert done.returncode in (1, 2), (done.returncode, out)
+    assert SECRET not in out
+    done.text = out  # type: ignore[attr-defined]
+    return done
+
+
+def plan_dict() -> dict:
+    return json.loads(plan_to_json(PLAN))
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    path = tmp_path / "data.jsonl"
+    path.write_text(
+        "".join(json.dumps({"id": f"p{i}", "problem": "1+1=", "answer": "2"}) + "\n" for i in range(3))
+    )
+    return path
+
+
+# --- plans are verified, never trusted -------------------------------------------------------
+def test_plan_without_hash_is_refused(tmp_path, data):
+    d = plan_dict()
+    d.pop("hash")
+    (tmp_path / "p.json").write_text(json.dumps(d))
+    for args in (("lint", tmp_path / "p.json"), ("run", tmp_path / "p.json", "--data", data, "--dry-run")):
+        assert "E401 plan has no hash" in cascadec(*args).text
+
+
+def test_plan_k_beyond_bound_is_refused(tmp_path, data):
+    d = plan_dict()
+    d["strategies"][0]["tiers"][0]["k"] = 10**9
+    (tmp_path / "p.json").write_text(json.dumps(d))
+    r = cascadec("run", tmp_path / "p.json", "--data", data, "--dry-run")
+    assert "less than or equal to 1024" in r.text and "tiers.0.k" in r.text
+
+
+def test_plan_with_a_valid_hash_still_passes_static_checks(tmp_path, data):
+    """A hash proves integrity, not soundness: k > 1 at T = 0 with a recomputed hash is E104."""
+    from cascadec.plan import Plan, content_hash
+
+    d = plan_dict()
+    d["strategies"][0]["tiers"][0]["temperature"] = 0.0
+    d["hash"] = content_hash(Plan.model_validate({**d, "hash": ""}))
+    (tmp_path / "p.json").write_text(json.dumps(d))
+    for args in (("lint", tmp_path / "p.json"), ("run", tmp_path / "p.json", "--data", data, "--dry-run")):
+        assert "E104" in cascadec(*args).text
+
+
+# --- nesting, special files, sizes -------------------------------------------------------------
+def test_deep_nesting_is_located_and_lint_goes_on(tmp_path):
+    (tmp_path / "deep.yaml").write_text("version: 1\nstrategy: " + "[" * 5000 + "]" * 5000 + "\n")
+    (tmp_path / "deep.json").write_text('{"strategies": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    (tmp_path / "ok.txt").write_text("mv_1.5B_k0_t0.7\n")
+    r = cascadec("lint", tmp_path / "deep.yaml", tmp_path / "deep.json", tmp_path / "ok.txt")
+    assert "deep.yaml:2:" in r.text and "E204" in r.text
+    assert "deep.json:1:1: E401" in r.text and "nested deeper" in r.text
+    assert "ok.txt:1:10: E102" in r.text  # the other files are still linted
+    r = cascadec("compile", tmp_path / "deep.yaml")
+    assert "E204" in r.text
+
+
+def test_deep_registry(tmp_path):
+    (tmp_path / "reg.yaml").write_text("models: " + "[" * 5000 + "]" * 5000 + "\n")
+    (tmp_path / "s.yaml").write_text(
+        f"version: 1\nmodels: {tmp_path / 'reg.yaml'}\nstrategy: {{mv: {{model: 1.5B, k: 4, temperature: 0.7}}}}\n"
+    )
+    assert "E300" in cascadec("compile", tmp_path / "s.yaml").text
+
+
+def test_fifo_never_blocks(tmp_path, data):
+    fifo = tmp_path / "spec.yaml"
+    os.mkfifo(fifo)
+    for name in ("markers.txt", "plan.json", "table.csv", "reg.yaml"):
+        os.mkfifo(tmp_path / name)
+    assert (
+        "not a regular file" in cascadec("lint", fifo, tmp_path / "markers.txt", tmp_path / "table.csv").text
+    )
+    assert "not a regular file" in cascadec("compile", fifo).text
+    assert "not a regular file" in cascadec("run", tmp_path / "plan.json", "--data", data, "--dry-run").text
+    r = cascadec("compile", "--marker", "mv_1.5B_k4_t0.7", "--models", tmp_path / "reg.yaml")
+    assert "reg.yaml" in r.text
+
+
+# --- no secrets -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "content",
+    [
+        f"OPENAI_API_KEY={SECRET}\nfoo: [\n",  # not YAML
+        f"api_key: {SECRET}\n",  # YAML, not a registry
+        f"models:\n  - id: x\n    params: 1\n    {SECRET}: 1\n",  # a registry with a strange key
+        f"- {SECRET}\n",
+        f'{{"token": "{SECRET}"}}',
+    ],
+)
+def test_registry_errors_never_quote_the_file(tmp_path, content):
+    (tmp_path / "creds").write_text(content)
+    (tmp_path / "s.yaml").write_text(
+        f"version: 1\nmodels: {tmp_path / 'creds'}\nstrategy: {{mv: {{model: 1.5B, k: 4, temperature: 0.7}}}}\n"
+    )
+    r = cascadec("compile", tmp_path / "s.yaml")
+    assert "E300" in r.text
+    r = cascadec("lint", "--models", tmp_path / "creds", tmp_path / "s.yaml")
+    assert "creds" in r.text
