@@ -56,6 +56,7 @@ _THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _FRAC = re.compile(r"^(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}$")
 _SLASH = re.compile(r"^(-?\d+)/(\d+)$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _COMMAND_SPACE = re.compile(r"(\\[a-zA-Z]+)\s+(?=[a-zA-Z])")
 _LIST_WORD = re.compile(r",?\s*\\text\{\s*,?\s*(?:and|or)\s*\}\s*|,?\s+(?:and|or)\s+")
 _PERCENT_WORD = re.compile(r"\s*(?:percentage|percent|per\s+cent|pct)\b\.?", re.IGNORECASE)
@@ -315,11 +316,21 @@ def gold_answer(value: object) -> str | None:
 def normalize(answer: str) -> str:
     """Remove spelling noise so that the exact-match fast path catches most equal answers.
 
-    Idempotent: ``normalize(normalize(s)) == normalize(s)``.
+    Idempotent: ``normalize(normalize(s)) == normalize(s)`` (one pass, repeated to a fixed point).
     """
     s = answer.strip()
     if len(s) > MAX_ANSWER_CHARS:
         return s
+    s = _CONTROL.sub(" ", s).strip()
+    for _ in range(4):
+        nxt = _normalize_once(s)
+        if nxt == s:
+            break
+        s = nxt
+    return s
+
+
+def _normalize_once(s: str) -> str:
     s = re.sub(r",\\!\s*", ",", s)  # 11,\! 111 is one number
     s = s.strip("$").strip()
     s = re.sub(r"^\\\[|\\\]$|^\\\(|\\\)$", "", s).strip()

@@ -9,9 +9,11 @@
   "different" — and a hung worker is killed and replaced, so no input can hang a run.
 
 Shortcuts decide most pairs without sympy, and each is provably one (never rules otherwise than
-math-verify would): identical normalised strings are equal; two plain rationals (``7.5``,
-``15/2``, ``\\frac{15}{2}``) of exactly the same value are equal; two different integers are
-different. Everything else (decimals that math-verify rounds, ``4+4/9``, ``1,-2``, symbols) goes
+math-verify would): identical normalised strings are equal; two plain numbers (``7.5``,
+``15/2``, ``\\frac{15}{2}``) of exactly the same value are equal; two exact rationals (no decimal
+point) of different value are different (math-verify compares them exactly); two plain numbers
+below 10^6 that differ by more than 10^-5 are different (math-verify rounds floats to 6 places,
+so it cannot close that gap). Everything else (decimals that math-verify rounds, ``4+4/9``, ``1,-2``, symbols) goes
 to math-verify, which runs in a few worker processes (:mod:`cascadec.runtime.verify_worker`).
 One documented policy sits on top: two clock times (``4:30 p.m.`` → ``16:30``) compare as times,
 not as the ratio math-verify would read. Verdicts are cached per ordered pair for the process.
@@ -32,12 +34,14 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from enum import StrEnum
+from fractions import Fraction
 from typing import Literal
 
 from cascadec.runtime.answers import normalize, numeric_value, read_answer
 
 Mode = Literal["math", "exact"]
-_INTEGER = re.compile(r"^-?\d+$")
+_FLOAT_SAFE = Fraction(10**6)  # below this, a float keeps well over 6 decimals of 15 digits
+_FLOAT_GAP = Fraction(1, 10**5)  # 10× the rounding step: no rounding mode closes this gap
 _TIME = re.compile(r"^\d{1,2}:\d{2}$")
 
 
@@ -47,10 +51,17 @@ class Verdict(StrEnum):
     UNGRADED = "ungraded"  # the grader ran out of time (or the answer is too large to parse)
 
 
+CACHE_LIMIT = 2_000_000  # verdicts kept per process (a few hundred MB at most)
 _cache: dict[tuple[str, str], Verdict] = {}
 _pool: _Workers | None = None
 _pool_lock = threading.Lock()
 _run_lock = threading.Lock()
+
+
+def _remember(key: tuple[str, str], verdict: Verdict) -> None:
+    if len(_cache) >= CACHE_LIMIT:  # a bounded memory: forget everything, recompute on demand
+        _cache.clear()
+    _cache[key] = verdict
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -65,11 +76,14 @@ def fast_verdict(gold: str, pred: str) -> Verdict | None:
     if _TIME.match(gold) and _TIME.match(pred):
         return Verdict.DIFFERENT  # normalised times: equal only when identical (policy)
     vg, vp = numeric_value(gold), numeric_value(pred)
-    if vg is not None and vp is not None:
-        if vg == vp and "e" not in (gold + pred).lower():
-            return Verdict.EQUAL
-        if _INTEGER.match(gold) and _INTEGER.match(pred):
-            return Verdict.DIFFERENT
+    if vg is None or vp is None or "e" in (gold + pred).lower():
+        return None
+    if vg == vp:
+        return Verdict.EQUAL
+    if "." not in gold + pred:
+        return Verdict.DIFFERENT  # two exact rationals: math-verify compares them exactly
+    if max(abs(vg), abs(vp)) < _FLOAT_SAFE and abs(vg - vp) > _FLOAT_GAP:
+        return Verdict.DIFFERENT  # far apart even after math-verify rounds floats to 6 places
     return None
 
 
@@ -218,15 +232,19 @@ class Equivalence:
 
     def verify(self, gold: str, pred: str) -> Verdict:
         """math-verify's ``verify(gold, pred)``: asymmetric, tri-state."""
-        gold, pred = _normal(gold), _normal(pred)
-        quick = fast_verdict(gold, pred)
-        if quick is not None:
-            return quick
-        if self.mode == "exact":
-            return Verdict.DIFFERENT
-        if (gold, pred) not in _cache:
-            self._decide([(gold, pred)])
-        return _cache[(gold, pred)]
+        if self.mode == "exact":  # shortcuts only; the cache may hold math-verify's verdicts
+            return fast_verdict(_normal(gold), _normal(pred)) or Verdict.DIFFERENT
+        known = _cache.get((gold, pred))
+        if known is not None:
+            return known
+        g, p = _normal(gold), _normal(pred)
+        verdict = fast_verdict(g, p)
+        if verdict is None:
+            if (g, p) not in _cache:
+                self._decide([(g, p)])
+            verdict = _cache[(g, p)]
+        _remember((gold, pred), verdict)
+        return verdict
 
     def grade(self, gold: str, pred: str | None) -> bool | None:
         """Is ``pred`` right? True/False, or None when the grader could not decide (ungraded)."""
@@ -261,7 +279,7 @@ class Equivalence:
         self.pairs_verified += len(todo)
         self.ungraded += sum(v is Verdict.UNGRADED for v in verdicts)
         for key, verdict in zip(todo, verdicts, strict=True):
-            _cache[key] = verdict
+            _remember(key, verdict)
 
     def warm_up(self) -> None:
         """Start the pool now (e.g. while a model loads) so the first vote does not wait."""

@@ -15,6 +15,7 @@ power) ignores the alarm and is killed by the parent at its own deadline.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -32,7 +33,9 @@ def _alarm(signum, frame):  # noqa: ARG001
     raise _Deadline
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse(answer: str):
+    """Parsed once per worker: a vote compares each answer with several others."""
     from math_verify import parse
 
     return parse("\\boxed{" + answer + "}", parsing_timeout=None)
