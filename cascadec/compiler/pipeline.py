@@ -12,9 +12,9 @@ from cascadec.compiler.checks import CHECKS, Check
 from cascadec.compiler.context import Context, MarkerLocator, raise_if_errors, tidy
 from cascadec.compiler.draft import Draft, emit, lower, plan_models
 from cascadec.compiler.passes import PASSES, Pass
-from cascadec.core.printer import marker_text
+from cascadec.core.kinds import Kind
 from cascadec.errors import CascadecError, Diagnostic
-from cascadec.marker import parse_marker
+from cascadec.marker import Marker, MarkerTier, spellable
 from cascadec.plan import Plan, PlanModel, PlanStrategy, seal
 from cascadec.spec.from_marker import spec_from_marker
 from cascadec.spec.model import Spec
@@ -32,11 +32,28 @@ def run_passes(spec: Spec, ctx: Context, passes: Sequence[Pass] = PASSES) -> tup
 def marker_of(draft: Draft, ctx: Context) -> str | None:
     """The canonical marker of what will run, if a marker means exactly this strategy.
 
-    Decided by construction: write the candidate marker, compile it, compare the results.
+    The marker is built from the compiled tiers (no text is formatted and parsed back); it
+    means this strategy when the strategy a marker stands for (its spec: tiers and defaults,
+    nothing else) compiles to the same plan strategy — a definition that stays right whatever
+    fields plans gain.
     """
-    text = marker_text(draft.kind, [(t.alias or t.spec.model, t.k, t.temperature) for t in draft.tiers])
+    tiers = draft.tiers
+    if draft.kind == "plain":
+        t = tiers[0]
+        if not (spellable(t.alias, "ALIAS") if t.alias else spellable(t.spec.model, "MODEL_ID")):
+            return None
+    elif not all(t.alias and spellable(t.alias, "ALIAS") for t in tiers):
+        return None
+    marker = Marker(
+        kind=Kind(draft.kind),
+        tiers=tuple(
+            MarkerTier(
+                alias=t.alias, model=t.entry.id if t.entry else t.spec.model, k=t.k, temperature=t.temperature
+            )
+            for t in tiers
+        ),
+    )
     try:
-        marker = parse_marker(text, ctx.registry)
         twin, _ = run_passes(spec_from_marker(marker), Context(ctx.registry, MarkerLocator()))
     except CascadecError:
         return None

@@ -1,7 +1,7 @@
 """The marker language: ``parse_marker`` / ``analyze_marker`` and the typed AST."""
 
 from cascadec.marker.ast import KINDS, Kind, Marker, MarkerTier, format_temperature
-from cascadec.marker.parser import analyze_marker, canonical, marker_parser, parse_marker
+from cascadec.marker.parser import analyze_marker, canonical, marker_parser, parse_marker, spellable
 
 __all__ = [
     "KINDS",
@@ -13,4 +13,5 @@ __all__ = [
     "format_temperature",
     "marker_parser",
     "parse_marker",
+    "spellable",
 ]

@@ -7,6 +7,7 @@ finding points at the exact token that caused it.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -29,6 +30,11 @@ _DESCRIBE = {
 @cache
 def marker_parser() -> Lark:
     return Lark(grammar_text("marker.lark"), parser="lalr", lexer="contextual")
+
+
+def spellable(name: str, terminal: str) -> bool:
+    """Whether ``name`` lexes as the grammar's ``terminal`` (``ALIAS`` or ``MODEL_ID``), read off the grammar."""
+    return re.fullmatch(marker_parser().get_terminal(terminal).pattern.to_regexp(), name) is not None
 
 
 def _registry(registry: RegistryLike) -> ModelRegistry:
