@@ -19,6 +19,9 @@ ISSUE_KEYS = {
     "adaptive_accuracy_delta_pt", "confidence_token_ratio", "lint_markers_per_s",
     "lint_distinct_markers_per_s", "simulate_problem_configs_per_s", "vote_seconds_share",
     "max_model_loads_per_model", "serve_throughput_ratio",
+    # issue 11 (answers)
+    "answers_equivalence_agreement", "answers_extraction_agreement",
+    "vote_checks_per_second_cached", "vote_vs_math_verify_speedup",
 }  # fmt: skip
 
 
