@@ -28,7 +28,7 @@ ISSUE_KEYS = {
 def test_every_figure_has_one_target():
     keys = [t.key for t in harness.TARGETS]
     assert len(keys) == len(set(keys))
-    assert set(keys) == ISSUE_KEYS
+    assert ISSUE_KEYS <= set(keys)  # the issue's figures; capabilities may add their own
 
 
 def test_missed_and_missing_figures_are_shown_as_such():
