@@ -7,6 +7,7 @@ that fails is reported and its figures show as missing, the others still run. Wr
 ``benchmarks/results/latest.json`` (figures, absolute figures, machine, per-script status) and
 ``latest.md``, and replaces the README's Performance table (between the bench markers) with it —
 except for ``--smoke`` runs, which write ``results/smoke.json`` and leave the README alone.
+``--only`` re-measures some scripts and keeps the other scripts' figures from ``latest.json``.
 """
 
 from __future__ import annotations
@@ -80,6 +81,16 @@ def main() -> int:
         "absolute": {},
         "scripts": {},
     }
+    stem = "smoke" if args.smoke else "latest"
+    earlier = RESULTS / f"{stem}.json"
+    if args.only and earlier.exists():  # a partial run updates its scripts' figures, keeps the rest
+        kept = json.loads(earlier.read_text())
+        for name in chosen:
+            kept["scripts"].pop(name, None)
+            kept["absolute"].pop(name, None)
+        produced_elsewhere = {t.key for t in TARGETS if t.script not in chosen}
+        results["figures"] = {k: v for k, v in kept["figures"].items() if k in produced_elsewhere}
+        results["absolute"], results["scripts"] = kept["absolute"], kept["scripts"]
     for name in chosen:
         print(f"== {name}", flush=True)
         data = run_script(name, args.smoke, args.timeout)
@@ -90,12 +101,11 @@ def main() -> int:
             f"   {results['scripts'][name]['status']} in {results['scripts'][name]['seconds']} s", flush=True
         )
     RESULTS.mkdir(exist_ok=True)
-    stem = "smoke" if args.smoke else "latest"
     (RESULTS / f"{stem}.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     table = markdown(results)
     (RESULTS / f"{stem}.md").write_text(table)
     print(table)
-    if not args.smoke and not args.only and not args.no_readme and update_readme(table):
+    if not args.smoke and not args.no_readme and update_readme(table):
         print(f"README.md Performance table updated from results/{stem}.json")
     failed = [n for n, s in results["scripts"].items() if s["status"] != "ok"]
     if failed:
