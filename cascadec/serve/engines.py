@@ -3,8 +3,9 @@
 Why a batcher: an engine is fastest when it gets many prompts at once (vLLM batches them;
 ``n = k`` per prompt shares the prefix). Concurrent HTTP requests each drive their own
 cascade, so asks for the same model arrive one by one; the batcher gathers every ask that
-arrives while the previous engine call runs (plus ``batch_window_ms``) into the next single
-``Backend.generate`` call — the same call ``cascadec run`` makes, on the same backends.
+arrives while the engine is busy (plus ``batch_window_ms``) into the next single
+``Backend.generate`` call — the same call ``cascadec run`` makes, on the same backends. An
+in-process engine takes one call at a time; an HTTP endpoint a few (it batches continuously).
 
 Engines are the runtime's backends, one loaded instance per model: ``OpenAIBackend`` over
 ``vllm serve`` endpoints (``--endpoints``), or ``VLLMBackend`` workers the server starts
@@ -29,6 +30,7 @@ from cascadec.runtime.backends.base import Backend, GenerationRequest, Sample
 log = logging.getLogger("cascadec.serve")
 
 Delta = Callable[[str], Awaitable[None]]
+HTTP_INFLIGHT = 4
 
 
 @dataclass
@@ -42,9 +44,18 @@ class BatchStats:
 class Engine:
     """A loaded backend for one model, fed by a queue; one engine call in flight at a time."""
 
-    def __init__(self, model: PlanModel, backend: Backend, *, window_s: float = 0.002, max_batch: int = 256):
+    def __init__(
+        self,
+        model: PlanModel,
+        backend: Backend,
+        *,
+        window_s: float = 0.002,
+        max_batch: int = 256,
+        inflight: int = 1,
+    ):
         self.model = model
         self.backend = backend
+        self.inflight = inflight
         self.window_s = window_s
         self.max_batch = max_batch
         self.stats = BatchStats()
@@ -52,7 +63,8 @@ class Engine:
         self.on_batch: Callable[[str, int], None] | None = None
         self._queue: asyncio.Queue | None = None
         self._task: asyncio.Task | None = None
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"engine-{model.id}")
+        self._pool = ThreadPoolExecutor(max_workers=inflight, thread_name_prefix=f"engine-{model.id}")
+        self._calls: set[asyncio.Task] = set()
         self._load_lock = asyncio.Lock()
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -72,9 +84,10 @@ class Engine:
                 self.loaded = True
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in [self._task, *self._calls]:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*([self._task] if self._task else []), *self._calls, return_exceptions=True)
         await asyncio.get_running_loop().run_in_executor(self._pool, self.backend.close)
         self._pool.shutdown(wait=False)
         self.loaded = False
@@ -100,30 +113,40 @@ class Engine:
     async def _loop(self) -> None:
         queue = self._queue
         assert queue is not None
-        loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(self.inflight)
         while True:
             batch = [await queue.get()]
+            await slots.acquire()  # while every call slot is busy, more asks pile up
             if self.window_s > 0:
                 await asyncio.sleep(self.window_s)
             while not queue.empty() and len(batch) < self.max_batch:
                 batch.append(queue.get_nowait())
             batch = [(r, f) for r, f in batch if not f.done()]  # their clients gave up
             if not batch:
+                slots.release()
                 continue
-            try:
-                await self.ensure_loaded()
-                outputs = await loop.run_in_executor(self._pool, self.backend.generate, [r for r, _ in batch])
-            except Exception as exc:  # every ask of the batch gets the failure
-                if not isinstance(exc, CascadecError):
-                    log.error("engine %s failed: %s: %s", self.model.id, type(exc).__name__, exc)
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            self._count(len(batch))
-            for (_, future), samples in zip(batch, outputs, strict=True):
+            task = asyncio.create_task(self._call(batch))
+            self._calls.add(task)
+            task.add_done_callback(lambda t: (self._calls.discard(t), slots.release()))
+
+    async def _call(self, batch: list) -> None:
+        """One ``Backend.generate`` for the whole batch; each ask gets its samples or the error."""
+        try:
+            await self.ensure_loaded()
+            outputs = await asyncio.get_running_loop().run_in_executor(
+                self._pool, self.backend.generate, [r for r, _ in batch]
+            )
+        except Exception as exc:  # every ask of the batch gets the failure
+            if not isinstance(exc, CascadecError):
+                log.error("engine %s failed: %s: %s", self.model.id, type(exc).__name__, exc)
+            for _, future in batch:
                 if not future.done():
-                    future.set_result((samples, len(batch)))
+                    future.set_exception(exc)
+            return
+        self._count(len(batch))
+        for (_, future), samples in zip(batch, outputs, strict=True):
+            if not future.done():
+                future.set_result((samples, len(batch)))
 
     def _count(self, size: int) -> None:
         s = self.stats
