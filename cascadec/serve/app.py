@@ -38,6 +38,7 @@ from cascadec.serve.protocol import (
     new_id,
     usage,
 )
+from cascadec.serve.tokens import warm_tokenizers
 
 log = logging.getLogger("cascadec.serve")
 NO_STRATEGY = "-"  # metrics label of requests that never resolved to a strategy
@@ -246,7 +247,7 @@ class Server:
         created = int(time.time())
         data = [
             {"id": n, "object": "model", "created": created, "owned_by": "cascadec"}
-            for n in self.catalog.names()
+            for n in self.catalog.names(self.engines.engines)
         ]
         return {"object": "list", "data": data}
 
@@ -299,7 +300,8 @@ def create_app(
         server.admission = Admission(config.max_concurrency, config.max_queue)
         if config.equivalence == "math":
             server.eq.warm_up()
-        await engines.start()
+        paths = [e.model.path for e in engines.engines.values()]
+        await asyncio.gather(engines.start(), asyncio.to_thread(warm_tokenizers, paths))
         try:
             yield
         finally:

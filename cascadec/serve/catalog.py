@@ -9,6 +9,7 @@ in it is a bad request (400) carrying the marker's diagnostic code and caret exc
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
@@ -61,11 +62,12 @@ class Catalog:
         """The largest model: costs are reported relative to it answering alone."""
         return max(self.models.values(), key=lambda m: (m.params, m.id))
 
-    def names(self) -> list[str]:
-        """What ``/v1/models`` lists: the specs, then each model's id and aliases."""
+    def names(self, served_models: Container[str] | None = None) -> list[str]:
+        """What ``/v1/models`` lists: the specs, then each (served) model's id and aliases."""
         out = list(self.specs)
         for entry in self.registry.models:
-            out += [entry.id, *entry.aliases]
+            if served_models is None or entry.id in served_models:
+                out += [entry.id, *entry.aliases]
         return out
 
     def resolve(self, name: str) -> Served:

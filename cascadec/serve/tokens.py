@@ -33,3 +33,9 @@ def prompt_tokens(path: str, prompt: str) -> int:
     if tok is None:
         return 0
     return len(tok(prompt)["input_ids"])  # as vLLM encodes a prompt
+
+
+def warm_tokenizers(paths: list[str]) -> None:
+    """Load every engine's tokenizer now, at startup, not inside the first request."""
+    for path in paths:
+        _tokenizer(path)

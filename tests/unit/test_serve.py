@@ -193,13 +193,18 @@ def test_slow_tier_is_503_not_a_hang():
         assert e.value.status_code == 503 and f"tier 0 ({S})" in e.value.body["message"]
 
 
-def test_unreachable_endpoint_is_503_and_the_upstream_key_stays_secret(monkeypatch, caplog):
+def test_unreachable_endpoint_is_503_and_the_upstream_key_stays_secret(monkeypatch, caplog, tmp_path):
     secret = "sk-upstream-secret-123"
     monkeypatch.setenv("CASCADEC_UPSTREAM_API_KEY", secret)
-    closed = "http://127.0.0.1:9/v1"  # discard port: nothing listens
-    config = ServeConfig(models="zoo", equivalence="exact", endpoints=closed, timeout_s=5)
+    endpoints = tmp_path / "endpoints.json"
+    endpoints.write_text(json.dumps({S: "http://127.0.0.1:9/v1"}))  # discard port: nothing listens
+    config = ServeConfig(models="zoo", equivalence="exact", endpoints=str(endpoints), timeout_s=5)
     app = create_app(config)
     with TestClient(app) as http:
+        listed = [m["id"] for m in http.get("/v1/models").json()["data"]]
+        assert "0.034M" in listed and "0.084M" not in listed, "only models with an endpoint are listed"
+        r = http.post("/v1/completions", json={"model": "mv_0.084M_k2_t0.7", "prompt": EASY})
+        assert r.status_code == 404 and "no engine serves model" in r.json()["error"]["message"]
         r = http.post(
             "/v1/chat/completions", json={"model": "0.034M", "messages": [{"role": "user", "content": EASY}]}
         )
