@@ -44,4 +44,4 @@ bench-smoke: setup
 	$(PY) benchmarks/run_all.py --smoke
 
 clean:
-	rm -rf $(VENV) dist build .pytest_cache .hypothesis
+	rm -rf $(VENV) dist build .pytest_cache .hypothesis .ruff_cache .import_linter_cache .grimp_cache
