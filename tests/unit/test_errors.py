@@ -117,3 +117,45 @@ def test_an_internal_error_exits_3_without_a_traceback():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
     assert done.returncode == 3, done.stderr
     assert "E999 internal error" in done.stderr and "Traceback" not in done.stderr
+
+
+def exit_decisions(tree: ast.AST) -> list[int]:
+    """Lines where a module decides an exit status itself instead of asking ``exit_code``."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in ("typer.Exit", "sys.exit", "SystemExit"):
+            arg = node.args[0] if node.args else None
+            if isinstance(arg, ast.Constant) and arg.value not in (0, 130):  # 130: interrupted
+                found.append(node.lineno)
+        elif isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id.startswith("EXIT_") for t in ast.walk(node.targets[0])
+        ):
+            if any(isinstance(v, ast.Constant) and isinstance(v.value, int) for v in ast.walk(node.value)):
+                found.append(node.lineno)
+        elif isinstance(node, ast.Compare) and ast.unparse(node).split(" ")[0].endswith(".code"):
+            texts = [c.value for c in node.comparators if isinstance(c, ast.Constant)]
+            if any(isinstance(t, str) and t.startswith("E9") for t in texts):
+                found.append(node.lineno)
+    return found
+
+
+def test_no_command_decides_exit_codes_itself():
+    worker = ROOT / "cascadec" / "runtime" / "backends" / "vllm_engine.py"  # a process, not a command
+    found = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted((ROOT / "cascadec").rglob("*.py"))
+        if path not in (ROOT / "cascadec" / "errors.py", worker)
+        for line in exit_decisions(ast.parse(path.read_text(encoding="utf-8")))
+    ]
+    assert found == [], "exit with cascadec.errors.exit_code(exc) / ExitCode, the one rule for every command"
+
+
+def test_the_exit_decision_check_can_fail():
+    source = (
+        "EXIT_CONTENT, EXIT_USAGE = 1, 2\n"
+        "raise typer.Exit(2 if exc.code == 'E900' else 1)\n"
+        "sys.exit(3)\n"
+        "raise typer.Exit(exit_code(exc))\n"
+        "sys.exit(130)\n"
+    )
+    assert sorted(exit_decisions(ast.parse(source))) == [1, 2, 3]
