@@ -38,3 +38,25 @@ def test_rounds_draw_the_samples_of_one_request(base, first, n):
 def test_index_out_of_range():
     with pytest.raises(ValueError, match="sample index"):
         sample_seed(0, -1)
+
+
+def test_jobs_ask_paired_seeds_whatever_the_strategy_or_tier_position():
+    """Asks carry the base seed of (spec seed, model, problem, temperature) and the first index:
+    the same model on the same problem gets the same seeds as a vote, as a cascade's first tier,
+    and as a cascade's second tier."""
+    from cascadec.runtime.data import Problem
+    from cascadec.runtime.equivalence import Equivalence
+    from cascadec.runtime.jobs import Job
+    from cascadec.runtime.testing import strategy, tier
+
+    problem = Problem(id="p1", problem="1+1=")
+    eq = Equivalence("exact")
+    vote = strategy("vote", [tier("big", 4)])
+    cascade = strategy("cascade", [tier("small", 4, escalate_if="true"), tier("big", 4)])
+    asked = Job(problem, vote, vote.tiers, eq).pending
+    assert asked is not None and asked.first == 0
+    assert asked.seed == base_seed(0, "big", "p1", 0.7)
+    first = Job(problem, cascade, cascade.tiers, eq).pending
+    assert first is not None and first.seed == base_seed(0, "small", "p1", 0.7)
+    skipped = Job(problem, cascade, cascade.tiers[1:], eq).pending  # cost-aware skipping
+    assert skipped is not None and (skipped.model, skipped.seed) == ("big", asked.seed)
