@@ -1,0 +1,198 @@
+"""A bank as dense arrays: the vectorised simulator's view of recorded samples.
+
+Per *stream* (model, temperature) and problem, sample ``i`` is stored exactly as the runtime
+would record it (answer extraction, truncation, per-sample mean logprob and entropy are
+computed by the runtime's own functions). Answers are mapped to per-problem *classes* under
+the run's equivalence; a problem whose answers do not form a clean equivalence relation
+(asymmetric or non-transitive ``same``, or a class whose members disagree about the gold) is
+marked ``exact_only`` and the simulator sends it through the runtime's job state machine
+instead, so the numbers stay exact either way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cascadec.errors import DataError
+from cascadec.plan import Plan
+from cascadec.runtime.backends.base import Sample
+from cascadec.runtime.backends.replay import _floats
+from cascadec.runtime.data import Problem
+from cascadec.runtime.equivalence import Equivalence
+from cascadec.runtime.executor import to_record
+from cascadec.runtime.jobs import Ask
+
+NO_CLASS = -1
+
+
+def _temp_key(value) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return round(float(value), 6)
+
+
+@dataclass
+class BankArrays:
+    problems: list[Problem]
+    streams: dict[tuple[str, float], int]  # (model id, temperature) -> stream index
+    n: int  # samples stored per (stream, problem) (padded)
+    avail: np.ndarray  # [S, P] samples the bank really has
+    cls: np.ndarray  # [S, P, N] answer class, NO_CLASS when the sample does not vote
+    lp: np.ndarray  # [S, P, N] per-sample mean logprob (NaN: none)
+    ent: np.ndarray  # [S, P, N] per-sample mean entropy (NaN: none)
+    tok: np.ndarray  # [S, P, N] generated tokens
+    n_classes: int
+    correct: np.ndarray  # [P, C] the class's representative is right
+    graded: np.ndarray  # [P] the problem has a gold answer
+    exact_only: np.ndarray  # [P] equivalence is not a clean partition here
+
+    def stream(self, model: str, temperature: float) -> int:
+        key = (model, round(float(temperature), 6))
+        if key not in self.streams:
+            have = ", ".join(f"{m}@T{t:g}" for m, t in sorted(self.streams))
+            raise DataError(
+                f"E500 the sample bank has no samples of {model!r} at temperature {temperature:g} "
+                f"(it has {have}); record them with cascadec bank build"
+            )
+        return self.streams[key]
+
+
+def log_terms(size: int) -> np.ndarray:
+    """``T[c, n] = (c/n)·ln(c/n)`` computed with ``math.log``, exactly as the runtime's entropy."""
+    table = np.zeros((size + 1, size + 1))
+    for total in range(1, size + 1):
+        for c in range(1, total + 1):
+            table[c, total] = (c / total) * math.log(c / total)
+    return table
+
+
+def needed_streams(plan: Plan) -> set[tuple[str, float]]:
+    """Every (model, temperature) a plan may ask for."""
+    out = set()
+    for s in plan.strategies:
+        for t in s.tiers:
+            out.add((t.model, round(t.temperature, 6)))
+            if t.retry is not None and t.retry.temperature is not None:
+                out.add((t.model, round(t.retry.temperature, 6)))
+            if t.explore is not None and t.explore.temperature is not None:
+                out.add((t.model, round(t.explore.temperature, 6)))
+    return out
+
+
+def build_arrays(
+    bank: pd.DataFrame, problems: list[Problem], plan: Plan, equivalence: Equivalence
+) -> BankArrays:
+    """Dense arrays of every stream the plan needs, for ``problems`` (in their order)."""
+    pindex = {p.id: i for i, p in enumerate(problems)}
+    wanted = needed_streams(plan)
+    frame = bank[bank["problem_id"].astype(str).isin(pindex)]
+    has_t = "temperature" in frame.columns
+    rows: dict[tuple[str, float], list] = {key: [] for key in sorted(wanted)}
+    by_path = {m.path: m.id for m in plan.models.values()}
+    for r in frame.itertuples(index=False):
+        model = str(r.model)
+        model = model if model in plan.models else by_path.get(model, model)
+        temp = _temp_key(getattr(r, "temperature", None)) if has_t else None
+        for key in rows:
+            if key[0] == model and (temp is None or abs(temp - key[1]) < 1e-6):
+                rows[key].append(r)
+    streams = {key: i for i, key in enumerate(rows)}
+    n = 1
+    for key, rs in rows.items():
+        for r in rs:
+            n = max(n, int(r.sample_index) + 1)
+    S, P = len(streams), len(problems)
+    avail = np.zeros((S, P), dtype=np.int64)
+    present = np.zeros((S, P, n), dtype=bool)
+    answers: list[list[list[str | None]]] = [[[None] * n for _ in range(P)] for _ in range(S)]
+    lp = np.full((S, P, n), np.nan)
+    ent = np.full((S, P, n), np.nan)
+    tok = np.zeros((S, P, n), dtype=np.int64)
+    for key, s in streams.items():
+        ask = Ask(0, key[0], 0, "sample", 0, 1, key[1], 1.0, 1, 0)
+        for r in rows[key]:
+            p, i = pindex[str(r.problem_id)], int(r.sample_index)
+            if present[s, p, i]:
+                continue  # a null-temperature row and a matching one: the first wins, as in replay
+            finish = getattr(r, "finish_reason", "stop")
+            sample = Sample(
+                text=str(r.text),
+                num_tokens=int(r.num_tokens),
+                finish_reason=str(finish) if isinstance(finish, str) and finish else "stop",
+                logprobs=_floats(getattr(r, "logprobs", None)),
+                entropies=_floats(getattr(r, "entropies", None)),
+            )
+            rec = to_record(sample, ask, 0, 0.0)
+            present[s, p, i] = True
+            answers[s][p][i] = rec.answer
+            lp[s, p, i] = np.nan if rec.mean_logprob is None else rec.mean_logprob
+            ent[s, p, i] = np.nan if rec.mean_entropy is None else rec.mean_entropy
+            tok[s, p, i] = rec.num_tokens
+    # replay serves indices 0..m-1: what a problem really has is its leading run of samples
+    run = np.cumprod(present, axis=2)
+    avail[:, :] = run.sum(axis=2)
+    cls, correct, graded, exact_only, n_classes = _classes(answers, problems, equivalence, S, n)
+    return BankArrays(problems, streams, n, avail, cls, lp, ent, tok, n_classes, correct, graded, exact_only)
+
+
+def _classes(answers, problems: list[Problem], eq: Equivalence, S: int, n: int):
+    P = len(problems)
+    distinct_by_p = []
+    pairs = []
+    for p in range(P):
+        distinct = sorted({a for s in range(S) for a in answers[s][p] if a is not None})
+        distinct_by_p.append(distinct)
+        pairs += [(a, b) for a in distinct for b in distinct if a != b]
+        gold = problems[p].gold
+        if gold is not None:
+            pairs += [(a, gold) for a in distinct]
+    eq.prepare(pairs)
+    class_of: list[dict[str, int]] = []
+    exact_only = np.zeros(P, dtype=bool)
+    per_class_correct: list[list[bool]] = []
+    for p, distinct in enumerate(distinct_by_p):
+        ids: dict[str, int] = {}
+        reps: list[str] = []
+        ok = True
+        for a in distinct:
+            for ci, rep in enumerate(reps):
+                if eq.same(rep, a):
+                    ids[a] = ci
+                    break
+            else:
+                ids[a] = len(reps)
+                reps.append(a)
+        # a clean partition: same() is symmetric and agrees with the classes on every pair
+        for x, a in enumerate(distinct):
+            for b in distinct[x + 1 :]:
+                same = ids[a] == ids[b]
+                if eq.same(a, b) != same or eq.same(b, a) != same:
+                    ok = False
+        gold = problems[p].gold
+        corr = []
+        for ci in range(len(reps)):
+            members = [a for a in distinct if ids[a] == ci]
+            verdicts = {eq.same(a, gold) for a in members} if gold is not None else {False}
+            if len(verdicts) > 1:
+                ok = False
+            corr.append(verdicts.pop())
+        exact_only[p] = not ok
+        class_of.append(ids)
+        per_class_correct.append(corr)
+    n_classes = max([len(c) for c in per_class_correct] + [1])
+    cls = np.full((S, P, n), NO_CLASS, dtype=np.int64)
+    for s in range(S):
+        for p in range(P):
+            ids = class_of[p]
+            for i, a in enumerate(answers[s][p]):
+                if a is not None:
+                    cls[s, p, i] = ids[a]
+    correct = np.zeros((P, n_classes), dtype=bool)
+    for p, corr in enumerate(per_class_correct):
+        correct[p, : len(corr)] = corr
+    graded = np.array([p.gold is not None for p in problems], dtype=bool)
+    return cls, correct, graded, exact_only, n_classes

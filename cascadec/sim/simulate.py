@@ -1,0 +1,113 @@
+"""``simulate``: what a plan would do on a bank's problems, without a model.
+
+Every strategy of the plan runs over every problem through the vectorised state machine
+(:mod:`cascadec.sim.vector`); problems whose answers do not form a clean equivalence
+partition go through the runtime itself (replay backend, in memory) — either way the
+decisions are the ones ``cascadec run --backend replay`` makes on the same bank.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cascadec.plan import Plan, PlanStrategy
+from cascadec.runtime.data import Problem, problems_from_frame
+from cascadec.runtime.equivalence import Equivalence
+from cascadec.sim.arrays import BankArrays, build_arrays
+from cascadec.sim.vector import REASONS, Outcome, simulate_vector
+
+
+@dataclass
+class Simulation:
+    """Per strategy × problem outcomes of a plan on a bank."""
+
+    plan: Plan
+    strategies: list[PlanStrategy]
+    problems: list[Problem]
+    outcome: Outcome
+    exact_problems: int  # problems that went through the runtime instead of the arrays
+
+    def index(self, key: str) -> int:
+        return [s.key for s in self.strategies].index(key)
+
+    def summary(self, c: int, rows: np.ndarray | None = None) -> dict:
+        """accuracy, cost, samples, tokens, escalation_rates (per tier) of strategy ``c``."""
+        o = self.outcome
+        sel = np.arange(len(self.problems)) if rows is None else np.asarray(rows)
+        correct = o.correct[c, sel]
+        graded = correct[~np.isnan(correct)]
+        reached = o.reached[c, sel]
+        tiers = len(self.strategies[c].tiers)
+        rates = []
+        for t in range(tiers - 1):
+            here = reached[:, t]
+            later = reached[:, t + 1 :].any(axis=1)
+            rates.append(float((here & later).sum() / here.sum()) if here.sum() else 0.0)
+        return {
+            "strategy": self.strategies[c].key,
+            "problems": int(sel.size),
+            "accuracy": float(graded.mean()) if graded.size else None,
+            "cost": float(o.cost[c, sel].sum()),
+            "samples": int(o.samples[c, sel].sum()),
+            "tokens": int(o.tokens[c, sel].sum()),
+            "escalation_rates": rates,
+            "reached": [int(reached[:, t].sum()) for t in range(tiers)],
+            "stop_reasons": {r: int((o.reason[c, sel] == i).sum()) for i, r in enumerate(REASONS)},
+        }
+
+
+def problems_for(plan: Plan, frame: pd.DataFrame, source: str = "<data>") -> list[Problem]:
+    columns = {s.adaptive_k.column for s in plan.strategies if s.adaptive_k and s.adaptive_k.policy != "fixed"}
+    return problems_from_frame(frame, feature_columns=columns, source=source)
+
+
+def simulate(
+    plan: Plan,
+    bank: pd.DataFrame,
+    problems: list[Problem],
+    *,
+    equivalence: Equivalence | None = None,
+    arrays: BankArrays | None = None,
+) -> Simulation:
+    eq = equivalence or Equivalence("math")
+    arrays = arrays or build_arrays(bank, problems, plan, eq)
+    strategies = list(plan.strategies)
+    outcome = simulate_vector(strategies, arrays)
+    hard = np.flatnonzero(arrays.exact_only)
+    if hard.size:
+        _exact_into(outcome, plan, strategies, bank, [problems[i] for i in hard], hard, eq)
+    return Simulation(plan, strategies, problems, outcome, int(hard.size))
+
+
+def _exact_into(outcome: Outcome, plan, strategies, bank, problems, where, eq) -> None:
+    """Run ``problems`` through the runtime (replay, in memory) and write their outcomes."""
+    from cascadec.runtime.api import Prepared, execute
+    from cascadec.runtime.backends.replay import ReplayBackend
+    from cascadec.plan import resolve_tiers
+
+    assignments = []
+    for s in strategies:
+        col = s.adaptive_k.column if s.adaptive_k else "difficulty"
+        for p, tiers in zip(problems, resolve_tiers(s, [p.features.get(col) for p in problems]), strict=True):
+            assignments.append((p, s, tiers))
+    rows, _, _, _ = execute(Prepared(plan, problems, assignments), ReplayBackend(bank), out=None, equivalence=eq)
+    by_key = {(r.id, r.strategy): r for r in rows.itertuples(index=False)}
+    import json
+
+    for c, s in enumerate(strategies):
+        for j, p in zip(where, problems, strict=True):
+            r = by_key[(p.id, s.key)]
+            outcome.correct[c, j] = math.nan if r.correct is None or pd.isna(r.correct) else float(bool(r.correct))
+            outcome.cost[c, j] = r.cost
+            outcome.samples[c, j] = r.samples
+            outcome.tokens[c, j] = r.tokens
+            outcome.tiers_used[c, j] = r.tiers_used
+            outcome.reason[c, j] = REASONS.index(r.stop_reason)
+            outcome.reached[c, j] = False
+            for d in json.loads(r.decisions):
+                outcome.reached[c, j, d["tier"]] = True
+            outcome.winner[c, j] = -2  # not a class: decided by the runtime
