@@ -38,7 +38,7 @@ def _temp_key(value) -> float | None:
 @dataclass
 class BankArrays:
     problems: list[Problem]
-    streams: dict[tuple[str, float], int]  # (model id, temperature) -> stream index
+    streams: dict[tuple[str, float, str], int]  # (model id, temperature, answer format) -> stream index
     n: int  # samples stored per (stream, problem) (padded)
     avail: np.ndarray  # [S, P] samples the bank really has
     cls: np.ndarray  # [S, P, N] answer class, NO_CLASS when the sample does not vote
@@ -50,10 +50,10 @@ class BankArrays:
     graded: np.ndarray  # [P] the problem has a gold answer
     exact_only: np.ndarray  # [P] equivalence is not a clean partition here
 
-    def stream(self, model: str, temperature: float) -> int:
-        key = (model, round(float(temperature), 6))
+    def stream(self, model: str, temperature: float, answer_format) -> int:
+        key = (model, round(float(temperature), 6), str(answer_format))
         if key not in self.streams:
-            have = ", ".join(f"{m}@T{t:g}" for m, t in sorted(self.streams))
+            have = ", ".join(sorted({f"{m}@T{t:g}" for m, t, _ in self.streams}))
             raise DataError(
                 f"E500 the sample bank has no samples of {model!r} at temperature {temperature:g} "
                 f"(it has {have}); record them with cascadec bank build"
@@ -70,16 +70,17 @@ def log_terms(size: int) -> np.ndarray:
     return table
 
 
-def needed_streams(plan: Plan) -> set[tuple[str, float]]:
-    """Every (model, temperature) a plan may ask for."""
+def needed_streams(plan: Plan) -> set[tuple[str, float, str]]:
+    """Every (model, temperature, answer format) a plan may ask for."""
     out = set()
     for s in plan.strategies:
+        fmt = str(s.answer)
         for t in s.tiers:
-            out.add((t.model, round(t.temperature, 6)))
+            out.add((t.model, round(t.temperature, 6), fmt))
             if t.retry is not None and t.retry.temperature is not None:
-                out.add((t.model, round(t.retry.temperature, 6)))
+                out.add((t.model, round(t.retry.temperature, 6), fmt))
             if t.explore is not None and t.explore.temperature is not None:
-                out.add((t.model, round(t.explore.temperature, 6)))
+                out.add((t.model, round(t.explore.temperature, 6), fmt))
     return out
 
 
@@ -91,7 +92,8 @@ def build_arrays(
     wanted = needed_streams(plan)
     frame = bank[bank["problem_id"].astype(str).isin(pindex)]
     has_t = "temperature" in frame.columns
-    rows: dict[tuple[str, float], list] = {key: [] for key in sorted(wanted)}
+    rows: dict[tuple[str, float, str], list] = {key: [] for key in sorted(wanted)}
+    formats = {str(s.answer): s.answer for s in plan.strategies}
     by_path = {m.path: m.id for m in plan.models.values()}
     for r in frame.itertuples(index=False):
         model = str(r.model)
@@ -102,7 +104,7 @@ def build_arrays(
                 rows[key].append(r)
     streams = {key: i for i, key in enumerate(rows)}
     n = 1
-    for key, rs in rows.items():
+    for rs in rows.values():
         for r in rs:
             n = max(n, int(r.sample_index) + 1)
     S, P = len(streams), len(problems)
@@ -126,7 +128,7 @@ def build_arrays(
                 logprobs=_floats(getattr(r, "logprobs", None)),
                 entropies=_floats(getattr(r, "entropies", None)),
             )
-            rec = to_record(sample, ask, 0, 0.0)
+            rec = to_record(sample, ask, 0, 0.0, formats[key[2]])
             present[s, p, i] = True
             answers[s][p][i] = rec.answer
             lp[s, p, i] = np.nan if rec.mean_logprob is None else rec.mean_logprob
@@ -149,7 +151,7 @@ def _classes(answers, problems: list[Problem], eq: Equivalence, S: int, n: int):
         pairs += [(a, b) for a in distinct for b in distinct if a != b]
         gold = problems[p].gold
         if gold is not None:
-            pairs += [(a, gold) for a in distinct]
+            pairs += [(gold, a) for a in distinct]
     eq.prepare(pairs)
     class_of: list[dict[str, int]] = []
     exact_only = np.zeros(P, dtype=bool)
@@ -176,7 +178,7 @@ def _classes(answers, problems: list[Problem], eq: Equivalence, S: int, n: int):
         corr = []
         for ci in range(len(reps)):
             members = [a for a in distinct if ids[a] == ci]
-            verdicts = {eq.same(a, gold) for a in members} if gold is not None else {False}
+            verdicts = {eq.grade(gold, a) is True for a in members} if gold is not None else {False}
             if len(verdicts) > 1:
                 ok = False
             corr.append(verdicts.pop())

@@ -23,7 +23,6 @@ from cascadec.errors import DataError
 from cascadec.runtime.backends.replay import read_bank
 
 BANK_FILE = "samples.parquet"
-SPEC_DIR = "bank_specs"
 
 
 def bank_file(path: str | Path) -> Path:
@@ -127,7 +126,9 @@ def bank_spec_texts(
 
 
 def build_plan(out: Path, registry_ref: str, k: int, temperatures: list[float], max_tokens, prompt):
-    """Write the bank's strategy specs under ``out/bank_specs`` and compile them into one plan."""
+    """Compile the bank's strategy specs into one plan (the run directory keeps the plan itself)."""
+    import tempfile
+
     from cascadec.compiler import compile_spec
     from cascadec.plan import Plan, seal
     from cascadec.registry import load_registry, named_registry
@@ -135,16 +136,17 @@ def build_plan(out: Path, registry_ref: str, k: int, temperatures: list[float], 
     ref = str(registry_ref)
     reg_path = named_registry(ref) if not ref.endswith((".yaml", ".yml")) else Path(ref).resolve()
     registry = load_registry(reg_path)
-    spec_dir = out / SPEC_DIR
-    spec_dir.mkdir(parents=True, exist_ok=True)
     models: dict = {}
     strategies = []
-    for name, text in bank_spec_texts(str(reg_path), registry, k, temperatures, max_tokens, prompt).items():
-        path = spec_dir / f"{name}.yaml"
-        path.write_text(text, encoding="utf-8")
-        plan, _ = compile_spec(path)
-        models.update(plan.models)
-        strategies.extend(plan.strategies)
+    with tempfile.TemporaryDirectory(prefix="cascadec-bank-") as tmp:
+        for name, text in bank_spec_texts(
+            str(reg_path), registry, k, temperatures, max_tokens, prompt
+        ).items():
+            path = Path(tmp) / f"{name}.yaml"
+            path.write_text(text, encoding="utf-8")
+            plan, _ = compile_spec(path)
+            models.update(plan.models)
+            strategies.extend(plan.strategies)
     return seal(Plan(models=models, strategies=tuple(strategies), source=f"bank:{out}"))
 
 
@@ -162,14 +164,14 @@ def build_bank(
     reporter=None,
 ) -> Path:
     """Run every model over ``problems`` (one mixed-strategy run) and return the bank file."""
-    from cascadec.runtime.api import execute, prepare
     from cascadec.runtime.equivalence import Equivalence
+    from cascadec.runtime.session import execute, route
 
     out = Path(out)
     plan = build_plan(out, registry_ref, k, temperatures, max_tokens, prompt)
     keys = [s.key for s in plan.strategies]
     table = pd.concat([problems.assign(strategy=key) for key in keys], ignore_index=True)
-    prepared = prepare(plan, table, strategy_column="strategy", source="bank problems")
+    prepared = route(plan, table, strategy_column="strategy", source="bank problems")
     execute(
         prepared,
         backend,

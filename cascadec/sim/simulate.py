@@ -61,7 +61,9 @@ class Simulation:
 
 
 def problems_for(plan: Plan, frame: pd.DataFrame, source: str = "<data>") -> list[Problem]:
-    columns = {s.adaptive_k.column for s in plan.strategies if s.adaptive_k and s.adaptive_k.policy != "fixed"}
+    columns = {
+        s.adaptive_k.column for s in plan.strategies if s.adaptive_k and s.adaptive_k.policy != "fixed"
+    }
     return problems_from_frame(frame, feature_columns=columns, source=source)
 
 
@@ -85,23 +87,27 @@ def simulate(
 
 def _exact_into(outcome: Outcome, plan, strategies, bank, problems, where, eq) -> None:
     """Run ``problems`` through the runtime (replay, in memory) and write their outcomes."""
-    from cascadec.runtime.api import Prepared, execute
-    from cascadec.runtime.backends.replay import ReplayBackend
     from cascadec.plan import resolve_tiers
+    from cascadec.runtime.backends.replay import ReplayBackend
+    from cascadec.runtime.session import Prepared, execute
 
     assignments = []
     for s in strategies:
         col = s.adaptive_k.column if s.adaptive_k else "difficulty"
         for p, tiers in zip(problems, resolve_tiers(s, [p.features.get(col) for p in problems]), strict=True):
             assignments.append((p, s, tiers))
-    rows, _, _, _ = execute(Prepared(plan, problems, assignments), ReplayBackend(bank), out=None, equivalence=eq)
+    rows, _, _, _ = execute(
+        Prepared(plan, problems, assignments), ReplayBackend(bank), out=None, equivalence=eq
+    )
     by_key = {(r.id, r.strategy): r for r in rows.itertuples(index=False)}
     import json
 
     for c, s in enumerate(strategies):
         for j, p in zip(where, problems, strict=True):
             r = by_key[(p.id, s.key)]
-            outcome.correct[c, j] = math.nan if r.correct is None or pd.isna(r.correct) else float(bool(r.correct))
+            outcome.correct[c, j] = (
+                math.nan if r.correct is None or pd.isna(r.correct) else float(bool(r.correct))
+            )
             outcome.cost[c, j] = r.cost
             outcome.samples[c, j] = r.samples
             outcome.tokens[c, j] = r.tokens

@@ -17,15 +17,22 @@ from functools import cache
 
 import numpy as np
 
+from cascadec.core.conditions import And, Bool, Compare, Condition, Not, Number, Or, Signal, parse_condition
 from cascadec.errors import DataError
 from cascadec.plan import PlanStrategy, resolve_tiers
 from cascadec.sim.arrays import BankArrays, log_terms
-from cascadec.spec.condition import And, Bool, Compare, Condition, Not, Number, Or, Signal, parse_condition
 
 BIG = np.iinfo(np.int64).max // 4
 POLICIES = ("last_tier", "most_confident", "pooled")
 REASONS = ("confident", "last_tier", "budget")
-_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
+_OPS = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 
 
 @cache
@@ -94,26 +101,28 @@ class _Tables:
         self.x_kind, self.x_when, self.x_extra, self.x_stream = z(), z(fill=-1), z(), z()
         self.round = np.array([s.early_stop.round_size if s.early_stop else 0 for s in strategies])
         b = [s.budget for s in strategies]
-        self.max_s = np.array([x.max_samples_per_problem if x and x.max_samples_per_problem else BIG for x in b])
+        self.max_s = np.array(
+            [x.max_samples_per_problem if x and x.max_samples_per_problem else BIG for x in b]
+        )
         self.max_c = np.array([x.max_cost_per_problem if x and x.max_cost_per_problem else np.inf for x in b])
         self.policy = np.array([POLICIES.index(s.final_answer) for s in strategies])
         for c, s in enumerate(strategies):
             for t, tier in enumerate(s.tiers):
                 self.k[c, t] = tier.k
-                self.stream[c, t] = arrays.stream(tier.model, tier.temperature)
+                self.stream[c, t] = arrays.stream(tier.model, tier.temperature, s.answer)
                 self.cpt[c, t] = tier.cost_per_token
                 self.esc[c, t] = cid(tier.escalate_if)
                 if tier.retry is not None:
                     rr = tier.retry
                     self.r_max[c, t], self.r_when[c, t], self.r_extra[c, t] = rr.max, cid(rr.when), rr.extra_k
                     temp = rr.temperature if rr.temperature is not None else tier.temperature
-                    self.r_stream[c, t] = arrays.stream(tier.model, temp)
+                    self.r_stream[c, t] = arrays.stream(tier.model, temp, s.answer)
                 if tier.explore is not None:
                     ex = tier.explore
                     self.x_kind[c, t] = 1 if ex.action == "skip_to_top" else 2
                     self.x_when[c, t], self.x_extra[c, t] = cid(ex.when), ex.extra_k
                     temp = ex.temperature if ex.temperature is not None else tier.temperature
-                    self.x_stream[c, t] = arrays.stream(tier.model, temp)
+                    self.x_stream[c, t] = arrays.stream(tier.model, temp, s.answer)
         self.asts = [_ast(text) for text in self.conds]
 
 
@@ -225,7 +234,9 @@ class _Machine:
         self.last_win[rows] = win
         has = (win >= 0).astype(np.int64)
         agree = self.cur_agree[rows]
-        better = (has > self.best_has[rows]) | ((has == self.best_has[rows]) & (agree >= self.best_agree[rows]))
+        better = (has > self.best_has[rows]) | (
+            (has == self.best_has[rows]) & (agree >= self.best_agree[rows])
+        )
         r = rows[better]
         self.best_has[r], self.best_agree[r], self.best_win[r] = has[better], agree[better], win[better]
 
@@ -240,7 +251,7 @@ class _Machine:
 
     # --- one step ---------------------------------------------------------------------------
     def _receive(self, rows):
-        A, P = self.A, self.P
+        A = self.A
         n = self.ask_n[rows]
         for i in range(int(n.max())):
             r = rows[n > i]
@@ -248,7 +259,7 @@ class _Machine:
             s, p = self.ask_s[r], self.prob[r]
             if (idx >= A.avail[s, p]).any():
                 bad = int(np.flatnonzero(idx >= A.avail[s, p])[0])
-                model, temp = next(k for k, v in A.streams.items() if v == s[bad])
+                model, temp, _ = next(k for k, v in A.streams.items() if v == s[bad])
                 raise DataError(
                     f"E500 the sample bank lacks samples for model {model!r}, problem "
                     f"{A.problems[p[bad]].id!r}, temperature {temp:g}: index {idx[bad]} asked, "
@@ -360,7 +371,11 @@ class _Machine:
         raise_t = explore & (xk == 2)
         if raise_t.any():
             r = rows[raise_t]
-            extra = np.where(tb.x_extra[self.cfg[r], self.t[r]] > 0, tb.x_extra[self.cfg[r], self.t[r]], self._k(r, self.t[r]))
+            extra = np.where(
+                tb.x_extra[self.cfg[r], self.t[r]] > 0,
+                tb.x_extra[self.cfg[r], self.t[r]],
+                self._k(r, self.t[r]),
+            )
             ok = ~self._over(r, extra)
             ro = r[ok]
             self.target[ro] += extra[ok]

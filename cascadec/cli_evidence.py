@@ -1,0 +1,227 @@
+"""``cascadec bank build|info`` and ``cascadec simulate``: record once, replay any plan.
+
+Errors are one message and an exit code (1 bad content, 2 usage or I/O), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cascadec.errors import CascadecError
+
+EXIT_CONTENT, EXIT_USAGE = 1, 2
+
+bank_app = typer.Typer(
+    add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None, no_args_is_help=True
+)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    sys.stderr.write(f"error: {message}\n")
+    return typer.Exit(code)
+
+
+def guarded(fn):
+    """Run ``fn`` mapping cascadec errors to exit codes (as every command does)."""
+    try:
+        return fn()
+    except CascadecError as exc:
+        text = "\n".join(d.format() for d in exc.diagnostics) if exc.diagnostics else str(exc)
+        raise fail(text, EXIT_USAGE if exc.code == "E900" else EXIT_CONTENT) from None
+    except OSError as exc:
+        raise fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_USAGE) from None
+
+
+def console():
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=160)
+
+
+def print_frame(rows: list[dict], title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    if not rows:
+        console().print(f"{title}: nothing", markup=False)
+        return
+    for col in rows[0]:
+        table.add_column(str(col), justify="left" if col in ("strategy", "model") else "right")
+    for r in rows:
+        table.add_row(*(_fmt(v) for v in r.values()))
+    console().print(table)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return " ".join(_fmt(x) for x in v)
+    return "-" if v is None else str(v)
+
+
+def parse_floats(text: str, what: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise fail(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+
+@bank_app.command("build")
+def bank_build(
+    data: Annotated[Path, typer.Option("--data", help="Problems (.jsonl, .csv, .parquet).")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Bank directory (a run directory; samples.parquet is the bank).")
+    ],
+    models: Annotated[
+        str, typer.Option("--models", help="Model registry: zoo, qwen2.5-math or a YAML path.")
+    ] = "zoo",
+    k: Annotated[
+        int, typer.Option("--k", min=1, max=1024, help="Samples per model, problem and temperature.")
+    ] = 8,
+    temperatures: Annotated[
+        str, typer.Option("--temperatures", help="Comma-separated sampling temperatures.")
+    ] = "0.7",
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", min=1, help="Generated tokens per sample.")
+    ] = None,
+    prompt: Annotated[
+        str | None, typer.Option("--prompt", help="Prompt template (default: the registry's).")
+    ] = None,
+    backend: Annotated[str, typer.Option("--backend", help="vllm, openai, ray or replay.")] = "vllm",
+    source_bank: Annotated[Path | None, typer.Option("--bank", help="replay: the bank to copy from.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N problems.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish an interrupted build in --out.")] = False,
+    progress: Annotated[bool | None, typer.Option("--progress/--no-progress", help="Progress bars.")] = None,
+) -> None:
+    """Record every model of a registry at k samples per temperature plus one greedy sample per problem."""
+
+    def go():
+        from cascadec.runtime.backends import BACKENDS, make_backend
+        from cascadec.runtime.data import read_table
+        from cascadec.runtime.progress import make_reporter
+        from cascadec.sim.bank import build_bank, coverage, load_bank
+
+        if backend not in BACKENDS:
+            raise fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        temps = parse_floats(temperatures, "--temperatures")
+        if any(not 0 <= t <= 2 for t in temps):
+            raise fail(f"--temperatures must be in [0, 2], got {temperatures}")
+        frame = read_table(data)
+        if limit is not None:
+            frame = frame.head(limit)
+        if backend == "replay":
+            if source_bank is None:
+                raise fail("--backend replay needs --bank")
+            options = {"bank": load_bank(source_bank)}
+        elif backend == "vllm":
+            options = {"log_dir": out / "logs"}
+        else:
+            options = {}
+        path = build_bank(
+            registry_ref=models,
+            problems=frame,
+            out=out,
+            k=k,
+            temperatures=temps,
+            backend=make_backend(backend, **options),
+            max_tokens=max_tokens,
+            prompt=prompt,
+            resume=resume,
+            reporter=make_reporter(progress),
+        )
+        print_frame([c.__dict__ for c in coverage(load_bank(path))], f"bank {path}")
+
+    guarded(go)
+
+
+@bank_app.command("info")
+def bank_info(
+    bank: Annotated[Path, typer.Argument(help="Bank parquet or bank directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """What a bank can replay: models, temperatures, problems and samples per problem."""
+
+    def go():
+        from cascadec.sim.bank import bank_hash, coverage, load_bank
+
+        frame = load_bank(bank)
+        rows = [c.__dict__ for c in coverage(frame)]
+        info = {
+            "bank": str(bank),
+            "hash": bank_hash(bank),
+            "problems": int(frame["problem_id"].nunique()),
+            "samples": len(frame),
+            "streams": rows,
+        }
+        if as_json:
+            sys.stdout.write(json.dumps(info, indent=2) + "\n")
+            return
+        console().print(
+            f"{info['bank']}: {info['problems']} problems, {info['samples']} samples, {info['hash']}",
+            markup=False,
+        )
+        print_frame(rows, "replayable: a tier can ask up to min_k samples of (model, temperature)")
+
+    guarded(go)
+
+
+def simulate_command(
+    target: Annotated[str, typer.Argument(metavar="SPEC|PLAN", help="Spec .yaml, plan .json or marker.")],
+    bank: Annotated[Path, typer.Option("--bank", help="Sample bank parquet or directory.")],
+    data: Annotated[Path, typer.Option("--data", help="Problems (.jsonl, .csv, .parquet).")],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures as JSON here (- for stdout).")
+    ] = None,
+    models: Annotated[
+        str | None, typer.Option("--models", help="Model registry (overrides the spec's).")
+    ] = None,
+    equivalence: Annotated[str, typer.Option("--equivalence", help="math (as run) or exact.")] = "math",
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N problems.")] = None,
+) -> None:
+    """Simulate a plan on a sample bank: the runtime's decisions, without a model, vectorised."""
+
+    def go():
+        from cascadec.api import resolve_plan
+        from cascadec.runtime.data import read_table
+        from cascadec.runtime.equivalence import Equivalence
+        from cascadec.sim.bank import load_bank
+        from cascadec.sim.simulate import problems_for, simulate
+
+        if equivalence not in ("math", "exact"):
+            raise fail(f"--equivalence must be math or exact, got {equivalence!r}")
+        plan, diags = resolve_plan(target, registry=models)
+        for d in diags:
+            sys.stderr.write(d.format() + "\n")
+        frame = read_table(data)
+        if limit is not None:
+            frame = frame.head(limit)
+        sim = simulate(
+            plan, load_bank(bank), problems_for(plan, frame, str(data)), equivalence=Equivalence(equivalence)
+        )
+        rows = [sim.summary(c) for c in range(len(sim.strategies))]
+        for r in rows:
+            r.pop("stop_reasons")
+        print_frame(rows, f"simulated on {bank}: {len(sim.problems)} problems")
+        if json_out is not None:
+            body = dict(rows[0])
+            body["strategies"] = rows
+            body["bank"] = str(bank)
+            body["plan_hash"] = plan.hash
+            text = json.dumps(body, indent=2) + "\n"
+            if str(json_out) == "-":
+                sys.stdout.write(text)
+            else:
+                json_out.write_text(text, encoding="utf-8")
+
+    guarded(go)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(bank_app, name="bank", help="Sample banks: record every model once, replay any plan.")
+    app.command("simulate")(simulate_command)

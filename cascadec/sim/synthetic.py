@@ -1,0 +1,80 @@
+"""Synthetic sample banks for tests and notebooks: a known ground truth, no model.
+
+``synthetic_bank`` draws, per problem, a latent difficulty; each model answers right with a
+probability that falls with difficulty (bigger models fall slower), wrong answers spread over
+a few distractors, some samples carry no answer or are truncated, logprobs are lower when
+wrong. Everything is seeded, so a test that fails can be replayed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cascadec.runtime.testing import sample_text
+
+SYNTHETIC_MODELS = {"S": 1.0, "M": 4.0, "L": 30.0}  # id → params (cost per token)
+SKILL = {"S": 0.35, "M": 0.65, "L": 0.97}
+
+
+def synthetic_problems(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    diff = rng.uniform(0, 1, size=n).round(4)
+    return pd.DataFrame(
+        {
+            "id": [f"syn-{seed}-{i}" for i in range(n)],
+            "problem": [f"problem {i}" for i in range(n)],
+            "answer": [str(100 + i % 7) for i in range(n)],
+            "difficulty": diff,
+        }
+    )
+
+
+def synthetic_bank(
+    problems: pd.DataFrame,
+    *,
+    k: int = 16,
+    temperatures: tuple[float, ...] = (0.7, 1.0),
+    seed: int = 0,
+    models: dict[str, float] | None = None,
+    skill: dict[str, float] | None = None,
+    logprobs: bool = True,
+) -> pd.DataFrame:
+    """Bank rows for every model at every temperature (k samples) plus greedy (T=0, one sample)."""
+    rng = np.random.default_rng(seed + 7919)
+    models = models or SYNTHETIC_MODELS
+    skill = skill or SKILL
+    rows = []
+    for row in problems.itertuples(index=False):
+        gold, d = str(row.answer), float(getattr(row, "difficulty", 0.5))
+        for model in models:
+            p_right = float(np.clip(1.0 - d * (1.0 - skill[model]) * 1.6, 0.02, 0.995))
+            for temp in (0.0, *temperatures):
+                n = 1 if temp == 0 else k
+                for i in range(n):
+                    u = rng.uniform()
+                    if u < 0.04:
+                        answer = None
+                    elif u < 0.06:
+                        answer = "~" + gold
+                    elif rng.uniform() < p_right:
+                        answer = gold
+                    else:
+                        answer = str(int(gold) + int(rng.integers(1, 4)))
+                    right = answer == gold
+                    text, finish = sample_text(answer)
+                    tokens = int(rng.integers(8, 40))
+                    lp = float(-abs(rng.normal(0.05 if right else 0.4, 0.1))) if logprobs else None
+                    rows.append(
+                        {
+                            "model": model,
+                            "problem_id": str(row.id),
+                            "sample_index": i,
+                            "text": text,
+                            "num_tokens": tokens,
+                            "finish_reason": finish,
+                            "logprobs": None if lp is None or rng.uniform() < 0.03 else [lp],
+                            "temperature": temp,
+                        }
+                    )
+    return pd.DataFrame(rows)

@@ -1,0 +1,164 @@
+"""The vectorised simulator makes exactly the runtime's decisions (replay backend, same bank).
+
+Generated plans cover thresholds on every signal, early stopping, retries (also at another
+temperature), explorations (skip to the top, raise the temperature), sample and cost budgets,
+adaptive k with cost-aware tier skipping, and every final-answer policy.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cascadec.api import prepare
+from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, RetryRule
+from cascadec.runtime.backends.replay import ReplayBackend
+from cascadec.runtime.equivalence import Equivalence
+from cascadec.runtime.session import execute
+from cascadec.runtime.testing import make_plan, strategy, tier
+from cascadec.sim.simulate import problems_for, simulate
+from cascadec.sim.synthetic import SYNTHETIC_MODELS, synthetic_bank, synthetic_problems
+from cascadec.sim.vector import REASONS
+
+PROBLEMS = synthetic_problems(14, seed=3)
+BANK = synthetic_bank(PROBLEMS, k=16, seed=3)
+
+CONDITIONS = [
+    "agreement < 0.75",
+    "agreement < 1.0 or mean_logprob < -0.2",
+    "margin <= 0.25",
+    "entropy > 0.6",
+    "no_answer > 0.25 or agreement < 0.5",
+    "not (agreement >= 0.5 and token_entropy < 1.0)",
+    "tokens > 60 and k >= 2",
+    "mean_logprob < -0.1",
+    "true",
+    "false",
+]
+
+
+@st.composite
+def tiers(draw):
+    n = draw(st.integers(1, 3))
+    models = sorted(
+        draw(st.lists(st.sampled_from(list(SYNTHETIC_MODELS)), min_size=n, max_size=n)),
+        key=SYNTHETIC_MODELS.get,
+    )
+    out = []
+    for i, m in enumerate(models):
+        last = i == n - 1
+        greedy = last and draw(st.booleans())
+        retry = None
+        if draw(st.booleans()):
+            retry = RetryRule(
+                max=draw(st.integers(1, 2)),
+                when=draw(st.sampled_from(CONDITIONS)),
+                extra_k=draw(st.integers(1, 3)),
+                temperature=draw(st.sampled_from([None, 1.0])),
+            )
+        explore = None
+        if not last and draw(st.booleans()):
+            action = draw(st.sampled_from(["skip_to_top", "raise_temperature"]))
+            explore = Exploration(
+                when=draw(st.sampled_from(CONDITIONS)),
+                action=action,
+                temperature=1.0 if action == "raise_temperature" else None,
+                extra_k=draw(st.integers(0, 3)),
+            )
+        out.append(
+            tier(
+                m,
+                1 if greedy else draw(st.integers(1, 4)),
+                0.0 if greedy else 0.7,
+                escalate_if=None if last else draw(st.sampled_from(CONDITIONS)),
+                retry=None if greedy else retry,
+                explore=explore,
+                cost=SYNTHETIC_MODELS[m],
+            )
+        )
+    return out
+
+
+@st.composite
+def strategies_(draw, key):
+    ts = draw(tiers())
+    budget = None
+    if draw(st.booleans()):
+        budget = Budget(
+            max_samples_per_problem=draw(st.one_of(st.none(), st.integers(2, 12))),
+            max_cost_per_problem=draw(st.one_of(st.none(), st.sampled_from([40.0, 150.0, 600.0]))),
+        )
+    adaptive = None
+    if ts[0].temperature > 0 and draw(st.booleans()):
+        adaptive = AdaptiveK(
+            policy="difficulty_buckets",
+            buckets=((0.3, 1), (0.7, 2), (1.0, 4)),
+            escalation_k_threshold=draw(st.one_of(st.none(), st.just(4))),
+        )
+    return strategy(
+        key,
+        ts,
+        final_answer=draw(st.sampled_from(["last_tier", "most_confident", "pooled"])),
+        early_stop=EarlyStop(round_size=draw(st.integers(1, 3))) if draw(st.booleans()) else None,
+        budget=budget,
+        adaptive_k=adaptive,
+    )
+
+
+@st.composite
+def plans(draw):
+    n = draw(st.integers(1, 3))
+    return make_plan([draw(strategies_(f"s{i}")) for i in range(n)], SYNTHETIC_MODELS)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plans())
+def test_vector_simulation_equals_replay_run(plan):
+    eq = Equivalence("exact")
+    table = PROBLEMS.merge(
+        __import__("pandas").DataFrame({"strategy": [s.key for s in plan.strategies]}), how="cross"
+    )
+    prepared = prepare(plan, table, strategy_column="strategy")
+    rows, _, _, _ = execute(prepared, ReplayBackend(BANK), out=None, equivalence=eq)
+    sim = simulate(plan, BANK, problems_for(plan, PROBLEMS), equivalence=eq)
+    o = sim.outcome
+    assert sim.exact_problems == 0
+    by = {(r.id, r.strategy): r for r in rows.itertuples(index=False)}
+    for c, s in enumerate(plan.strategies):
+        for j, pid in enumerate(PROBLEMS["id"]):
+            r = by[(pid, s.key)]
+            where = f"{s.key} on {pid}"
+            assert o.correct[c, j] == float(bool(r.correct)), where
+            assert o.samples[c, j] == r.samples, where
+            assert o.tokens[c, j] == r.tokens, where
+            assert round(float(o.cost[c, j]), 6) == r.cost, where
+            assert o.tiers_used[c, j] == r.tiers_used, where
+            assert REASONS[o.reason[c, j]] == r.stop_reason, where
+
+
+def test_missing_bank_samples_are_a_clear_error():
+    plan = make_plan([strategy("big", [tier("S", 17)])], SYNTHETIC_MODELS)
+    from cascadec.errors import DataError
+
+    with pytest.raises(DataError, match="lacks samples"):
+        simulate(plan, BANK, problems_for(plan, PROBLEMS), equivalence=Equivalence("exact"))
+
+
+def test_unknown_temperature_is_a_clear_error():
+    plan = make_plan([strategy("hot", [tier("S", 2, 1.3)])], SYNTHETIC_MODELS)
+    from cascadec.errors import DataError
+
+    with pytest.raises(DataError, match="temperature 1.3"):
+        simulate(plan, BANK, problems_for(plan, PROBLEMS), equivalence=Equivalence("exact"))
+
+
+def test_outcome_shapes():
+    plan = make_plan(
+        [strategy("a", [tier("S", 2, escalate_if="agreement < 1.0"), tier("L", 1, 0.0)])], SYNTHETIC_MODELS
+    )
+    sim = simulate(plan, BANK, problems_for(plan, PROBLEMS), equivalence=Equivalence("exact"))
+    assert sim.outcome.correct.shape == (1, len(PROBLEMS))
+    s = sim.summary(0)
+    assert set(s) >= {"accuracy", "cost", "samples", "escalation_rates"}
+    assert 0 <= s["escalation_rates"][0] <= 1
+    assert np.all(sim.outcome.reached[0, :, 0])
