@@ -20,13 +20,19 @@ import pandas as pd
 from cascadec.errors import DataError
 from cascadec.plan import Plan
 from cascadec.runtime.backends.base import Sample
-from cascadec.runtime.backends.replay import _floats
 from cascadec.runtime.data import Problem
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.executor import to_record
 from cascadec.runtime.jobs import Ask
 
 NO_CLASS = -1
+
+
+def _floats(value) -> tuple[float, ...] | None:
+    """A bank cell of per-token values (list, array or null) as the replay backend reads it."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return tuple(float(x) for x in value)
 
 
 def _temp_key(value) -> float | None:
