@@ -19,11 +19,11 @@ import pandas as pd
 
 from cascadec.errors import DataError
 from cascadec.plan import Plan
+from cascadec.runtime.answers import extract_answer
 from cascadec.runtime.backends.base import Sample
 from cascadec.runtime.data import Problem
 from cascadec.runtime.equivalence import Equivalence
-from cascadec.runtime.executor import to_record
-from cascadec.runtime.jobs import Ask
+from cascadec.runtime.signals import sample_mean_entropy, sample_mean_logprob
 
 NO_CLASS = -1
 
@@ -121,7 +121,6 @@ def build_arrays(
     ent = np.full((S, P, n), np.nan)
     tok = np.zeros((S, P, n), dtype=np.int64)
     for key, s in streams.items():
-        ask = Ask(0, key[0], 0, "sample", 0, 1, key[1], 1.0, 1, 0)
         for r in rows[key]:
             p, i = pindex[str(r.problem_id)], int(r.sample_index)
             if present[s, p, i]:
@@ -134,12 +133,14 @@ def build_arrays(
                 logprobs=_floats(getattr(r, "logprobs", None)),
                 entropies=_floats(getattr(r, "entropies", None)),
             )
-            rec = to_record(sample, ask, 0, 0.0, formats[key[2]])
+            # as the executor records a sample: only a finished one has an answer
+            answer = extract_answer(sample.text, formats[key[2]]) if sample.finish_reason == "stop" else None
+            mean_lp, mean_ent = sample_mean_logprob(sample), sample_mean_entropy(sample)
             present[s, p, i] = True
-            answers[s][p][i] = rec.answer
-            lp[s, p, i] = np.nan if rec.mean_logprob is None else rec.mean_logprob
-            ent[s, p, i] = np.nan if rec.mean_entropy is None else rec.mean_entropy
-            tok[s, p, i] = rec.num_tokens
+            answers[s][p][i] = answer
+            lp[s, p, i] = np.nan if mean_lp is None else mean_lp
+            ent[s, p, i] = np.nan if mean_ent is None else mean_ent
+            tok[s, p, i] = sample.num_tokens
     # replay serves indices 0..m-1: what a problem really has is its leading run of samples
     run = np.cumprod(present, axis=2)
     avail[:, :] = run.sum(axis=2)

@@ -179,6 +179,5 @@ def build_bank(
         resume=resume,
         equivalence=Equivalence("exact"),
         reporter=reporter,
-        meta={"bank": {"k": k, "temperatures": sorted(set(temperatures)), "registry": str(registry_ref)}},
     )
     return out / BANK_FILE

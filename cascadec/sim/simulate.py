@@ -100,8 +100,6 @@ def _exact_into(outcome: Outcome, plan, strategies, bank, problems, where, eq) -
         Prepared(plan, problems, assignments), ReplayBackend(bank), out=None, equivalence=eq
     )
     by_key = {(r.id, r.strategy): r for r in rows.itertuples(index=False)}
-    import json
-
     for c, s in enumerate(strategies):
         for j, p in zip(where, problems, strict=True):
             r = by_key[(p.id, s.key)]
@@ -112,8 +110,8 @@ def _exact_into(outcome: Outcome, plan, strategies, bank, problems, where, eq) -
             outcome.samples[c, j] = r.samples
             outcome.tokens[c, j] = r.tokens
             outcome.tiers_used[c, j] = r.tiers_used
-            outcome.reason[c, j] = REASONS.index(r.stop_reason)
+            outcome.reason[c, j] = REASONS.index(str(r.stop_reason))
             outcome.reached[c, j] = False
-            for d in json.loads(r.decisions):
-                outcome.reached[c, j, d["tier"]] = True
+            for step in r.path:
+                outcome.reached[c, j, int(step["tier"])] = True
             outcome.winner[c, j] = -2  # not a class: decided by the runtime

@@ -20,11 +20,12 @@ import numpy as np
 from cascadec.core.conditions import And, Bool, Compare, Condition, Not, Number, Or, Signal, parse_condition
 from cascadec.errors import DataError
 from cascadec.plan import PlanStrategy, resolve_tiers
+from cascadec.runtime.outcomes import StopReason
 from cascadec.sim.arrays import BankArrays, log_terms
 
 BIG = np.iinfo(np.int64).max // 4
 POLICIES = ("last_tier", "most_confident", "pooled")
-REASONS = ("confident", "last_tier", "budget")
+REASONS = tuple(r.value for r in StopReason)  # indices of Outcome.reason
 _OPS = {
     "<": operator.lt,
     "<=": operator.le,
