@@ -61,7 +61,7 @@ class BankArrays:
         if key not in self.streams:
             have = ", ".join(sorted({f"{m}@T{t:g}" for m, t, _ in self.streams}))
             raise DataError(
-                f"E500 the sample bank has no samples of {model!r} at temperature {temperature:g} "
+                f"the sample bank has no samples of {model!r} at temperature {temperature:g} "
                 f"(it has {have}); record them with cascadec bank build"
             )
         return self.streams[key]

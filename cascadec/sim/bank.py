@@ -31,7 +31,7 @@ def bank_file(path: str | Path) -> Path:
     if p.is_dir():
         p = p / BANK_FILE
     if not p.is_file():
-        raise DataError(f"{path}: E500 no such sample bank (a bank is a parquet file or a bank directory)")
+        raise DataError("no such sample bank (a bank is a parquet file or a bank directory)", where=path)
     return p
 
 

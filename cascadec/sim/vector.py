@@ -262,7 +262,7 @@ class _Machine:
                 bad = int(np.flatnonzero(idx >= A.avail[s, p])[0])
                 model, temp, _ = next(k for k, v in A.streams.items() if v == s[bad])
                 raise DataError(
-                    f"E500 the sample bank lacks samples for model {model!r}, problem "
+                    f"the sample bank lacks samples for model {model!r}, problem "
                     f"{A.problems[p[bad]].id!r}, temperature {temp:g}: index {idx[bad]} asked, "
                     f"{A.avail[s[bad], p[bad]]} recorded; record a larger bank or lower k"
                 )
