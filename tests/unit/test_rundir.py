@@ -69,11 +69,11 @@ def test_input_inside_a_run_directory_is_refused(files):
 
 def test_second_writer_fails_fast_naming_the_holder(files):
     out = files / "out"
-    env = {**os.environ, "CASCADEC_REPLAY_DELAY": "0.3"}
+    env = {**os.environ, "CASCADEC_REPLAY_DELAY": "0.6"}
     first = subprocess.Popen(cli(files, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
-        while lines(out / "samples.jsonl") < 10 and first.poll() is None and time.monotonic() < deadline:
+        while lines(out / "samples.jsonl") < 3 and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert first.poll() is None
         started = time.monotonic()
