@@ -14,6 +14,7 @@ from lark import Token
 from cascadec.core.kinds import Kind
 from cascadec.core.printer import format_temperature, vote_marker
 from cascadec.errors import Diagnostic
+from cascadec.limits import MAX_K, MAX_NUMBER_DIGITS
 from cascadec.registry import ModelRegistry
 
 T_MIN, T_MAX = 0.0, 2.0
@@ -74,6 +75,19 @@ def _check_tier(tier: TierTokens, reg: ModelRegistry, diag: DiagFn) -> list[Diag
                 fix=f"did you mean {' or '.join(hint)}?" if hint else None,
             )
         )
+    digits = str(tier.k).lstrip("+-0") or "0"
+    if len(digits) > MAX_NUMBER_DIGITS or int(digits) > MAX_K:  # before int() of 5000 digits
+        shown = f"a {len(digits)}-digit number" if len(digits) > MAX_NUMBER_DIGITS else digits
+        out.append(
+            diag(
+                "E102",
+                f"k must be an integer in [1, {MAX_K}], got {shown}",
+                tier.k.column,
+                len(tier.k),
+                fix=f"use at most k{MAX_K}",
+            )
+        )
+        return out
     k = int(tier.k)
     if k < 1:
         out.append(
@@ -85,7 +99,10 @@ def _check_tier(tier: TierTokens, reg: ModelRegistry, diag: DiagFn) -> list[Diag
                 fix="use k1 for a single sample",
             )
         )
-    t = float(tier.t)
+    if len(str(tier.t)) > MAX_NUMBER_DIGITS + 2:
+        out.append(diag("E103", "temperature has too many digits", tier.t.column, len(tier.t)))
+        return out
+    t = float(tier.t) + 0.0
     if not (T_MIN <= t <= T_MAX) or math.isnan(t):
         out.append(diag("E103", f"temperature must be in [0, 2], got {tier.t}", tier.t.column, len(tier.t)))
     if not out and k > 1 and t == 0.0:

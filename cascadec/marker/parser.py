@@ -8,11 +8,13 @@ finding points at the exact token that caused it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import cache
 
 from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from cascadec.errors import Diagnostic, MarkerError, RegistryError, caret_excerpt
+from cascadec.limits import MAX_MARKER_CHARS
 from cascadec.marker.ast import Kind, Marker, MarkerTier
 from cascadec.marker.checks import TierTokens, check_tiers
 from cascadec.registry import ModelRegistry, RegistryLike, resolve_registry
@@ -140,6 +142,11 @@ def analyze_marker(
     if "\n" in body or "\r" in body:
         column = min(i for i in (body.find("\n"), body.find("\r")) if i >= 0) + 1
         return None, [diag("E100", "a marker is a single line", column)]
+    if len(body) > MAX_MARKER_CHARS:  # bounded before the parser sees it (and a short excerpt)
+        return None, [_too_long(body, line, offset, source)]
+    foreign = next((i for i, ch in enumerate(body) if not ch.isascii()), None)
+    if foreign is not None:  # a look-alike (Cyrillic В, full-width ４): the caret goes on it
+        return None, [diag("E100", _foreign_message(body[foreign]), foreign + 1)]
     try:
         tree = marker_parser().parse(body)
     except UnexpectedInput as exc:
@@ -156,10 +163,33 @@ def analyze_marker(
     if any(d.is_error for d in diagnostics):
         return None, diagnostics
     tiers = tuple(
-        MarkerTier(alias=str(t.alias), model=reg.resolve(str(t.alias)).id, k=int(t.k), temperature=float(t.t))
+        MarkerTier(
+            alias=str(t.alias),
+            model=reg.resolve(str(t.alias)).id,
+            k=int(t.k),
+            temperature=float(t.t) + 0.0,  # -0.0 is 0.0: t-0.0 prints back as t0.0
+        )
         for t in tokens
     )
     return Marker(kind=kind, tiers=tiers, warnings=tuple(diagnostics)), diagnostics
+
+
+def _too_long(body: str, line: int, offset: int, source: str) -> Diagnostic:
+    return Diagnostic(
+        code="E100",
+        message=f"marker is {len(body)} characters long; markers are at most {MAX_MARKER_CHARS}",
+        line=line,
+        column=MAX_MARKER_CHARS + 1 + offset,
+        source=source,
+        excerpt=caret_excerpt(body[: MAX_MARKER_CHARS + 1][-60:], 1, 60),
+    )
+
+
+def _foreign_message(ch: str) -> str:
+    name = unicodedata.name(ch, f"U+{ord(ch):04X}")
+    plain = unicodedata.normalize("NFKC", ch)
+    hint = f"; did you mean {plain!r}?" if plain.isascii() and plain.isprintable() and plain else ""
+    return f"unexpected character {ch!r} ({name}): markers are plain ASCII{hint}"
 
 
 def _plain(token: Token, reg: ModelRegistry, diag) -> tuple[Marker | None, list[Diagnostic]]:

@@ -26,6 +26,7 @@ from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, field_va
 
 from cascadec.core.answer_format import AnswerFormat
 from cascadec.core.kinds import Kind
+from cascadec.limits import MAX_K, MAX_TIERS, MAX_TOKENS
 
 SPEC_VERSION = 1
 DEFAULT_TARGET_CONF = 0.75
@@ -56,7 +57,9 @@ def _condition_text(value: Any) -> Any:
 class Defaults(_Spec):
     """Values every tier takes unless it sets its own."""
 
-    max_tokens: Int | None = Field(None, ge=1, description="Generated tokens per sample (default 2048)")
+    max_tokens: Int | None = Field(
+        None, ge=1, le=MAX_TOKENS, description="Generated tokens per sample (default 2048)"
+    )
     top_p: Float | None = Field(None, gt=0, le=1, description="Default 0.8 when sampling, 1.0 when greedy")
     prompt: str | None = Field(None, min_length=1, description="Prompt template name (default: registry's)")
     answer: AnswerFormat | None = Field(
@@ -74,7 +77,7 @@ class RetrySpec(_Spec):
 
     max: Int = Field(1, ge=1, le=16, description="Retries per tier")
     when: str = Field(description="Condition over the tier's signals, e.g. 'entropy > 1.0'")
-    extra_k: Int = Field(ge=1, description="Samples added per retry")
+    extra_k: Int = Field(ge=1, le=MAX_K, description="Samples added per retry")
     temperature: Float | None = Field(None, ge=0, le=2, description="Temperature of the retry samples")
 
     _when = field_validator("when", mode="before")(_condition_text)
@@ -86,7 +89,9 @@ class ExploreSpec(_Spec):
     when: str | None = Field(None, description="Condition; default: answer entropy is maximal for k")
     action: Literal["skip_to_top", "raise_temperature"] = "skip_to_top"
     temperature: Float | None = Field(None, ge=0, le=2, description="raise_temperature: the new temperature")
-    extra_k: Int = Field(0, ge=0, description="raise_temperature: samples to draw at it (0: the tier's k)")
+    extra_k: Int = Field(
+        0, ge=0, le=MAX_K, description="raise_temperature: samples to draw at it (0: the tier's k)"
+    )
 
     _when = field_validator("when", mode="before")(_condition_text)
 
@@ -101,10 +106,10 @@ class TierSpec(_Spec):
     """One tier: k samples from one model."""
 
     model: str = Field(min_length=1, description="Registry alias (7B) or full model id")
-    k: Int = Field(1, ge=1, le=1024, description="Samples")
+    k: Int = Field(1, ge=1, le=MAX_K, description="Samples")
     temperature: Float = Field(0.0, ge=0, le=2)
     top_p: Float | None = Field(None, gt=0, le=1)
-    max_tokens: Int | None = Field(None, ge=1)
+    max_tokens: Int | None = Field(None, ge=1, le=MAX_TOKENS)
     seed: Int | None = Field(None, ge=0, description="Overrides the spec seed for this tier's samples")
     escalate_if: str | None = Field(None, description="Condition to move on to the next tier")
     retry: RetrySpec | None = None
@@ -121,7 +126,7 @@ class AdaptiveKSpec(_Spec):
     buckets: tuple[tuple[Float, Int], ...] = Field((), description="[upper difficulty bound, k] pairs")
     total_budget: Int | None = Field(None, ge=1, description="budget: first-tier samples for the whole table")
     min_k: Int = Field(1, ge=1)
-    max_k: Int = Field(16, ge=1, le=1024)
+    max_k: Int = Field(16, ge=1, le=MAX_K)
     escalation_k_threshold: Int | None = Field(
         None, ge=1, description="Cost-aware skip: drop the first tier when its k reaches this"
     )
@@ -161,8 +166,8 @@ class StrategySpec(_Spec):
 
     plain: TierSpec | None = Field(None, description="One greedy answer: a model alias or {model: ...}")
     mv: TierSpec | None = Field(None, description="Majority vote over k samples of one model")
-    cascade: tuple[TierSpec, ...] | None = Field(None, min_length=1)
-    entropy_cascade: tuple[TierSpec, ...] | None = Field(None, min_length=1)
+    cascade: tuple[TierSpec, ...] | None = Field(None, min_length=1, max_length=MAX_TIERS)
+    entropy_cascade: tuple[TierSpec, ...] | None = Field(None, min_length=1, max_length=MAX_TIERS)
     target_conf: Float = Field(DEFAULT_TARGET_CONF, gt=0, le=1, description="Default escalate_if threshold")
     target_entropy: Float = Field(
         DEFAULT_TARGET_ENTROPY, gt=0, description="Entropy cascades' threshold (nats)"

@@ -134,3 +134,39 @@ def test_registry_errors_never_quote_the_file(tmp_path, content):
     assert "E300" in r.text
     r = cascadec("lint", "--models", tmp_path / "creds", tmp_path / "s.yaml")
     assert "creds" in r.text
+
+
+# --- markers: bounds the same in lint and compile ------------------------------------------------
+@pytest.mark.parametrize(
+    "marker, code, column",
+    [
+        ("mv_1.5B_k100000_t0.7", "E102", 10),  # above MAX_K: lint once accepted what compile crashed on
+        ("mv_1.5B_k" + "9" * 5000 + "_t0.7", "E100", 1001),  # too long before anything else
+        ("mv_1.5B_k" + "9" * 40 + "_t0.7", "E102", 10),  # digits beyond any bound
+        ("mv_1.5В_k4_t0.7", "E100", 7),  # Cyrillic В: the caret on the look-alike, not before it
+        ("mv_1.5B_k４_t0.7", "E100", 10),
+    ],
+)
+def test_marker_bounds_agree_in_lint_and_compile(tmp_path, marker, code, column):
+    (tmp_path / "m.txt").write_text(marker + "\n", encoding="utf-8")
+    assert f"m.txt:1:{column}: {code}" in cascadec("lint", tmp_path / "m.txt").text
+    assert f":1:{column}: {code}" in cascadec("compile", "--marker", marker).text
+
+
+def test_negative_zero_temperature_prints_canonically():
+    import cascadec as api
+
+    assert str(api.parse_marker("mv_1.5B_k1_t-0.0")) == "mv_1.5B_k1_t0.0"
+
+
+def test_huge_markers_are_fast(tmp_path, data):
+    (tmp_path / "big.txt").write_text("mv_1.5B_k4_t0.7" * 700_000 + "\n")  # 10 MB, one line
+    assert "E100 marker is" in cascadec("lint", tmp_path / "big.txt").text
+    cell = "mv_cascade_" + "_".join(["1.5B_k4_t0.7"] * 25_000)  # 300 KB in a table column
+    rows = [
+        {"id": "a", "problem": "1+1=", "strategy": cell},
+        {"id": "b", "problem": "2+2=", "strategy": "7B"},
+    ]
+    (tmp_path / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    r = cascadec("run", "--column", "strategy", "--data", tmp_path / "t.jsonl", "--dry-run")
+    assert "E100 marker is" in r.text and len(r.text) < 2000
