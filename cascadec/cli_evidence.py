@@ -12,16 +12,14 @@ from typing import Annotated
 
 import typer
 
-from cascadec.errors import CascadecError
-
-EXIT_CONTENT, EXIT_USAGE = 1, 2
+from cascadec.errors import CascadecError, ExitCode, exit_code
 
 bank_app = typer.Typer(
     add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None, no_args_is_help=True
 )
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+def fail(message: str, code: int = ExitCode.USAGE) -> typer.Exit:
     sys.stderr.write(f"error: {message}\n")
     return typer.Exit(code)
 
@@ -32,9 +30,9 @@ def guarded(fn):
         return fn()
     except CascadecError as exc:
         text = "\n".join(d.format() for d in exc.diagnostics) if exc.diagnostics else str(exc)
-        raise fail(text, EXIT_USAGE if exc.code == "E900" else EXIT_CONTENT) from None
+        raise fail(text, exit_code(exc)) from None
     except OSError as exc:
-        raise fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), EXIT_USAGE) from None
+        raise fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), exit_code(exc)) from None
 
 
 def console():
