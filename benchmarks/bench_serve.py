@@ -113,7 +113,7 @@ def main() -> None:
     from cascadec.runtime.backends.openai_http import OpenAIBackend
     from cascadec.zoo.task import sample_problems
 
-    clients, per_client = (4, 2) if args.smoke else (32, 8)
+    clients, per_client = (4, 2) if args.smoke else (64, 4)
     problems = sample_problems(clients * per_client, DRAW_SEED)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -128,7 +128,8 @@ def main() -> None:
                 r = api.completions.create(model=CASCADE, prompt=problems[i]["problem"])
                 answers[i] = r.cascade
 
-            via_serve(0)  # warm-up: compile the marker, first batch of each engine
+            for model in (CASCADE, "1.1M"):  # warm-up: compile the names, first call of each engine
+                api.completions.create(model=model, prompt="1+1=")
             serve = load(clients, per_client, via_serve)
             direct_api = openai.OpenAI(base_url=json.loads(endpoints.read_text())[LARGEST], api_key="EMPTY")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -53,6 +54,7 @@ class Outcome:
     finish_reason: str
     prompt_tokens: int
     batches: list[int] = field(default_factory=list)  # requests per engine call, per ask
+    waits: list[float] = field(default_factory=list)  # seconds waiting for the engine, per ask
     streamed: bool = False
     final: SampleRecord | None = None  # the winning sample
 
@@ -136,6 +138,7 @@ class CascadeRunner:
                 seed=ask.seed,
                 first_sample=ask.first,
             )
+            t0 = time.perf_counter()
             try:
                 if on_delta is not None and engine.can_stream and _streams_final(job):
                     outcome.streamed = True
@@ -146,6 +149,7 @@ class CascadeRunner:
                     outcome.batches.append(size)
             except CascadecError as exc:
                 raise upstream_error(job, exc.message) from None
+            outcome.waits.append(time.perf_counter() - t0)
             records = [to_record(s, job, ask, i, 0.0) for i, s in enumerate(samples)]
             await loop.run_in_executor(_DECIDE, job.receive, records)
         final = outcome.final = _final_sample(job, self.eq)
@@ -168,7 +172,7 @@ def summary(outcome: Outcome, reference_cost_per_token: float) -> dict:
     """The response's ``cascade`` field: what happened, tier by tier."""
     job, served = outcome.job, outcome.served
     tiers = []
-    for run, size in zip(job.runs, _per_run(outcome), strict=False):
+    for run, (size, wait) in zip(job.runs, _per_run(outcome), strict=False):
         tokens = sum(s.num_tokens for s in run.samples)
         tiers.append(
             {
@@ -181,6 +185,7 @@ def summary(outcome: Outcome, reference_cost_per_token: float) -> dict:
                 "tokens": tokens,
                 "cost": round(tokens * run.tier.cost_per_token, 6),
                 "batch_requests": size,
+                "seconds": round(wait, 4),
             }
         )
     # the largest model writing the same answer alone: what the cascade must beat
@@ -201,11 +206,11 @@ def summary(outcome: Outcome, reference_cost_per_token: float) -> dict:
     }
 
 
-def _per_run(outcome: Outcome) -> list[int]:
-    """The largest engine batch each tier's asks shared (asks are in run order)."""
-    sizes, i = [], 0
+def _per_run(outcome: Outcome) -> list[tuple[int, float]]:
+    """Per tier: the largest engine batch its asks shared, and its seconds waiting for the engine."""
+    out, i = [], 0
     for run in outcome.job.runs:
         asks = max(1, run.rounds)
-        sizes.append(max(outcome.batches[i : i + asks], default=0))
+        out.append((max(outcome.batches[i : i + asks], default=0), sum(outcome.waits[i : i + asks])))
         i += asks
-    return sizes
+    return out
