@@ -25,12 +25,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from cascadec.errors import DataError, InputFileError
+from cascadec.errors import CascadecError, DataError, InputFileError
+from cascadec.limits import MAX_DATA_BYTES, check_regular_file
 from cascadec.runtime.answers import gold_answer
+from cascadec.runtime.validate import text_cell
 
 PROBLEM_COLUMNS = ("problem", "question", "Problem", "Question")
 GOLD_COLUMNS = ("answer", "Answer", "solution", "Solution")
 ID_COLUMNS = ("id", "ID", "unique_id", "problem_id")
+MAX_ID_CHARS = 1000
 _LEVEL = re.compile(r"^\s*(?:level\s*)?([-+]?\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
 
 
@@ -50,6 +53,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise InputFileError("no such data file", where=p)
     if p.is_dir():
         raise InputFileError("is a directory, expected a .jsonl, .csv or .parquet file", where=p)
+    try:  # a FIFO or a device would block or never end
+        check_regular_file(p, MAX_DATA_BYTES, "data file")
+    except CascadecError as exc:
+        raise InputFileError(exc.message, where=p) from None
     suffix = "".join(s for s in p.suffixes[-2:] if s != ".gz").lower() or p.suffix.lower()
     try:
         if suffix.endswith((".jsonl", ".ndjson")):
@@ -145,17 +152,23 @@ def problems_from_frame(
     out: list[Problem] = []
     seen: dict[str, int] = {}
     for pos, (_, row) in enumerate(df.iterrows()):
-        rid = _as_id(row[id_col]) if id_col and not _missing(row[id_col]) else ("" if id_col else str(pos))
-        where = f"{source}: row {pos}" + (f" (id {rid})" if rid else "")
+        at = f"{source}: row {pos}"
+        if id_col and not _missing(row[id_col]):
+            rid = _as_id(text_cell(row[id_col], at, str(id_col), limit=MAX_ID_CHARS))
+        else:
+            rid = "" if id_col else str(pos)
+        where = at + (f" (id {rid})" if rid else "")
         if not rid:
             raise DataError(f"empty {id_col!r}", where=where)
         text = row[text_col]
-        if _missing(text) or not str(text).strip():
+        if _missing(text) or not text_cell(text, where, str(text_col)).strip():
             raise DataError(f"empty {text_col!r}", where=where)
+        if gold_col and not _missing(row[gold_col]):
+            text_cell(row[gold_col], where, str(gold_col))
         strategy = None
         if strategy_column is not None:
             cell = row[strategy_column]
-            if _missing(cell) or not str(cell).strip():
+            if _missing(cell) or not text_cell(cell, where, strategy_column).strip():
                 raise DataError(f"empty strategy cell in column {strategy_column!r}", where=where)
             strategy = str(cell).strip()
         # one problem may run several strategies (one row each), but each pair only once
@@ -167,7 +180,7 @@ def problems_from_frame(
         out.append(
             Problem(
                 id=rid,
-                problem=str(text),
+                problem=text_cell(text, where, str(text_col)),
                 gold=gold_answer(row[gold_col]) if gold_col else None,
                 strategy=strategy,
                 features={c: _as_difficulty(row[c], where) for c in features},

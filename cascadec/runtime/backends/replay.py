@@ -41,9 +41,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from cascadec.errors import BackendError, DataError, InputFileError
+from cascadec.errors import BackendError, CascadecError, DataError, InputFileError
+from cascadec.limits import MAX_DATA_BYTES, check_regular_file
 from cascadec.plan import PlanModel
 from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
+from cascadec.runtime.validate import validate_bank
 
 REQUIRED = ("model", "problem_id", "sample_index", "text", "num_tokens")
 DELAY_ENV = "CASCADEC_REPLAY_DELAY"
@@ -55,8 +57,12 @@ def read_bank(bank: str | Path | pd.DataFrame) -> pd.DataFrame:
         source = "<bank frame>"
     else:
         source = str(bank)
-        if not Path(bank).is_file():
+        if not Path(bank).exists():
             raise InputFileError("no such sample bank", where=source)
+        try:
+            check_regular_file(bank, MAX_DATA_BYTES, "sample bank")
+        except CascadecError as exc:
+            raise InputFileError(exc.message, where=source) from None
         try:
             df = (
                 pd.read_parquet(bank)
@@ -73,7 +79,7 @@ def read_bank(bank: str | Path | pd.DataFrame) -> pd.DataFrame:
             f"sample bank lacks column(s) {', '.join(missing)} (a bank needs {', '.join(REQUIRED)})",
             where=source,
         )
-    return df
+    return validate_bank(df, source)  # every cell typed and bounded before any run starts
 
 
 def write_bank(rows: pd.DataFrame | Sequence[dict], path: str | Path) -> Path:
