@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cascadec-installed
 
-.PHONY: setup demo test test-fast lint generate bench bench-smoke clean
+.PHONY: setup demo test test-fast lint generate bench bench-smoke clean fuzz
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench: setup
 
 bench-smoke: setup
 	$(PY) benchmarks/run_all.py --smoke
+
+# fuzz: the Hypothesis fuzzers of every input kind with many more examples than the normal suite
+FUZZ_EXAMPLES ?= 2000
+fuzz: setup
+	CASCADEC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/fuzz -q
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .hypothesis .ruff_cache .import_linter_cache .grimp_cache

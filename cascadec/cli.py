@@ -85,8 +85,17 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def _printable_streams() -> None:
+    """A terminal that cannot show a character (LANG=C, an ascii pipe) gets ``\\u0412``, not exit 3."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
     """Console-script entry point: map errors to messages and exit codes."""
+    _printable_streams()
     try:
         app()
     except CascadecError as exc:

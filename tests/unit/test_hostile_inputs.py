@@ -170,3 +170,15 @@ def test_huge_markers_are_fast(tmp_path, data):
     (tmp_path / "t.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     r = cascadec("run", "--column", "strategy", "--data", tmp_path / "t.jsonl", "--dry-run")
     assert "E100 marker is" in r.text and len(r.text) < 2000
+
+
+def test_a_terminal_that_is_not_utf8(tmp_path):
+    (tmp_path / "m.txt").write_text("mv_1.5В_k4_t0.7\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "LC_ALL": "C"}
+    done = subprocess.run(
+        [sys.executable, "-m", "cascadec", "lint", str(tmp_path / "m.txt")],
+        capture_output=True,
+        env=env,
+        timeout=30,
+    )
+    assert done.returncode == 1 and b"E100 unexpected character '\\u0412'" in done.stdout, done.stderr
