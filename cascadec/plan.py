@@ -31,6 +31,7 @@ from cascadec.limits import (
     MAX_TOKENS,
     read_regular_file,
 )
+from cascadec.spec.vote import EarlyStopFields, VoteSpec
 
 SCHEMA_VERSION = 1
 
@@ -106,10 +107,12 @@ class AdaptiveK(_Frozen):
     )
 
 
-class EarlyStop(_Frozen):
-    """Sample a tier in rounds and stop as soon as the vote can no longer change."""
+class EarlyStop(EarlyStopFields):
+    """Sample a tier in rounds and stop as soon as ``rule`` says the vote is settled."""
 
-    round_size: int = Field(ge=1)
+
+class PlanVote(VoteSpec):
+    """How every tier votes and measures its confidence signals (absent: majority, defaults)."""
 
 
 class Budget(_Frozen):
@@ -132,6 +135,7 @@ class PlanStrategy(_Frozen):
     adaptive_k: AdaptiveK | None = None
     early_stop: EarlyStop | None = None
     budget: Budget | None = None
+    vote: PlanVote | None = None
 
 
 class Plan(_Frozen):

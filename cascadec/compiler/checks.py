@@ -15,6 +15,7 @@ from cascadec.core.conditions import parse_condition
 from cascadec.core.reachability import reachability
 from cascadec.errors import Diagnostic
 from cascadec.plan import PlanStrategy
+from cascadec.spec.vote import StopRule, VotePolicy
 
 Check = Callable[[PlanStrategy, tuple[NodePath, ...], Context], list[Diagnostic]]
 
@@ -198,6 +199,7 @@ def check_policies(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context) -
                 ("strategy", "early_stop"),
             )
         )
+    out.extend(_check_vote_and_stop(s, ctx))
     if s.adaptive_k is not None and len(s.tiers) > 1 and all(len(p) < len(s.tiers) for p in paths(s)):
         out.append(
             ctx.locator.diag(
@@ -205,6 +207,41 @@ def check_policies(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context) -
                 "every k the adaptive policy can choose reaches escalation_k_threshold: "
                 "the first tier never runs",
                 ("strategy", "adaptive_k"),
+            )
+        )
+    return out
+
+
+def _check_vote_and_stop(s: PlanStrategy, ctx: Context) -> list[Diagnostic]:
+    """The exact rule needs a majority vote; a probabilistic rule must be able to stop before k."""
+    es, out = s.early_stop, []
+    if es is None:
+        return out
+    policy = s.vote.policy if s.vote is not None else VotePolicy.MAJORITY
+    if es.rule is StopRule.DECIDED and policy is not VotePolicy.MAJORITY:
+        out.append(
+            ctx.locator.diag(
+                "E400",
+                f"early_stop.rule decided is exact only for majority votes, but vote.policy is {policy.value}: "
+                "an unseen sample's weight is unbounded",
+                ("strategy", "early_stop"),
+                fix="use rule: weighted (or adaptive) with a weighted vote",
+            )
+        )
+    need = es.unanimous_stop_at()
+    sampled = [t.k for t in s.tiers if t.k > 1]
+    if need is not None and sampled and all(need >= k for k in sampled):
+        why = (
+            f"the last {es.window} samples must agree"
+            if es.rule is StopRule.ESC
+            else f"even a unanimous vote needs {need} samples to reach confidence {es.confidence:g}"
+        )
+        out.append(
+            ctx.locator.diag(
+                "W400",
+                f"early_stop.rule {es.rule.value} can never stop a tier early: {why}, "
+                f"and no tier draws more than {max(sampled)}",
+                ("strategy", "early_stop"),
             )
         )
     return out

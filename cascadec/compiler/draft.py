@@ -19,6 +19,7 @@ from cascadec.plan import (
     PlanModel,
     PlanStrategy,
     PlanTier,
+    PlanVote,
     RetryRule,
 )
 from cascadec.registry import ModelEntry, ModelRegistry
@@ -54,6 +55,7 @@ class Draft:
     adaptive_k: AdaptiveK | None = None
     early_stop: EarlyStop | None = None
     budget: Budget | None = None
+    vote: PlanVote | None = None
     final_answer: str = "last_tier"
     notes: tuple[str, ...] = field(default=())  # what passes did, for explain
 
@@ -117,6 +119,7 @@ def emit(draft: Draft, key: str, marker: str | None) -> PlanStrategy:
         adaptive_k=draft.adaptive_k,
         early_stop=draft.early_stop,
         budget=draft.budget,
+        vote=draft.vote,
     )
 
 

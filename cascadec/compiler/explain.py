@@ -14,7 +14,7 @@ from rich.table import Table
 
 from cascadec.compiler.cost import expected, first_tier_ks, worst_case
 from cascadec.core.selection import worst_case_samples
-from cascadec.plan import Plan, PlanStrategy, PlanTier
+from cascadec.plan import EarlyStop, Plan, PlanStrategy, PlanTier
 
 
 def _retry(t: PlanTier) -> str:
@@ -99,8 +99,16 @@ def policy_lines(s: PlanStrategy) -> list[str]:
         lines.append(f"adaptive k: {rule}{skip}")
     if s.early_stop is not None:
         lines.append(
-            f"early stop: sample in rounds of {s.early_stop.round_size}, stop once the vote is decided"
+            f"early stop: sample in rounds of {s.early_stop.round_size}, {stop_rule_text(s.early_stop)}"
         )
+    if s.vote is not None:
+        v = s.vote
+        how = {
+            "majority": "one sample, one vote",
+            "weighted": f"each sample weighs its {v.metric.value} confidence",
+            "filtered": f"keep the {v.keep:.0%} most confident samples ({v.metric.value}), then weigh them",
+        }[v.policy.value]
+        lines.append(f"vote: {v.policy.value} ({how}); confidence groups of {v.window} tokens, tail {v.tail}")
     if s.budget is not None:
         parts = [f"{v:g} {n.replace('_', ' ')}" for n, v in s.budget.model_dump().items() if v is not None]
         lines.append(f"budget: {', '.join(parts)}")
@@ -130,3 +138,13 @@ def render_plan(
             m.dtype,
         )
     console.print(models)
+
+
+def stop_rule_text(es: EarlyStop) -> str:
+    """What an early-stopping rule does, in words."""
+    return {
+        "decided": "stop once the remaining samples cannot change the winner",
+        "adaptive": f"stop once P(leader stays leader) >= {es.confidence:g} (Beta/Dirichlet posterior)",
+        "esc": f"stop once the last {es.window} samples agree",
+        "weighted": f"stop once the confidence-weighted P(leader stays leader) >= {es.confidence:g}",
+    }[es.rule.value]

@@ -20,7 +20,7 @@ from cascadec.core.printer import format_number
 from cascadec.core.selection import start_tier
 from cascadec.errors import Diagnostic
 from cascadec.marker import format_temperature
-from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, RetryRule
+from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, PlanVote, RetryRule
 from cascadec.registry import ModelEntry
 from cascadec.spec.model import (
     DEFAULT_MAX_TOKENS,
@@ -212,14 +212,15 @@ def compile_policies(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
                     fix="give the first tier a temperature such as 0.7",
                 )
             )
-    early = EarlyStop(round_size=s.early_stop.round_size) if s.early_stop else None
+    early = EarlyStop(**dict(s.early_stop)) if s.early_stop else None
+    vote = PlanVote(**dict(s.vote)) if s.vote else None
     budget = None
     if s.budget is not None:
         budget = Budget(
             max_cost_per_problem=s.budget.max_cost_per_problem,
             max_samples_per_problem=s.budget.max_samples_per_problem,
         )
-    return replace(d, adaptive_k=adaptive, early_stop=early, budget=budget), diags
+    return replace(d, adaptive_k=adaptive, early_stop=early, budget=budget, vote=vote), diags
 
 
 def max_entropy_condition(k: int) -> str:

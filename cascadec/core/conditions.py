@@ -18,7 +18,22 @@ mean_logprob    mean token log-probability over the tier's samples     <= 0
 token_entropy   mean per-token entropy (nats) from the logprobs        >= 0
 tokens          generated tokens, summed over the tier's samples       integer >= 0
 k               samples drawn at this tier so far                      integer >= 1
+weighted_agreement  the winner's share of the vote's weight (vote      0..1, real; {0, 1}
+                policy: majority = agreement, weighted/filtered =      at k = 1
+                trace confidence; non-answering kept samples count)
+hybrid          sqrt(agreement x weighted_agreement): high only when   0..1, real
+                the count and the confidence agree
+confidence      mean trace confidence (the vote's metric) of the tier  >= 0
+winner_conf     mean trace confidence of the winner's samples          >= 0
+token_conf      mean token confidence (-mean top-L logprob)            >= 0
+lowest_group_conf  mean over samples of the lowest group confidence    >= 0
+bottom10_conf   mean over samples of the bottom-10% groups' mean       >= 0
+tail_conf       mean over samples of the tail confidence               >= 0
 ==============  =====================================================  ================
+
+The confidence signals (DeepConf; ``cascadec.runtime.confidence``) come from per-token top-L
+logprobs with the strategy's ``vote.window`` / ``vote.tail``; NaN (a condition over them
+never fires) when the backend returned none.
 """
 
 from __future__ import annotations

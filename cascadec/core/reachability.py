@@ -1,7 +1,8 @@
 """What a condition can do at a tier of k samples: never fire, sometimes, or always.
 
 The compiler uses this to prove thresholds reachable (agreement, margin and no_answer move
-in steps of 1/k; answer entropy is at most ln k) and tiers reachable, before any GPU runs.
+in steps of 1/k; answer entropy is at most ln k; a weighted agreement is any share in [0, 1]
+but 0 or 1 at k = 1) and tiers reachable, before any GPU runs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ def _candidates(name: str, k: int, thresholds: set[float]) -> list[float]:
     step = SIGNALS[name].step
     if step == "exact":
         return [lo]
+    if step == "share" and k == 1:  # one sample holds all of the weight, or gives no answer
+        step = "1/k"
     if step == "1/k":
         js = {0, k}
         for t in thresholds:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-Step = Literal["1/k", "int", "exact", "real"]
+Step = Literal["1/k", "int", "exact", "real", "share"]  # share: any real in its range, but {0, 1} at k = 1
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,15 @@ SIGNALS: dict[str, SignalInfo] = {
     "token_entropy": SignalInfo("mean per-token entropy in nats", 0.0, None, "real"),
     "tokens": SignalInfo("generated tokens at this tier", 0.0, None, "int"),
     "k": SignalInfo("samples drawn at this tier", 1.0, None, "exact"),
+    # confidence (DeepConf; cascadec.runtime.confidence): NaN without token records
+    "weighted_agreement": SignalInfo("winner's share of the vote weight", 0.0, 1.0, "share"),
+    "hybrid": SignalInfo("sqrt(agreement x weighted_agreement)", 0.0, 1.0, "share"),
+    "confidence": SignalInfo("mean trace confidence (vote metric)", 0.0, None, "real"),
+    "winner_conf": SignalInfo("mean trace confidence of the winner", 0.0, None, "real"),
+    "token_conf": SignalInfo("mean token confidence", 0.0, None, "real"),
+    "lowest_group_conf": SignalInfo("mean lowest-group confidence", 0.0, None, "real"),
+    "bottom10_conf": SignalInfo("mean bottom-10% group confidence", 0.0, None, "real"),
+    "tail_conf": SignalInfo("mean tail confidence", 0.0, None, "real"),
 }
 
 

@@ -38,6 +38,8 @@ from enum import StrEnum
 from cascadec.plan import Budget, EarlyStop, PlanStrategy, PlanTier
 from cascadec.runtime.outcomes import Decision, Phase, StopReason
 from cascadec.runtime.signals import holds
+from cascadec.runtime.stopping import should_stop
+from cascadec.runtime.vote_policy import PolicyVote, majority_vote
 from cascadec.runtime.voting import Vote
 
 
@@ -72,6 +74,7 @@ class TierState:
     signals: Mapping[str, float]
     retries: int = 0
     explored: bool = False
+    weighted: PolicyVote | None = None  # the vote under the strategy's policy (None: majority)
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,21 @@ def vote_decided(rule: EarlyStop, state: TierState, remaining: int) -> bool:
     return state.vote.decided(remaining)
 
 
-EARLY_STOP_RULES: dict[str, EarlyStopRule] = {"decided": vote_decided}
+def _policy_vote(state: TierState) -> PolicyVote:
+    return state.weighted if state.weighted is not None else majority_vote(state.vote)
+
+
+def _probabilistic(rule: EarlyStop, state: TierState, remaining: int) -> bool:
+    """adaptive / esc / weighted (:mod:`cascadec.runtime.stopping`): the vote is settled enough."""
+    return should_stop(rule, state.vote, _policy_vote(state), remaining)
+
+
+EARLY_STOP_RULES: dict[str, EarlyStopRule] = {
+    "decided": vote_decided,
+    "adaptive": _probabilistic,
+    "esc": _probabilistic,
+    "weighted": _probabilistic,
+}
 
 
 def early_stop_rule(rule: EarlyStop) -> EarlyStopRule:

@@ -14,6 +14,7 @@ is loaded only when a request really has to be generated.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -76,7 +77,16 @@ def to_record(sample: Sample, job: Job, ask: Ask, offset: int, seconds: float) -
         mean_entropy=sample_mean_entropy(sample),
         seconds=seconds,
         temperature=ask.temperature,
+        token_logprobs=_finite_or_none(sample.logprobs),
+        token_confidence=_finite_or_none(sample.confidences),
     )
+
+
+def _finite_or_none(values: tuple[float, ...] | None) -> list[float | None] | None:
+    """Token values for the record: an engine's -inf / NaN become null (JSON has neither)."""
+    if values is None:
+        return None
+    return [float(v) if math.isfinite(v) else None for v in values]
 
 
 class Executor:

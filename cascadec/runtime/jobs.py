@@ -7,8 +7,13 @@ explore, retry, escalate, skip to the top, out of budget — the rules and their
 documented there); it only keeps the state: the tiers that ran, their samples, votes and
 signals, and what they decided.
 
+Every vote is taken under the strategy's ``vote`` policy (:mod:`cascadec.runtime.vote_policy`;
+default majority): the tier's winner and the final answer are that policy's winner, and the
+early-stop rules (:mod:`cascadec.runtime.stopping`) see both votes.
+
 Final answer policies: ``last_tier`` — the winner of the last tier that ran;
-``most_confident`` — the winner of the tier with the highest agreement (ties: the later,
+``most_confident`` — the winner of the tier with the highest agreement (weighted_agreement
+under a weighted or filtered vote; ties: the later,
 stronger tier); ``pooled`` — one vote over every voting sample of every tier that ran.
 """
 
@@ -17,14 +22,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cascadec.core.seeds import base_seed
-from cascadec.plan import PlanStrategy, PlanTier
+from cascadec.plan import PlanStrategy, PlanTier, PlanVote
+from cascadec.runtime.confidence import TraceConfidence, trace_confidence
 from cascadec.runtime.data import Problem
 from cascadec.runtime.decide import Action, Next, Spent, TierState, decide, first_ask
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.outcomes import Decision, Phase, StopReason
-from cascadec.runtime.records import PathStep, ProblemRecord, SampleRecord, Signals, TierRecord, VoteCount
+from cascadec.runtime.records import (
+    PathStep,
+    ProblemRecord,
+    SampleRecord,
+    Signals,
+    TierRecord,
+    VoteCount,
+    VoteWeight,
+)
 from cascadec.runtime.signals import compute_signals, json_safe
+from cascadec.runtime.vote_policy import PolicyVote, apply_policy
 from cascadec.runtime.voting import Ballot, Vote, tally
+from cascadec.spec.vote import VotePolicy
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,8 @@ class TierRun:
     early_stopped: bool = False
     decision: Decision = Decision.BUDGET  # until the tier decides (a budget may end it first)
     vote: Vote | None = None
+    weighted: PolicyVote | None = None  # the vote under the strategy's policy: its winner counts
+    confidences: list[TraceConfidence | None] = field(default_factory=list)  # per sample
     signals: dict[str, float] = field(default_factory=dict)
 
 
@@ -72,6 +90,7 @@ class Job:
         self.tiers = tiers
         self.offset = len(strategy.tiers) - len(tiers)  # cost-aware skipping drops leading tiers
         self.eq = equivalence
+        self.voting = strategy.vote or PlanVote()
         self.runs: list[TierRun] = []
         self.pending: Ask | None = None
         self.done = False
@@ -141,10 +160,13 @@ class Job:
         assert self.pending is not None and len(records) == self.pending.n
         run = self.runs[-1]
         run.samples.extend(records)
+        run.confidences.extend(self._trace(r) for r in records)
         run.rounds += 1
         self.pending = None
-        run.vote = tally(ballots(run.samples), self.eq)
-        run.signals = compute_signals(run.vote, run.samples)
+        run.vote, run.weighted = self._vote(run.samples, run.confidences)
+        run.signals = compute_signals(
+            run.vote, run.samples, run.weighted, run.confidences, self.voting.metric
+        )
         state = TierState(
             pos=run.pos,
             drawn=len(run.samples),
@@ -153,12 +175,22 @@ class Job:
             signals=run.signals,
             retries=run.retries,
             explored=run.explored,
+            weighted=run.weighted,
         )
         nxt = decide(self.strategy, self.tiers, state, self._spent())
         if nxt.early_stopped:
             run.early_stopped = True
             run.target = len(run.samples)
         self._apply(nxt)
+
+    def _trace(self, record: SampleRecord) -> TraceConfidence | None:
+        return trace_confidence(record.token_confidence, self.voting.window, self.voting.tail)
+
+    def _vote(
+        self, samples: list[SampleRecord], confidences: list[TraceConfidence | None]
+    ) -> tuple[Vote, PolicyVote]:
+        vote = tally(ballots(samples), self.eq)
+        return vote, apply_policy(vote, confidences, self.voting)
 
     def _finish(self, reason: StopReason) -> None:
         self.done = True
@@ -175,16 +207,18 @@ class Job:
             self.correct = self.eq.grade(gold, self.final_answer) is True
 
     def _final(self) -> str | None:
-        voted = [r for r in self.runs if r.vote is not None]
+        voted = [r for r in self.runs if r.weighted is not None]
         if not voted:
             return None
         policy = self.strategy.final_answer
         if policy == "pooled":
-            return tally(ballots([s for r in voted for s in r.samples]), self.eq).winner
+            confidences = [c for r in voted for c in r.confidences]
+            return self._vote([s for r in voted for s in r.samples], confidences)[1].winner
         if policy == "most_confident":
-            best = max(reversed(voted), key=lambda r: (r.vote.winner is not None, r.signals["agreement"]))
-            return best.vote.winner  # ties: max() keeps the first, i.e. the later tier (reversed)
-        return voted[-1].vote.winner
+            key = "agreement" if self.voting.policy == "majority" else "weighted_agreement"
+            best = max(reversed(voted), key=lambda r: (r.weighted.winner is not None, r.signals[key]))
+            return best.weighted.winner  # ties: max() keeps the first, i.e. the later tier (reversed)
+        return voted[-1].weighted.winner
 
     # --- results -----------------------------------------------------------------------------
     def record(self) -> ProblemRecord:
@@ -215,6 +249,8 @@ class Job:
                         VoteCount(answer=a, count=c) for a, c in (r.vote.counts() if r.vote else {}).items()
                     ],
                     signals=Signals(**json_safe(r.signals)),
+                    vote=r.weighted.applied if r.weighted else None,
+                    weights=_weights(r.weighted),
                 )
                 for r in self.runs
             ],
@@ -227,3 +263,10 @@ class Job:
 
 def len_tokens(run: TierRun) -> int:
     return sum(s.num_tokens for s in run.samples)
+
+
+def _weights(weighted: PolicyVote | None) -> list[VoteWeight] | None:
+    """A weighted or filtered vote's clusters and weights (None under majority: votes say it all)."""
+    if weighted is None or weighted.applied is VotePolicy.MAJORITY:
+        return None
+    return [VoteWeight(answer=a, weight=w) for a, w in weighted.weights().items()]

@@ -8,25 +8,42 @@ reader of another ``RESULTS_SCHEMA_VERSION`` refuses it clearly (see
 :func:`cascadec.runtime.results.load_results`). Adding an optional field keeps old files
 readable; anything else bumps the version.
 
-Room for token-level confidence: a :class:`SampleRecord` may carry ``token_logprobs`` (the
-chosen token's logprob at each position) and ``token_confidence`` (DeepConf's per-token
-confidence, minus the mean of the top-L logprobs); both are optional ``list<float>`` columns.
+Token-level confidence: a :class:`SampleRecord` carries ``token_logprobs`` (the chosen
+token's logprob at each position) and ``token_confidence`` (DeepConf's per-token confidence,
+minus the mean of the top-L logprobs), optional ``list<float32>`` columns (float32: half the
+bytes, ample for logprobs), so every confidence signal is computed again from a bank
+(:mod:`cascadec.runtime.confidence`).
 """
 
 from __future__ import annotations
 
+import math
+import struct
 import types
 import typing
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from cascadec.core.signals import SIGNALS
 from cascadec.plan import PlanModel
 from cascadec.runtime.outcomes import Decision, FinishReason, Phase, RunStatus, StopReason
+from cascadec.spec.vote import VotePolicy
 
 RESULTS_SCHEMA_VERSION = 2
+FLOAT32 = "float32"
+
+
+def _to_float32(value: float) -> float:
+    """The nearest float32 (so a record reads back from parquet exactly as it was written)."""
+    try:
+        return struct.unpack("<f", struct.pack("<f", value))[0]
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+Float32 = Annotated[float, AfterValidator(_to_float32), FLOAT32]  # stored as Arrow float32
 SCHEMA_METADATA_KEY = b"cascadec.results_schema_version"
 
 
@@ -52,8 +69,8 @@ class SampleRecord(Record):
     mean_entropy: float | None
     temperature: float | None = None  # what it was sampled at (retries/explorations may differ)
     seconds: float = 0.0
-    token_logprobs: list[float] | None = None  # optional token-level columns (confidence signals)
-    token_confidence: list[float] | None = None
+    token_logprobs: list[Float32 | None] | None = None  # per token (null: the engine gave -inf/NaN)
+    token_confidence: list[Float32 | None] | None = None  # per token: -mean of the top-L logprobs
 
     @property
     def votes(self) -> bool:
@@ -73,6 +90,11 @@ Signals = create_model(
 )
 
 
+class VoteWeight(Record):
+    answer: str
+    weight: float
+
+
 class TierRecord(Record):
     """One tier that ran for a problem: what it drew, its vote, its signals, its decision."""
 
@@ -86,6 +108,8 @@ class TierRecord(Record):
     decision: Decision
     votes: list[VoteCount]  # clusters in rank order
     signals: Signals  # type: ignore[valid-type]
+    vote: VotePolicy | None = None  # the policy the winner came from (majority if confidences lacked)
+    weights: list[VoteWeight] | None = None  # weighted/filtered votes: clusters in their rank order
 
 
 class PathStep(Record):
@@ -216,6 +240,9 @@ def _arrow_type(annotation: Any):
     import pyarrow as pa
 
     origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        base, *meta = typing.get_args(annotation)
+        return pa.float32() if FLOAT32 in meta else _arrow_type(base)
     if origin in (typing.Union, types.UnionType):
         (inner,) = [a for a in typing.get_args(annotation) if a is not type(None)]
         return _arrow_type(inner)

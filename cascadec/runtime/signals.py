@@ -8,7 +8,10 @@ Definitions (k = samples drawn on the tier so far, voting or not):
 - ``no_answer``: share of the k samples with no answer or truncated;
 - ``mean_logprob``: mean over samples of each sample's mean chosen-token logprob;
 - ``token_entropy``: mean over samples of each sample's mean per-token entropy;
-- ``tokens``: tokens generated on the tier; ``k``: samples drawn.
+- ``tokens``: tokens generated on the tier; ``k``: samples drawn;
+- confidence signals (``weighted_agreement``, ``hybrid``, ``confidence``, ``winner_conf``,
+  ``token_conf``, ``lowest_group_conf``, ``bottom10_conf``, ``tail_conf``): see
+  :mod:`cascadec.spec.condition`'s table; computed from each sample's trace confidence.
 
 ``mean_logprob`` and ``token_entropy`` are NaN when the backend returned no logprobs: every
 comparison with NaN is false, so a condition over them simply never fires.
@@ -23,7 +26,17 @@ from functools import cache
 from typing import Protocol
 
 from cascadec.runtime.backends.base import Sample
+from cascadec.runtime.confidence import TraceConfidence
+from cascadec.runtime.vote_policy import PolicyVote
 from cascadec.runtime.voting import Vote, answer_entropy
+from cascadec.spec.vote import ConfidenceMetric
+
+CONFIDENCE_SIGNALS = {  # signal -> the trace-level confidence it averages over a tier's samples
+    "token_conf": "mean",
+    "lowest_group_conf": "lowest_group",
+    "bottom10_conf": "bottom10",
+    "tail_conf": "tail",
+}
 
 
 def _finite_mean(values: Sequence[float] | None) -> float | None:
@@ -55,10 +68,43 @@ def _mean(values: Sequence[float | None]) -> float:
     return sum(known) / len(known) if known else math.nan
 
 
-def compute_signals(vote: Vote, samples: Sequence[_Measured]) -> dict[str, float]:
-    """Every signal of one tier, from its vote and its samples (records carry per-sample means)."""
+def confidence_signals(
+    vote: Vote,
+    weighted: PolicyVote | None,
+    confidences: Sequence[TraceConfidence | None],
+    metric: ConfidenceMetric = ConfidenceMetric.LOWEST_GROUP,
+) -> dict[str, float]:
+    """The confidence signals of one tier (NaN where the samples carry no token records)."""
+    k = max(vote.drawn, 1)
+    agreement = vote.top / k
+    share = weighted.share if weighted is not None else agreement
+    known = [c for c in confidences if c is not None]
+    complete = bool(known) and len(known) == len(confidences)
+    out = {"weighted_agreement": share, "hybrid": math.sqrt(agreement * share)}
+    for name, field in CONFIDENCE_SIGNALS.items():
+        out[name] = _mean([c.get(field) for c in known]) if complete else math.nan
+    out["confidence"] = _mean([c.get(metric) for c in known]) if complete else math.nan
+    ranked = weighted.clusters if weighted is not None else vote.clusters
+    winners = [confidences[m] for m in ranked[0].members] if ranked and complete else []
+    out["winner_conf"] = _mean([c.get(metric) for c in winners if c is not None])
+    return out
+
+
+def compute_signals(
+    vote: Vote,
+    samples: Sequence[_Measured],
+    weighted: PolicyVote | None = None,
+    confidences: Sequence[TraceConfidence | None] | None = None,
+    metric: ConfidenceMetric = ConfidenceMetric.LOWEST_GROUP,
+) -> dict[str, float]:
+    """Every signal of one tier, from its vote and its samples (records carry per-sample means).
+
+    ``weighted``: the vote under the strategy's policy (None: majority); ``confidences``: each
+    sample's trace confidence (None: no token records, the confidence signals are NaN).
+    """
     k = len(samples)
     denom = max(k, 1)
+    conf = confidences if confidences is not None else [None] * k
     return {
         "agreement": vote.top / denom,
         "margin": (vote.top - vote.second) / denom,
@@ -68,6 +114,7 @@ def compute_signals(vote: Vote, samples: Sequence[_Measured]) -> dict[str, float
         "token_entropy": _mean([s.mean_entropy for s in samples]),
         "tokens": float(sum(s.num_tokens for s in samples)),
         "k": float(k),
+        **confidence_signals(vote, weighted, conf, metric),
     }
 
 

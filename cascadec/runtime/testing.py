@@ -71,11 +71,18 @@ def sample_text(answer: str | None) -> tuple[str, str]:
 
 
 def bank_from_answers(
-    answers: Mapping[tuple[str, str], Sequence[str | None]], logprob: float | None = -0.5
+    answers: Mapping[tuple[str, str], Sequence[str | None]],
+    logprob: float | None = -0.5,
+    confidences: Mapping[tuple[str, str], Sequence[float]] | None = None,
 ) -> pd.DataFrame:
-    """Bank rows: sample i of (model, problem) answers ``answers[(model, problem)][i]``."""
+    """Bank rows: sample i of (model, problem) answers ``answers[(model, problem)][i]``.
+
+    ``confidences[(model, problem)][i]``: every token of sample i gets that token confidence
+    (absent: the bank has no token confidences, as a backend without logprobs).
+    """
     rows = []
     for (model, pid), seq in answers.items():
+        conf = (confidences or {}).get((model, pid))
         for i, ans in enumerate(seq):
             text, finish = sample_text(ans)
             n_tok = 10 + i
@@ -88,6 +95,7 @@ def bank_from_answers(
                     "num_tokens": n_tok,
                     "finish_reason": finish,
                     "logprobs": None if logprob is None else [logprob] * n_tok,
+                    "confidences": None if conf is None else [float(conf[i])] * n_tok,
                 }
             )
     return pd.DataFrame(rows)

@@ -27,6 +27,7 @@ from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, field_va
 from cascadec.core.answer_format import AnswerFormat
 from cascadec.core.kinds import Kind
 from cascadec.limits import MAX_K, MAX_TIERS, MAX_TOKENS
+from cascadec.spec.vote import EarlyStopFields, VoteSpec
 
 SPEC_VERSION = 1
 DEFAULT_TARGET_CONF = 0.75
@@ -148,10 +149,8 @@ class AdaptiveKSpec(_Spec):
         return self
 
 
-class EarlyStopSpec(_Spec):
-    """Sample in rounds; stop once the remaining samples cannot change the vote."""
-
-    round_size: Int = Field(2, ge=1)
+class EarlyStopSpec(EarlyStopFields):
+    """Sample in rounds; stop once ``rule`` says the vote is settled (see ``cascadec.runtime.stopping``)."""
 
 
 class BudgetSpec(_Spec):
@@ -176,6 +175,7 @@ class StrategySpec(_Spec):
     explore: ExploreSpec | None = Field(None, description="Exploration for every tier that can skip")
     adaptive_k: AdaptiveKSpec | None = None
     early_stop: EarlyStopSpec | None = None
+    vote: VoteSpec | None = Field(None, description="Voting policy: majority (default), weighted, filtered")
     final_answer: Literal["last_tier", "most_confident", "pooled"] = "last_tier"
     budget: BudgetSpec | None = None
 

@@ -70,7 +70,7 @@ def test_parquet_columns_are_nested_types(tmp_path):
     assert pa.types.is_struct(schema.field("path").type.value_type)
     assert schema.metadata[b"cascadec.results_schema_version"] == str(RESULTS_SCHEMA_VERSION).encode()
     samples = pq.read_schema(tmp_path / "run" / SAMPLES_TABLE)
-    assert samples.field("token_logprobs").type == pa.list_(pa.float64())
+    assert samples.field("token_logprobs").type == pa.list_(pa.float32())  # compact token records
 
 
 def test_load_results_is_typed(tmp_path):

@@ -35,6 +35,7 @@ class Sample:
     finish_reason: str  # "stop" | "length" (truncated: never votes)
     logprobs: tuple[float, ...] | None = None  # chosen-token logprobs
     entropies: tuple[float, ...] | None = None  # per-token entropy over the returned top logprobs
+    confidences: tuple[float, ...] | None = None  # per-token -mean of the top-L logprobs (DeepConf)
 
 
 ProgressFn = Callable[[int], None]

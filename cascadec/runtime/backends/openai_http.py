@@ -25,6 +25,7 @@ from cascadec.core.seeds import request_seed
 from cascadec.errors import BackendError
 from cascadec.plan import PlanModel
 from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample, top_logprobs_entropy
+from cascadec.runtime.confidence import token_confidence
 
 ENDPOINTS_ENV = "CASCADEC_ENDPOINTS"
 DEFAULT_ENDPOINTS = Path("runs/vllm-serve/endpoints.json")
@@ -189,4 +190,5 @@ class OpenAIBackend:
         chosen = tuple(float("nan") if v is None else float(v) for v in lp.token_logprobs or ())
         tops = lp.top_logprobs or [None] * len(lp.tokens)
         entropies = tuple(top_logprobs_entropy((t or {}).values()) for t in tops)
-        return Sample(choice.text, len(lp.tokens), finish, chosen, entropies)
+        confidences = tuple(token_confidence((t or {}).values(), self.logprobs) for t in tops)
+        return Sample(choice.text, len(lp.tokens), finish, chosen, entropies, confidences)

@@ -22,6 +22,7 @@ num_tokens     int          generated tokens
 finish_reason  string       ``stop`` or ``length`` (optional, default ``stop``)
 logprobs       list<float>  chosen-token logprobs (optional, may be null)
 entropies      list<float>  per-token entropies (optional, may be null)
+confidences    list<float>  per-token confidence, -mean top-L logprob (optional, may be null)
 temperature    float        optional; when present a request only gets rows at its
                             temperature (null rows match any temperature)
 =============  ===========  ==============================================================
@@ -94,10 +95,14 @@ def write_bank(rows: pd.DataFrame | Sequence[dict], path: str | Path) -> Path:
 def bank_from_samples(samples: pd.DataFrame) -> pd.DataFrame:
     """A bank from a run's ``samples.parquet``: record once with a real engine, replay any plan.
 
-    Per-token logprobs are not kept in results, so each bank sample carries its mean logprob
-    (and mean entropy) as a one-element list: every signal replays exactly. When several
+    A run keeps each sample's token records (``token_logprobs``, ``token_confidence``); the
+    bank carries them, and the mean entropy as a one-element list (a run made before token
+    records carries its mean logprob that way too): every signal replays exactly. When several
     strategies drew the same (model, problem, temperature, index), the first row is kept.
     """
+    means = [None if pd.isna(v) else [float(v)] for v in samples["mean_logprob"]]
+    tokens = samples["token_logprobs"] if "token_logprobs" in samples else [None] * len(samples)
+    confidences = samples["token_confidence"] if "token_confidence" in samples else [None] * len(samples)
     rows = pd.DataFrame(
         {
             "model": samples["model"].astype(str),
@@ -106,12 +111,25 @@ def bank_from_samples(samples: pd.DataFrame) -> pd.DataFrame:
             "text": samples["text"],
             "num_tokens": samples["num_tokens"].astype("int64"),
             "finish_reason": samples["finish_reason"],
-            "logprobs": [None if pd.isna(v) else [float(v)] for v in samples["mean_logprob"]],
+            "logprobs": [
+                m if t is None else [float(x) for x in t] for m, t in zip(means, tokens, strict=True)
+            ],
             "entropies": [None if pd.isna(v) else [float(v)] for v in samples["mean_entropy"]],
+            "confidences": [None if _null(c) else _token_list(c) for c in confidences],
             "temperature": samples["temperature"] if "temperature" in samples else float("nan"),
         }
     )
     return rows.drop_duplicates(["model", "problem_id", "temperature", "sample_index"]).reset_index(drop=True)
+
+
+def _null(value) -> bool:
+    """A missing cell: None, NaN or pandas' NA (lists are never null)."""
+    return value is None or (not hasattr(value, "__len__") and bool(pd.isna(value)))
+
+
+def _token_list(values) -> list[float]:
+    """A stored token column as floats (a null entry, an engine's -inf, reads back as NaN)."""
+    return [float("nan") if _null(x) else float(x) for x in values]
 
 
 def _floats(value) -> tuple[float, ...] | None:
@@ -152,6 +170,7 @@ class ReplayBackend:
                 finish_reason=str(finish) if isinstance(finish, str) and finish else "stop",
                 logprobs=_floats(getattr(r, "logprobs", None)),
                 entropies=_floats(getattr(r, "entropies", None)),
+                confidences=_floats(getattr(r, "confidences", None)),
             )
             index[(str(r.problem_id), int(r.sample_index))].append((temp, sample))
         self._index = dict(index)

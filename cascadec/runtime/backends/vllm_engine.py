@@ -160,7 +160,7 @@ def generate(llm, requests: list[dict], conn, num_logprobs: int, max_model_len: 
     for i, req in enumerate(requests):
         if len(tokenizer.encode(req["prompt"])) >= max_model_len:
             empty = () if num_logprobs else None
-            rows[i] = [("", 0, "length", empty, empty)] * req["n"]
+            rows[i] = [("", 0, "length", empty, empty, empty)] * req["n"]
             continue
         greedy = req["temperature"] <= 0
         extra = {"flat_logprobs": True} if flat_ok else {}
@@ -195,19 +195,21 @@ def generate(llm, requests: list[dict], conn, num_logprobs: int, max_model_len: 
 
 
 def _sample(completion, text: str, num_logprobs: int) -> tuple:
-    """(text, num_tokens, finish_reason, chosen logprobs, entropies) of one completion."""
+    """(text, num_tokens, finish_reason, chosen logprobs, entropies, token confidences) of one completion."""
     finish = "stop" if completion.finish_reason == "stop" else "length"
     token_ids = list(completion.token_ids)
     if not num_logprobs or completion.logprobs is None:
-        return (text, len(token_ids), finish, None, None)
+        return (text, len(token_ids), finish, None, None, None)
     from cascadec.runtime.backends.base import top_logprobs_entropy
+    from cascadec.runtime.confidence import token_confidence
 
-    chosen, entropies = [], []
+    chosen, entropies, confidences = [], [], []
     for pos, token in enumerate(token_ids):
         top = _position(completion.logprobs, pos)
         chosen.append(top.get(token, next(iter(top.values()), float("nan"))))
         entropies.append(top_logprobs_entropy(top.values()))
-    return (text, len(token_ids), finish, tuple(chosen), tuple(entropies))
+        confidences.append(token_confidence(top.values(), num_logprobs))
+    return (text, len(token_ids), finish, tuple(chosen), tuple(entropies), tuple(confidences))
 
 
 def _position(logprobs, pos: int) -> dict[int, float]:

@@ -1,0 +1,96 @@
+"""How a tier votes and when it stops sampling: the names the spec, plan and runtime share.
+
+Why here: specs, the plan and the runtime all need these names; the spec layer is the lowest
+that knows about strategies, so the enums live here once and the others import them.
+
+Spec keys (strategy level)::
+
+    vote: {policy: weighted, metric: lowest_group, keep: 0.9, window: 8, tail: 8}
+    early_stop: {rule: adaptive, confidence: 0.95, round_size: 2, window: 4}
+
+``window``/``tail`` are the token counts of the confidence groups (see
+``cascadec.runtime.confidence``); they also define the confidence signals of conditions.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict
+
+DEFAULT_GROUP_WINDOW = 8  # tokens per confidence group: zoo traces are short (DeepConf: 2,048)
+DEFAULT_TAIL = 8
+DEFAULT_KEEP = 0.9
+DEFAULT_STOP_CONFIDENCE = 0.95
+DEFAULT_ESC_WINDOW = 4
+
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict(), AllowInfNan(False)]
+
+
+class VotePolicy(StrEnum):
+    """majority: one sample one vote; weighted: confidence-weighted; filtered: top share, then weighted."""
+
+    MAJORITY = "majority"
+    WEIGHTED = "weighted"
+    FILTERED = "filtered"
+
+
+class ConfidenceMetric(StrEnum):
+    """The trace-level confidence that weighs, filters or stops a vote."""
+
+    MEAN = "mean"
+    LOWEST_GROUP = "lowest_group"
+    BOTTOM10 = "bottom10"
+    TAIL = "tail"
+
+
+class StopRule(StrEnum):
+    """decided: exact; adaptive: Beta/Dirichlet posterior; esc: window agreement; weighted: posterior on confidence."""
+
+    DECIDED = "decided"
+    ADAPTIVE = "adaptive"
+    ESC = "esc"
+    WEIGHTED = "weighted"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class VoteSpec(_Frozen):
+    """How every tier of the strategy votes (and how its confidence signals are measured)."""
+
+    policy: VotePolicy = Field(VotePolicy.MAJORITY, description="majority | weighted | filtered")
+    metric: ConfidenceMetric = Field(
+        ConfidenceMetric.LOWEST_GROUP, description="Trace confidence: mean | lowest_group | bottom10 | tail"
+    )
+    keep: Float = Field(DEFAULT_KEEP, gt=0, le=1, description="filtered: share of the most confident traces")
+    window: Int = Field(DEFAULT_GROUP_WINDOW, ge=1, le=65536, description="Tokens per confidence group")
+    tail: Int = Field(DEFAULT_TAIL, ge=1, le=65536, description="Tokens of the tail confidence")
+
+
+class EarlyStopFields(_Frozen):
+    """The early-stopping keys shared by the spec and the plan."""
+
+    round_size: Int = Field(2, ge=1, description="Samples asked per round")
+    rule: StopRule = Field(StopRule.DECIDED, description="decided | adaptive | esc | weighted")
+    confidence: Float = Field(
+        DEFAULT_STOP_CONFIDENCE, gt=0.5, lt=1, description="adaptive/weighted: posterior to reach"
+    )
+    window: Int = Field(DEFAULT_ESC_WINDOW, ge=1, description="esc: consecutive agreeing samples")
+
+    def unanimous_stop_at(self) -> int | None:
+        """The fewest samples after which a unanimous vote stops (None: ``decided`` depends on k).
+
+        adaptive/weighted: a unanimous vote of n has posterior 1 - 0.5^(n+1); esc: ``window``.
+        """
+        if self.rule is StopRule.ESC:
+            return self.window
+        if self.rule is StopRule.DECIDED:
+            return None
+        n = 1
+        while 1.0 - 0.5 ** (n + 1) < self.confidence:
+            n += 1
+        return n

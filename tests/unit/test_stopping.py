@@ -1,0 +1,129 @@
+"""Early-stopping rules of a vote: exact, Adaptive-Consistency, ESC, confidence-weighted."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cascadec.api import execute, prepare
+from cascadec.plan import EarlyStop, PlanVote
+from cascadec.runtime.backends.replay import ReplayBackend
+from cascadec.runtime.confidence import trace_confidence
+from cascadec.runtime.equivalence import Equivalence
+from cascadec.runtime.stopping import beta_cdf, esc_agrees, leader_probability, should_stop
+from cascadec.runtime.testing import bank_from_answers, make_plan, strategy, tier
+from cascadec.runtime.vote_policy import apply_policy
+from cascadec.runtime.voting import Ballot, tally
+from cascadec.spec.vote import EarlyStopFields, VoteSpec
+
+EQ = Equivalence("exact")
+
+
+@given(st.integers(1, 40), st.integers(1, 40))
+def test_beta_cdf_at_half_is_a_binomial_tail(a, b):
+    n = a + b - 1
+    exact = sum(math.comb(n, j) for j in range(a, n + 1)) / 2**n
+    assert beta_cdf(0.5, a, b) == pytest.approx(exact, abs=1e-10)
+
+
+def test_leader_probability():
+    assert leader_probability([]) == 0.0
+    assert leader_probability([4]) == pytest.approx(1 - 0.5**5)
+    assert leader_probability([2, 2]) == pytest.approx(0.5)
+    assert leader_probability([5, 1]) == pytest.approx(0.9375)
+    assert leader_probability([3, 1]) < leader_probability([6, 2]) < leader_probability([12, 4])
+    three = leader_probability([6, 1, 1])
+    assert three == leader_probability([1, 6, 1])  # order does not matter; seeded: replayable
+    assert 0.9 < three < 0.99
+
+
+def votes(answers, confidences=None):
+    v = tally([Ballot(a) for a in answers], EQ)
+    traces = [trace_confidence([c]) for c in (confidences or [1.0] * len(answers))]
+    return v, apply_policy(v, traces, VoteSpec(policy="weighted"))
+
+
+@pytest.mark.parametrize(
+    ("rule", "answers", "remaining", "stops"),
+    [
+        ("decided", ["1", "1", "1"], 2, True),
+        ("decided", ["1", "1", "2"], 1, False),
+        ("adaptive", ["1"] * 4, 4, True),  # 1 - 0.5^5 = 0.97
+        ("adaptive", ["1"] * 3, 5, False),  # 0.94
+        ("adaptive", ["1", "1", "1", "1", "2"], 3, False),
+        ("esc", ["2", "1", "1", "1", "1"], 3, True),
+        ("esc", ["1", "1", "1", None], 4, False),
+        ("adaptive", ["1"] * 4, 0, False),  # nothing left to save
+    ],
+)
+def test_rules(rule, answers, remaining, stops):
+    v, w = votes(answers)
+    assert should_stop(EarlyStopFields(rule=rule), v, w, remaining) is stops
+
+
+def test_weighted_rule_follows_confidence():
+    settings = EarlyStopFields(rule="weighted", confidence=0.9)
+    # counts 4-2 do not reach 0.9 unweighted, but the four are far more confident
+    v, w = votes(["1", "1", "2", "1", "2", "1"], [8, 8, 1, 8, 1, 8])
+    assert not should_stop(EarlyStopFields(rule="adaptive", confidence=0.9), v, w, 2)
+    assert should_stop(settings, v, w, 2)
+    v, w = votes(["1", "1", "2", "1", "2", "1"], [1, 1, 4, 1, 4, 1])
+    assert w.winner == "2" and not should_stop(settings, v, w, 2)  # 8 of 12: the same 4-2 doubt
+
+
+def test_esc_window_needs_enough_samples():
+    v, _ = votes(["1", "1"])
+    assert not esc_agrees(v, 3) and esc_agrees(v, 2)
+
+
+def test_unanimous_stop_at():
+    assert EarlyStopFields(rule="adaptive").unanimous_stop_at() == 4
+    assert EarlyStopFields(rule="adaptive", confidence=0.99).unanimous_stop_at() == 6
+    assert EarlyStopFields(rule="esc", window=3).unanimous_stop_at() == 3
+    assert EarlyStopFields(rule="decided").unanimous_stop_at() is None
+
+
+# --- through the runtime, on the replay backend --------------------------------------------
+def run(answers, confidences=None, **kw):
+    plan = make_plan([strategy("s", [tier("M", 8)], **kw)], {"M": 1.0})
+    problems = pd.DataFrame({"id": ["p"], "problem": ["?"], "answer": ["4"]})
+    backend = ReplayBackend(
+        bank_from_answers(
+            {("M", "p"): answers}, confidences={("M", "p"): confidences} if confidences else None
+        )
+    )
+    res, samples, _, _ = execute(prepare(plan, problems), backend, equivalence=EQ)
+    return res.iloc[0], samples
+
+
+def test_adaptive_stops_a_unanimous_tier_at_four():
+    row, _ = run(["4"] * 8, early_stop=EarlyStop(rule="adaptive", round_size=2))
+    assert row["samples"] == 4 and row["tiers"][0]["early_stopped"]
+    row, _ = run(["4"] * 8, early_stop=EarlyStop(round_size=2))  # decided: 6-0 > 2 left
+    assert row["samples"] == 6
+
+
+def test_weighted_vote_changes_the_final_answer():
+    answers = ["3", "4", "3", "4", "3", "4", "3", "3"]
+    confidences = [1, 9, 1, 9, 1, 9, 1, 1]
+    row, samples = run(answers, confidences)
+    assert row["final_answer"] == "3"
+    row, samples = run(answers, confidences, vote=PlanVote(policy="weighted"))
+    assert row["final_answer"] == "4" and row["correct"]
+    t = row["tiers"][0]
+    sig = t["signals"]
+    assert sig["weighted_agreement"] == pytest.approx(27 / 32) and sig["agreement"] == 5 / 8
+    assert sig["winner_conf"] == pytest.approx(9.0) and sig["confidence"] == pytest.approx(32 / 8)
+    assert t["vote"] == "weighted" and [w["answer"] for w in t["weights"]] == ["4", "3"]
+    assert list(samples["token_confidence"].iloc[1]) == [9.0] * 11
+
+
+def test_without_token_records_confidence_signals_are_null():
+    row, _ = run(["4"] * 8, vote=PlanVote(policy="weighted"))
+    sig = row["tiers"][0]["signals"]
+    assert pd.isna(sig["confidence"]) and sig["weighted_agreement"] == 1.0
+    assert row["tiers"][0]["vote"] == "majority" and row["tiers"][0]["weights"] is None
