@@ -119,7 +119,7 @@ def validate_bank(df: pd.DataFrame, source: str) -> pd.DataFrame:
                 raise DataError(
                     f"'temperature' must be in [0, 2] or null, got {short(v)}", where=_row(source, i, df)
                 )
-    for column, high in (("logprobs", 0.0), ("entropies", math.inf)):
+    for column, high in (("logprobs", 0.0), ("entropies", math.inf), ("confidences", math.inf)):
         if column in df.columns:
             for i, v in enumerate(df[column].tolist()):
                 floats_cell(v, _row(source, i, df), column, high=high)

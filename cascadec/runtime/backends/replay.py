@@ -128,8 +128,9 @@ def _null(value) -> bool:
 
 
 def _token_list(values) -> list[float]:
-    """A stored token column as floats (a null entry, an engine's -inf, reads back as NaN)."""
-    return [float("nan") if _null(x) else float(x) for x in values]
+    """A stored token column as floats, null entries (an engine's -inf) left out: every signal
+    skips non-finite values anyway, so the bank replays the same numbers."""
+    return [float(x) for x in values if not _null(x)]
 
 
 def _floats(value) -> tuple[float, ...] | None:
