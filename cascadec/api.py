@@ -102,6 +102,7 @@ def run(
     registry: str | Path | None = None,
     equivalence: Mode = "math",
     batch_size: int = 1024,
+    schedule: str = "continuous",
     progress: bool | None = None,
     backend_options: dict | None = None,
 ) -> pd.DataFrame:
@@ -135,6 +136,7 @@ def run(
         resume=resume,
         equivalence=Equivalence(equivalence),
         batch_size=batch_size,
+        schedule=schedule,
         reporter=make_reporter(progress),
     )
     frame = problems.copy()

@@ -70,8 +70,16 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--dry-run", help="Check and show routing; load no model.")
         ] = False,
         batch_size: Annotated[
-            int, typer.Option("--batch-size", min=1, help="Requests per generate call.")
+            int, typer.Option("--batch-size", min=1, help="Most requests in flight at once.")
         ] = 1024,
+        schedule: Annotated[
+            str,
+            typer.Option(
+                "--schedule",
+                help="continuous (a problem's next round starts as soon as its samples are in) "
+                "or barrier (each round waits for the whole batch).",
+            ),
+        ] = "continuous",
         equivalence: Annotated[
             str, typer.Option("--equivalence", help="math (math-verify) or exact.")
         ] = "math",
@@ -111,6 +119,7 @@ def _run(
     models,
     dry_run,
     batch_size,
+    schedule,
     equivalence,
     progress,
 ) -> None:
@@ -128,6 +137,8 @@ def _run(
         raise _fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}", EXIT_USAGE)
     if equivalence not in ("math", "exact"):
         raise _fail(f"--equivalence must be math or exact, got {equivalence!r}", EXIT_USAGE)
+    if schedule not in ("continuous", "barrier"):
+        raise _fail(f"--schedule must be continuous or barrier, got {schedule!r}", EXIT_USAGE)
     if not dry_run and out is None:
         raise _fail("--out DIR is required (or use --dry-run)", EXIT_USAGE)
     if resume and overwrite:
@@ -187,6 +198,7 @@ def _run(
         resume=resume,
         equivalence=Equivalence(equivalence),
         batch_size=batch_size,
+        schedule=schedule,
         reporter=make_reporter(progress),
         meta={"data_source": str(data), "limit": limit, "column": column},
         inputs=inputs,

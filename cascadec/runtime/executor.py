@@ -1,15 +1,29 @@
-"""The scheduler: run every job of a plan, one model at a time, in batches.
+"""The scheduler: run every job of a plan, one model at a time, continuously.
 
 Scheduling by model, not by problem: while jobs are pending, take the cheapest model that
 some job waits for (cost = the model's ``params``), load it, and serve *every* ask for it —
-from every strategy, first rounds, later rounds, retries — in batched ``generate`` calls
-(one request with ``n`` samples per ask, so engines share the prompt prefix), deciding after
-each batch. Only when no job waits for that model does the next one load. Tiers grow in cost
-along a cascade, so each model is loaded once per run (a cascade that gets cheaper would
-reload, and the stats would show it).
+from every strategy, first rounds, later rounds, retries — through the streaming backend
+protocol (:mod:`cascadec.runtime.backends.streaming`). Only when no job waits for that model
+does the next one load. Tiers grow in cost along a cascade, so each model is loaded once per
+run (a cascade that gets cheaper would reload, and the stats would show it).
 
-Journaled samples (resume) are served from the run store without loading anything: a model
-is loaded only when a request really has to be generated.
+Two schedules, the same samples and the same results:
+
+- ``continuous`` (default): a job's next round, retry or exploration on the loaded model is
+  submitted as soon as its previous samples are in, while the others still generate — no
+  batch barrier, so one slow sample holds back only its own problem;
+- ``barrier``: submit every waiting ask (up to ``batch_size``), wait until all are in, decide,
+  repeat — what the batch-only engines do anyway; kept so benchmarks can compare.
+
+At most ``batch_size`` requests are in flight. Journaled samples (resume) are served from the
+run store without loading anything: a model is loaded only when a request really has to be
+generated.
+
+Online abort hook: give the executor a :class:`SampleMonitor` and every request streams its
+chosen-token logprobs while it runs; ``should_abort(job, ask, index, logprobs)`` is called
+with sample ``index``'s logprobs so far after each new piece, and returning True aborts that
+sample mid-generation (it is recorded with ``finish_reason="abort"``, never votes, and counts
+in ``aborted_samples``). This is where DeepConf-style online termination plugs in.
 """
 
 from __future__ import annotations
@@ -17,12 +31,15 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Protocol
 
 from cascadec.errors import BackendError
 from cascadec.plan import Plan
 from cascadec.runtime.answers import extract_answer
 from cascadec.runtime.backends.base import Backend, GenerationRequest, Sample
+from cascadec.runtime.backends.streaming import ABORT, StreamingBackend, as_stream
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.jobs import Ask, Job
 from cascadec.runtime.outcomes import FinishReason
@@ -47,6 +64,32 @@ class ModelStats:
     reused_samples: int = 0  # served from the journal on resume
     early_stops: int = 0  # tiers that ended before their k samples
     aborted_samples: int = 0  # stopped mid-generation
+
+
+_POLL_S = 0.5  # longest wait for an event before the loop looks again
+
+
+class Schedule(StrEnum):
+    CONTINUOUS = "continuous"
+    BARRIER = "barrier"
+
+
+class SampleMonitor(Protocol):
+    """Decides, from a running sample's chosen-token logprobs so far, whether to abort it."""
+
+    def should_abort(self, job: Job, ask: Ask, index: int, logprobs: Sequence[float]) -> bool: ...
+
+
+@dataclass
+class _Flight:
+    """One request in flight: its samples and records as they come in."""
+
+    job: Job
+    ask: Ask
+    request: GenerationRequest
+    samples: dict[int, Sample] = field(default_factory=dict)
+    records: dict[int, SampleRecord] = field(default_factory=dict)
+    tokens: dict[int, list[float]] = field(default_factory=dict)
 
 
 class Reporter:
@@ -94,18 +137,23 @@ class Executor:
         self,
         plan: Plan,
         jobs: Sequence[Job],
-        backend: Backend,
+        backend: Backend | StreamingBackend,
         store: RunStore,
         *,
         equivalence: Equivalence,
         batch_size: int = 1024,
         reporter: Reporter | None = None,
+        schedule: Schedule | str = Schedule.CONTINUOUS,
+        monitor: SampleMonitor | None = None,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.plan = plan
         self.jobs = list(jobs)
         self.backend = backend
+        self.stream: StreamingBackend = as_stream(backend)
+        self.schedule = Schedule(schedule)
+        self.monitor = monitor
         self.store = store
         self.eq = equivalence
         self.batch_size = batch_size
@@ -128,19 +176,26 @@ class Executor:
         finally:
             self.reporter.close()
             if self.loaded is not None:
-                self.backend.close()
+                self.stream.close()
                 self.loaded = None
 
     def _stage(self, model: str) -> None:
+        """Serve every ask for ``model`` until no job waits for it (see the module docstring)."""
         stats = self.stats.setdefault(model, ModelStats())
-        pending = self._waiting(model)
-        tiers = sorted({j.pending.tier for j in pending})  # type: ignore[union-attr]
+        queue = self._waiting(model)
+        tiers = sorted({j.pending.tier for j in queue})  # type: ignore[union-attr]
         self.reporter.stage(model, ",".join(str(t) for t in tiers))
-        while pending:
-            self.reporter.add(model, len(pending))
-            for start in range(0, len(pending), self.batch_size):
-                self._batch(model, pending[start : start + self.batch_size], stats)
-            pending = self._waiting(model)
+        self.reporter.add(model, len(queue))
+        flights: dict[str, _Flight] = {}
+        continuous = self.schedule == Schedule.CONTINUOUS
+        while queue or flights:
+            room = self.batch_size - len(flights)
+            if queue and room > 0 and (continuous or not flights):
+                submit, queue = queue[:room], queue[room:]
+                ready = self._submit(model, submit, flights, stats)
+            else:
+                ready = self._poll(model, flights, stats)
+            queue.extend(self._complete(model, ready, stats))
         self._save_stats()
 
     def _waiting(self, model: str) -> list[Job]:
@@ -151,105 +206,124 @@ class Executor:
             return
         t0 = time.perf_counter()
         self.reporter.loading(model, done=False)
-        self.backend.load(self.plan.models[model])
+        self.stream.load(self.plan.models[model])
         self.reporter.loading(model, done=True)
         stats.load_seconds += time.perf_counter() - t0
         stats.loads += 1
         self.loaded = model
         self.load_order.append(model)
 
-    def _batch(self, model: str, jobs: list[Job], stats: ModelStats) -> None:
-        got: dict[int, list[SampleRecord]] = {}
-        fresh: list[Job] = []
-        for i, job in enumerate(jobs):
+    def _submit(
+        self, model: str, jobs: list[Job], flights: dict[str, _Flight], stats: ModelStats
+    ) -> list[tuple[Job, list[SampleRecord]]]:
+        """Send the jobs' asks to the engine; asks the journal already answers are ready at once."""
+        ready, requests = [], []
+        for job in jobs:
             ask = job.pending
             assert ask is not None
             reused = self.store.reuse(job.problem.id, job.strategy.key, ask.tier, ask.first, ask.n)
             if reused is not None:
-                got[i] = reused
+                ready.append((job, reused))
                 stats.reused_samples += len(reused)
-            else:
-                fresh.append(job)
-        if len(fresh) < len(jobs):
-            self.reporter.advance(model, len(jobs) - len(fresh))
-        if fresh:
-            index = {id(j): i for i, j in enumerate(jobs)}
-            for job, records in self._generate(model, fresh, stats):
-                got[index[id(job)]] = records
-        # every equivalence pair of the batch in one parallel math-verify call (pooled votes span tiers)
+                continue
+            req = GenerationRequest(
+                request_id=f"{job.problem.id}|{job.strategy.key}|{ask.tier}|{ask.round}",
+                problem_id=job.problem.id,
+                prompt=render(job.strategy.prompt, job.problem.problem, self.plan.models[model].path),
+                n=ask.n,
+                temperature=ask.temperature,
+                top_p=ask.top_p,
+                max_tokens=ask.max_tokens,
+                seed=ask.seed,
+                first_sample=ask.first,
+            )
+            flights[req.request_id] = _Flight(job, ask, req)
+            requests.append(req)
+        if requests:
+            self._ensure_loaded(model, stats)
+            self.stream.submit(requests, stream_tokens=self.monitor is not None)
+            stats.batches += 1
+            stats.requests += len(requests)
+        return ready
+
+    def _poll(
+        self, model: str, flights: dict[str, _Flight], stats: ModelStats
+    ) -> list[tuple[Job, list[SampleRecord]]]:
+        """Wait for samples; the requests whose samples are all in come back as records."""
+        t0 = time.perf_counter()
+        events = self.stream.poll(_POLL_S)
+        seconds = time.perf_counter() - t0
+        finished: list[tuple[_Flight, int, Sample]] = []
+        for ev in events:
+            flight = flights.get(ev.request_id)
+            if flight is None or not 0 <= ev.index < flight.request.n or ev.index in flight.samples:
+                raise BackendError(
+                    f"backend {self.stream.name} sent a sample nobody asked for: "
+                    f"{ev.request_id} #{ev.index} (model {model})"
+                )
+            if ev.sample is None:
+                flight.tokens.setdefault(ev.index, []).extend(ev.logprobs)
+                if self.monitor is not None and self.monitor.should_abort(
+                    flight.job, flight.ask, ev.index, flight.tokens[ev.index]
+                ):
+                    self.stream.abort(ev.request_id, ev.index)
+                continue
+            flight.samples[ev.index] = ev.sample
+            finished.append((flight, ev.index, ev.sample))
+        # the poll's wall time is shared by the samples it finished, by tokens
+        total_tokens = sum(s.num_tokens for _, _, s in finished) or 1
+        ready, journal = [], []
+        for flight, index, sample in finished:
+            share = seconds * sample.num_tokens / total_tokens
+            flight.records[index] = to_record(sample, flight.job, flight.ask, index, share)
+            stats.aborted_samples += int(sample.finish_reason == ABORT)
+            if len(flight.records) == flight.request.n:
+                records = [flight.records[i] for i in range(flight.request.n)]
+                del flights[flight.request.request_id]
+                ready.append((flight.job, records))
+                journal.extend(records)
+        self.store.add_samples(journal)
+        stats.samples += len(journal)
+        stats.tokens += sum(r.num_tokens for r in journal)
+        stats.seconds += seconds
+        return ready
+
+    def _complete(
+        self, model: str, ready: list[tuple[Job, list[SampleRecord]]], stats: ModelStats
+    ) -> list[Job]:
+        """Hand each job its samples and let it decide; returns the jobs that ask ``model`` again."""
+        if not ready:
+            return []
+        self.reporter.advance(model, len(ready))
+        # every equivalence pair at once: one parallel math-verify call (pooled votes span tiers)
         answers_by_job = []
-        for i, job in enumerate(jobs):
+        for job, records in ready:
             answers = {s.answer for s in job.samples if s.answer is not None}
-            answers |= {r.answer for r in got[i] if r.answer is not None}
+            answers |= {r.answer for r in records if r.answer is not None}
             answers_by_job.append(sorted(answers))
         self.eq.prepare(
             ((a, b) for ans in answers_by_job for x, a in enumerate(ans) for b in ans[x + 1 :]),
             both_ways=True,
         )
         done: list[Job] = []
-        for i, job in enumerate(jobs):
+        again: list[Job] = []
+        for job, records in ready:
             run = job.runs[-1]
             was_stopped = run.early_stopped
-            job.receive(got[i])
+            job.receive(records)
             stats.early_stops += int(run.early_stopped and not was_stopped)
             if job.done:
                 done.append(job)
+            elif job.pending is not None and job.pending.model == model:
+                again.append(job)
         # grading, batched the same way
         self.eq.prepare((j.problem.gold, j.final_answer) for j in done if j.final_answer and j.problem.gold)
         for job in done:
             job.grade()
         self.store.add_finished([job.record() for job in done])
-
-    def _generate(
-        self, model: str, jobs: list[Job], stats: ModelStats
-    ) -> list[tuple[Job, list[SampleRecord]]]:
-        self._ensure_loaded(model, stats)
-        requests = []
-        for job in jobs:
-            ask = job.pending
-            assert ask is not None
-            requests.append(
-                GenerationRequest(
-                    request_id=f"{job.problem.id}|{job.strategy.key}|{ask.tier}|{ask.round}",
-                    problem_id=job.problem.id,
-                    prompt=render(job.strategy.prompt, job.problem.problem, self.plan.models[model].path),
-                    n=ask.n,
-                    temperature=ask.temperature,
-                    top_p=ask.top_p,
-                    max_tokens=ask.max_tokens,
-                    seed=ask.seed,
-                    first_sample=ask.first,
-                )
-            )
-        t0 = time.perf_counter()
-        outputs = self.backend.generate(requests, lambda n: self.reporter.advance(model, n))
-        seconds = time.perf_counter() - t0
-        if len(outputs) != len(requests) or any(
-            len(o) != r.n for o, r in zip(outputs, requests, strict=False)
-        ):
-            raise BackendError(
-                f"backend {getattr(self.backend, 'name', '?')} returned the wrong number "
-                f"of samples for model {model}"
-            )
-        total_tokens = sum(s.num_tokens for out in outputs for s in out) or 1
-        fresh = []
-        journal = []
-        for job, out in zip(jobs, outputs, strict=True):
-            ask = job.pending
-            assert ask is not None
-            # wall time is shared by a batch: each sample gets its share by tokens
-            records = [
-                to_record(s, job, ask, i, seconds * s.num_tokens / total_tokens) for i, s in enumerate(out)
-            ]
-            fresh.append((job, records))
-            journal.extend(records)
-        self.store.add_samples(journal)
-        stats.batches += 1
-        stats.requests += len(requests)
-        stats.samples += len(journal)
-        stats.tokens += sum(r.num_tokens for r in journal)
-        stats.seconds += seconds
-        return fresh
+        if again:
+            self.reporter.add(model, len(again))
+        return again
 
     def _save_stats(self) -> None:
         self.store.record_models({m: ModelStatsRecord(**s) for m, s in self.model_stats().items()})

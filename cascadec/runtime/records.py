@@ -177,7 +177,7 @@ class RunInfo(Record):
     backend: str
     equivalence: str
     batch_size: int
-    schedule: str = "continuous"
+    schedule: str = "continuous"  # or "barrier" (see runtime.executor)
     models: dict[str, PlanModel]
     seeds: dict[str, list[int]]
     versions: dict[str, str]

@@ -20,7 +20,7 @@ from cascadec.plan import Plan, PlanStrategy, PlanTier, resolve_tiers
 from cascadec.runtime.backends.base import Backend
 from cascadec.runtime.data import Problem, fingerprint, problems_from_frame
 from cascadec.runtime.equivalence import Equivalence
-from cascadec.runtime.executor import Executor, Reporter
+from cascadec.runtime.executor import Executor, Reporter, SampleMonitor, Schedule
 from cascadec.runtime.jobs import Job
 from cascadec.runtime.prompts import CHAT, chat_tokenizer, check_template
 from cascadec.runtime.records import RunInfo, Totals
@@ -138,6 +138,8 @@ def execute(
     resume: bool = False,
     equivalence: Equivalence | None = None,
     batch_size: int = 1024,
+    schedule: Schedule | str = Schedule.CONTINUOUS,
+    monitor: SampleMonitor | None = None,
     reporter: Reporter | None = None,
     meta: dict | None = None,
     inputs: Sequence[str | Path | None] = (),
@@ -156,6 +158,7 @@ def execute(
         backend=getattr(backend, "name", "?"),
         equivalence=eq.mode,
         batch_size=batch_size,
+        schedule=Schedule(schedule),
         models=dict(plan.models),
         seeds={s.key: [t.seed for t in s.tiers] for s in plan.strategies},
         versions=_versions(),
@@ -178,7 +181,15 @@ def execute(
         if eq.mode == "math" and getattr(backend, "name", "") != "replay":
             eq.warm_up()  # sympy imports in the workers while the first model loads
         executor = Executor(
-            plan, jobs, backend, store, equivalence=eq, batch_size=batch_size, reporter=reporter
+            plan,
+            jobs,
+            backend,
+            store,
+            equivalence=eq,
+            batch_size=batch_size,
+            reporter=reporter,
+            schedule=schedule,
+            monitor=monitor,
         )
         executor.run()
         order = [(p.id, s.key) for p, s, _ in prepared.assignments]

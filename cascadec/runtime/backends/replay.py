@@ -27,8 +27,14 @@ temperature    float        optional; when present a request only gets rows at i
                             temperature (null rows match any temperature)
 =============  ===========  ==============================================================
 
-``CASCADEC_REPLAY_DELAY`` (seconds) makes every ``generate`` call sleep that long: it turns
-replay into a slow engine for interruption tests.
+``CASCADEC_REPLAY_DELAY`` (seconds) makes every ``generate`` call (and every ``poll`` that
+finishes samples) sleep that long: it turns replay into a slow engine for interruption tests.
+
+Replay also streams (:mod:`cascadec.runtime.backends.streaming`): ``submit`` queues samples,
+``poll`` finishes at most ``per_poll`` of them (all by default) in submission order, and with
+``stream_tokens`` a sample's recorded logprobs come ``piece`` tokens a poll before it finishes,
+so an abort can land mid-sample (the sample then keeps the text of its bank row and the tokens
+streamed so far). Same samples as ``generate``, whatever the schedule.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from cascadec.errors import BackendError, CascadecError, DataError, InputFileErr
 from cascadec.limits import MAX_DATA_BYTES, check_regular_file
 from cascadec.plan import PlanModel
 from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
+from cascadec.runtime.backends.streaming import StreamEvent, aborted
 from cascadec.runtime.validate import validate_bank
 
 REQUIRED = ("model", "problem_id", "sample_index", "text", "num_tokens")
@@ -144,8 +151,19 @@ class ReplayBackend:
 
     name = "replay"
 
-    def __init__(self, bank: str | Path | pd.DataFrame, delay: float | None = None):
+    def __init__(
+        self,
+        bank: str | Path | pd.DataFrame,
+        delay: float | None = None,
+        per_poll: int | None = None,
+        piece: int = 4,
+    ):
+        if per_poll is not None and per_poll < 1 or piece < 1:
+            raise ValueError("per_poll and piece must be >= 1")
         self.bank = read_bank(bank)
+        self.per_poll = per_poll
+        self.piece = piece
+        self._running: list[_Running] = []
         self.delay = float(os.environ.get(DELAY_ENV, "0") or 0) if delay is None else delay
         self.loads: list[str] = []
         self.calls = 0
@@ -184,6 +202,23 @@ class ReplayBackend:
                 return sample
         return None
 
+    def _samples(self, req: GenerationRequest) -> list[Sample]:
+        if self.model is None:
+            raise BackendError("replay backend: generate() before load()")
+        got = [
+            self._sample(req.problem_id, i, req.temperature)
+            for i in range(req.first_sample, req.first_sample + req.n)
+        ]
+        if any(s is None for s in got):
+            have = sum(1 for (pid, _i) in self._index if pid == req.problem_id)
+            lacking = [req.first_sample + j for j, s in enumerate(got) if s is None]
+            raise BackendError(
+                f"the sample bank lacks samples for model {self.model.id!r}, problem "
+                f"{req.problem_id!r}, temperature {req.temperature:g}: indices {lacking[0]}..{lacking[-1]} "
+                f"asked, {have} recorded; record a larger bank or lower k"
+            )
+        return got  # type: ignore[return-value]
+
     def generate(
         self, requests: Sequence[GenerationRequest], progress: ProgressFn | None = None
     ) -> list[list[Sample]]:
@@ -194,23 +229,59 @@ class ReplayBackend:
             time.sleep(self.delay)
         out = []
         for req in requests:
-            got = [
-                self._sample(req.problem_id, i, req.temperature)
-                for i in range(req.first_sample, req.first_sample + req.n)
-            ]
-            if any(s is None for s in got):
-                have = sum(1 for (pid, _i) in self._index if pid == req.problem_id)
-                lacking = [req.first_sample + j for j, s in enumerate(got) if s is None]
-                raise BackendError(
-                    f"the sample bank lacks samples for model {self.model.id!r}, problem "
-                    f"{req.problem_id!r}, temperature {req.temperature:g}: indices {lacking[0]}..{lacking[-1]} "
-                    f"asked, {have} recorded; record a larger bank or lower k"
-                )
-            out.append(got)  # type: ignore[arg-type]
+            out.append(self._samples(req))
             if progress is not None:
                 progress(1)
         return out
 
+    # --- streaming ----------------------------------------------------------------------------
+    def submit(self, requests: Sequence[GenerationRequest], stream_tokens: bool = False) -> None:
+        for req in requests:
+            for i, sample in enumerate(self._samples(req)):
+                self._running.append(_Running(req.request_id, i, sample, stream_tokens))
+
+    def abort(self, request_id: str, index: int | None = None) -> None:
+        for run in self._running:
+            if run.request_id == request_id and (index is None or run.index == index):
+                run.aborted = True
+
+    def poll(self, timeout: float | None = None) -> list[StreamEvent]:
+        if not self._running:
+            return []
+        self.calls += 1
+        if self.delay > 0:
+            time.sleep(self.delay)
+        events: list[StreamEvent] = []
+        finished = 0
+        for run in self._running:
+            if self.per_poll is not None and finished >= self.per_poll:
+                break
+            lps = run.sample.logprobs or ()
+            if run.aborted:
+                partial = Sample(run.sample.text, run.sent, "stop", lps[: run.sent] or None, None)
+                run.done, finished = True, finished + 1
+                events.append(StreamEvent(run.request_id, run.index, aborted(partial)))
+            elif run.stream and run.sent < len(lps):
+                piece = tuple(lps[run.sent : run.sent + self.piece])
+                run.sent += len(piece)
+                events.append(StreamEvent(run.request_id, run.index, logprobs=piece))
+            else:
+                run.done, finished = True, finished + 1
+                events.append(StreamEvent(run.request_id, run.index, run.sample))
+        self._running = [r for r in self._running if not r.done]
+        return events
+
     def close(self) -> None:
+        self._running = []
         self.model = None
         self._index = {}
+
+
+class _Running:
+    """A replayed sample in flight."""
+
+    def __init__(self, request_id: str, index: int, sample: Sample, stream: bool):
+        self.request_id, self.index, self.sample, self.stream = request_id, index, sample, stream
+        self.sent = 0  # logprobs streamed so far
+        self.aborted = False
+        self.done = False
