@@ -75,6 +75,14 @@ def test_progress(backend):
     checks.check_progress(backend)
 
 
+def test_stream_equals_batch(backend):
+    checks.check_stream_equals_batch(backend)
+
+
+def test_abort_mid_generation(backend):
+    checks.check_abort_mid_generation(backend)
+
+
 def test_bad_model_path_is_backend_error(tmp_path):
     checks.check_bad_paths(tmp_path)
 

