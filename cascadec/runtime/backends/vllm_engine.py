@@ -304,7 +304,9 @@ class Stream:
 
         if len(self.tokenizer.encode(req["prompt"])) >= self.max_model_len:
             empty = () if self.num_logprobs else None
-            self.events.extend((req["id"], i, ("", 0, "length", empty, empty), ()) for i in range(req["n"]))
+            self.events.extend(
+                (req["id"], i, ("", 0, "length", empty, empty, empty), ()) for i in range(req["n"])
+            )
             return
         greedy = req["temperature"] <= 0
         flat_ok = "flat_logprobs" in getattr(SamplingParams, "__struct_fields__", ())
