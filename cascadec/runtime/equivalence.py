@@ -246,6 +246,18 @@ class Equivalence:
         _remember((gold, pred), verdict)
         return verdict
 
+    def was_ungraded(self, a: str, b: str) -> bool:
+        """Whether the pair (either way) was left ungraded; looks at the cache only, never grades."""
+        if self.mode == "exact":
+            return False
+        x, y = _normal(a), _normal(b)
+        return Verdict.UNGRADED in (
+            _cache.get((a, b)),
+            _cache.get((b, a)),
+            _cache.get((x, y)),
+            _cache.get((y, x)),
+        )
+
     def grade(self, gold: str, pred: str | None) -> bool | None:
         """Is ``pred`` right? True/False, or None when the grader could not decide (ungraded)."""
         if pred is None:

@@ -258,7 +258,15 @@ class Job:
             tokens=sum(s.num_tokens for s in samples),
             cost=round(self.cost, 6),
             seconds=round(sum(s.seconds for s in samples), 6),
+            ungraded=self._ungraded(),
         )
+
+    def _ungraded(self) -> bool:
+        """Did the grader give up on a pair of this problem's answers (its votes or its grading)?"""
+        answers = sorted({s.answer for s in self.samples if s.answer is not None})
+        if self.problem.gold is not None:
+            answers.append(self.problem.gold)
+        return any(self.eq.was_ungraded(a, b) for i, a in enumerate(answers) for b in answers[i + 1 :])
 
 
 def len_tokens(run: TierRun) -> int:

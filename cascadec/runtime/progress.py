@@ -103,4 +103,9 @@ def summary_tables(problems: pd.DataFrame, model_stats: dict[str, dict]) -> list
             str(int(g["tokens"].sum())),
             f"{g['cost'].sum():.4g}",
         )
+    if "ungraded" in problems and problems["ungraded"].any():  # timeouts are shown, never hidden
+        strategies.caption = (
+            f"{int(problems['ungraded'].sum())} problem(s) had answer pairs the grader could not "
+            "decide in time (column 'ungraded'; counted as not equal)"
+        )
     return [models, strategies]

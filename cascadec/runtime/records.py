@@ -134,6 +134,7 @@ class ProblemRecord(Record):
     tokens: int
     cost: float  # Σ tokens × cost_per_token
     seconds: float  # generation time, each batch's wall time shared by tokens
+    ungraded: bool = False  # the grader timed out on a pair of this problem's answers (see manifest)
 
 
 class ModelStats(Record):
@@ -167,6 +168,8 @@ class Totals(Record):
     cost: float
     accuracy: float | None
     loads: dict[str, int]
+    ungraded_pairs: int = 0  # answer pairs the grader could not decide in time (never counted "equal")
+    ungraded_problems: int = 0  # problems with such a pair (flagged ``ungraded`` in problems.parquet)
 
 
 class RunInfo(Record):

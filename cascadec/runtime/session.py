@@ -202,6 +202,8 @@ def execute(
             cost=round(sum(done[k].cost for k in order), 6),
             accuracy=(sum(graded) / len(graded)) if graded else None,
             loads={m: s.loads for m, s in executor.stats.items()},
+            ungraded_pairs=eq.ungraded,
+            ungraded_problems=sum(done[k].ungraded for k in order),
         )
         problems, samples = store.finalize(order, totals)
     finally:
