@@ -138,7 +138,9 @@ class Server:
             strategy = served.strategy.key
             self.runner.check(served)
             text = self.problem_text(req)
-            outcome = self.runner.start(served, text, seed=req.seed, difficulty=req.difficulty)
+            outcome = self.runner.start(
+                served, text, seed=req.seed, difficulty=req.difficulty, pid=req.problem_id
+            )
             assert self.admission is not None
             await self.admission.acquire()
         except ServeError as exc:

@@ -5,8 +5,9 @@ signals, escalation, retries, exploration, budgets, final-answer policy), the sa
 rendering, request seeds and sample records as the executor. Only the scheduling differs: each
 ask goes to its model's engine, which batches it with the other requests' asks.
 
-The problem id — and so every sample's seed — is a hash of the problem text (and the
-client's ``seed``): the same question gets the same samples, as in a batch run.
+The problem id — and so every sample's seed — is the request's ``problem_id`` or else a hash
+of the problem text (and the client's ``seed``): the same question gets the same samples, and
+a request with a run's problem id gets exactly that run's samples.
 """
 
 from __future__ import annotations
@@ -108,11 +109,17 @@ class CascadeRunner:
                 )
 
     def start(
-        self, served: Served, text: str, *, seed: int | None = None, difficulty: float | None = None
+        self,
+        served: Served,
+        text: str,
+        *,
+        seed: int | None = None,
+        difficulty: float | None = None,
+        pid: str | None = None,
     ) -> Outcome:
         """A new job for ``text`` (nothing asked yet); :meth:`drive` runs it."""
         tiers = resolve_tiers(served.strategy, [difficulty])[0]
-        problem = Problem(id=problem_id(text, seed), problem=text)
+        problem = Problem(id=pid or problem_id(text, seed), problem=text)
         return Outcome(served, Job(problem, served.strategy, tiers, self.eq), text, "", "stop", 0)
 
     async def drive(self, outcome: Outcome, on_delta: Delta | None = None) -> Outcome:

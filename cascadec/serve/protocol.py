@@ -4,7 +4,9 @@ Requests accept every field the OpenAI API defines for these endpoints, so any c
 unchanged; the sampling ones (``temperature``, ``top_p``, ``max_tokens``, ...) are accepted
 and ignored — the strategy in ``model`` fixes how each tier samples. ``n`` must be 1 (the
 cascade returns one answer). Unknown fields are a 422, as are malformed ones.
-Extra, cascadec-specific: ``difficulty`` (for strategies with adaptive k).
+Extra, cascadec-specific: ``difficulty`` (for strategies with adaptive k) and ``problem_id``
+(samples are seeded by it, so a request draws exactly the samples ``cascadec run`` draws for
+the row with that id; default: a hash of the problem text and ``seed``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class _Request(BaseModel):
     top_logprobs: int | None = None
     metadata: dict[str, Any] | None = None
     difficulty: float | None = None  # cascadec: feeds adaptive-k strategies
+    problem_id: str | None = Field(default=None, min_length=1, max_length=200)  # cascadec: seeds as `run`
 
     @property
     def include_usage(self) -> bool:

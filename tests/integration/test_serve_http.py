@@ -139,3 +139,21 @@ def test_metrics_count_the_strategy(server, client, problems):
     text = urllib.request.urlopen(f"{server}/metrics").read().decode()
     assert f'cascadec_requests_total{{status="200",strategy="{CASCADE}"}}' in text
     assert 'cascadec_engine_batch_requests_count{model="cascadec-zoo/arith-0.034M"}' in text
+
+
+def test_same_answers_as_cascadec_run(client, endpoints, problems):
+    import pandas as pd
+
+    import cascadec
+    from cascadec.runtime.backends.openai_http import OpenAIBackend
+
+    few = problems[:10]
+    backend = OpenAIBackend(endpoints=endpoints)
+    try:
+        ran = cascadec.run(CASCADE, pd.DataFrame(few), backend=backend, registry="zoo", progress=False)
+    finally:
+        backend.close()
+    for p, row in zip(few, ran.itertuples(), strict=True):
+        r = chat(client, CASCADE, p["problem"], extra_body={"problem_id": p["id"]})
+        assert r.cascade["final_answer"] == row.cascade_final_answer
+        assert (r.cascade["samples"], r.usage.completion_tokens) == (row.cascade_samples, row.cascade_tokens)
