@@ -33,6 +33,7 @@ ANSWERS = {
     (L, problem_id(HARD)): ["579"],
     (M, problem_id(EASY)): ["4"],
     (S, problem_id(BROKEN)): ["18", "17", "16", "15"],  # escalates, and 1.1M has no sample: it fails
+    (S, "row-7"): ["5"] * 4,  # a run's problem id: the request asks for it by problem_id
 }
 
 
@@ -87,6 +88,11 @@ def test_plain_alias_and_marker_spellings(client):
     assert ask(client, EASY, model="0.084M").cascade["kind"] == "plain"
     # any spelling of a marker compiles to the same canonical strategy
     assert ask(client, EASY, model="mv_cascade_0.034M_k04_t0.70_1.1M_k1_t0").cascade["strategy"] == CASCADE
+
+
+def test_problem_id_selects_the_runs_samples(client):
+    r = ask(client, "2+3=", extra_body={"problem_id": "row-7"})
+    assert r.cascade["final_answer"] == "5" and r.cascade["tiers_used"] == 1
 
 
 def test_stream_sends_the_chosen_sample_then_usage(client):
