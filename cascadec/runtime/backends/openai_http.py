@@ -169,11 +169,16 @@ class OpenAIBackend:
         except openai.BadRequestError as exc:
             if any(phrase in str(exc).lower() for phrase in TOO_LONG):
                 return [Sample("", 0, "length")] * request.n
-            raise BackendError(f"{self.url}: request {request.request_id} rejected: {exc}") from None
+            raise BackendError(
+                f"{self.url}: model {self.model.id!r}: request {request.request_id} rejected: {exc}"
+            ) from None
         except openai.APIConnectionError:
             raise BackendError(f"lost the connection to {self.url} (model {self.model.id})") from None
         except openai.APIError as exc:
-            raise BackendError(f"{self.url}: request {request.request_id} failed: {exc}") from None
+            raise BackendError(
+                f"{self.url}: model {self.model.id!r}: request {request.request_id} failed "
+                f"after {self.max_retries} retries: {exc}"
+            ) from None
         choices = sorted(response.choices, key=lambda c: c.index)
         if len(choices) != (1 if greedy else request.n):
             raise BackendError(f"{self.url} returned {len(choices)} samples for n={request.n}")
