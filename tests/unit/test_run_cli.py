@@ -99,6 +99,21 @@ def test_replay_run_writes_results(app, files):
     assert list(problems["models"].iloc[0]) == ["S", "L"]
 
 
+def test_schedule_barrier_gives_the_same_results(app, files):
+    from cascadec.runtime.results import load_results, read_manifest
+
+    args = (files / "plan.json", "--data", files / "data.jsonl", "--equivalence", "exact", "--no-progress")
+    assert invoke_replay(app, files, *args).exit_code == 0
+    r = invoke_replay(app, files, *args, "--schedule", "barrier", out=files / "barrier")
+    assert r.exit_code == 0, r.stderr
+    cols = [c for c in load_results(files / "out").columns if c != "seconds"]
+    pd.testing.assert_frame_equal(load_results(files / "barrier")[cols], load_results(files / "out")[cols])
+    assert read_manifest(files / "barrier").run.schedule == "barrier"
+    assert read_manifest(files / "out").run.schedule == "continuous"
+    bad = invoke_replay(app, files, *args, "--schedule", "eager", out=files / "bad")
+    assert bad.exit_code == 2 and "--schedule must be continuous or barrier" in bad.stderr
+
+
 def test_limit(app, files):
     out = files / "out"
     r = invoke_replay(

@@ -2,7 +2,11 @@
 
 Why: the models of a cascade can then live on other GPUs, machines or processes than the
 executor (``runtime/launch_vllm_serve.sh`` starts one server per registry model and writes
-``endpoints.json``). The executor is unchanged: ``load`` points the backend at the model's
+``endpoints.json``). The executor streams (:mod:`cascadec.runtime.backends.streaming`): ``submit``
+sends one ``stream=True`` completion per sample (``n=1``, seed ``request seed + index``, the
+seed vLLM gives child ``index`` of an ``n``-sample request), ``poll`` returns samples as their
+streams end and ``abort`` closes a sample's stream between chunks. Batches (``generate``) work as
+before: ``load`` points the backend at the model's
 endpoint and checks that it really serves that model; ``generate`` sends one ``/completions``
 request per problem with ``n = k`` (so the server shares the prompt prefix), many in flight at
 once so the server batches them. Sampling parameters are always explicit, and the seed is
@@ -17,14 +21,18 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from types import SimpleNamespace
 
 from cascadec.core.seeds import request_seed
 from cascadec.errors import BackendError
 from cascadec.plan import PlanModel
 from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample, top_logprobs_entropy
+from cascadec.runtime.backends.streaming import StreamEvent
 from cascadec.runtime.confidence import token_confidence
 
 ENDPOINTS_ENV = "CASCADEC_ENDPOINTS"
@@ -87,6 +95,10 @@ class OpenAIBackend:
         self.url: str | None = None
         self.info: dict = {}
         self._client = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._events: queue.Queue = queue.Queue()
+        self._in_flight: dict[str, int] = {}  # streamed request id -> samples still to come
+        self._abort: dict[tuple[str, int], threading.Event] = {}
 
     # --- protocol -------------------------------------------------------------------------
     def load(self, model: PlanModel) -> None:
@@ -143,9 +155,115 @@ class OpenAIBackend:
         return out  # type: ignore[return-value]
 
     def close(self) -> None:
+        for flag in self._abort.values():
+            flag.set()
+        self._abort, self._in_flight, self._events = {}, {}, queue.Queue()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         if self._client is not None:
             self._client.close()
         self._client, self.model, self.url = None, None, None
+
+    # --- streaming (cascadec.runtime.backends.streaming) ------------------------------------
+    def submit(self, requests: Sequence[GenerationRequest], stream_tokens: bool = False) -> None:
+        """One streamed ``/completions`` call per sample (``n=1``, seed request seed + index)."""
+        if self._client is None:
+            raise BackendError("openai backend: no model loaded (call load first)")
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=self.concurrency, thread_name_prefix="cascadec-openai"
+            )
+        for req in requests:
+            greedy = req.temperature <= 0
+            self._in_flight[req.request_id] = req.n
+            for i in range(1 if greedy else req.n):
+                flag = threading.Event()
+                indices = list(range(req.n)) if greedy else [i]
+                for j in indices:
+                    self._abort[req.request_id, j] = flag
+                self._pool.submit(self._stream_one, req, i, indices, flag, stream_tokens)
+
+    def abort(self, request_id: str, index: int | None = None) -> None:
+        """Stop a sample (or every sample of a request): its stream is closed between chunks."""
+        for (rid, j), flag in self._abort.items():
+            if rid == request_id and (index is None or j == index):
+                flag.set()
+
+    def poll(self, timeout: float | None = None) -> list[StreamEvent]:
+        if not self._in_flight:
+            return []
+        events: list[StreamEvent] = []
+        try:
+            item = self._events.get(timeout=timeout)
+            while True:
+                if isinstance(item, BaseException):
+                    raise item
+                events.append(item)
+                item = self._events.get_nowait()
+        except queue.Empty:
+            pass
+        for ev in events:
+            if ev.sample is not None:
+                self._abort.pop((ev.request_id, ev.index), None)
+                self._in_flight[ev.request_id] -= 1
+                if self._in_flight[ev.request_id] <= 0:
+                    del self._in_flight[ev.request_id]
+        return events
+
+    def _stream_one(
+        self, req: GenerationRequest, i: int, indices: list[int], flag, stream_tokens: bool
+    ) -> None:
+        """Run in a pool thread: stream sample ``i`` of ``req`` into the event queue."""
+        import openai
+
+        greedy = req.temperature <= 0
+        text, tokens, chosen, tops, finish = [], [], [], [], None
+        try:
+            stream = self._client.completions.create(
+                model=self.model.id,
+                prompt=req.prompt,
+                n=1,
+                temperature=0.0 if greedy else req.temperature,
+                top_p=1.0 if greedy else req.top_p,
+                max_tokens=req.max_tokens,
+                seed=request_seed(req.seed, req.first_sample + i),
+                logprobs=max(1, self.logprobs),
+                stream=True,
+            )
+            with stream:
+                for chunk in stream:
+                    for choice in chunk.choices:
+                        text.append(choice.text or "")
+                        lp = choice.logprobs
+                        if lp is not None and lp.tokens:
+                            new = [float("nan") if v is None else float(v) for v in lp.token_logprobs or ()]
+                            tokens += lp.tokens
+                            chosen += new or [float("nan")] * len(lp.tokens)
+                            tops += lp.top_logprobs or [None] * len(lp.tokens)
+                            if stream_tokens and new:
+                                for j in indices:
+                                    self._events.put(StreamEvent(req.request_id, j, logprobs=tuple(new)))
+                        finish = choice.finish_reason or finish
+                    if flag.is_set():
+                        finish = "abort"
+                        break
+        except openai.BadRequestError as exc:
+            if not any(phrase in str(exc).lower() for phrase in TOO_LONG):
+                self._events.put(BackendError(f"{self.url}: request {req.request_id} rejected: {exc}"))
+                return
+            finish = "length"
+        except openai.APIError as exc:
+            self._events.put(BackendError(f"{self.url}: request {req.request_id} failed: {exc}"))
+            return
+        logprobs = SimpleNamespace(tokens=tokens, token_logprobs=chosen, top_logprobs=tops)
+        sample = self._sample(SimpleNamespace(text="".join(text), finish_reason=finish, logprobs=logprobs))
+        if finish == "abort":
+            sample = Sample(
+                sample.text, sample.num_tokens, "abort", sample.logprobs, sample.entropies, sample.confidences
+            )
+        for j in indices:
+            self._events.put(StreamEvent(req.request_id, j, sample))
 
     # --- one request ----------------------------------------------------------------------
     def _complete(self, request: GenerationRequest) -> list[Sample]:
