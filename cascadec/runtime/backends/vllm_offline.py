@@ -110,6 +110,7 @@ class VLLMBackend:
         self._proc = None
         self._conn = None
         self._in_flight: dict[str, int] = {}  # streamed request id -> samples still to come
+        self._last_event = 0.0  # when the stream last delivered (generate_timeout_s counts from it)
 
     # --- protocol -------------------------------------------------------------------------
     def load(self, model: PlanModel) -> None:
@@ -195,6 +196,8 @@ class VLLMBackend:
         self._check_alive("submitting")
         payload = [{**worker_request(r), "id": r.request_id} for r in requests]
         self._send(("submit", (payload, bool(stream_tokens))))
+        if not self._in_flight:
+            self._last_event = time.monotonic()
         for r in requests:
             self._in_flight[r.request_id] = r.n
 
@@ -210,6 +213,14 @@ class VLLMBackend:
         self._check_alive("generating")
         wait = timeout if self.generate_timeout_s is None else min(timeout or 1e9, self.generate_timeout_s)
         body = self._events(wait)
+        now = time.monotonic()
+        if body:
+            self._last_event = now
+        elif self.generate_timeout_s is not None and now - self._last_event > self.generate_timeout_s:
+            self.close(graceful=False)
+            raise BackendError(
+                f"vllm backend: no sample finished for {self.generate_timeout_s:.0f} s{self._log_hint()}"
+            )
         events = []
         for rid, index, fields, logprobs in body:
             if fields is None:
