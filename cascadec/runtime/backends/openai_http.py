@@ -5,8 +5,8 @@ executor (``runtime/launch_vllm_serve.sh`` starts one server per registry model 
 ``endpoints.json``). The executor streams (:mod:`cascadec.runtime.backends.streaming`): ``submit``
 sends one ``stream=True`` completion per sample (``n=1``, seed ``request seed + index``, the
 seed vLLM gives child ``index`` of an ``n``-sample request), ``poll`` returns samples as their
-streams end and ``abort`` closes a sample's stream between chunks. Batches (``generate``) work as
-before: ``load`` points the backend at the model's
+streams end and ``abort`` closes a sample's stream between chunks — with ``stream=True``; by
+default the executor sends batches (``generate``) through the streaming adapter: ``load`` points the backend at the model's
 endpoint and checks that it really serves that model; ``generate`` sends one ``/completions``
 request per problem with ``n = k`` (so the server shares the prompt prefix), many in flight at
 once so the server batches them. Sampling parameters are always explicit, and the seed is
@@ -78,6 +78,7 @@ class OpenAIBackend:
         concurrency: int = 64,
         timeout_s: float = 600.0,
         max_retries: int = 2,
+        stream: bool = False,
     ):
         if logprobs < 0 or concurrency < 1:
             raise ValueError("logprobs must be >= 0 and concurrency >= 1")
@@ -91,6 +92,7 @@ class OpenAIBackend:
         self.concurrency = int(concurrency)
         self.timeout_s = timeout_s
         self.max_retries = max_retries
+        self.streams = bool(stream)  # the executor streams through this backend (see submit)
         self.model: PlanModel | None = None
         self.url: str | None = None
         self.info: dict = {}

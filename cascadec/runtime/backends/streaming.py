@@ -128,6 +128,7 @@ def _split_aborts(req: GenerationRequest, indices: set[int] | None) -> list[tupl
 
 def as_stream(backend: Backend | StreamingBackend) -> StreamingBackend:
     """``backend`` itself when it streams, else a :class:`BatchStream` around it."""
-    if all(callable(getattr(backend, m, None)) for m in ("submit", "poll", "abort")):
+    native = all(callable(getattr(backend, m, None)) for m in ("submit", "poll", "abort"))
+    if native and getattr(backend, "streams", True):  # a backend may stream only when asked to
         return backend  # type: ignore[return-value]
     return BatchStream(backend)  # type: ignore[arg-type]
