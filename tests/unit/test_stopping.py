@@ -127,3 +127,25 @@ def test_without_token_records_confidence_signals_are_null():
     sig = row["tiers"][0]["signals"]
     assert pd.isna(sig["confidence"]) and sig["weighted_agreement"] == 1.0
     assert row["tiers"][0]["vote"] == "majority" and row["tiers"][0]["weights"] is None
+
+
+def test_a_run_with_token_records_replays_exactly_as_a_bank():
+    from cascadec.runtime.backends.replay import bank_from_samples
+
+    answers = ["3", "4", "3", "4", "3", "4", "3", "3"]
+    confidences = [1.3, 9.1, 1.2, 8.7, 1.1, 9.4, 1.0, 1.5]
+    kw = {
+        "vote": PlanVote(policy="filtered", keep=0.5),
+        "early_stop": EarlyStop(rule="weighted", round_size=1),
+    }
+    first, samples = run(answers, confidences, **kw)
+    plan = make_plan([strategy("s", [tier("M", 8)], **kw)], {"M": 1.0})
+    problems = pd.DataFrame({"id": ["p"], "problem": ["?"], "answer": ["4"]})
+    again, _, _, _ = execute(
+        prepare(plan, problems), ReplayBackend(bank_from_samples(samples)), equivalence=EQ
+    )
+    assert again.iloc[0]["tiers"][0]["signals"] == first["tiers"][0]["signals"]
+    assert (
+        again.iloc[0]["final_answer"] == first["final_answer"]
+        and again.iloc[0]["samples"] == first["samples"]
+    )
