@@ -67,6 +67,41 @@ def problems_for(plan: Plan, frame: pd.DataFrame, source: str = "<data>") -> lis
     return problems_from_frame(frame, feature_columns=columns, source=source)
 
 
+def needs_token_records(strategy) -> bool:
+    """Whether a strategy uses confidence (vote policy, stop rule or signal) the arrays do not carry.
+
+    Such strategies go through the runtime's exact path (replay from the bank's token records):
+    slower, but the very decisions a live run makes.
+    """
+    from cascadec.core.conditions import parse_condition
+    from cascadec.runtime.signals import CONFIDENCE_SIGNALS
+
+    if strategy.vote is not None and strategy.vote.policy != "majority":
+        return True
+    if strategy.early_stop is not None and strategy.early_stop.rule != "decided":
+        return True
+    names = {*CONFIDENCE_SIGNALS, "weighted_agreement", "hybrid", "confidence", "winner_conf"}
+    for t in strategy.tiers:
+        for text in (t.escalate_if, t.retry.when if t.retry else None, t.explore.when if t.explore else None):
+            if text and parse_condition(text).signals() & names:
+                return True
+    return False
+
+
+def _empty_outcome(C: int, P: int, T: int) -> Outcome:
+    """An outcome for the exact path to fill in (every problem through the runtime)."""
+    return Outcome(
+        correct=np.full((C, P), np.nan),
+        cost=np.zeros((C, P)),
+        samples=np.zeros((C, P), dtype=np.int64),
+        tokens=np.zeros((C, P), dtype=np.int64),
+        tiers_used=np.zeros((C, P), dtype=np.int64),
+        reason=np.zeros((C, P), dtype=np.int64),
+        reached=np.zeros((C, P, T), dtype=bool),
+        winner=np.full((C, P), -1, dtype=np.int64),
+    )
+
+
 def simulate(
     plan: Plan,
     bank: pd.DataFrame,
@@ -78,8 +113,12 @@ def simulate(
     eq = equivalence or Equivalence("math")
     arrays = arrays or build_arrays(bank, problems, plan, eq)
     strategies = list(plan.strategies)
-    outcome = simulate_vector(strategies, arrays)
-    hard = np.flatnonzero(arrays.exact_only)
+    if any(needs_token_records(s) for s in strategies):
+        outcome = _empty_outcome(len(strategies), len(problems), max(len(s.tiers) for s in strategies))
+        hard = np.arange(len(problems))
+    else:
+        outcome = simulate_vector(strategies, arrays)
+        hard = np.flatnonzero(arrays.exact_only)
     if hard.size:
         _exact_into(outcome, plan, strategies, bank, [problems[i] for i in hard], hard, eq)
     return Simulation(plan, strategies, problems, outcome, int(hard.size))

@@ -149,3 +149,18 @@ def test_a_run_with_token_records_replays_exactly_as_a_bank():
         again.iloc[0]["final_answer"] == first["final_answer"]
         and again.iloc[0]["samples"] == first["samples"]
     )
+
+
+def test_the_simulator_replays_confidence_strategies_exactly():
+    from cascadec.runtime.data import Problem
+    from cascadec.sim.simulate import needs_token_records, simulate
+
+    answers = ["3", "4", "3", "4", "3", "4", "3", "3"]
+    confidences = [1.3, 9.1, 1.2, 8.7, 1.1, 9.4, 1.0, 1.5]
+    kw = {"vote": PlanVote(policy="weighted"), "early_stop": EarlyStop(rule="weighted", round_size=1)}
+    s = strategy("s", [tier("M", 8)], **kw)
+    assert needs_token_records(s) and not needs_token_records(strategy("m", [tier("M", 8)]))
+    bank = bank_from_answers({("M", "p"): answers}, confidences={("M", "p"): confidences})
+    sim = simulate(make_plan([s], {"M": 1.0}), bank, [Problem("p", "?", "4")], equivalence=EQ)
+    row, _ = run(answers, confidences, **kw)
+    assert sim.outcome.samples[0, 0] == row["samples"] and sim.outcome.correct[0, 0] == float(row["correct"])
