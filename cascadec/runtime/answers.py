@@ -37,7 +37,9 @@ _PROSE = re.compile(
     r"(?:final answer\s*(?:is|:)|the answer is|answer\s*:)\s*:?\s*(?P<rest>[^\n]*)",
     re.IGNORECASE,
 )
-_MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+_MATH_SPAN = re.compile(
+    r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL
+)  # ``\$`` is a dollar sign, not a delimiter
 _NUMBER_IN_TEXT = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?|-?\.\d+")
 _CHOICE = re.compile(r"^\(?([A-J])\)?[.:]?$")
 _CHOICE_IN_TEXT = re.compile(r"(?:^|[\s(\[{*])\(?([A-J])\)?(?=[\s.,:;)\]}*]|$)")
@@ -200,17 +202,23 @@ def _last_atom(text: str) -> str | None:
 
 
 def final_line_answer(text: str) -> str | None:
-    """The last math span or number (whichever comes last) of the last non-empty line."""
+    """The last math span or number (whichever comes last) of the last line that has one.
+
+    Prose lines after it ("Hope this helps!") are skipped, at most 3.
+    """
     text = text.rstrip()
-    if not text.strip():
-        return None
-    start = text.rfind("\n") + 1
-    spans = [m for m in _MATH_SPAN.finditer(text) if m.end() > start]
-    if (
-        spans and spans[-1].start() < start and spans[-1].group(0)[:2] in ("$$", "\\[")
-    ):  # a display block ending the text: "\\[ \n 9 \n \\]"
-        start = spans[-1].start()
-    return _last_atom(text[start:])
+    for _ in range(4):
+        if not text.strip():
+            return None
+        start = text.rfind("\n") + 1
+        spans = [m for m in _MATH_SPAN.finditer(text) if m.end() > start]
+        if spans and spans[-1].start() < start and spans[-1].group(0)[:2] in ("$$", "\\["):
+            start = spans[-1].start()  # a display block ending the text: "\\[ \n 9 \n \\]"
+        found = _last_atom(text[start:])
+        if found is not None or not re.search(r"[A-Za-z]{2}", text[start:]):
+            return found  # a bare delimiter line ("$", "\\)") ends an unread block: no answer
+        text = text[:start].rstrip()
+    return None
 
 
 def choice_answer(text: str) -> str | None:

@@ -118,6 +118,9 @@ def test_prompt_templates():
         ("\\boxed{200} then \\boxed{255}. Final Answer: The final answer is $10,455$.", "10455"),
         ("blah\n#### 6", "6"),
         ("so the result is\n\\[\n 9 \n\\]", "9"),
+        ("So the total cost is $\\$18$.", "18"),  # \\$ is a dollar sign, not a delimiter
+        ("so 9 * 2 = $18 per day.\nHope this helps!", "18"),  # trailing prose lines are skipped
+        ("Answer $ \n 9 \n $", None),  # inline math does not span lines (as math-verify)
         # values kept, noise removed
         ("\\boxed{7 3/4}", "\\frac{31}{4}"),
         ("\\boxed{4 4/9}", "\\frac{40}{9}"),
