@@ -53,6 +53,11 @@ class PlanModel(_Frozen):
     max_model_len: int | None = None
     dtype: str = "auto"
     gpu_memory_utilization: float | None = None
+    trust_remote_code: bool = Field(
+        default=False,
+        exclude_if=lambda v: not v,  # absent unless set: plans without it keep their bytes and hash
+        description="From the registry: the model's own code may run when it loads",
+    )
 
 
 class RetryRule(_Frozen):

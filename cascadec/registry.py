@@ -37,6 +37,11 @@ class ModelEntry(BaseModel):
     prompt: str | None = Field(
         default=None, description="Prompt template name used for this model by default"
     )
+    trust_remote_code: bool = Field(
+        default=False,
+        description="Let the model's own Python code run when it loads (Hugging Face trust_remote_code); "
+        "off unless a registry says so, and then a warning",
+    )
 
 
 class ModelRegistry(BaseModel):

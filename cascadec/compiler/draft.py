@@ -139,5 +139,6 @@ def plan_models(draft: Draft, registry: ModelRegistry) -> dict[str, PlanModel]:
             max_model_len=e.max_model_len,
             dtype=e.dtype,
             gpu_memory_utilization=e.gpu_memory_utilization,
+            trust_remote_code=e.trust_remote_code,
         )
     return out

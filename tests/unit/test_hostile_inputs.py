@@ -182,3 +182,21 @@ def test_a_terminal_that_is_not_utf8(tmp_path):
         timeout=30,
     )
     assert done.returncode == 1 and b"E100 unexpected character '\\u0412'" in done.stdout, done.stderr
+
+
+def test_trust_remote_code_is_off_unless_the_registry_says_so(tmp_path):
+    from cascadec.compiler import compile_marker
+    from cascadec.plan import plan_to_json
+    from cascadec.registry import load_registry
+    from cascadec.runtime.backends.vllm_offline import worker_config
+
+    plain, _ = compile_marker("mv_1.5B_k4_t0.7")
+    assert all(not m.trust_remote_code for m in plain.models.values())
+    assert "trust_remote_code" not in plan_to_json(plain)  # plans without it keep their hash
+    (tmp_path / "r.yaml").write_text(
+        "models:\n  - {id: org/m, aliases: [1B], params: 1, trust_remote_code: true}\n"
+    )
+    trusted, _ = compile_marker("mv_1B_k4_t0.7", load_registry(tmp_path / "r.yaml"))
+    model = trusted.models["org/m"]
+    assert model.trust_remote_code and '"trust_remote_code": true' in plan_to_json(trusted)
+    assert worker_config(model)["model"]["trust_remote_code"] is True

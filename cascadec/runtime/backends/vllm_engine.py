@@ -108,6 +108,7 @@ def build_engine(config: dict):
         "dtype": model.get("dtype") or "auto",
         "tensor_parallel_size": model.get("tensor_parallel_size") or 1,
         "seed": config["seed"],
+        "trust_remote_code": bool(model.get("trust_remote_code")),  # off unless the registry says so
     }
     if model.get("max_model_len"):
         kwargs["max_model_len"] = model["max_model_len"]

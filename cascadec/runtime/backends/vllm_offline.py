@@ -31,6 +31,7 @@ import multiprocessing
 import os
 import re
 import signal
+import sys
 import tempfile
 import time
 import weakref
@@ -123,6 +124,11 @@ class VLLMBackend:
             raise BackendError(f"model {model.id!r}: weights folder {model.path!r} does not exist")
         if importlib.util.find_spec("vllm") is None:
             raise BackendError(INSTALL_HINT)
+        if model.trust_remote_code:
+            sys.stderr.write(
+                f"warning: model {model.id!r} may run its own Python code as it loads "
+                "(trust_remote_code: true in its registry)\n"
+            )
         config = worker_config(
             model,
             enforce_eager=self.enforce_eager,
@@ -338,7 +344,8 @@ class VLLMBackend:
             how += ", out of memory?"
         log = self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
         text = summarise_failure(error, log)
-        return BackendError(f"vllm worker died while {doing} ({how}): {text}{self._log_hint()}")
+        of = f" of model {self.model.id!r}" if self.model is not None else ""
+        return BackendError(f"vllm worker{of} died while {doing} ({how}): {text}{self._log_hint()}")
 
     def _log_hint(self) -> str:
         return f"\n(worker log: {self.log_path})" if self.log_path is not None and not self.verbose else ""
