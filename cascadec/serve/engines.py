@@ -102,7 +102,10 @@ class Engine:
 
     @property
     def can_stream(self) -> bool:
-        return hasattr(self.backend, "url") and getattr(self.backend, "_client", None) is not None
+        """Only an HTTP endpoint streams here (a loaded OpenAI backend knows its URL)."""
+        return (
+            getattr(self.backend, "name", "") == "openai" and getattr(self.backend, "url", None) is not None
+        )
 
     async def stream(self, request: GenerationRequest, on_delta: Delta) -> Sample:
         """One sample (``n`` must be 1), its text passed to ``on_delta`` as the engine makes it."""
