@@ -158,3 +158,46 @@ def test_rounds_and_retries_replay_exactly_from_a_bank_recorded_at_once(backend,
     from seed_checks import check_rounds_replay_from_a_bank
 
     check_rounds_replay_from_a_bank(backend, ["0.034M"], problems, tmp_path)
+
+
+def test_streamed_samples_equal_batched_ones_and_abort(server):
+    """``stream=True``: one streamed completion per sample gives the batch's samples exactly;
+    an abort closes a sample's stream early."""
+    import time
+
+    from cascadec.compiler import compile_markers
+
+    plan, _ = compile_markers([MARKER], registry=load_registry(named_registry("zoo")))
+    model = next(iter(plan.models.values()))
+    streamed = OpenAIBackend(endpoints=server, stream=True)
+    try:
+        streamed.load(model)
+        reqs = [
+            GenerationRequest(f"r{i}", "p", f"{i}+{7 * i}=", 3, 0.7, 1.0, 24, 99 + i, first_sample=i % 2)
+            for i in range(4)
+        ] + [GenerationRequest("g", "p", "5+5=", 2, 0.0, 1.0, 24, 7)]
+        batch = streamed.generate(reqs)
+        streamed.submit(reqs)
+        got, deadline = {}, time.monotonic() + 120
+        while streamed._in_flight and time.monotonic() < deadline:
+            for ev in streamed.poll(1.0):
+                got[ev.request_id, ev.index] = ev.sample
+        for req, row in zip(reqs, batch, strict=True):
+            mine = [got[req.request_id, i] for i in range(req.n)]
+            assert [(s.text, s.num_tokens, s.finish_reason) for s in mine] == [
+                (s.text, s.num_tokens, s.finish_reason) for s in row
+            ]
+            for a, b in zip(mine, row, strict=True):
+                assert list(a.logprobs) == pytest.approx(list(b.logprobs), abs=1e-4)
+        long = GenerationRequest("long", "p", "1+2=", 1, 1.0, 1.0, 200, 5)
+        streamed.submit([long], stream_tokens=True)
+        finished = None
+        while finished is None:
+            for ev in streamed.poll(30):
+                if ev.sample is None:
+                    streamed.abort("long")
+                else:
+                    finished = ev.sample
+        assert finished.finish_reason in ("abort", "stop", "length")  # a short answer may beat the abort
+    finally:
+        streamed.close()
