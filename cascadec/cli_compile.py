@@ -106,7 +106,7 @@ def compile_command(
     except CascadecError as exc:
         raise _fail(exc) from None
     _emit_diagnostics(warnings)
-    if _write_or_print(plan_to_json(plan), output):
+    if _write_or_print(plan_to_json(plan), output, inputs=(spec, table, models)):
         sys.stderr.write(f"wrote {output} ({len(plan.strategies)} strategies, {plan.hash[:19]})\n")
 
 
@@ -144,13 +144,25 @@ def explain_command(
     render_plan(plan, escalation_rate=escalation_rate, token_share=token_share)
 
 
-def _write_or_print(text: str, output: Path | None) -> bool:
-    """Write ``text`` to ``output`` (True) or stdout (False); an unwritable file exits 2."""
+def _write_or_print(
+    text: str, output: Path | None, inputs: tuple = (), replaceable: tuple[str, ...] = ("schema_version",)
+) -> bool:
+    """Write ``text`` to ``output`` (True) or stdout (False); an unwritable file exits 2.
+
+    Never over an input, never over a file cascadec did not write (``limits.check_output_file``);
+    atomically (a temp file renamed), so a failure leaves the old file whole."""
+    from cascadec.limits import check_output_file
+    from cascadec.runtime.rundir import atomic_write
+
     if output is None:
         sys.stdout.write(text)
         return False
     try:
-        output.write_text(text, encoding="utf-8")
+        check_output_file(output, inputs, replaceable=replaceable)
+    except CascadecError as exc:
+        raise _fail(exc) from None
+    try:
+        atomic_write(output, text.encode("utf-8"))
     except OSError as exc:
         sys.stderr.write(f"error: cannot write {output}: {exc.strerror or exc}\n")
         raise typer.Exit(ExitCode.USAGE) from None
@@ -185,7 +197,7 @@ def schema_command(
     if which not in SCHEMAS:
         sys.stderr.write(f"error: schema is one of {', '.join(SCHEMAS)}, got {which!r}\n")
         raise typer.Exit(ExitCode.USAGE)
-    _write_or_print(schema_text(which), output)
+    _write_or_print(schema_text(which), output, replaceable=("$schema",))
 
 
 def register(app: typer.Typer) -> None:

@@ -84,3 +84,31 @@ def check_regular_file(path: str | Path, limit: int, what: str = "file") -> None
         raise CascadecError(
             f"{what} is {info.st_size} bytes; at most {limit} are read", code="E901", where=path
         )
+
+
+def check_output_file(
+    output: str | Path, inputs: tuple[str | Path | None, ...] = (), *, replaceable: tuple[str, ...] = ()
+) -> None:
+    """Refuse an output file that would destroy something: one of the command's own inputs, a
+    special file, or an existing file that is not an earlier output of the same kind (a JSON
+    object with one of the ``replaceable`` keys, such as a plan's ``schema_version``)."""
+    out = Path(output)
+    if not out.exists():
+        return
+    for item in inputs:
+        if item is not None and Path(item).is_file() and os.path.samefile(item, out):
+            raise CascadecError("the output would replace this command's own input", code="E901", where=out)
+    if not out.is_file():
+        raise CascadecError("output exists and is not a regular file", code="E901", where=out)
+    try:
+        import json
+
+        head = json.loads(read_regular_file(out, MAX_PLAN_BYTES, "output").decode("utf-8"))
+    except (CascadecError, ValueError, RecursionError):
+        head = None
+    if not (isinstance(head, dict) and any(key in head for key in replaceable)):
+        raise CascadecError(
+            "output file exists and was not written by cascadec; choose another path or remove it",
+            code="E901",
+            where=out,
+        )

@@ -7,6 +7,7 @@ this module (and building the main CLI) stays fast.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +37,14 @@ def sample(
     seed: Annotated[int, typer.Option(help="Test-namespace seed (training never uses these streams)")] = 0,
 ) -> None:
     """Write held-out problems as JSONL: id, problem, answer, difficulty, bucket."""
+    from cascadec.errors import CascadecError, exit_code
+    from cascadec.limits import check_output_file
+
+    try:
+        check_output_file(out)  # never over a file of the user's (their data, say)
+    except CascadecError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise typer.Exit(exit_code(exc)) from None
     rows = sample_problems(n, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8") as fh:

@@ -200,3 +200,17 @@ def test_trust_remote_code_is_off_unless_the_registry_says_so(tmp_path):
     model = trusted.models["org/m"]
     assert model.trust_remote_code and '"trust_remote_code": true' in plan_to_json(trusted)
     assert worker_config(model)["model"]["trust_remote_code"] is True
+
+
+def test_outputs_never_replace_inputs_or_user_files(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("version: 1\nstrategy: {mv: {model: 1.5B, k: 4, temperature: 0.7}}\n")
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": true}')
+    data = tmp_path / "problems.jsonl"
+    data.write_text('{"id": "a", "problem": "1+1="}\n')
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert "own input" in cascadec("compile", spec, "-o", spec).text
+    assert "not written by cascadec" in cascadec("compile", spec, "-o", notes).text
+    assert "not written by cascadec" in cascadec("zoo", "sample", "--n", "2", "--out", data).text
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
