@@ -2,6 +2,7 @@
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -90,7 +91,12 @@ def lines(path):
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
-@pytest.mark.parametrize("kill_after", [30, 140])  # during the first model, during the second
+# during the first model, during the second, and at a random point (seed: CASCADEC_KILL_SEED)
+KILL_SEED = int(os.environ.get("CASCADEC_KILL_SEED", time.time_ns() % 10**6))
+RANDOM_KILL = random.Random(KILL_SEED).randint(5, 150)
+
+
+@pytest.mark.parametrize("kill_after", [30, 140, RANDOM_KILL])
 def test_sigkill_then_resume(files, kill_after):
     out = files / "out"
     env = {**os.environ, "CASCADEC_REPLAY_DELAY": "0.15"}
