@@ -42,8 +42,8 @@ def _registry(models: str | None):
         return None
     try:
         return resolve_registry(models)
-    except CascadecError as exc:
-        raise _Usage(f"--models: {exc.message}") from None
+    except CascadecError as exc:  # its code decides the exit (errors.exit_code), as in lint and run
+        raise type(exc)(f"--models: {exc.message}", code=exc.code, where=exc.where) from None
 
 
 def _table_markers(path: Path, column: str) -> tuple[list[str], list[tuple[int, int]]]:

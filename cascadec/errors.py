@@ -68,7 +68,10 @@ CODES: dict[str, Code] = {
         Code("E210", "condition syntax error"),
         Code("E211", "unknown signal in a condition"),
         Code("E212", "condition type error"),
-        Code("E300", "model registry error (unreadable, malformed, duplicate alias)"),
+        Code(
+            "E300",
+            "model registry error (malformed, duplicate alias); one that is missing or unreadable is E901",
+        ),
         Code("E400", "static check failed (threshold unreachable, budget impossible, ...)"),
         Code("W400", "static check warning (threshold never fires, tier can never run, ...)"),
         Code("E401", "plan file is not a valid plan"),

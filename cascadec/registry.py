@@ -97,7 +97,11 @@ class ModelRegistry(BaseModel):
 
 
 def load_registry(path: str | Path | None = None) -> ModelRegistry:
-    """Load a registry file (default: the Qwen2.5-Math one). Errors are RegistryError (E300)."""
+    """Load a registry file (default: the Qwen2.5-Math one).
+
+    Errors are RegistryError: E300 (exit 1) for a malformed registry, E901 (exit 2) for one
+    that cannot be read.
+    """
     return _load_cached(str(Path(path).resolve()) if path is not None else str(default_registry_path()))
 
 
@@ -109,8 +113,8 @@ def _load_cached(path: str) -> ModelRegistry:
         text = read_regular_file(path, MAX_SPEC_BYTES, "model registry").decode("utf-8")
     except UnicodeDecodeError:
         raise RegistryError(f"model registry {path} is not UTF-8 text") from None
-    except CascadecError as exc:
-        raise RegistryError(exc.message, where=exc.where) from None
+    except CascadecError as exc:  # missing, unreadable, too big: I/O (E901, exit 2) in every command
+        raise RegistryError(exc.message, code=exc.code, where=exc.where) from None
     try:
         raw = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
@@ -155,7 +159,9 @@ def resolve_registry(arg: RegistryLike, *, base: Path | None = None) -> ModelReg
     for path in candidates:
         if path.is_file():
             return load_registry(path)
-    raise RegistryError(f"cannot find model registry {text!r} (a shipped name such as zoo, or a YAML file)")
+    raise RegistryError(  # a registry that is not there is I/O (exit 2), whichever command asked
+        f"cannot find model registry {text!r} (a shipped name such as zoo, or a YAML file)", code="E901"
+    )
 
 
 def named_registry(name: str) -> Path:

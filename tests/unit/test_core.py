@@ -1,6 +1,10 @@
 """The semantic core (cascadec.core): kinds, the printer, tier selection, worst-case counts, and
 the one registry resolver every command shares."""
 
+import json
+import subprocess
+import sys
+
 import pytest
 from typer.testing import CliRunner
 
@@ -8,6 +12,7 @@ from cascadec.cli import app
 from cascadec.core.kinds import CASCADES, KINDS, Kind
 from cascadec.core.printer import format_temperature, marker_text, vote_marker
 from cascadec.core.selection import select_tiers, start_tier, worst_case_samples
+from cascadec.errors import exit_code
 from cascadec.marker import parse_marker
 from cascadec.plan import Exploration, RetryRule
 from cascadec.registry import resolve_registry
@@ -73,6 +78,42 @@ def test_one_registry_resolver_for_every_command(tmp_path):
     compiled = runner.invoke(app, ["compile", "--marker", "mv_0.034M_k4_t0.7", "--models", "zoo"])
     assert linted.exit_code == 0, linted.output
     assert compiled.exit_code == 0, compiled.output
-    unknown = runner.invoke(app, ["lint", str(marker_file), "--models", "no-such-registry"])
-    assert unknown.exit_code != 0
-    assert "cannot find model registry 'no-such-registry'" in unknown.output + str(unknown.exception)
+
+
+def _cli(*args) -> tuple[int, str]:
+    """A command as ``cascadec.cli.main`` runs it: an escaping error exits by ``errors.exit_code``."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    exc = result.exception
+    status = result.exit_code if exc is None or isinstance(exc, SystemExit) else exit_code(exc)
+    return status, result.output + ("" if exc is None else str(exc))
+
+
+def test_registry_errors_exit_alike_in_every_command(tmp_path):
+    """A --models registry that is not there is usage/I/O (2), a malformed one bad input (1), everywhere."""
+    markers = tmp_path / "markers.txt"
+    markers.write_text("mv_7B_k4_t0.7\n")
+    data = tmp_path / "data.jsonl"
+    data.write_text(json.dumps({"id": "p0", "problem": "1+1=", "answer": "2"}) + "\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [{id: x}]\n")  # no params: E300
+    commands = [
+        ("lint", markers),
+        ("compile", "--marker", "mv_7B_k4_t0.7"),
+        ("explain", "--marker", "mv_7B_k4_t0.7"),
+        ("run", "--marker", "mv_7B_k4_t0.7", "--data", data, "--dry-run"),
+    ]
+    for command in commands:
+        for registry, code, says in (
+            ("no-such-registry", 2, "cannot find model registry 'no-such-registry'"),
+            (tmp_path / "missing.yaml", 2, "missing.yaml"),
+            (bad, 1, "E300"),
+        ):
+            status, out = _cli(*command, "--models", registry)
+            assert status == code, (command, registry, out)
+            assert says in out and "Traceback" not in out, (command, out)
+    done = subprocess.run(  # and the real entry point agrees
+        [sys.executable, "-m", "cascadec", "lint", str(markers), "--models", "no-such-registry"],
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
