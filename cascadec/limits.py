@@ -49,7 +49,7 @@ def read_regular_file(path: str | Path, limit: int, what: str = "file") -> bytes
             raise CascadecError(f"is a directory, not a {what}", code="E901", where=path)
         if not stat.S_ISREG(info.st_mode):
             raise CascadecError(
-                f"not a regular file (a pipe, socket or device); give a {what} on disk",
+                f"not a regular file (a pipe, socket or device); give the {what} as a file on disk",
                 code="E901",
                 where=path,
             )
@@ -78,7 +78,9 @@ def check_regular_file(path: str | Path, limit: int, what: str = "file") -> None
         raise CascadecError(f"is a directory, not a {what}", code="E901", where=path)
     if not stat.S_ISREG(info.st_mode):
         raise CascadecError(
-            f"not a regular file (a pipe, socket or device); give a {what} on disk", code="E901", where=path
+            f"not a regular file (a pipe, socket or device); give the {what} as a file on disk",
+            code="E901",
+            where=path,
         )
     if info.st_size > limit:
         raise CascadecError(

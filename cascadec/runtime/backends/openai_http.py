@@ -29,7 +29,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from cascadec.core.seeds import request_seed
-from cascadec.errors import BackendError
+from cascadec.errors import BackendError, CascadecError
+from cascadec.limits import MAX_SPEC_BYTES, read_regular_file
 from cascadec.plan import PlanModel
 from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample, top_logprobs_entropy
 from cascadec.runtime.backends.streaming import StreamEvent
@@ -51,9 +52,11 @@ def read_endpoints(source: str | os.PathLike | Mapping[str, str] | None) -> dict
         return {str(k): str(v) for k, v in source.items()}
     path = Path(source)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BackendError(f"cannot read endpoints file {path}: {exc.strerror or exc}") from None
+        data = json.loads(read_regular_file(path, MAX_SPEC_BYTES, "endpoints file").decode("utf-8"))
+    except CascadecError as exc:  # missing, a FIFO (would block), too large
+        raise BackendError(exc.message, where=exc.where) from None
+    except (UnicodeDecodeError, RecursionError):
+        raise BackendError("endpoints file is not UTF-8 JSON", where=path) from None
     except json.JSONDecodeError as exc:
         raise BackendError(
             f'{path}: not JSON ({exc.msg}); expected {{"<model id>": "http://host:port/v1"}}'
