@@ -2,8 +2,10 @@
 
 Every strategy of the plan runs over every problem through the vectorised state machine
 (:mod:`cascadec.sim.vector`); problems whose answers do not form a clean equivalence
-partition go through the runtime itself (replay backend, in memory) — either way the
-decisions are the ones ``cascadec run --backend replay`` makes on the same bank.
+partition, and strategies that use what the arrays do not model (early-stop rules other than
+``decided``, confidence-weighted or filtered votes, confidence signals in conditions), go
+through the runtime itself (replay backend, in memory) — either way the decisions are the
+ones ``cascadec run --backend replay`` makes on the same bank.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cascadec.core.conditions import parse_condition
 from cascadec.plan import Plan, PlanStrategy
 from cascadec.runtime.data import Problem, problems_from_frame
 from cascadec.runtime.equivalence import Equivalence
@@ -67,39 +70,38 @@ def problems_for(plan: Plan, frame: pd.DataFrame, source: str = "<data>") -> lis
     return problems_from_frame(frame, feature_columns=columns, source=source)
 
 
-def needs_token_records(strategy) -> bool:
-    """Whether a strategy uses confidence (vote policy, stop rule or signal) the arrays do not carry.
+# what the vectorised machine measures (sim.vector._signals); any other signal needs the runtime
+VECTOR_SIGNALS = frozenset(
+    {"agreement", "margin", "entropy", "no_answer", "mean_logprob", "token_entropy", "tokens", "k"}
+)
 
-    Such strategies go through the runtime's exact path (replay from the bank's token records):
-    slower, but the very decisions a live run makes.
-    """
-    from cascadec.core.conditions import parse_condition
-    from cascadec.runtime.signals import CONFIDENCE_SIGNALS
 
-    if strategy.vote is not None and strategy.vote.policy != "majority":
+def needs_token_records(strategy: PlanStrategy) -> bool:
+    """Whether a strategy uses what the arrays do not model (a vote policy or stop rule beyond
+    plain majority and ``decided``, a confidence signal). Such strategies go through the
+    runtime's exact path (replay from the bank's token records): slower, the very decisions a
+    live run makes. An allow-list, so a signal added later is exact until the arrays learn it."""
+    if strategy.early_stop is not None and strategy.early_stop.rule.value != "decided":
         return True
-    if strategy.early_stop is not None and strategy.early_stop.rule != "decided":
+    if strategy.vote is not None and strategy.vote.policy.value != "majority":
         return True
-    names = {*CONFIDENCE_SIGNALS, "weighted_agreement", "hybrid", "confidence", "winner_conf"}
-    for t in strategy.tiers:
-        for text in (t.escalate_if, t.retry.when if t.retry else None, t.explore.when if t.explore else None):
-            if text and parse_condition(text).signals() & names:
-                return True
-    return False
+    conditions = []
+    for tier in strategy.tiers:
+        conditions += [tier.escalate_if]
+        conditions += [tier.retry.when] if tier.retry else []
+        conditions += [tier.explore.when] if tier.explore else []
+    return any(not parse_condition(c).signals() <= VECTOR_SIGNALS for c in conditions if c)
 
 
-def _empty_outcome(C: int, P: int, T: int) -> Outcome:
-    """An outcome for the exact path to fill in (every problem through the runtime)."""
-    return Outcome(
-        correct=np.full((C, P), np.nan),
-        cost=np.zeros((C, P)),
-        samples=np.zeros((C, P), dtype=np.int64),
-        tokens=np.zeros((C, P), dtype=np.int64),
-        tiers_used=np.zeros((C, P), dtype=np.int64),
-        reason=np.zeros((C, P), dtype=np.int64),
-        reached=np.zeros((C, P, T), dtype=bool),
-        winner=np.full((C, P), -1, dtype=np.int64),
+def _stand_in(strategy: PlanStrategy) -> PlanStrategy:
+    """A shape-alike the arrays can run; its outcomes are overwritten by the runtime's."""
+    tiers = tuple(
+        t.model_copy(
+            update={"escalate_if": None if t.escalate_if is None else "true", "retry": None, "explore": None}
+        )
+        for t in strategy.tiers
     )
+    return strategy.model_copy(update={"tiers": tiers, "early_stop": None, "vote": None})
 
 
 def simulate(
@@ -113,25 +115,30 @@ def simulate(
     eq = equivalence or Equivalence("math")
     arrays = arrays or build_arrays(bank, problems, plan, eq)
     strategies = list(plan.strategies)
-    if any(needs_token_records(s) for s in strategies):
-        outcome = _empty_outcome(len(strategies), len(problems), max(len(s.tiers) for s in strategies))
-        hard = np.arange(len(problems))
-    else:
-        outcome = simulate_vector(strategies, arrays)
-        hard = np.flatnonzero(arrays.exact_only)
+    modelled = [_stand_in(s) if needs_token_records(s) else s for s in strategies]
+    outcome = simulate_vector(modelled, arrays)
+    hard = np.flatnonzero(arrays.exact_only)
     if hard.size:
         _exact_into(outcome, plan, strategies, bank, [problems[i] for i in hard], hard, eq)
+    unmodelled = [c for c, s in enumerate(strategies) if needs_token_records(s)]
+    if unmodelled:
+        every = np.arange(len(problems))
+        _exact_into(outcome, plan, strategies, bank, problems, every, eq, only=unmodelled)
     return Simulation(plan, strategies, problems, outcome, int(hard.size))
 
 
-def _exact_into(outcome: Outcome, plan, strategies, bank, problems, where, eq) -> None:
-    """Run ``problems`` through the runtime (replay, in memory) and write their outcomes."""
+def _exact_into(outcome: Outcome, plan, strategies, bank, problems, where, eq, only=None) -> None:
+    """Run ``problems`` through the runtime (replay, in memory) and write their outcomes
+    (for the strategies at indices ``only``; default all)."""
     from cascadec.plan import resolve_tiers
     from cascadec.runtime.backends.replay import ReplayBackend
     from cascadec.runtime.session import Prepared, execute
 
+    chosen = set(range(len(strategies)) if only is None else only)
     assignments = []
-    for s in strategies:
+    for c, s in enumerate(strategies):
+        if c not in chosen:
+            continue
         col = s.adaptive_k.column if s.adaptive_k else "difficulty"
         for p, tiers in zip(problems, resolve_tiers(s, [p.features.get(col) for p in problems]), strict=True):
             assignments.append((p, s, tiers))
@@ -140,6 +147,8 @@ def _exact_into(outcome: Outcome, plan, strategies, bank, problems, where, eq) -
     )
     by_key = {(r.id, r.strategy): r for r in rows.itertuples(index=False)}
     for c, s in enumerate(strategies):
+        if c not in chosen:
+            continue
         for j, p in zip(where, problems, strict=True):
             r = by_key[(p.id, s.key)]
             outcome.correct[c, j] = (

@@ -1,8 +1,10 @@
 """The vectorised simulator makes exactly the runtime's decisions (replay backend, same bank).
 
-Generated plans cover thresholds on every signal, early stopping, retries (also at another
-temperature), explorations (skip to the top, raise the temperature), sample and cost budgets,
-adaptive k with cost-aware tier skipping, and every final-answer policy.
+Generated plans cover thresholds on every signal, early stopping under every rule, every vote
+policy, retries (also at another temperature), explorations (skip to the top, raise the
+temperature), sample and cost budgets, adaptive k with cost-aware tier skipping, and every
+final-answer policy. (Strategies the arrays do not model run through the runtime inside
+``simulate``: the equality must hold for them too.)
 """
 
 import numpy as np
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 
 from cascadec.api import prepare
 from cascadec.errors import CascadecError
-from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, RetryRule
+from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, PlanVote, RetryRule
 from cascadec.runtime.backends.replay import ReplayBackend
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.session import execute
@@ -20,6 +22,7 @@ from cascadec.runtime.testing import make_plan, strategy, tier
 from cascadec.sim.simulate import problems_for, simulate
 from cascadec.sim.synthetic import SYNTHETIC_MODELS, synthetic_bank, synthetic_problems
 from cascadec.sim.vector import REASONS
+from cascadec.spec.vote import StopRule, VotePolicy
 
 PROBLEMS = synthetic_problems(14, seed=3)
 BANK = synthetic_bank(PROBLEMS, k=16, seed=3)
@@ -35,6 +38,8 @@ CONDITIONS = [
     "mean_logprob < -0.1",
     "true",
     "false",
+    "weighted_agreement < 0.8",
+    "hybrid < 0.9 or lowest_group_conf < 0.5",
 ]
 
 
@@ -100,7 +105,14 @@ def strategies_(draw, key):
         key,
         ts,
         final_answer=draw(st.sampled_from(["last_tier", "most_confident", "pooled"])),
-        early_stop=EarlyStop(round_size=draw(st.integers(1, 3))) if draw(st.booleans()) else None,
+        early_stop=EarlyStop(
+            round_size=draw(st.integers(1, 3)),
+            rule=draw(st.sampled_from(list(StopRule))),
+            confidence=draw(st.sampled_from([0.8, 0.95])),
+        )
+        if draw(st.booleans())
+        else None,
+        vote=PlanVote(policy=draw(st.sampled_from(list(VotePolicy)))) if draw(st.booleans()) else None,
         budget=budget,
         adaptive_k=adaptive,
     )
