@@ -115,15 +115,14 @@ def simulate(
     eq = equivalence or Equivalence("math")
     arrays = arrays or build_arrays(bank, problems, plan, eq)
     strategies = list(plan.strategies)
-    modelled = [_stand_in(s) if needs_token_records(s) else s for s in strategies]
-    outcome = simulate_vector(modelled, arrays)
+    exact = [c for c, s in enumerate(strategies) if needs_token_records(s)]
+    vector = [c for c in range(len(strategies)) if c not in exact]
+    outcome = simulate_vector([_stand_in(s) if c in exact else s for c, s in enumerate(strategies)], arrays)
     hard = np.flatnonzero(arrays.exact_only)
-    if hard.size:
-        _exact_into(outcome, plan, strategies, bank, [problems[i] for i in hard], hard, eq)
-    unmodelled = [c for c, s in enumerate(strategies) if needs_token_records(s)]
-    if unmodelled:
-        every = np.arange(len(problems))
-        _exact_into(outcome, plan, strategies, bank, problems, every, eq, only=unmodelled)
+    if hard.size and vector:
+        _exact_into(outcome, plan, strategies, bank, [problems[i] for i in hard], hard, eq, only=vector)
+    if exact:
+        _exact_into(outcome, plan, strategies, bank, problems, np.arange(len(problems)), eq, only=exact)
     return Simulation(plan, strategies, problems, outcome, int(hard.size))
 
 
