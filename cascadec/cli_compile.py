@@ -151,8 +151,7 @@ def _write_or_print(
 
     Never over an input, never over a file cascadec did not write (``limits.check_output_file``);
     atomically (a temp file renamed), so a failure leaves the old file whole."""
-    from cascadec.limits import check_output_file
-    from cascadec.runtime.rundir import atomic_write
+    from cascadec.limits import atomic_write, check_output_file
 
     if output is None:
         sys.stdout.write(text)

@@ -11,8 +11,10 @@ device would block or never end), at most ``limit`` bytes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from cascadec.errors import CascadecError
@@ -114,3 +116,22 @@ def check_output_file(
             code="E901",
             where=out,
         )
+
+
+def atomic_write(path: str | Path, data: bytes | Callable[[Path], None]) -> None:
+    """Write ``data`` (bytes, or a writer called with the temp path) to ``path`` atomically."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        if callable(data):
+            data(tmp)
+        else:
+            with open(tmp, "wb") as f:
+                f.write(data)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

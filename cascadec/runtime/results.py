@@ -36,6 +36,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from cascadec.errors import RunDirError
+from cascadec.limits import atomic_write
 from cascadec.plan import Plan, plan_to_json
 from cascadec.runtime.outcomes import RunStatus
 from cascadec.runtime.records import (
@@ -51,7 +52,7 @@ from cascadec.runtime.records import (
     Totals,
     arrow_schema,
 )
-from cascadec.runtime.rundir import RunDirLock, atomic_write, claim
+from cascadec.runtime.rundir import RunDirLock, claim
 
 MANIFEST, PLAN_FILE = "manifest.json", "plan.json"
 SAMPLES_JOURNAL, PROBLEMS_JOURNAL = "samples.jsonl", "problems.jsonl"

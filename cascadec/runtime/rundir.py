@@ -7,19 +7,18 @@ exclusive advisory lock (``fcntl.flock``) on ``DIR/.cascadec.lock``: the operati
 releases it when the process dies, however it dies (``kill -9`` included), so a stale lock
 never blocks a resume, and a second writer fails at once with a message naming the holder.
 
-:func:`atomic_write` is the one way results files are written: a temp file in the same
+``cascadec.limits.atomic_write`` is the one way results files are written: a temp file in the same
 directory, fsync'd, then ``os.replace`` — a reader sees the old file or the new one, never half
 of one, and a failure leaves no temp file behind.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from cascadec.errors import RunDirError
@@ -28,25 +27,6 @@ LOCK_FILE = ".cascadec.lock"
 MANIFEST_NAME = "manifest.json"
 PLAN_NAME = "plan.json"
 _SHOWN = 5
-
-
-def atomic_write(path: str | Path, data: bytes | Callable[[Path], None]) -> None:
-    """Write ``data`` (bytes, or a writer called with the temp path) to ``path`` atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if callable(data):
-            data(tmp)
-        else:
-            with open(tmp, "wb") as f:
-                f.write(data)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
 
 
 def _is_run(out: Path, names: set[str]) -> bool:

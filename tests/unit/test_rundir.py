@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from cascadec.errors import RunDirError
-from cascadec.runtime.rundir import LOCK_FILE, RunDirLock, atomic_write, check_out_dir, claim
+from cascadec.limits import atomic_write
+from cascadec.runtime.rundir import LOCK_FILE, RunDirLock, check_out_dir, claim
 from tests.unit import test_resume
 from tests.unit.test_resume import cli, lines, reference
 
