@@ -149,3 +149,20 @@ def register(app: typer.Typer) -> None:
             replace_run(out)
             frame = go(False)
         render(summarize(frame, cascade_key, keys), cascade_key, demo_plan.reference, out, n)
+        _print_certificate(spec_path)
+
+
+def _print_certificate(spec: Path) -> None:
+    """A calibrated spec's guarantee, printed beside what this run measured."""
+    from cascadec.sim.certificate import read_certificate
+
+    cert = read_certificate(spec)
+    if cert is None:
+        return
+    h = cert["held_out"]
+    sys.stdout.write(
+        f"certified target: {cert['target']} — on {cert['held_out_problems']} held-out problems of a separate "
+        f"draw: accuracy {100 * h['accuracy']:.1f}% vs {100 * h['reference_accuracy']:.1f}%, loss rate <= "
+        f"{100 * cert['loss_upper_bound']:.2f}% ({100 * (1 - cert['delta']):g}% confidence), cost "
+        f"{h['cost_ratio']:.2f}x (calibrated by `cascadec calibrate`, scripts/calibrate_demo.sh)\n"
+    )

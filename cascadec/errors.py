@@ -90,6 +90,11 @@ CODES: dict[str, Code] = {
         ),
         Code("E604", "serve: too many requests in flight (HTTP 429)"),
         Code("E605", "serve: missing or wrong bearer token (HTTP 401)"),
+        Code(
+            "E700",
+            "calibrate/optimize: no configuration of the search space meets the target on held-out problems",
+        ),
+        Code("E701", "calibrate/optimize: bad target or split (a split too small to certify anything)"),
         Code("E900", "usage error (a missing or contradictory option)", _USAGE),
         Code(
             "E901", "I/O error: an input file is missing or unreadable, an output cannot be written", _USAGE

@@ -127,10 +127,30 @@ class _Tables:
         self.asts = [_ast(text) for text in self.conds]
 
 
+CHUNK_ELEMENTS = 250_000  # configurations × problems per pass: bounds memory (~100 B × classes each)
+
+
 def simulate_vector(strategies: list[PlanStrategy], arrays: BankArrays) -> Outcome:
     """Run every strategy over every problem of ``arrays`` (exact_only problems included: callers
-    replace those with the exact path's results)."""
-    return _Machine(_Tables(list(strategies), arrays), arrays, list(strategies)).run()
+    replace those with the exact path's results). Configurations go in chunks of bounded size."""
+    strategies = list(strategies)
+    per = max(1, CHUNK_ELEMENTS // max(1, len(arrays.problems)))
+    parts = [
+        _Machine(_Tables(strategies[i : i + per], arrays), arrays, strategies[i : i + per]).run()
+        for i in range(0, len(strategies), per)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    T = max(p.reached.shape[2] for p in parts)
+    reached = [np.pad(p.reached, ((0, 0), (0, 0), (0, T - p.reached.shape[2]))) for p in parts]
+    return Outcome(
+        **{
+            f: np.concatenate([getattr(p, f) for p in parts])
+            for f in Outcome.__dataclass_fields__
+            if f != "reached"
+        },
+        reached=np.concatenate(reached),
+    )
 
 
 class _Machine:

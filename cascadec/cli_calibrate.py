@@ -1,0 +1,177 @@
+"""``cascadec calibrate`` and ``cascadec optimize``: search a space on a bank, certify, write specs.
+
+Errors are one message and an exit code by the one rule (``cascadec.errors.exit_code``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cascadec.cli_evidence import console, fail, guarded, print_frame
+from cascadec.sim.certificate import write_spec
+
+
+def reference_strategy(plan, spec_ref: str | None, models: str | None):
+    """The strategy the target is relative to: a named spec/marker, else the plan's largest model greedy."""
+    if spec_ref is not None:
+        from cascadec.api import resolve_plan
+
+        ref_plan, _ = resolve_plan(spec_ref, registry=models)
+        return ref_plan.strategies[0], ref_plan
+    base = plan.strategies[0]
+    largest = max(base.tiers, key=lambda t: plan.models[t.model].params)
+    tier = largest.model_copy(
+        update={"k": 1, "temperature": 0.0, "escalate_if": None, "retry": None, "explore": None}
+    )
+    label = f"{largest.alias or largest.model} greedy"
+    strategy = base.model_copy(
+        update={
+            "key": label,
+            "tiers": (tier,),
+            "early_stop": None,
+            "budget": None,
+            "adaptive_k": None,
+            "final_answer": "last_tier",
+        }
+    )
+    return strategy, plan
+
+
+def _load(space_path: Path, bank: Path, data: Path, equivalence: str, limit: int | None):
+    from cascadec.runtime.data import problems_from_frame, read_table
+    from cascadec.runtime.equivalence import Equivalence
+    from cascadec.sim.bank import load_bank
+    from cascadec.sim.space import compile_base, expand, load_space
+
+    if equivalence not in ("math", "exact"):
+        raise fail(f"--equivalence must be math or exact, got {equivalence!r}")
+    base, space = load_space(space_path)
+    plan = compile_base(base, space_path)
+    candidates = expand(base, space, plan)
+    frame = read_table(data)
+    if limit is not None:
+        frame = frame.head(limit)
+    adaptive = {c.strategy.adaptive_k.column for c in candidates if c.strategy.adaptive_k}
+    problems = problems_from_frame(frame, feature_columns=adaptive, source=str(data))
+    return base, plan, candidates, problems, load_bank(bank), Equivalence(equivalence)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("calibrate")
+    def calibrate_command(
+        space: Annotated[Path, typer.Argument(metavar="SPACE", help="Cascade spec with a search: section.")],
+        bank: Annotated[Path, typer.Option("--bank", help="Sample bank parquet or directory.")],
+        data: Annotated[Path, typer.Option("--data", help="Problems with gold answers.")],
+        out: Annotated[Path, typer.Option("--out", help="Where to write the calibrated spec (.yaml).")],
+        max_loss: Annotated[
+            float,
+            typer.Option(
+                "--max-loss",
+                min=0.0,
+                max=100.0,
+                help="Accuracy points the cascade may lose vs the reference.",
+            ),
+        ] = 1.0,
+        confidence: Annotated[
+            float, typer.Option("--confidence", min=0.5, max=0.9999, help="1 − delta of the guarantee.")
+        ] = 0.95,
+        max_cost_ratio: Annotated[
+            float | None,
+            typer.Option("--max-cost-ratio", min=0.0, help="Also cap cost at this × the reference's."),
+        ] = None,
+        reference: Annotated[
+            str | None,
+            typer.Option("--reference", help="Spec or marker to match (default: the largest model, greedy)."),
+        ] = None,
+        fraction: Annotated[
+            float,
+            typer.Option(
+                "--calibration-fraction", min=0.05, max=0.95, help="Share of problems used to choose."
+            ),
+        ] = 0.5,
+        split_seed: Annotated[
+            int, typer.Option("--split-seed", help="Seed of the calibration/held-out split.")
+        ] = 0,
+        equivalence: Annotated[str, typer.Option("--equivalence", help="math (as run) or exact.")] = "math",
+        limit: Annotated[
+            int | None, typer.Option("--limit", min=1, help="Only the first N problems.")
+        ] = None,
+        overwrite: Annotated[
+            bool, typer.Option("--overwrite", help="Replace an existing --out file.")
+        ] = False,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Also write the certificate as JSON here.")
+        ] = None,
+        name: Annotated[
+            str | None,
+            typer.Option("--name", help="Strategy name of the written spec (default: --out's stem)."),
+        ] = None,
+    ) -> None:
+        """Choose the cheapest cascade of a search space that meets an accuracy target, certified on held-out problems."""
+
+        def go():
+            from cascadec.compiler import compile_spec
+            from cascadec.sim.bank import bank_hash
+            from cascadec.sim.calibrate import Target, calibrate
+
+            if out.exists() and not overwrite:
+                raise fail(f"{out} exists; pass --overwrite to replace it")
+            base, plan, candidates, problems, frame, eq = _load(space, bank, data, equivalence, limit)
+            ref, _ = reference_strategy(plan, reference, None)
+            target = Target(
+                max_loss=max_loss / 100, delta=round(1 - confidence, 10), max_cost_ratio=max_cost_ratio
+            )
+            sys.stderr.write(f"calibrate: {len(candidates)} candidates × {len(problems)} problems\n")
+            result = calibrate(
+                [c.strategy for c in candidates],
+                ref,
+                plan,
+                frame,
+                problems,
+                target,
+                fraction=fraction,
+                seed=split_seed,
+                equivalence=eq,
+            )
+            cert = result.certificate(bank_hash(bank), split_seed, fraction)
+            spec = dict(candidates[result.chosen].spec)
+            spec["name"] = name or out.stem.replace(" ", "_")
+            write_spec(spec, cert, out)
+            compile_spec(out)  # the written spec compiles (raises a located error otherwise)
+            h = result.held_out
+            print_frame(
+                [
+                    {
+                        "split": "calibration",
+                        "problems": result.calibration_size,
+                        "accuracy": result.calibration["accuracy"],
+                        "reference": result.calibration["reference_accuracy"],
+                        "cost_ratio": result.calibration["cost_ratio"],
+                    },
+                    {
+                        "split": "held-out",
+                        "problems": result.held_out_size,
+                        "accuracy": h["accuracy"],
+                        "reference": h["reference_accuracy"],
+                        "cost_ratio": h["cost_ratio"],
+                    },
+                ],
+                f"calibrated: {cert['target']}",
+            )
+            console().print(
+                f"certified {len(result.certified)} of {len(result.pvalues)} tested (sequence of {len(result.sequence)}); "
+                f"held-out loss rate <= {h['loss_upper_bound']:.4f} ({100 * confidence:g}%); "
+                f"accuracy diff 95% CI {h['accuracy_diff_ci95']}, cost ratio 95% CI {h['cost_ratio_ci95']}\n"
+                f"wrote {out}",
+                markup=False,
+                highlight=False,
+            )
+            if json_out is not None:
+                json_out.write_text(json.dumps(cert, indent=2) + "\n", encoding="utf-8")
+
+        guarded(go)
