@@ -74,7 +74,8 @@ def test_demo_plan_names_every_strategys_role():
     keys = [s.key for s in demo.plan.strategies]
     assert keys[0] == demo.cascade and sorted(keys[1:]) == sorted(demo.baselines)
     assert demo.greedy == {"0.034M": "0.034M", "0.084M": "0.084M", "1.1M": "1.1M"}
-    assert demo.vote == {a: f"mv_{a}_k4_t0.7" for a in demo.greedy}
+    k = demo.plan.strategies[0].tiers[0].k  # votes at the cascade's first-tier k
+    assert demo.vote == {a: f"mv_{a}_k{k}_t0.7" for a in demo.greedy}
     assert demo.reference == "1.1M"
     assert len(demo.table) == 3 * len(keys) and set(demo.table["strategy"]) == set(keys)
     assert demo.plan.source.startswith(DEMO_SOURCE)
