@@ -8,12 +8,16 @@ replayed from the same token records: warm-up traces run to the end, later ones 
 their running group confidence first falls below the warm-up threshold — the tokens counted are
 those a live run would have generated up to the abort.
 
-    python benchmarks/bench_confidence.py [--smoke] [--json OUT] [--bank samples.parquet --problems p.jsonl]
+    python benchmarks/bench_confidence.py [--smoke] [--json OUT]
+
+``CASCADEC_BENCH_CONFIDENCE_DIR=DIR`` reuses a recorded draw (``DIR/problems.jsonl`` and the run
+``DIR/bank``) instead of recording one.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -99,11 +103,17 @@ def summary(target, problems: pd.DataFrame, bank: pd.DataFrame) -> dict:
     }
 
 
-def online(samples: pd.DataFrame, problems: pd.DataFrame, warmup: int = 4, keep: float = 90.0) -> dict:
+def online(
+    samples: pd.DataFrame,
+    problems: pd.DataFrame,
+    warmup: int = 3,
+    keep: float = 90.0,
+    confidence: float = 0.9,
+) -> dict:
     """DeepConf-online replayed from token records: warm-up, abort below threshold, weighted stop."""
     eq = Equivalence("math")
     spec = VoteSpec(policy="weighted")
-    stop = EarlyStopFields(rule="weighted", confidence=0.95)
+    stop = EarlyStopFields(rule="weighted", confidence=confidence)
     gold = dict(zip(problems["id"].astype(str), problems["answer"].astype(str), strict=True))
     mine = samples[(samples["model"].str.endswith(VOTER)) & (samples["temperature"] > 0)]
     tokens = drawn = right = 0
@@ -112,9 +122,8 @@ def online(samples: pd.DataFrame, problems: pd.DataFrame, warmup: int = 4, keep:
         confs = [list(c) if c is not None else [] for c in group["token_confidence"]]
         threshold = warmup_threshold(confs[:warmup], spec.window, keep)
         ballots, traces = [], []
-        for i, (answer, conf, n_tok) in enumerate(
-            zip(group["answer"], confs, group["num_tokens"], strict=True)
-        ):
+        answers = [None if pd.isna(a) else str(a) for a in group["answer"]]
+        for i, (answer, conf, n_tok) in enumerate(zip(answers, confs, group["num_tokens"], strict=True)):
             if i < warmup:
                 tokens += int(n_tok)
                 ballots.append(Ballot(answer))
@@ -138,7 +147,14 @@ def main() -> None:
     n = 40 if args.smoke else 600
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        problems_path, samples_path = record_bank(folder, n, seed=424242)
+        reuse = os.environ.get("CASCADEC_BENCH_CONFIDENCE_DIR")
+        if reuse:
+            problems_path, samples_path = (
+                Path(reuse) / "problems.jsonl",
+                Path(reuse) / "bank" / "samples.parquet",
+            )
+        else:
+            problems_path, samples_path = record_bank(folder, n, seed=424242)
         problems = pd.read_json(problems_path, lines=True, dtype={"id": str, "answer": str})
         samples = pd.read_parquet(samples_path)
         bank = bank_from_samples(samples)
@@ -173,7 +189,7 @@ def main() -> None:
         "adaptive_sample_ratio": round(adaptive["samples"] / fixed["samples"], 4),
         "adaptive_accuracy_delta_pt": round(100 * (adaptive["accuracy"] - fixed["accuracy"]), 2),
     }
-    absolute = {"problems": n, "k": K, "voter": VOTER, **rows}
+    absolute = {"problems": len(problems), "k": K, "voter": VOTER, **rows}
     absolute["online_accuracy_delta_pt"] = round(
         100 * (rows["online_deepconf"]["accuracy"] - fixed["accuracy"]), 2
     )
