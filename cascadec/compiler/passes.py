@@ -7,13 +7,21 @@ compile to the same plan.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import replace
 
 from cascadec.compiler.context import Context, NodePath
+from cascadec.compiler.defaults import (
+    DEFAULT_SEED,
+    default_answer,
+    default_escalate_if,
+    default_explore,
+    default_max_tokens,
+    default_prompt,
+    default_top_p,
+    max_entropy_condition,
+)
 from cascadec.compiler.draft import Draft, DraftTier, guess_params
-from cascadec.core.answer_format import default_answer_format
 from cascadec.core.conditions import analyze_condition
 from cascadec.core.kinds import CASCADES
 from cascadec.core.printer import format_number
@@ -22,15 +30,7 @@ from cascadec.errors import Diagnostic
 from cascadec.marker import format_temperature
 from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, PlanVote, RetryRule
 from cascadec.registry import ModelEntry
-from cascadec.spec.model import (
-    DEFAULT_MAX_TOKENS,
-    DEFAULT_PROMPT,
-    DEFAULT_SEED,
-    DEFAULT_TOP_P_GREEDY,
-    DEFAULT_TOP_P_SAMPLED,
-    ExploreSpec,
-    RetrySpec,
-)
+from cascadec.spec.model import ExploreSpec, RetrySpec
 
 Pass = Callable[[Draft, Context], tuple[Draft, list[Diagnostic]]]
 
@@ -128,13 +128,6 @@ def normalize_kind(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
     return replace(d, kind="mv"), diags
 
 
-def default_escalate_if(d: Draft) -> str:
-    s = d.spec.strategy
-    if d.kind == "entropy_cascade":
-        return f"entropy > {format_number(s.target_entropy)} or no_answer > 0.5"
-    return f"agreement < {format_number(s.target_conf)}"
-
-
 def apply_defaults(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
     """top_p, max_tokens (capped by max_model_len), seeds, prompt and escalation conditions."""
     defaults, diags, tiers = d.spec.defaults, [], []
@@ -142,29 +135,27 @@ def apply_defaults(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
     n = len(d.tiers)
     for i, t in enumerate(d.tiers):
         assert t.entry is not None
-        top_p = (
-            DEFAULT_TOP_P_GREEDY
-            if t.temperature == 0
-            else (t.spec.top_p or defaults.top_p or DEFAULT_TOP_P_SAMPLED)
-        )
+        top_p = default_top_p(t.temperature, t.spec.top_p or defaults.top_p)
         asked = t.spec.max_tokens or defaults.max_tokens
-        max_tokens, cap = asked or DEFAULT_MAX_TOKENS, t.entry.max_model_len
+        max_tokens, cap = asked or default_max_tokens(t.entry), t.entry.max_model_len
         if cap is not None and max_tokens > cap:
-            if asked is not None:
-                where = (*t.path, "max_tokens") if t.spec.max_tokens else ("defaults", "max_tokens")
-                diags.append(
-                    ctx.locator.diag(
-                        "W400",
-                        f"max_tokens {asked} exceeds {t.entry.id}'s max_model_len {cap}; capped to {cap}",
-                        where,
-                    )
+            where = (*t.path, "max_tokens") if t.spec.max_tokens else ("defaults", "max_tokens")
+            diags.append(
+                ctx.locator.diag(
+                    "W400",
+                    f"max_tokens {asked} exceeds {t.entry.id}'s max_model_len {cap}; capped to {cap}",
+                    where,
                 )
+            )
             max_tokens = cap
         seed = t.spec.seed if t.spec.seed is not None else base_seed  # never the position: core.seeds
         escalate_if = None
         if d.kind in CASCADES and i < n - 1:
             escalate_if, found = canonical_condition(
-                t.spec.escalate_if or default_escalate_if(d), (*t.path, "escalate_if"), ctx
+                t.spec.escalate_if
+                or default_escalate_if(d.kind, d.spec.strategy.target_conf, d.spec.strategy.target_entropy),
+                (*t.path, "escalate_if"),
+                ctx,
             )
             diags.extend(found)
         elif t.spec.escalate_if is not None:
@@ -178,8 +169,8 @@ def apply_defaults(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
             )
         tiers.append(replace(t, top_p=top_p, max_tokens=max_tokens, seed=seed, escalate_if=escalate_if))
     first = d.tiers[0].entry
-    prompt = defaults.prompt or (first.prompt if first else None) or ctx.registry.prompt or DEFAULT_PROMPT
-    answer = defaults.answer or default_answer_format(prompt)
+    prompt = defaults.prompt or default_prompt(first, ctx.registry)
+    answer = defaults.answer or default_answer(prompt)
     return replace(d, tiers=tuple(tiers), prompt=prompt, answer=answer), diags
 
 
@@ -221,11 +212,6 @@ def compile_policies(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
             max_samples_per_problem=s.budget.max_samples_per_problem,
         )
     return replace(d, adaptive_k=adaptive, early_stop=early, budget=budget, vote=vote), diags
-
-
-def max_entropy_condition(k: int) -> str:
-    """True only when all k samples give different answers: entropy = ln k (rounded down, 6 places)."""
-    return f"entropy >= {format_number(math.floor(math.log(k) * 1e6) / 1e6)}"
 
 
 def attach_rules(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
@@ -279,8 +265,8 @@ def attach_rules(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
                 (s.explore if multi and i < n - 1 and t.k > 1 else None),
                 ("strategy", "explore"),
             )
-        elif d.kind == "entropy_cascade" and i < n - 2 and t.k >= 3:
-            explore = Exploration(when=max_entropy_condition(t.k), action="skip_to_top")
+        else:
+            explore = default_explore(d.kind, i, n, t.k)
         if spec_explore is not None:
             explore, found = _exploration(spec_explore, t, path, ctx)
             diags.extend(found)

@@ -14,8 +14,10 @@ from cascadec.compiler.checks import (
     check_thresholds,
 )
 from cascadec.compiler.cost import expected, first_tier_ks, worst_case
-from cascadec.compiler.pipeline import compile_strategy, marker_of, run_passes
+from cascadec.compiler.marker_of import STRATEGY_FIELDS, TIER_FIELDS, marker_of
+from cascadec.compiler.pipeline import compile_strategy, run_passes
 from cascadec.errors import SpecError
+from cascadec.plan import PlanStrategy, PlanTier
 from cascadec.spec.model import Spec
 
 
@@ -123,10 +125,38 @@ def test_cost_model():
 
 
 def test_marker_of():
-    draft, _ = run_passes(three(4), CTX)
-    assert marker_of(draft, CTX) == "mv_cascade_1.5B_k4_t0.7_7B_k4_t0.7_72B_k1_t0.0"
-    draft, _ = run_passes(three(4, target_conf=0.5), CTX)
-    assert marker_of(draft, CTX) is None
+    strategy, _ = compiled(three(4))
+    assert marker_of(strategy, CTX.registry) == "mv_cascade_1.5B_k4_t0.7_7B_k4_t0.7_72B_k1_t0.0"
+    assert strategy.marker == strategy.key == "mv_cascade_1.5B_k4_t0.7_7B_k4_t0.7_72B_k1_t0.0"
+    for changed in (three(4, target_conf=0.5), three(4, retry=RETRY)):
+        strategy, _ = compiled(changed)
+        assert strategy.marker is None and marker_of(strategy, CTX.registry) is None
+    entropy, _ = compiled(
+        spec(
+            {"entropy_cascade": [{"model": "1.5B", **SAMPLED}, {"model": "7B", **SAMPLED}, {"model": "72B"}]}
+        )
+    )
+    assert entropy.tiers[0].explore is not None  # the kind's default exploration is still a marker
+    assert entropy.marker == "mv_entropy_cascade_1.5B_k4_t0.7_7B_k4_t0.7_72B_k1_t0.0"
+
+
+def test_every_plan_field_has_a_marker_decision():
+    """A field added to the plan must say whether a marker spells it or what a marker defaults it to."""
+    assert set(TIER_FIELDS) ^ set(PlanTier.model_fields) == set(), "decide it in compiler/marker_of.py"
+    assert set(STRATEGY_FIELDS) ^ set(PlanStrategy.model_fields) == set(), (
+        "decide it in compiler/marker_of.py"
+    )
+
+
+def test_marker_of_rejects_every_non_default_tier_field():
+    strategy, _ = compiled(three(4))
+    first = strategy.tiers[0]
+    changes = {"top_p": 0.9, "max_tokens": 100, "seed": 7, "escalate_if": "agreement < 0.5"}
+    for field, value in changes.items():
+        tiers = (first.model_copy(update={field: value}), *strategy.tiers[1:])
+        assert marker_of(strategy.model_copy(update={"tiers": tiers}), CTX.registry) is None, field
+    for field, value in {"prompt": "plain", "final_answer": "pooled"}.items():
+        assert marker_of(strategy.model_copy(update={field: value}), CTX.registry) is None, field
 
 
 def test_pipeline_stops_at_first_failing_pass():
