@@ -5,8 +5,9 @@ executor (``runtime/launch_vllm_serve.sh`` starts one server per registry model 
 ``endpoints.json``). The executor streams (:mod:`cascadec.runtime.backends.streaming`): ``submit``
 sends one ``stream=True`` completion per sample (``n=1``, seed ``request seed + index``, the
 seed vLLM gives child ``index`` of an ``n``-sample request), ``poll`` returns samples as their
-streams end and ``abort`` closes a sample's stream between chunks — with ``stream=True``; by
-default the executor sends batches (``generate``) through the streaming adapter: ``load`` points the backend at the model's
+streams end and ``abort`` closes a sample's stream between chunks — with ``stream=True`` (one
+request per sample: more HTTP requests, so not yet the default); by default the executor sends
+batches (``generate``) through the streaming adapter: ``load`` points the backend at the model's
 endpoint and checks that it really serves that model; ``generate`` sends one ``/completions``
 request per problem with ``n = k`` (so the server shares the prompt prefix), many in flight at
 once so the server batches them. Sampling parameters are always explicit, and the seed is
@@ -258,6 +259,9 @@ class OpenAIBackend:
                 self._events.put(BackendError(f"{self.url}: request {req.request_id} rejected: {exc}"))
                 return
             finish = "length"
+        except openai.APIConnectionError:
+            self._events.put(BackendError(f"lost the connection to {self.url} (model {self.model.id})"))
+            return
         except openai.APIError as exc:
             self._events.put(BackendError(f"{self.url}: request {req.request_id} failed: {exc}"))
             return
