@@ -127,6 +127,46 @@ class _Tables:
         self.asts = [_ast(text) for text in self.conds]
 
 
+@dataclass
+class _Prefix:
+    """Prefix sums over each stream's samples, index b = the first b samples (cumsum is sequential)."""
+
+    cc: np.ndarray  # [S, P, N+1, K] votes per class
+    cl: np.ndarray  # [S, P, N+1, K] sum of members' mean logprobs per class
+    first: np.ndarray  # [S, P, K] first index of each class (BIG: never)
+    nolp: np.ndarray  # [S, P, N+1] voting samples without a logprob
+    lps: np.ndarray
+    lpn: np.ndarray
+    ents: np.ndarray
+    entn: np.ndarray
+    tok: np.ndarray
+
+
+def _prefixes(A: BankArrays) -> _Prefix:
+    S, P, N = A.cls.shape
+    K = A.n_classes
+
+    def cum(x):
+        out = np.zeros((*x.shape[:2], N + 1, *x.shape[3:]), dtype=x.dtype)
+        out[:, :, 1:] = np.cumsum(x, axis=2)
+        return out
+
+    onehot = A.cls[..., None] == np.arange(K)
+    lp_known, ent_known = ~np.isnan(A.lp), ~np.isnan(A.ent)
+    first = np.where(onehot.any(axis=2), onehot.argmax(axis=2), BIG)
+    return _Prefix(
+        cc=cum(onehot.astype(np.int64)),
+        cl=cum(np.where(onehot, A.lp[..., None], 0.0)),
+        first=first,
+        nolp=cum(((A.cls >= 0) & ~lp_known).astype(np.int64)),
+        lps=cum(np.where(lp_known, A.lp, 0.0)),
+        lpn=cum(lp_known.astype(np.int64)),
+        ents=cum(np.where(ent_known, A.ent, 0.0)),
+        entn=cum(ent_known.astype(np.int64)),
+        tok=cum(A.tok),
+    )
+
+
 CHUNK_ELEMENTS = 250_000  # configurations × problems per pass: bounds memory (~100 B × classes each)
 
 
@@ -164,7 +204,11 @@ class _Machine:
         k0 = np.empty(M, dtype=np.int64)
         start = np.empty(M, dtype=np.int64)
         for c, s in enumerate(strategies):
-            col = s.adaptive_k.column if s.adaptive_k else "difficulty"
+            if s.adaptive_k is None:  # every problem runs the tiers as written
+                start[c * P : (c + 1) * P] = 0
+                k0[c * P : (c + 1) * P] = s.tiers[0].k
+                continue
+            col = s.adaptive_k.column
             resolved = resolve_tiers(s, [p.features.get(col) for p in A.problems])
             for p, tiers in enumerate(resolved):
                 start[c * P + p] = len(s.tiers) - len(tiers)
@@ -194,6 +238,9 @@ class _Machine:
         self.runs, self.reason = i64(), i64()
         self.reached = np.zeros((M, T), bool)
         self.logt = log_terms(int(A.n * 4 + 64))
+        self.mixed = np.zeros(M, bool)  # the tier drew from more than one stream (retry/explore temperature)
+        self.pooled = tables.policy[self.cfg] == POLICIES.index("pooled")
+        self.pre = _prefixes(A)
 
     # --- per-element tier parameters --------------------------------------------------------
     def _k(self, rows, t):
@@ -244,6 +291,7 @@ class _Machine:
         for a in (self.nolp, self.tok_tier, self.lpn, self.entn, self.lpsum, self.entsum):
             a[rows] = 0
         self.reached[rows, pos] = True
+        self.mixed[rows] = False
         self.runs[rows] += 1
         self._ask(rows, self._round_n(rows), self.tb.stream[self.cfg[rows], pos])
 
@@ -272,20 +320,56 @@ class _Machine:
 
     # --- one step ---------------------------------------------------------------------------
     def _receive(self, rows):
+        """Serve every pending ask. A tier whose samples all come from one stream reads prefix
+        sums (sequential sums, so bit-identical to the runtime's); the rest go sample by sample."""
         A = self.A
         n = self.ask_n[rows]
+        stream = self.tb.stream[self.cfg[rows], self.t[rows]]
+        self.mixed[rows] |= self.ask_s[rows] != stream
+        fast = ~self.mixed[rows] & ~self.pooled[rows]
+        if fast.any():
+            self._receive_prefix(rows[fast], n[fast])
+        slow = ~fast
+        if slow.any():
+            self._receive_each(rows[slow], n[slow])
+        self.drawn[rows] += n
+        self.total[rows] += n
+        self.ppos[rows] += n
+
+    def _receive_prefix(self, r, n):
+        A, pre = self.A, self.pre
+        s, p = self.ask_s[r], self.prob[r]
+        a, b = self.drawn[r], self.drawn[r] + n
+        if (b > A.avail[s, p]).any():
+            self._missing(r, b - 1, s, p)
+        self.counts[r] = pre.cc[s, p, b]
+        self.clsum[r] = pre.cl[s, p, b]
+        fp = pre.first[s, p]
+        self.first[r] = np.where(fp < b[:, None], fp, BIG)
+        self.nolp[r] = pre.nolp[s, p, b]
+        self.lpsum[r], self.lpn[r] = pre.lps[s, p, b], pre.lpn[s, p, b]
+        self.entsum[r], self.entn[r] = pre.ents[s, p, b], pre.entn[s, p, b]
+        self.tok_tier[r] = pre.tok[s, p, b]
+        self.tokens[r] += pre.tok[s, p, b] - pre.tok[s, p, a]
+
+    def _missing(self, r, idx, s, p):
+        A = self.A
+        bad = int(np.flatnonzero(idx >= A.avail[s, p])[0])
+        model, temp, _ = next(k for k, v in A.streams.items() if v == s[bad])
+        raise DataError(
+            f"the sample bank lacks samples for model {model!r}, problem "
+            f"{A.problems[p[bad]].id!r}, temperature {temp:g}: index {idx[bad]} asked, "
+            f"{A.avail[s[bad], p[bad]]} recorded; record a larger bank or lower k"
+        )
+
+    def _receive_each(self, rows, n):
+        A = self.A
         for i in range(int(n.max())):
             r = rows[n > i]
             idx = self.drawn[r] + i
             s, p = self.ask_s[r], self.prob[r]
             if (idx >= A.avail[s, p]).any():
-                bad = int(np.flatnonzero(idx >= A.avail[s, p])[0])
-                model, temp, _ = next(k for k, v in A.streams.items() if v == s[bad])
-                raise DataError(
-                    f"the sample bank lacks samples for model {model!r}, problem "
-                    f"{A.problems[p[bad]].id!r}, temperature {temp:g}: index {idx[bad]} asked, "
-                    f"{A.avail[s[bad], p[bad]]} recorded; record a larger bank or lower k"
-                )
+                self._missing(r, idx, s, p)
             c, lp, ent, tk = A.cls[s, p, idx], A.lp[s, p, idx], A.ent[s, p, idx], A.tok[s, p, idx]
             has_lp, has_ent = ~np.isnan(lp), ~np.isnan(ent)
             self.lpsum[r] += np.where(has_lp, lp, 0.0)
@@ -304,9 +388,6 @@ class _Machine:
             self.pclsum[rv, cv] += lv
             self.pfirst[rv, cv] = np.minimum(self.pfirst[rv, cv], self.ppos[rv] + i)
             self.pnolp[rv] += np.isnan(lv)
-        self.drawn[rows] += n
-        self.total[rows] += n
-        self.ppos[rows] += n
 
     @staticmethod
     def _vote(counts, clsum, first, nolp):
