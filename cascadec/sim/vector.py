@@ -322,7 +322,6 @@ class _Machine:
     def _receive(self, rows):
         """Serve every pending ask. A tier whose samples all come from one stream reads prefix
         sums (sequential sums, so bit-identical to the runtime's); the rest go sample by sample."""
-        A = self.A
         n = self.ask_n[rows]
         stream = self.tb.stream[self.cfg[rows], self.t[rows]]
         self.mixed[rows] |= self.ask_s[rows] != stream
