@@ -1,0 +1,77 @@
+"""cascadec calibrate end to end on a synthetic bank: a spec that compiles, with its certificate."""
+
+import pytest
+from typer.testing import CliRunner
+
+from cascadec.cli import app
+from cascadec.compiler import compile_spec
+from cascadec.runtime.backends.replay import write_bank
+from cascadec.sim.certificate import read_certificate
+from cascadec.sim.synthetic import synthetic_bank, synthetic_problems
+
+runner = CliRunner()
+SPACE = """version: 1
+name: s
+models: reg.yaml
+defaults: {max_tokens: 48, prompt: raw}
+strategy:
+  cascade:
+    - {model: 0.1M, k: 4, temperature: 0.7, escalate_if: "agreement < 1.0"}
+    - {model: 3M}
+search:
+  tiers:
+    - {k: [2, 4], escalate_if: "agreement < {a}", grid: {a: [0.75, 1.0]}, optional: true}
+    - {}
+  early_stop: [null, 1]
+"""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cal")
+    problems = synthetic_problems(400, seed=2)
+    problems.to_json(d / "p.jsonl", orient="records", lines=True)
+    write_bank(synthetic_bank(problems, k=4, temperatures=(0.7,), seed=2), d / "bank.parquet")
+    (d / "reg.yaml").write_text(
+        "version: 1\nprompt: raw\nmodels:\n"
+        "  - {id: S, aliases: [0.1M], params: 1.0}\n"
+        "  - {id: M, aliases: [0.4M], params: 4.0}\n"
+        "  - {id: L, aliases: [3M], params: 30.0}\n"
+    )
+    (d / "space.yaml").write_text(SPACE)
+    return d
+
+
+def args(files, out, *extra):
+    return [
+        "calibrate",
+        str(files / "space.yaml"),
+        "--bank",
+        str(files / "bank.parquet"),
+        "--data",
+        str(files / "p.jsonl"),
+        "--out",
+        str(out),
+        "--equivalence",
+        "exact",
+        *extra,
+    ]
+
+
+def test_calibrate_writes_a_certified_spec_that_compiles(files):
+    out = files / "calibrated.yaml"
+    res = runner.invoke(app, args(files, out, "--max-loss", "10"))
+    assert res.exit_code == 0, res.output
+    cert = read_certificate(out)
+    assert cert["held_out_problems"] + cert["calibration_problems"] == 400
+    assert cert["bank_hash"].startswith("sha256:") and cert["p_value"] <= 0.05
+    plan, _ = compile_spec(out)
+    assert plan.strategies[0].key == "calibrated"
+    again = runner.invoke(app, args(files, out, "--max-loss", "10"))
+    assert again.exit_code == 2 and "--overwrite" in again.output  # nothing replaced by default
+
+
+def test_impossible_target_exits_1_with_e700(files):
+    res = runner.invoke(app, args(files, files / "never.yaml", "--max-loss", "0.01"))
+    assert res.exit_code == 1, res.output
+    assert "E700" in res.output and not (files / "never.yaml").exists()
