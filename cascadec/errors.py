@@ -58,7 +58,7 @@ CODES: dict[str, Code] = {
             "W103",
             "greedy-only model (72B) asked for k > 1 or T > 0: it runs k1_t0.0, as in the original system",
         ),
-        Code("W104", "full model id not in the registry (runs as given; cost unknown)"),
+        Code("W104", "full model id not in the registry (runs as given; cost guessed from its name)"),
         Code("E200", "spec does not match the schema (wrong type, missing field, bad value)"),
         Code("E201", 'unknown key in a spec (with "did you mean")'),
         Code("E202", "duplicate key in YAML"),

@@ -32,20 +32,19 @@ __all__ = [
     "verify_plan",
 ]
 
-# The marker layer reports these at the exact token; the compiler's own copies would only point at the marker.
-_MARKER_CODES = {"W101", "W102", "W103", "W104"}
-
 
 def _marker_strategy(
     text: str, registry, *, source: str, line: int, column: int
 ) -> tuple[str, PlanStrategy, dict[str, PlanModel], list[Diagnostic]]:
-    marker, marker_diags = analyze_marker(text, registry, source=source, line=line, column_offset=column - 1)
-    errors = [d for d in marker_diags if d.is_error]
+    # the marker layer parses and reports what stops it; the warning rules run once, in the passes
+    marker, errors = analyze_marker(
+        text, registry, source=source, line=line, column_offset=column - 1, warnings=False
+    )
     if marker is None or errors:
         raise MarkerError(errors[0], diagnostics=errors)
-    ctx = Context(registry, MarkerLocator(source, text.strip(), line, column))
+    ctx = Context(registry, MarkerLocator(source, text.strip(), line, column, place=marker.place))
     strategy, models, diags = compile_strategy(spec_from_marker(marker), ctx)
-    return str(marker), strategy, models, marker_diags + [d for d in diags if d.code not in _MARKER_CODES]
+    return str(marker), strategy, models, diags
 
 
 def compile_marker(

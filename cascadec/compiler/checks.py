@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from cascadec.compiler.context import Context, NodePath
+from cascadec.compiler.context import Context, NodePath, report
 from cascadec.compiler.cost import first_tier_floor, first_tier_ks, paths, worst_case
+from cascadec.core import tier_rules
 from cascadec.core.conditions import parse_condition
 from cascadec.core.reachability import reachability
 from cascadec.errors import Diagnostic
@@ -33,16 +34,10 @@ def _why(text: str, k: int) -> str:
 def check_greedy_k(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context) -> list[Diagnostic]:
     """T = 0 implies k = 1 (greedy samples are identical), for tiers and their retries."""
     out = []
-    for t, path in zip(s.tiers, where, strict=True):
-        if t.temperature == 0 and t.k > 1:
-            out.append(
-                ctx.locator.diag(
-                    "E104",
-                    f"k {t.k} at temperature 0: all {t.k} greedy samples would be identical",
-                    (*path, "k"),
-                    fix="use k: 1, or sample with temperature 0.7",
-                )
-            )
+    for i, (t, path) in enumerate(zip(s.tiers, where, strict=True)):
+        finding = tier_rules.greedy_k(i, t.k, t.temperature)
+        if finding is not None:
+            out.append(report(ctx, finding, (*path, "k")))
         if t.retry and t.temperature == 0 and not t.retry.temperature:
             out.append(
                 ctx.locator.diag(
@@ -121,18 +116,8 @@ def check_thresholds(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context)
 
 def check_cost_growth(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context) -> list[Diagnostic]:
     """Each tier's model costs at least as much per token as the one before (W102)."""
-    out = []
-    for before, after, path in zip(s.tiers, s.tiers[1:], where[1:], strict=False):
-        if after.cost_per_token < before.cost_per_token:
-            out.append(
-                ctx.locator.diag(
-                    "W102",
-                    f"tier {after.alias or after.model} is cheaper than the tier before "
-                    f"it ({before.alias or before.model}): cascades should grow in cost",
-                    (*path, "model"),
-                )
-            )
-    return out
+    costs = [(t.alias or t.model, t.cost_per_token) for t in s.tiers]
+    return [report(ctx, f, (*where[f.tier or 0], "model")) for f in tier_rules.cost_drops(costs)]
 
 
 def check_budget(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context) -> list[Diagnostic]:

@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from cascadec.core.printer import format_number
+from cascadec.core.tier_rules import Finding
 from cascadec.errors import CascadecError, Diagnostic, RegistryError, SpecError, caret_excerpt
+from cascadec.marker.checks import MarkerPlace
 from cascadec.registry import ModelRegistry, RegistryLike, resolve_registry
 
 NodePath = tuple[str | int, ...]
@@ -35,6 +38,7 @@ class MarkerLocator:
     text: str = ""
     line: int = 1
     column: int = 1
+    place: MarkerPlace | None = None  # the marker's tokens: core findings point at theirs
 
     def diag(
         self, code: str, message: str, path: NodePath = (), *, key: bool = False, fix: str | None = None
@@ -50,6 +54,27 @@ class MarkerLocator:
 class Context:
     registry: ModelRegistry
     locator: Locator
+
+
+def yaml_fix(f: Finding) -> str | None:
+    """A core finding's fix in YAML spec syntax."""
+    if f.code == "W101" and f.suggest:
+        model, k, t = f.suggest
+        return f"write it as a majority vote: mv: {{model: {model}, k: {k}, temperature: {format_number(t)}}}"
+    if f.code == "W103":
+        return "write k: 1, temperature: 0"
+    if f.code == "E104":
+        return "use k: 1, or sample with temperature 0.7"
+    if f.code == "E105" and f.matches:
+        return f"did you mean {' or '.join(f.matches)}?"
+    return None
+
+
+def report(ctx: Context, f: Finding, path: NodePath, *, key: bool = False) -> Diagnostic:
+    """A :mod:`cascadec.core.tier_rules` finding, located and worded by the front-end it came from."""
+    if isinstance(ctx.locator, MarkerLocator) and ctx.locator.place is not None:
+        return ctx.locator.place.report(f)
+    return ctx.locator.diag(f.code, f.message, path, key=key, fix=yaml_fix(f))
 
 
 def spec_registry(

@@ -7,7 +7,6 @@ plan objects and fails loudly if a pass forgot something.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from cascadec.core.answer_format import AnswerFormat, default_answer_format
@@ -77,14 +76,6 @@ def lower(spec: Spec) -> Draft:
     return Draft(
         spec=spec, kind=kind, tiers=tiers, written_tiers=len(tiers), final_answer=strategy.final_answer
     )
-
-
-def guess_params(model_id: str) -> float:
-    """Cost of a model the registry does not know, read off its name (``...-7B-...`` → 7e9), else 1e9."""
-    m = re.search(r"(?<![\w.])(\d+(?:\.\d+)?)([MB])(?![a-zA-Z])", model_id.split("/")[-1], re.IGNORECASE)
-    if not m:
-        return 1e9
-    return float(m.group(1)) * (1e6 if m.group(2).upper() == "M" else 1e9)
 
 
 def emit(draft: Draft, key: str, marker: str | None) -> PlanStrategy:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from cascadec.compiler.context import Context, NodePath
+from cascadec.compiler.context import Context, NodePath, report
 from cascadec.compiler.defaults import (
     DEFAULT_SEED,
     default_answer,
@@ -21,15 +21,13 @@ from cascadec.compiler.defaults import (
     default_top_p,
     max_entropy_condition,
 )
-from cascadec.compiler.draft import Draft, DraftTier, guess_params
+from cascadec.compiler.draft import Draft, DraftTier
+from cascadec.core import tier_rules
 from cascadec.core.conditions import analyze_condition
 from cascadec.core.kinds import CASCADES
-from cascadec.core.printer import format_number
 from cascadec.core.selection import start_tier
 from cascadec.errors import Diagnostic
-from cascadec.marker import format_temperature
 from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, PlanVote, RetryRule
-from cascadec.registry import ModelEntry
 from cascadec.spec.model import ExploreSpec, RetrySpec
 
 Pass = Callable[[Draft, Context], tuple[Draft, list[Diagnostic]]]
@@ -45,27 +43,11 @@ def canonical_condition(text: str, path: NodePath, ctx: Context) -> tuple[str | 
 def resolve_aliases(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
     """Model aliases → registry entries (E105 with close matches; W104 for unknown full ids)."""
     tiers, diags = [], []
-    for t in d.tiers:
-        name = t.spec.model
-        entry = ctx.registry.get(name)
-        if entry is None and "/" in name:
-            entry = ModelEntry(id=name, params=guess_params(name))
-            diags.append(
-                ctx.locator.diag(
-                    "W104",
-                    f"model {name!r} is not in the model registry; it runs as given, "
-                    f"cost guessed as {entry.params:g} params",
-                    (*t.path, "model"),
-                )
-            )
-        elif entry is None:
-            hint = ctx.registry.close_matches(name)
-            fix = (
-                f"did you mean {' or '.join(hint)}?"
-                if hint
-                else f"known: {', '.join(ctx.registry.aliases())}"
-            )
-            diags.append(ctx.locator.diag("E105", f"unknown model {name!r}", (*t.path, "model"), fix=fix))
+    for i, t in enumerate(d.tiers):
+        entry, finding = tier_rules.resolve_model(i, t.spec.model, ctx.registry)
+        if finding is not None:
+            diags.append(report(ctx, finding, (*t.path, "model")))
+        if entry is None:
             tiers.append(t)
             continue
         tiers.append(replace(t, entry=entry, alias=entry.aliases[0] if entry.aliases else None))
@@ -75,19 +57,11 @@ def resolve_aliases(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
 def enforce_greedy_only(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
     """Greedy-only models (the 72B) run k=1, T=0 whatever was asked, and say so (W103)."""
     tiers, diags = [], []
-    for t in d.tiers:
+    for i, t in enumerate(d.tiers):
         assert t.entry is not None
-        if t.entry.greedy_only and (t.k > 1 or t.temperature > 0):
-            where = "k" if t.k > 1 else "temperature"
-            asked = f"k{t.k}_t{format_temperature(t.temperature)}"
-            diags.append(
-                ctx.locator.diag(
-                    "W103",
-                    f"{t.spec.model} is greedy-only (memory safety): {asked} runs as k1_t0.0",
-                    (*t.path, where),
-                    fix="write k: 1, temperature: 0",
-                )
-            )
+        finding = tier_rules.greedy_only(i, t.spec.model, t.entry, t.k, t.temperature)
+        if finding is not None:
+            diags.append(report(ctx, finding, (*t.path, finding.field or "k")))
             t = replace(t, k=1, temperature=0.0)
         tiers.append(t)
     return replace(d, tiers=tuple(tiers)), diags
@@ -115,16 +89,9 @@ def normalize_kind(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
     diags = []
     if d.written_tiers == 1:
         t = d.tiers[0]
-        diags.append(
-            ctx.locator.diag(
-                "W101",
-                "cascade with a single tier never escalates",
-                ("strategy", d.kind),
-                key=True,
-                fix=f"write it as a majority vote: mv: {{model: {t.spec.model}, "
-                f"k: {t.k}, temperature: {format_number(t.temperature)}}}",
-            )
-        )
+        finding = tier_rules.single_tier_cascade(d.kind, [(t.spec.model, t.k, t.temperature)])
+        if finding is not None:
+            diags.append(report(ctx, finding, ("strategy", d.kind), key=True))
     return replace(d, kind="mv"), diags
 
 

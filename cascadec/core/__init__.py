@@ -11,7 +11,9 @@ instead of re-encoding them:
 - :mod:`~cascadec.core.conditions` — the condition AST, parser and evaluator;
 - :mod:`~cascadec.core.reachability` — what a condition can do at a tier of k samples;
 - :mod:`~cascadec.core.seeds` — the one seed rule;
-- :mod:`~cascadec.core.selection` — cost-aware tier selection, worst-case sample counts.
+- :mod:`~cascadec.core.selection` — cost-aware tier selection, worst-case sample counts;
+- :mod:`~cascadec.core.tier_rules` — the checks over a strategy's tiers (unknown model, greedy k,
+  greedy-only, single-tier cascade, cost growth) that the marker front-end and the compiler share.
 
 Registry resolution (``--models zoo``, a YAML path, a registry object) is
 :func:`cascadec.registry.resolve_registry`, one layer below.

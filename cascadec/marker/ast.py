@@ -7,6 +7,7 @@ Positions are not part of the AST (they live in diagnostics), so equal strategie
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from cascadec.core.kinds import KINDS, Kind
 from cascadec.core.printer import format_temperature, marker_text, tier_text
@@ -39,6 +40,9 @@ class Marker:
     kind: Kind
     tiers: tuple[MarkerTier, ...]
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False, repr=False)
+    place: Any = field(
+        default=None, compare=False, repr=False
+    )  # marker.checks.MarkerPlace: where it was written
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", Kind(self.kind))

@@ -13,10 +13,11 @@ from functools import cache
 
 from lark import Lark, Token, Tree, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from cascadec.errors import Diagnostic, MarkerError, RegistryError, caret_excerpt
+from cascadec.core import tier_rules
+from cascadec.errors import Diagnostic, MarkerError, caret_excerpt
 from cascadec.limits import MAX_MARKER_CHARS
 from cascadec.marker.ast import Kind, Marker, MarkerTier
-from cascadec.marker.checks import TierTokens, check_tiers
+from cascadec.marker.checks import MarkerPlace, TierSpan, TierTokens, check_tiers, span_of
 from cascadec.registry import ModelRegistry, RegistryLike, resolve_registry
 from cascadec.resources import grammar_text
 
@@ -107,30 +108,22 @@ def analyze_marker(
     source: str = "<marker>",
     line: int = 1,
     column_offset: int = 0,
+    warnings: bool = True,
 ) -> tuple[Marker | None, list[Diagnostic]]:
     """Parse and check ``text``. Never raises for bad input: returns ``(None, errors)`` instead.
 
-    ``line`` and ``column_offset`` place the marker inside a larger file (for lint).
+    ``line`` and ``column_offset`` place the marker inside a larger file (for lint). The
+    compiler passes ``warnings=False``: it applies the warning rules itself (the same
+    :mod:`cascadec.core.tier_rules`), located through ``Marker.place``.
     """
     reg = _registry(registry)
     lead = len(text) - len(text.lstrip())
     body = text.strip()
     offset = column_offset + lead
-
-    def diag(code: str, message: str, column: int, width: int = 1, fix: str | None = None) -> Diagnostic:
-        return Diagnostic(
-            code=code,
-            message=message,
-            line=line,
-            column=column + offset,
-            source=source,
-            excerpt=caret_excerpt(body, 1, column, width),
-            fix=fix,
-            end_column=column + offset + width,
-        )
+    place = MarkerPlace(body, source, line, offset if body else column_offset)
+    diag = place.diag
 
     if not body:
-        offset = column_offset
         return None, [
             diag(
                 "E101",
@@ -156,10 +149,11 @@ def analyze_marker(
     node: Tree = tree.children[0]
     kind: Kind = {"plain_id": "plain", "plain_alias": "plain"}.get(node.data, node.data)  # type: ignore[assignment]
     if kind == "plain":
-        return _plain(node.children[0], reg, diag)
+        return _plain(node.children[0], reg, place, warnings)
     tier_nodes = [node.children[0]] if kind == "mv" else node.children[0].children
     tokens = [TierTokens(*t.children) for t in tier_nodes]
-    diagnostics = check_tiers(kind, tokens, reg, diag)
+    place = place._replace(spans=tuple(TierSpan(*map(span_of, t)) for t in tokens))
+    diagnostics = check_tiers(kind, tokens, reg, place, warnings=warnings)
     if any(d.is_error for d in diagnostics):
         return None, diagnostics
     tiers = tuple(
@@ -171,7 +165,7 @@ def analyze_marker(
         )
         for t in tokens
     )
-    return Marker(kind=kind, tiers=tiers, warnings=tuple(diagnostics)), diagnostics
+    return Marker(kind=kind, tiers=tiers, warnings=tuple(diagnostics), place=place), diagnostics
 
 
 def _too_long(body: str, line: int, offset: int, source: str) -> Diagnostic:
@@ -192,39 +186,17 @@ def _foreign_message(ch: str) -> str:
     return f"unexpected character {ch!r} ({name}): markers are plain ASCII{hint}"
 
 
-def _plain(token: Token, reg: ModelRegistry, diag) -> tuple[Marker | None, list[Diagnostic]]:
+def _plain(
+    token: Token, reg: ModelRegistry, place: MarkerPlace, warnings: bool
+) -> tuple[Marker | None, list[Diagnostic]]:
     name = str(token)
-    entry = reg.get(name)
-    if token.type == "ALIAS":
-        if entry is None:
-            return None, [_unknown_alias(reg, name, token.column, diag)]
-        tier = MarkerTier(alias=name if name != entry.id else None, model=entry.id)
-        return Marker(kind="plain", tiers=(tier,)), []
-    warnings = []
+    place = place._replace(spans=(TierSpan(span_of(token), span_of(token), span_of(token)),))
+    entry, finding = tier_rules.resolve_model(0, name, reg)
     if entry is None:
-        warnings.append(
-            diag(
-                "W104",
-                f"model {name!r} is not in the model registry; it runs as given, cost unknown",
-                token.column,
-                len(name),
-            )
-        )
-    model = entry.id if entry else name
-    return Marker(
-        kind="plain", tiers=(MarkerTier(alias=None, model=model),), warnings=tuple(warnings)
-    ), warnings
-
-
-def _unknown_alias(reg: ModelRegistry, name: str, column: int, diag) -> Diagnostic:
-    try:
-        reg.resolve(name)
-    except RegistryError as exc:
-        hint = reg.close_matches(name)
-        fix = f"did you mean {' or '.join(hint)}?" if hint else None
-        message = f"unknown model size {name!r}" + ("" if hint else f"; known: {', '.join(reg.aliases())}")
-        return diag(exc.code, message, column, len(name), fix=fix)
-    raise AssertionError("unreachable")
+        return None, [place.report(finding)]
+    found = [place.report(finding)] if finding is not None and warnings else []
+    tier = MarkerTier(alias=name if name != entry.id else None, model=entry.id)
+    return Marker(kind="plain", tiers=(tier,), warnings=tuple(found), place=place), found
 
 
 def parse_marker(text: str, registry: RegistryLike = None) -> Marker:

@@ -9,7 +9,8 @@ from compiler_specs import CTX, RETRY, SAMPLED, cascade, codes, spec, three
 
 from cascadec.compiler import passes as P
 from cascadec.compiler.context import Context, MarkerLocator
-from cascadec.compiler.draft import guess_params, lower
+from cascadec.compiler.draft import lower
+from cascadec.core.tier_rules import guess_params
 from cascadec.registry import ModelEntry, ModelRegistry
 from cascadec.spec.model import Spec
 

@@ -154,3 +154,23 @@ def test_other_registry(tmp_path):
 def test_non_string_input_is_a_type_error():
     with pytest.raises(TypeError):
         parse_marker(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mv_cascade_7B_k4_t0.7",  # W101
+        "mv_cascade_7B_k4_t0.7_1.5B_k4_t0.7",  # W102
+        "mv_cascade_1.5B_k4_t0.7_72B_k4_t0.7",  # W103
+        "mv_72B_k1_t0.5",  # W103 on the temperature
+        "Org/not-in-registry",  # W104
+        "  mv_cascade_7B_k4_t0.7_1.5B_k4_t0.7",  # located past the blanks
+    ],
+)
+def test_lint_and_compile_report_a_marker_alike(text):
+    """One rule in cascadec.core.tier_rules, run once per path: lint's fast path and the compiler agree."""
+    from cascadec.compiler import compile_marker
+
+    _, linted = analyze_marker(text, source="t", line=3, column_offset=4)
+    _, compiled = compile_marker(text, source="t", line=3, column=5)
+    assert linted and [d for d in compiled if d.code in {x.code for x in linted}] == linted

@@ -147,7 +147,7 @@ def test_malformed_marker_is_400_naming_the_problem(client):
     with pytest.raises(openai.BadRequestError) as e:
         ask(client, EASY, model="mv_cascade_0.034M_k4_t0.7_3B_k1_t0.0")
     err = e.value.body
-    assert err["code"] == "E105" and "unknown model size '3B'" in err["message"] and "^^" in err["message"]
+    assert err["code"] == "E105" and "unknown model '3B'" in err["message"] and "^^" in err["message"]
     assert err["param"] == "model"
 
 
