@@ -23,8 +23,6 @@ from cascadec.registry import ModelRegistry
 
 T_MIN, T_MAX = 0.0, 2.0
 
-Span = tuple[int, int]  # (1-based column in the marker, width)
-
 
 class TierTokens(NamedTuple):
     alias: Token
@@ -32,16 +30,7 @@ class TierTokens(NamedTuple):
     t: Token
 
 
-class TierSpan(NamedTuple):
-    """Where a tier's model, k and temperature were written in the marker."""
-
-    model: Span
-    k: Span
-    temperature: Span
-
-
-def span_of(token: Token) -> Span:
-    return token.column, len(token)
+_TOKEN = {"model": 0, "k": 1, "temperature": 2}  # a finding's field -> its token in TierTokens
 
 
 def marker_fix(f: Finding) -> str | None:
@@ -64,7 +53,7 @@ class MarkerPlace(NamedTuple):
     source: str
     line: int
     offset: int  # body column c is column c + offset of the source line
-    spans: tuple[TierSpan, ...] = ()
+    tiers: tuple[TierTokens, ...] = ()  # each tier's tokens (a plain marker: its one token, thrice)
 
     def diag(
         self, code: str, message: str, column: int, width: int = 1, fix: str | None = None
@@ -83,8 +72,9 @@ class MarkerPlace(NamedTuple):
     def report(self, f: Finding) -> Diagnostic:
         """``f`` at its tier's token (at the marker's first character when about the whole strategy)."""
         column, width = 1, 1
-        if f.tier is not None and f.tier < len(self.spans):
-            column, width = getattr(self.spans[f.tier], f.field or "model")
+        if f.tier is not None and f.tier < len(self.tiers):
+            token = self.tiers[f.tier][_TOKEN[f.field or "model"]]
+            column, width = token.column, len(token)
         return self.diag(f.code, f.message, column, width, fix=marker_fix(f))
 
 
@@ -100,8 +90,11 @@ def check_tiers(
         costs.append((str(tier.alias), cost))
     if not warnings or any(d.is_error for d in out):
         return out
-    single = tier_rules.single_tier_cascade(kind, [(str(t.alias), int(t.k), float(t.t) + 0.0) for t in tiers])
-    findings = ([single] if single else []) + tier_rules.cost_drops(costs)
+    findings = tier_rules.cost_drops(costs)
+    if len(tiers) == 1:
+        t = tiers[0]
+        single = tier_rules.single_tier_cascade(kind, [(str(t.alias), int(t.k), float(t.t) + 0.0)])
+        findings = [single] if single else []
     return out + [place.report(f) for f in findings]
 
 

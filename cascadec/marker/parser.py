@@ -17,7 +17,7 @@ from cascadec.core import tier_rules
 from cascadec.errors import Diagnostic, MarkerError, caret_excerpt
 from cascadec.limits import MAX_MARKER_CHARS
 from cascadec.marker.ast import Kind, Marker, MarkerTier
-from cascadec.marker.checks import MarkerPlace, TierSpan, TierTokens, check_tiers, span_of
+from cascadec.marker.checks import MarkerPlace, TierTokens, check_tiers
 from cascadec.registry import ModelRegistry, RegistryLike, resolve_registry
 from cascadec.resources import grammar_text
 
@@ -152,7 +152,7 @@ def analyze_marker(
         return _plain(node.children[0], reg, place, warnings)
     tier_nodes = [node.children[0]] if kind == "mv" else node.children[0].children
     tokens = [TierTokens(*t.children) for t in tier_nodes]
-    place = place._replace(spans=tuple(TierSpan(*map(span_of, t)) for t in tokens))
+    place = place._replace(tiers=tuple(tokens))
     diagnostics = check_tiers(kind, tokens, reg, place, warnings=warnings)
     if any(d.is_error for d in diagnostics):
         return None, diagnostics
@@ -190,7 +190,7 @@ def _plain(
     token: Token, reg: ModelRegistry, place: MarkerPlace, warnings: bool
 ) -> tuple[Marker | None, list[Diagnostic]]:
     name = str(token)
-    place = place._replace(spans=(TierSpan(span_of(token), span_of(token), span_of(token)),))
+    place = place._replace(tiers=(TierTokens(token, token, token),))
     entry, finding = tier_rules.resolve_model(0, name, reg)
     if entry is None:
         return None, [place.report(finding)]
