@@ -77,14 +77,17 @@ def render(rows: list[dict], cascade_key: str, reference: str, out: Path, n: int
 
 def is_demo_run(out: Path) -> bool:
     """True when ``out`` holds a run the demo made (its manifest records the demo plan's source)."""
-    import json
-
+    from cascadec.errors import CascadecError
     from cascadec.runtime.overwrite import MANIFEST_NAME, is_run_dir
+    from cascadec.runtime.results import read_manifest
 
-    if not is_run_dir(out):
+    if not is_run_dir(out) or not (out / MANIFEST_NAME).is_file():
         return False
-    manifest = json.loads((out / MANIFEST_NAME).read_text(encoding="utf-8"))
-    return str(manifest.get("plan_source", "")).startswith(DEMO_SOURCE)
+    try:
+        manifest = read_manifest(out)  # typed: a run of another results version is not the demo's
+    except CascadecError:
+        return False
+    return str(manifest.run.plan_source or "").startswith(DEMO_SOURCE)
 
 
 def register(app: typer.Typer) -> None:

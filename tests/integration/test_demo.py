@@ -11,15 +11,19 @@ import pytest
 pytestmark = pytest.mark.integration
 
 N = 24
-STRATEGIES = [
-    "demo_cascade",
-    "0.034M",
-    "0.084M",
-    "1.1M",
-    "mv_0.034M_k4_t0.7",
-    "mv_0.084M_k4_t0.7",
-    "mv_1.1M_k4_t0.7",
-]
+
+
+def strategies() -> list[str]:
+    """The demo's strategies as its plan names them: the cascade, then each zoo model greedy and voting
+    at the cascade's first k and temperature (the shipped spec is calibrated, so k is not fixed here)."""
+    from cascadec.zoo.demo_plan import build_demo, demo_spec_path
+
+    demo_plan = build_demo(demo_spec_path(), 1, 5)
+    return [demo_plan.cascade, *demo_plan.baselines]
+
+
+STRATEGIES = strategies()
+assert len(STRATEGIES) == 7 and STRATEGIES[0] == "demo_cascade"
 
 
 def demo(out):
