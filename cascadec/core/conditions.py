@@ -121,7 +121,7 @@ class Bool(Condition):
         return self.value
 
 
-_OPS = {
+COMPARISONS = {  # the condition language's comparison operators (the simulator applies them to arrays)
     "<": operator.lt,
     "<=": operator.le,
     ">": operator.gt,
@@ -145,7 +145,7 @@ class Compare(Condition):
         return f"{self._wrap(self.left, 5)} {self.op} {self._wrap(self.right, 5)}"
 
     def _value(self, signals):
-        return _OPS[self.op](self.left._value(signals), self.right._value(signals))
+        return COMPARISONS[self.op](self.left._value(signals), self.right._value(signals))
 
 
 @dataclass(frozen=True)

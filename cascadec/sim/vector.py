@@ -11,13 +11,23 @@ Problems whose answers do not form a clean equivalence partition are left to the
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 
-from cascadec.core.conditions import And, Bool, Compare, Condition, Not, Number, Or, Signal, parse_condition
+from cascadec.core.conditions import (
+    COMPARISONS,
+    And,
+    Bool,
+    Compare,
+    Condition,
+    Not,
+    Number,
+    Or,
+    Signal,
+    parse_condition,
+)
 from cascadec.errors import DataError
 from cascadec.plan import PlanStrategy, resolve_tiers
 from cascadec.runtime.outcomes import StopReason
@@ -26,14 +36,6 @@ from cascadec.sim.arrays import BankArrays, log_terms
 BIG = np.iinfo(np.int64).max // 4
 POLICIES = ("last_tier", "most_confident", "pooled")
 REASONS = tuple(r.value for r in StopReason)  # indices of Outcome.reason
-_OPS = {
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
 
 
 @cache
@@ -50,7 +52,7 @@ def veval(node: Condition, sig: dict[str, np.ndarray], size: int):
     if isinstance(node, Bool):
         return np.full(size, node.value)
     if isinstance(node, Compare):
-        return np.asarray(_OPS[node.op](veval(node.left, sig, size), veval(node.right, sig, size)))
+        return np.asarray(COMPARISONS[node.op](veval(node.left, sig, size), veval(node.right, sig, size)))
     if isinstance(node, Not):
         return ~np.asarray(veval(node.operand, sig, size), dtype=bool)
     if isinstance(node, And | Or):
