@@ -226,16 +226,10 @@ class Executor:
                 ready.append((job, reused))
                 stats.reused_samples += len(reused)
                 continue
-            req = GenerationRequest(
-                request_id=f"{job.problem.id}|{job.strategy.key}|{ask.tier}|{ask.round}",
-                problem_id=job.problem.id,
-                prompt=render(job.strategy.prompt, job.problem.problem, self.plan.models[model].path),
-                n=ask.n,
-                temperature=ask.temperature,
-                top_p=ask.top_p,
-                max_tokens=ask.max_tokens,
-                seed=ask.seed,
-                first_sample=ask.first,
+            req = ask.request(
+                f"{job.problem.id}|{job.strategy.key}|{ask.tier}|{ask.round}",
+                job.problem.id,
+                render(job.strategy.prompt, job.problem.problem, self.plan.models[model].path),
             )
             flights[req.request_id] = _Flight(job, ask, req)
             requests.append(req)

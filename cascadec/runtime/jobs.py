@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from cascadec.core.seeds import base_seed
 from cascadec.plan import PlanStrategy, PlanTier, PlanVote
+from cascadec.runtime.backends.base import GenerationRequest
 from cascadec.runtime.confidence import TraceConfidence, trace_confidence
 from cascadec.runtime.data import Problem
 from cascadec.runtime.decide import Action, Next, Spent, TierState, decide, first_ask
@@ -57,6 +58,20 @@ class Ask:
     top_p: float
     max_tokens: int
     seed: int  # base seed (sample 0's) of (spec seed, model, problem, temperature): core.seeds
+
+    def request(self, request_id: str, problem_id: str, prompt: str) -> GenerationRequest:
+        """What a backend is asked for these samples (the executor and the server ask alike)."""
+        return GenerationRequest(
+            request_id=request_id,
+            problem_id=problem_id,
+            prompt=prompt,
+            n=self.n,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            seed=self.seed,
+            first_sample=self.first,
+        )
 
 
 @dataclass

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 from cascadec.errors import CascadecError
 from cascadec.plan import resolve_tiers
-from cascadec.runtime.backends.base import GenerationRequest
 from cascadec.runtime.data import Problem
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.executor import to_record
@@ -134,16 +133,10 @@ class CascadeRunner:
             prompt = render(strategy.prompt, outcome.problem, model.path)
             outcome.prompt_tokens += prompt_tokens(model.path, prompt)
             engine = self.engines[ask.model]
-            request = GenerationRequest(
-                request_id=f"{problem.id}|{strategy.key}|{ask.tier}|{ask.round}|{self.engines.next_serial()}",
-                problem_id=problem.id,
-                prompt=prompt,
-                n=ask.n,
-                temperature=ask.temperature,
-                top_p=ask.top_p,
-                max_tokens=ask.max_tokens,
-                seed=ask.seed,
-                first_sample=ask.first,
+            request = ask.request(
+                f"{problem.id}|{strategy.key}|{ask.tier}|{ask.round}|{self.engines.next_serial()}",
+                problem.id,
+                prompt,
             )
             t0 = time.perf_counter()
             try:
