@@ -46,19 +46,7 @@ def read_regular_file(path: str | Path, limit: int, what: str = "file") -> bytes
     except OSError as exc:
         raise CascadecError(f"cannot read {what}: {exc.strerror or exc}", code="E901", where=path) from None
     try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise CascadecError(f"is a directory, not a {what}", code="E901", where=path)
-        if not stat.S_ISREG(info.st_mode):
-            raise CascadecError(
-                f"not a regular file (a pipe, socket or device); give the {what} as a file on disk",
-                code="E901",
-                where=path,
-            )
-        if info.st_size > limit:
-            raise CascadecError(
-                f"{what} is {info.st_size} bytes; at most {limit} are read", code="E901", where=path
-            )
+        _require_regular(os.fstat(fd), path, limit, what)
         chunks, total = [], 0
         while chunk := os.read(fd, 1 << 20):
             chunks.append(chunk)
@@ -76,6 +64,11 @@ def check_regular_file(path: str | Path, limit: int, what: str = "file") -> None
         info = os.stat(path)
     except OSError as exc:
         raise CascadecError(f"cannot read {what}: {exc.strerror or exc}", code="E901", where=path) from None
+    _require_regular(info, path, limit, what)
+
+
+def _require_regular(info: os.stat_result, path: str | Path, limit: int, what: str) -> None:
+    """A regular file (never a directory, pipe, socket or device) within ``limit`` bytes."""
     if stat.S_ISDIR(info.st_mode):
         raise CascadecError(f"is a directory, not a {what}", code="E901", where=path)
     if not stat.S_ISREG(info.st_mode):

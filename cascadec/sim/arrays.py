@@ -20,19 +20,12 @@ import pandas as pd
 from cascadec.errors import DataError
 from cascadec.plan import Plan
 from cascadec.runtime.answers import extract_answer
-from cascadec.runtime.backends.base import Sample
+from cascadec.runtime.backends.replay import sample_from_row
 from cascadec.runtime.data import Problem
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.signals import sample_mean_entropy, sample_mean_logprob
 
 NO_CLASS = -1
-
-
-def _floats(value) -> tuple[float, ...] | None:
-    """A bank cell of per-token values (list, array or null) as the replay backend reads it."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return tuple(float(x) for x in value)
 
 
 def _temp_key(value) -> float | None:
@@ -125,14 +118,7 @@ def build_arrays(
             p, i = pindex[str(r.problem_id)], int(r.sample_index)
             if present[s, p, i]:
                 continue  # a null-temperature row and a matching one: the first wins, as in replay
-            finish = getattr(r, "finish_reason", "stop")
-            sample = Sample(
-                text=str(r.text),
-                num_tokens=int(r.num_tokens),
-                finish_reason=str(finish) if isinstance(finish, str) and finish else "stop",
-                logprobs=_floats(getattr(r, "logprobs", None)),
-                entropies=_floats(getattr(r, "entropies", None)),
-            )
+            sample = sample_from_row(r)
             # as the executor records a sample: only a finished one has an answer
             answer = extract_answer(sample.text, formats[key[2]]) if sample.finish_reason == "stop" else None
             mean_lp, mean_ent = sample_mean_logprob(sample), sample_mean_entropy(sample)

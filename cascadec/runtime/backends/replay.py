@@ -146,6 +146,19 @@ def _floats(value) -> tuple[float, ...] | None:
     return tuple(float(x) for x in value)
 
 
+def sample_from_row(r) -> Sample:
+    """One bank row (a pandas itertuples row) as the sample an engine would have returned."""
+    finish = getattr(r, "finish_reason", "stop")
+    return Sample(
+        text=str(r.text),
+        num_tokens=int(r.num_tokens),
+        finish_reason=str(finish) if isinstance(finish, str) and finish else "stop",
+        logprobs=_floats(getattr(r, "logprobs", None)),
+        entropies=_floats(getattr(r, "entropies", None)),
+        confidences=_floats(getattr(r, "confidences", None)),
+    )
+
+
 class ReplayBackend:
     """Serves bank samples; counts loads and calls so tests can check the schedule."""
 
@@ -182,16 +195,7 @@ class ReplayBackend:
         for r in rows.itertuples(index=False):
             temp = getattr(r, "temperature", None) if has_t else None
             temp = None if temp is None or (isinstance(temp, float) and math.isnan(temp)) else float(temp)
-            finish = getattr(r, "finish_reason", "stop")
-            sample = Sample(
-                text=str(r.text),
-                num_tokens=int(r.num_tokens),
-                finish_reason=str(finish) if isinstance(finish, str) and finish else "stop",
-                logprobs=_floats(getattr(r, "logprobs", None)),
-                entropies=_floats(getattr(r, "entropies", None)),
-                confidences=_floats(getattr(r, "confidences", None)),
-            )
-            index[(str(r.problem_id), int(r.sample_index))].append((temp, sample))
+            index[(str(r.problem_id), int(r.sample_index))].append((temp, sample_from_row(r)))
         self._index = dict(index)
         self.model = model
         self.loads.append(model.id)
