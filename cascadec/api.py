@@ -20,7 +20,7 @@ from cascadec.errors import CascadecError, CompileError, DataError, Diagnostic
 from cascadec.plan import Plan, seal
 from cascadec.runtime.backends import make_backend
 from cascadec.runtime.backends.base import Backend
-from cascadec.runtime.equivalence import Equivalence, Mode
+from cascadec.runtime.equivalence import DEFAULT_BUDGET, Equivalence, Mode
 from cascadec.runtime.progress import make_reporter
 from cascadec.runtime.results import PROBLEM_COLUMNS, load_results
 from cascadec.runtime.session import Prepared, execute, route
@@ -105,11 +105,13 @@ def run(
     schedule: str = "continuous",
     progress: bool | None = None,
     backend_options: dict | None = None,
+    grading_budget: float | None = DEFAULT_BUDGET,
 ) -> pd.DataFrame:
     """Run ``target`` (a Plan, plan .json, spec .yaml or marker) over ``problems``.
 
     Returns ``problems`` with ``cascade_*`` columns added (one per column of problems.parquet
     but ``id``); with ``out`` the run is also journaled there and can be resumed.
+    ``grading_budget``: seconds of answer grading per problem (None: unbounded).
     """
     taken = (
         [c for c in problems.columns if str(c).startswith(RESULT_PREFIX)]
@@ -134,7 +136,7 @@ def run(
         backend_obj,
         out=out,
         resume=resume,
-        equivalence=Equivalence(equivalence),
+        equivalence=Equivalence(equivalence, budget=grading_budget),
         batch_size=batch_size,
         schedule=schedule,
         reporter=make_reporter(progress),

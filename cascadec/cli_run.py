@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from cascadec.errors import CascadecError, ExitCode, exit_code
+from cascadec.runtime.equivalence import DEFAULT_BUDGET
 
 EXIT_USAGE = ExitCode.USAGE
 
@@ -83,6 +84,15 @@ def register(app: typer.Typer) -> None:
         equivalence: Annotated[
             str, typer.Option("--equivalence", help="math (math-verify) or exact.")
         ] = "math",
+        grading_budget: Annotated[
+            float,
+            typer.Option(
+                "--grading-budget",
+                metavar="SECONDS",
+                help="Most seconds of math-verify grading per problem; past it the problem's "
+                "remaining answer pairs are left ungraded (flagged 'grading_over_budget').",
+            ),
+        ] = DEFAULT_BUDGET,
         progress: Annotated[
             bool | None, typer.Option("--progress/--no-progress", help="Progress bars.")
         ] = None,
@@ -121,6 +131,7 @@ def _run(
     batch_size,
     schedule,
     equivalence,
+    grading_budget,
     progress,
 ) -> None:
     from cascadec.runtime.backends import BACKENDS, make_backend
@@ -137,6 +148,10 @@ def _run(
         raise _fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}", EXIT_USAGE)
     if equivalence not in ("math", "exact"):
         raise _fail(f"--equivalence must be math or exact, got {equivalence!r}", EXIT_USAGE)
+    if not 0 < grading_budget < float("inf"):  # NaN fails both comparisons
+        raise _fail(
+            f"--grading-budget must be a positive number of seconds, got {grading_budget}", EXIT_USAGE
+        )
     if schedule not in ("continuous", "barrier"):
         raise _fail(f"--schedule must be continuous or barrier, got {schedule!r}", EXIT_USAGE)
     if not dry_run and out is None:
@@ -196,7 +211,7 @@ def _run(
         engine,
         out=out,
         resume=resume,
-        equivalence=Equivalence(equivalence),
+        equivalence=Equivalence(equivalence, budget=grading_budget),
         batch_size=batch_size,
         schedule=schedule,
         reporter=make_reporter(progress),

@@ -7,6 +7,12 @@
 - The verdict is tri-state (:class:`Verdict`): a pair that exceeds the timeout, or an answer too
   large to parse, is ``UNGRADED`` — counted in :attr:`Equivalence.ungraded`, never silently
   "different" — and a hung worker is killed and replaced, so no input can hang a run.
+- **A grading budget per problem** bounds what adversarial answers (power towers, each pair
+  seconds of sympy) can cost one problem: pairs prepared for an *owner* (a problem under a
+  strategy, :meth:`Equivalence.prepare_owned`) charge their grading seconds to it; once an
+  owner has spent ``budget`` seconds its remaining pairs are not graded but left ``UNGRADED``
+  (counted in :attr:`Equivalence.pairs_over_budget`, the owner in :attr:`over_budget`). A
+  problem's grading therefore ends within ``budget`` plus one pair timeout per worker.
 
 Shortcuts decide most pairs without sympy, and each is provably one (never rules otherwise than
 math-verify would): identical normalised strings are equal; two plain numbers (``7.5``,
@@ -23,21 +29,16 @@ from __future__ import annotations
 
 import atexit
 import functools
-import json
 import os
 import re
-import selectors
-import subprocess
-import sys
 import threading
-import time
-from collections import deque
-from collections.abc import Iterable
-from enum import StrEnum
+from collections.abc import Hashable, Iterable
 from fractions import Fraction
+from itertools import zip_longest
 from typing import Literal
 
 from cascadec.runtime.answers import normalize, numeric_value, read_answer
+from cascadec.runtime.verify_pool import Verdict, Workers
 
 Mode = Literal["math", "exact"]
 _FLOAT_SAFE = Fraction(10**6)  # below this, a float keeps well over 6 decimals of 15 digits
@@ -45,15 +46,11 @@ _FLOAT_GAP = Fraction(1, 10**5)  # 10× the rounding step: no rounding mode clos
 _TIME = re.compile(r"^\d{1,2}:\d{2}$")
 
 
-class Verdict(StrEnum):
-    EQUAL = "equal"
-    DIFFERENT = "different"
-    UNGRADED = "ungraded"  # the grader ran out of time (or the answer is too large to parse)
-
-
+DEFAULT_TIMEOUT = 5.0  # seconds per pair (math-verify's own default)
+DEFAULT_BUDGET = 30.0  # seconds of grading per problem (``cascadec run --grading-budget``)
 CACHE_LIMIT = 2_000_000  # verdicts kept per process (a few hundred MB at most)
 _cache: dict[tuple[str, str], Verdict] = {}
-_pool: _Workers | None = None
+_pool: Workers | None = None
 _pool_lock = threading.Lock()
 _run_lock = threading.Lock()
 
@@ -95,104 +92,11 @@ def fast_equal(a: str, b: str) -> bool | None:
     return ab is Verdict.EQUAL and ba is Verdict.EQUAL
 
 
-class _Workers:
-    """A few ``verify_worker`` processes, one pair in flight each, killed when past deadline."""
-
-    STARTUP_GRACE = 60.0  # seconds a fresh worker may take to import sympy
-    MARGIN = 2.0  # seconds past the pair timeout (the worker's own alarm) before it counts as hung
-
-    COMMAND = (sys.executable, "-m", "cascadec.runtime.verify_worker")
-
-    def __init__(self, size: int, command: tuple[str, ...] | None = None):
-        self.size = size
-        self.command = list(command or self.COMMAND)
-        self.procs: list[subprocess.Popen | None] = [None] * size
-        self.fresh = [True] * size
-
-    def _proc(self, w: int) -> subprocess.Popen:
-        proc = self.procs[w]
-        if proc is None or proc.poll() is not None:
-            proc = subprocess.Popen(
-                self.command,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-                bufsize=1,
-                close_fds=True,
-            )
-            self.procs[w] = proc
-            self.fresh[w] = True
-        return proc
-
-    def _kill(self, w: int) -> None:
-        proc = self.procs[w]
-        if proc is not None:
-            proc.kill()
-            proc.wait()
-        self.procs[w] = None
-
-    def start(self) -> None:
-        for w in range(self.size):
-            self._proc(w)
-
-    def run(self, pairs: list[tuple[str, str]], timeout: int) -> list[Verdict]:
-        """Verdicts for ``pairs`` (gold, pred); a pair past its deadline or in a dead worker is UNGRADED."""
-        results = [Verdict.UNGRADED] * len(pairs)
-        todo = deque(range(len(pairs)))
-        inflight: dict[int, tuple[int, float]] = {}
-        with selectors.DefaultSelector() as sel:
-            while todo or inflight:
-                for w in range(self.size):
-                    if w in inflight or not todo:
-                        continue
-                    i = todo.popleft()
-                    proc = self._proc(w)
-                    try:
-                        proc.stdin.write(json.dumps([pairs[i][0], pairs[i][1], timeout]) + "\n")  # type: ignore[union-attr]
-                        proc.stdin.flush()  # type: ignore[union-attr]
-                    except OSError:
-                        self._kill(w)
-                        todo.appendleft(i)
-                        continue
-                    grace = self.STARTUP_GRACE if self.fresh[w] else 0.0
-                    inflight[w] = (i, time.monotonic() + timeout + self.MARGIN + grace)
-                    sel.register(proc.stdout, selectors.EVENT_READ, w)  # type: ignore[arg-type]
-                wait = max(0.0, min(d for _, d in inflight.values()) - time.monotonic()) if inflight else 0
-                for key, _ in sel.select(timeout=wait):
-                    w = key.data
-                    sel.unregister(key.fileobj)
-                    line = key.fileobj.readline()  # type: ignore[union-attr]
-                    i, _ = inflight.pop(w)
-                    self.fresh[w] = False
-                    try:
-                        results[i] = Verdict(line.strip())
-                    except ValueError:  # the worker died: the pair is ungraded, the worker restarts
-                        self._kill(w)
-                now = time.monotonic()
-                for w, (_i, deadline) in list(inflight.items()):
-                    if now >= deadline:
-                        sel.unregister(self.procs[w].stdout)  # type: ignore[union-attr,arg-type]
-                        self._kill(w)
-                        del inflight[w]
-        return results
-
-    def close(self) -> None:
-        for w, proc in enumerate(self.procs):
-            if proc is not None:
-                try:
-                    proc.stdin.close()  # type: ignore[union-attr]
-                    proc.wait(timeout=2)
-                except (OSError, subprocess.TimeoutExpired):
-                    self._kill(w)
-            self.procs[w] = None
-
-
-def _get_pool() -> _Workers:
+def _get_pool() -> Workers:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = _Workers(max(1, min(4, os.cpu_count() or 2)))
+            _pool = Workers(max(1, min(4, os.cpu_count() or 2)))
         return _pool
 
 
@@ -212,16 +116,26 @@ class Equivalence:
     """Answer grading and clustering with a cache; ``mode="exact"`` never starts math-verify.
 
     Inputs are answers (what :func:`cascadec.runtime.answers.extract_answer` returns); raw
-    answers such as ``10\\text{ units}`` are normalised first, so both work.
+    answers such as ``10\\text{ units}`` are normalised first, so both work. ``timeout`` bounds
+    one pair, ``budget`` (seconds, None for none) one owner's pairs (see the module docstring).
     """
 
-    def __init__(self, mode: Mode = "math", timeout: float = 5.0):
+    def __init__(
+        self, mode: Mode = "math", timeout: float = DEFAULT_TIMEOUT, budget: float | None = DEFAULT_BUDGET
+    ):
         if mode not in ("math", "exact"):
             raise ValueError(f"equivalence mode must be 'math' or 'exact', got {mode!r}")
+        if budget is not None and not 0 < budget < float("inf"):
+            raise ValueError(f"grading budget must be a positive number of seconds, got {budget!r}")
         self.mode = mode
         self.timeout = max(1, int(round(timeout)))
+        self.budget = budget
         self.pairs_verified = 0  # pairs math-verify was asked about
         self.ungraded = 0  # of those, pairs that ran out of time or were too large
+        self.pairs_over_budget = 0  # pairs left ungraded because their owners' budgets were spent
+        self.spent: dict[Hashable, float] = {}  # grading seconds charged to each owner
+        self.over_budget: set[Hashable] = set()  # owners that had pairs left ungraded by the budget
+        self._skipped: set[tuple[str, str]] = set()  # normalised pairs a budget left ungraded
 
     @property
     def timeouts(self) -> int:
@@ -241,6 +155,8 @@ class Equivalence:
         verdict = fast_verdict(g, p)
         if verdict is None:
             if (g, p) not in _cache:
+                if (g, p) in self._skipped:
+                    return Verdict.UNGRADED  # over budget: stays ungraded, never graded unbounded
                 self._decide([(g, p)])
             verdict = _cache[(g, p)]
         _remember((gold, pred), verdict)
@@ -251,12 +167,18 @@ class Equivalence:
         if self.mode == "exact":
             return False
         x, y = _normal(a), _normal(b)
+        if (x, y) in self._skipped or (y, x) in self._skipped:
+            return True
         return Verdict.UNGRADED in (
             _cache.get((a, b)),
             _cache.get((b, a)),
             _cache.get((x, y)),
             _cache.get((y, x)),
         )
+
+    def is_over_budget(self, owner: Hashable) -> bool:
+        """Whether ``owner`` had pairs left ungraded because its grading budget was spent."""
+        return owner in self.over_budget
 
     def grade(self, gold: str, pred: str | None) -> bool | None:
         """Is ``pred`` right? True/False, or None when the grader could not decide (ungraded)."""
@@ -272,25 +194,68 @@ class Equivalence:
     def prepare(self, pairs: Iterable[tuple[str, str]], both_ways: bool = False) -> None:
         """Decide every (gold, pred) pair that needs math-verify at once, in parallel (fills the cache).
 
-        ``both_ways`` also prepares (pred, gold), as clustering needs.
+        ``both_ways`` also prepares (pred, gold), as clustering needs. No owner is charged; a
+        pair a budget left ungraded stays so.
+        """
+        self.prepare_owned([(None, pairs)], both_ways)
+
+    def prepare_owned(
+        self, groups: Iterable[tuple[Hashable | None, Iterable[tuple[str, str]]]], both_ways: bool = False
+    ) -> None:
+        """:meth:`prepare` for pairs grouped by owner, each owner's grading within the budget.
+
+        A pair shared by several owners is graded once, charged to each of them, and skipped
+        only when every one of them is out of budget. Owners take turns (one pair each, round
+        robin), so a problem full of slow pairs delays the others' by at most its budget.
         """
         if self.mode == "exact":
             return
-        todo: set[tuple[str, str]] = set()
-        for a, b in pairs:
-            a, b = _normal(a), _normal(b)
-            for key in ((a, b), (b, a)) if both_ways else ((a, b),):
-                if key not in _cache and fast_verdict(*key) is None:
-                    todo.add(key)
+        owners: dict[tuple[str, str], set[Hashable]] = {}
+        queues: list[list[tuple[str, str]]] = []
+        for owner, pairs in groups:
+            queue = []
+            for a, b in pairs:
+                a, b = _normal(a), _normal(b)
+                for key in ((a, b), (b, a)) if both_ways else ((a, b),):
+                    if key in _cache or (owner is None and key in self._skipped):
+                        continue
+                    if fast_verdict(*key) is not None:
+                        continue
+                    if key not in owners:
+                        owners[key] = set()
+                        queue.append(key)
+                    if owner is not None:
+                        owners[key].add(owner)
+            queues.append(sorted(queue))
+        todo = [key for turn in zip_longest(*queues) for key in turn if key is not None]
         if todo:
-            self._decide(sorted(todo))
+            self._decide(todo, owners)
 
-    def _decide(self, todo: list[tuple[str, str]]) -> None:
+    def _decide(
+        self, todo: list[tuple[str, str]], owners: dict[tuple[str, str], set[Hashable]] | None = None
+    ) -> None:
+        owners = owners or {}
+        budget = self.budget
+
+        def skip(i: int) -> bool:
+            mine = owners.get(todo[i])
+            return bool(mine) and budget is not None and all(self.spent.get(o, 0.0) >= budget for o in mine)
+
+        def charge(i: int, seconds: float) -> None:
+            for o in owners.get(todo[i], ()):
+                self.spent[o] = self.spent.get(o, 0.0) + seconds
+
         with _run_lock:  # one batch at a time through the shared workers
-            verdicts = _get_pool().run(todo, self.timeout)
-        self.pairs_verified += len(todo)
-        self.ungraded += sum(v is Verdict.UNGRADED for v in verdicts)
+            verdicts = _get_pool().run(todo, self.timeout, skip, charge)
         for key, verdict in zip(todo, verdicts, strict=True):
+            if verdict is None:
+                self._skipped.add(key)
+                self.pairs_over_budget += 1
+                self.over_budget |= owners[key]
+                continue
+            self._skipped.discard(key)
+            self.pairs_verified += 1
+            self.ungraded += verdict is Verdict.UNGRADED
             _remember(key, verdict)
 
     def warm_up(self) -> None:

@@ -295,8 +295,11 @@ class Executor:
             answers = {s.answer for s in job.samples if s.answer is not None}
             answers |= {r.answer for r in records if r.answer is not None}
             answers_by_job.append(sorted(answers))
-        self.eq.prepare(
-            ((a, b) for ans in answers_by_job for x, a in enumerate(ans) for b in ans[x + 1 :]),
+        self.eq.prepare_owned(  # each problem's grading within its budget
+            (
+                (job.key, [(a, b) for x, a in enumerate(ans) for b in ans[x + 1 :]])
+                for (job, _), ans in zip(ready, answers_by_job, strict=True)
+            ),
             both_ways=True,
         )
         done: list[Job] = []
@@ -311,7 +314,9 @@ class Executor:
             elif job.pending is not None and job.pending.model == model:
                 again.append(job)
         # grading, batched the same way
-        self.eq.prepare((j.problem.gold, j.final_answer) for j in done if j.final_answer and j.problem.gold)
+        self.eq.prepare_owned(
+            (j.key, [(j.problem.gold, j.final_answer)]) for j in done if j.final_answer and j.problem.gold
+        )
         for job in done:
             job.grade()
         self.store.add_finished([job.record() for job in done])

@@ -274,6 +274,7 @@ class Job:
             cost=round(self.cost, 6),
             seconds=round(sum(s.seconds for s in samples), 6),
             ungraded=self._ungraded(),
+            grading_over_budget=self.eq.is_over_budget(self.key),
         )
 
     def _ungraded(self) -> bool:

@@ -103,9 +103,17 @@ def summary_tables(problems: pd.DataFrame, model_stats: dict[str, dict]) -> list
             str(int(g["tokens"].sum())),
             f"{g['cost'].sum():.4g}",
         )
+    notes = []
     if "ungraded" in problems and problems["ungraded"].any():  # timeouts are shown, never hidden
-        strategies.caption = (
+        notes.append(
             f"{int(problems['ungraded'].sum())} problem(s) had answer pairs the grader could not "
             "decide in time (column 'ungraded'; counted as not equal)"
         )
+    if "grading_over_budget" in problems and problems["grading_over_budget"].any():
+        notes.append(
+            f"{int(problems['grading_over_budget'].sum())} problem(s) used up their grading budget; "
+            "their remaining pairs were left ungraded (column 'grading_over_budget')"
+        )
+    if notes:
+        strategies.caption = "\n".join(notes)
     return [models, strategies]

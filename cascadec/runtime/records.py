@@ -135,6 +135,7 @@ class ProblemRecord(Record):
     cost: float  # Σ tokens × cost_per_token
     seconds: float  # generation time, each batch's wall time shared by tokens
     ungraded: bool = False  # the grader timed out on a pair of this problem's answers (see manifest)
+    grading_over_budget: bool = False  # its grading budget ran out: remaining pairs left ungraded
 
 
 class ModelStats(Record):
@@ -170,6 +171,8 @@ class Totals(Record):
     loads: dict[str, int]
     ungraded_pairs: int = 0  # answer pairs the grader could not decide in time (never counted "equal")
     ungraded_problems: int = 0  # problems with such a pair (flagged ``ungraded`` in problems.parquet)
+    pairs_over_budget: int = 0  # pairs never graded because their problem's grading budget was spent
+    over_budget_problems: int = 0  # problems flagged ``grading_over_budget`` in problems.parquet
 
 
 class RunInfo(Record):
@@ -179,6 +182,8 @@ class RunInfo(Record):
     problems: int
     backend: str
     equivalence: str
+    grader_timeout: float | None = None  # seconds per answer pair
+    grading_budget: float | None = None  # seconds of grading per problem (None: unbounded)
     batch_size: int
     schedule: str = "continuous"  # or "barrier" (see runtime.executor)
     models: dict[str, PlanModel]

@@ -157,6 +157,8 @@ def execute(
         problems=len(prepared.problems),
         backend=getattr(backend, "name", "?"),
         equivalence=eq.mode,
+        grader_timeout=eq.timeout,
+        grading_budget=eq.budget,
         batch_size=batch_size,
         schedule=Schedule(schedule),
         models=dict(plan.models),
@@ -204,6 +206,8 @@ def execute(
             loads={m: s.loads for m, s in executor.stats.items()},
             ungraded_pairs=eq.ungraded,
             ungraded_problems=sum(done[k].ungraded for k in order),
+            pairs_over_budget=eq.pairs_over_budget,
+            over_budget_problems=sum(done[k].grading_over_budget for k in order),
         )
         problems, samples = store.finalize(order, totals)
     finally:

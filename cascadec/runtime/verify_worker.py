@@ -1,7 +1,8 @@
 """A math-verify worker process: reads ``[gold, pred, timeout]`` JSON lines, answers a verdict.
 
 The answer line is ``equal``, ``different`` or ``ungraded`` (the pair hit the timeout, or an
-answer is too large to parse safely). Grading is asymmetric, exactly as math-verify's
+answer is too large to parse safely), then the seconds the pair took (what a per-problem grading
+budget is charged; the worker's start-up, sympy's import, is no pair's cost). Grading is asymmetric, exactly as math-verify's
 ``verify(gold, pred)``: the gold's structure decides (a set gold accepts a tuple prediction, not
 the other way round); callers that need symmetry (vote clustering) ask both directions.
 
@@ -20,6 +21,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 MAX_CHARS = 2_000  # longer answers are not parsed: no real answer is this long
 EQUAL, DIFFERENT, UNGRADED = "equal", "different", "ungraded"
@@ -69,6 +71,7 @@ def main() -> None:
     import math_verify  # noqa: F401  (pay the sympy import before the first pair)
 
     for line in sys.stdin:
+        start = time.monotonic()
         try:
             gold, pred, timeout = json.loads(line)
             result = verify_pair(str(gold), str(pred), int(timeout))
@@ -76,7 +79,7 @@ def main() -> None:
             result = UNGRADED
         except Exception:  # one bad pair must not kill the worker
             result = DIFFERENT
-        channel.write(result + "\n")
+        channel.write(f"{result} {time.monotonic() - start:.6f}\n")
         channel.flush()
 
 

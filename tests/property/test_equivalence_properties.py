@@ -81,9 +81,9 @@ def test_pathological_answers_end_in_time_and_are_ungraded(answer):
 
 
 def eq_margin() -> float:
-    from cascadec.runtime.equivalence import _Workers
+    from cascadec.runtime.verify_pool import Workers
 
-    return _Workers.MARGIN
+    return Workers.MARGIN
 
 
 @pytest.mark.parametrize("answer", list(PATHOLOGICAL.values()), ids=list(PATHOLOGICAL))

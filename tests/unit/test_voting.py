@@ -5,7 +5,8 @@ import sys
 
 import pytest
 
-from cascadec.runtime.equivalence import Equivalence, Verdict, _Workers, fast_equal
+from cascadec.runtime.equivalence import Equivalence, Verdict, fast_equal
+from cascadec.runtime.verify_pool import Workers
 from cascadec.runtime.voting import Ballot, answer_entropy, tally
 
 EXACT = Equivalence("exact")
@@ -102,7 +103,7 @@ def test_exact_mode_never_calls_sympy():
 
 def test_hung_worker_is_killed_and_pair_is_ungraded():
     sleeper = (sys.executable, "-c", "import sys, time\nfor line in sys.stdin: time.sleep(60)")
-    pool = _Workers(1, command=sleeper)
+    pool = Workers(1, command=sleeper)
     pool.STARTUP_GRACE = pool.MARGIN = 0.3
     try:
         verdicts = pool.run([("a", "b")], timeout=0)
