@@ -13,7 +13,8 @@ from typing import Annotated
 import typer
 
 from cascadec.cli_evidence import console, fail, guarded, print_frame
-from cascadec.sim.certificate import write_spec
+from cascadec.limits import check_output_file, write_output
+from cascadec.sim.certificate import CALIBRATED_HEAD, CERT_KEYS, write_spec
 
 
 def reference_strategy(plan, spec_ref: str | None, models: str | None):
@@ -121,6 +122,11 @@ def register(app: typer.Typer) -> None:
 
             if out.exists() and not overwrite:
                 raise fail(f"{out} exists; pass --overwrite to replace it")
+            inputs = (space, bank, data, reference if reference and Path(reference).exists() else None)
+            # --overwrite replaces an earlier calibrated spec, never an input or a user's file
+            check_output_file(out, inputs, prefix=CALIBRATED_HEAD)
+            if json_out is not None:
+                check_output_file(json_out, (*inputs, out), replaceable=CERT_KEYS)
             base, plan, candidates, problems, frame, eq = _load(space, bank, data, equivalence, limit)
             ref, _ = reference_strategy(plan, reference, None)
             target = Target(
@@ -172,6 +178,8 @@ def register(app: typer.Typer) -> None:
                 highlight=False,
             )
             if json_out is not None:
-                json_out.write_text(json.dumps(cert, indent=2) + "\n", encoding="utf-8")
+                write_output(
+                    json_out, json.dumps(cert, indent=2) + "\n", (*inputs, out), replaceable=CERT_KEYS
+                )
 
         guarded(go)

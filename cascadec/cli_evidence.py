@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from cascadec.errors import CascadecError, ExitCode, exit_code
+from cascadec.limits import check_output_file, write_output
 
 bank_app = typer.Typer(
     add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None, no_args_is_help=True
@@ -169,6 +170,9 @@ def bank_info(
     guarded(go)
 
 
+SIMULATE_JSON_KEYS = ("plan_hash",)  # an earlier ``simulate --json`` output may be replaced
+
+
 def simulate_command(
     target: Annotated[str, typer.Argument(metavar="SPEC|PLAN", help="Spec .yaml, plan .json or marker.")],
     bank: Annotated[Path, typer.Option("--bank", help="Sample bank parquet or directory.")],
@@ -193,6 +197,10 @@ def simulate_command(
 
         if equivalence not in ("math", "exact"):
             raise fail(f"--equivalence must be math or exact, got {equivalence!r}")
+        inputs = (target, bank, data, models)
+        writes = json_out is not None and str(json_out) != "-"
+        if writes:  # before the work: never over an input or a user's file
+            check_output_file(json_out, inputs, replaceable=SIMULATE_JSON_KEYS)
         plan, diags = resolve_plan(target, registry=models)
         for d in diags:
             sys.stderr.write(d.format() + "\n")
@@ -212,10 +220,10 @@ def simulate_command(
             body["bank"] = str(bank)
             body["plan_hash"] = plan.hash
             text = json.dumps(body, indent=2) + "\n"
-            if str(json_out) == "-":
-                sys.stdout.write(text)
+            if writes:
+                write_output(json_out, text, inputs, replaceable=SIMULATE_JSON_KEYS)
             else:
-                json_out.write_text(text, encoding="utf-8")
+                sys.stdout.write(text)
 
     guarded(go)
 

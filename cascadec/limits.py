@@ -84,19 +84,31 @@ def _require_regular(info: os.stat_result, path: str | Path, limit: int, what: s
 
 
 def check_output_file(
-    output: str | Path, inputs: tuple[str | Path | None, ...] = (), *, replaceable: tuple[str, ...] = ()
+    output: str | Path,
+    inputs: tuple[str | Path | None, ...] = (),
+    *,
+    replaceable: tuple[str, ...] = (),
+    prefix: str | None = None,
 ) -> None:
     """Refuse an output file that would destroy something: one of the command's own inputs, a
     special file, or an existing file that is not an earlier output of the same kind (a JSON
-    object with one of the ``replaceable`` keys, such as a plan's ``schema_version``)."""
+    object with one of the ``replaceable`` keys, such as a plan's ``schema_version``, or a text
+    that starts with ``prefix``)."""
     out = Path(output)
     if not out.exists():
         return
     for item in inputs:
-        if item is not None and Path(item).is_file() and os.path.samefile(item, out):
+        if item is not None and Path(item).exists() and os.path.samefile(item, out):
             raise CascadecError("the output would replace this command's own input", code="E901", where=out)
     if not out.is_file():
         raise CascadecError("output exists and is not a regular file", code="E901", where=out)
+    if prefix is not None:
+        try:
+            with open(out, "rb") as fh:
+                if fh.read(len(prefix.encode())) == prefix.encode():
+                    return
+        except OSError:
+            pass
     try:
         import json
 
@@ -109,6 +121,22 @@ def check_output_file(
             code="E901",
             where=out,
         )
+
+
+def write_output(
+    output: str | Path,
+    text: str,
+    inputs: tuple[str | Path | None, ...] = (),
+    *,
+    replaceable: tuple[str, ...] = (),
+    prefix: str | None = None,
+) -> None:
+    """Write a command's output file: checked by :func:`check_output_file`, then atomically."""
+    check_output_file(output, inputs, replaceable=replaceable, prefix=prefix)
+    try:
+        atomic_write(output, text.encode("utf-8"))
+    except OSError as exc:
+        raise CascadecError(f"cannot write: {exc.strerror or exc}", code="E901", where=output) from None
 
 
 def atomic_write(path: str | Path, data: bytes | Callable[[Path], None]) -> None:

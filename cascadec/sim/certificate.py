@@ -9,23 +9,26 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cascadec.limits import atomic_write
+
 CERT_PREFIX = "# certificate: "
+CALIBRATED_HEAD = "# Calibrated by `cascadec calibrate`"  # how an earlier output is recognised
+CERT_KEYS = ("bank_hash",)  # a certificate JSON (``calibrate --json``) has this key
 
 
 def write_spec(spec: dict, certificate: dict, out: Path) -> None:
     import yaml
 
     head = [
-        "# Calibrated by `cascadec calibrate` (Learn-then-Test, fixed-sequence testing).",
+        CALIBRATED_HEAD + " (Learn-then-Test, fixed-sequence testing).",
         f"# Target: {certificate['target']}",
         f"# Certified on {certificate['held_out_problems']} held-out problems (chosen on "
         f"{certificate['calibration_problems']} others): loss rate <= {certificate['loss_upper_bound']:.4f} "
         f"with {100 * (1 - certificate['delta']):g}% confidence; bank {certificate['bank_hash']}",
         CERT_PREFIX + json.dumps(certificate, sort_keys=True),
     ]
-    out.write_text(
-        "\n".join(head) + "\n" + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), encoding="utf-8"
-    )
+    text = "\n".join(head) + "\n" + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
+    atomic_write(out, text.encode("utf-8"))  # never half a spec
 
 
 def read_certificate(path: str | Path) -> dict | None:

@@ -94,6 +94,9 @@ def train(
     console.print(f"wrote {registry}")
 
 
+LADDER_KEYS = ("missed_targets",)  # an earlier ``zoo eval --json`` output may be replaced
+
+
 @zoo_app.command("eval")
 def evaluate(
     n: Annotated[int, typer.Option("--n", min=1, help="How many held-out problems")] = 1000,
@@ -110,8 +113,16 @@ def evaluate(
     ] = False,
 ) -> None:
     """Measure the ladder with vLLM: greedy per bucket, k=4 votes and their AUROC, the demo cascade."""
+    from cascadec.errors import CascadecError, exit_code
+    from cascadec.limits import check_output_file, write_output
     from cascadec.zoo.evaluate import measure
 
+    if json_out:  # before the run: never over a file of the user's
+        try:
+            check_output_file(json_out, replaceable=LADDER_KEYS)
+        except CascadecError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            raise typer.Exit(exit_code(exc)) from None
     ladder = measure(n, seed, out, overwrite=overwrite)
     table = Table(
         title=f"zoo ladder on {n} held-out problems (cascadec zoo sample --seed {seed})", title_justify="left"
@@ -143,6 +154,6 @@ def evaluate(
     missed = ladder.failures()
     console.print("ladder targets: " + ("all met" if not missed else "MISSED: " + "; ".join(missed)))
     if json_out:
-        json_out.write_text(ladder.to_json())
+        write_output(json_out, ladder.to_json(), replaceable=LADDER_KEYS)
     if check and missed:
         raise typer.Exit(ExitCode.FINDINGS)

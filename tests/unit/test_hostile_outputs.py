@@ -1,0 +1,133 @@
+"""Output paths of the evidence commands never destroy: not an input, not a user's file, not half a file.
+
+``simulate --json`` once wrote its figures over the problems file it was given, and
+``calibrate --out SPACE --overwrite`` over its own search space; both now refuse (exit 2, the
+files untouched) before any work, and still replace an earlier output of their own.
+"""
+
+import hashlib
+
+import pytest
+from typer.testing import CliRunner
+
+from cascadec.cli import app
+from cascadec.runtime.backends.replay import write_bank
+from cascadec.sim.synthetic import synthetic_bank, synthetic_problems
+
+runner = CliRunner()
+SPACE = """version: 1
+name: s
+models: reg.yaml
+defaults: {max_tokens: 48, prompt: raw}
+strategy:
+  cascade:
+    - {model: 0.1M, k: 4, temperature: 0.7, escalate_if: "agreement < 1.0"}
+    - {model: 3M}
+search:
+  tiers:
+    - {k: [2, 4], escalate_if: "agreement < {a}", grid: {a: [0.75, 1.0]}, optional: true}
+    - {}
+"""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("outs")
+    problems = synthetic_problems(200, seed=3)
+    problems.to_json(d / "p.jsonl", orient="records", lines=True)
+    write_bank(synthetic_bank(problems, k=4, temperatures=(0.7,), seed=3), d / "bank.parquet")
+    (d / "reg.yaml").write_text(
+        "version: 1\nprompt: raw\nmodels:\n"
+        "  - {id: S, aliases: [0.1M], params: 1.0}\n"
+        "  - {id: M, aliases: [0.4M], params: 4.0}\n"
+        "  - {id: L, aliases: [3M], params: 30.0}\n"
+    )
+    (d / "space.yaml").write_text(SPACE)
+    (d / "sim.yaml").write_text(SPACE.split("search:")[0])
+    (d / "notes.json").write_text('{"mine": "keep"}\n')
+    return d
+
+
+def digest(folder) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()
+    }
+
+
+def simulate(files, json_out):
+    return runner.invoke(
+        app,
+        [
+            "simulate",
+            str(files / "sim.yaml"),
+            "--bank",
+            str(files / "bank.parquet"),
+            "--data",
+            str(files / "p.jsonl"),
+            "--json",
+            str(json_out),
+            "--equivalence",
+            "exact",
+        ],
+    )
+
+
+def calibrate(files, out, *extra):
+    return runner.invoke(
+        app,
+        [
+            "calibrate",
+            str(files / "space.yaml"),
+            "--bank",
+            str(files / "bank.parquet"),
+            "--data",
+            str(files / "p.jsonl"),
+            "--out",
+            str(out),
+            "--equivalence",
+            "exact",
+            *extra,
+        ],
+    )
+
+
+@pytest.mark.parametrize("victim", ["p.jsonl", "bank.parquet", "sim.yaml", "notes.json", "."])
+def test_simulate_json_never_replaces_an_input_or_a_user_file(files, victim):
+    before = digest(files)
+    res = simulate(files, files / victim)
+    assert res.exit_code == 2, res.output
+    assert "E901" in res.output and "Traceback" not in res.output
+    assert digest(files) == before
+
+
+def test_simulate_json_replaces_its_own_earlier_output(files, tmp_path):
+    out = tmp_path / "sim.json"
+    assert simulate(files, out).exit_code == 0
+    first = out.read_text()
+    assert simulate(files, out).exit_code == 0
+    assert out.read_text() == first
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("victim", ["space.yaml", "p.jsonl", "reg.yaml", "notes.json"])
+def test_calibrate_out_never_replaces_an_input_even_with_overwrite(files, victim):
+    before = digest(files)
+    res = calibrate(files, files / victim, "--overwrite")
+    assert res.exit_code == 2, res.output
+    assert "E901" in res.output and "Traceback" not in res.output
+    assert digest(files) == before
+
+
+def test_calibrate_json_never_replaces_an_input(files, tmp_path):
+    before = digest(files)
+    res = calibrate(files, tmp_path / "cal.yaml", "--json", str(files / "p.jsonl"))
+    assert res.exit_code == 2, res.output
+    assert digest(files) == before and not (tmp_path / "cal.yaml").exists()
+
+
+def test_calibrate_overwrite_replaces_its_own_calibrated_spec(files, tmp_path):
+    out = files / "calibrated.yaml"  # beside the registry the spec names
+    first = calibrate(files, out, "--max-loss", "5", "--json", str(tmp_path / "cert.json"))
+    assert first.exit_code == 0, first.output
+    again = calibrate(files, out, "--max-loss", "5", "--overwrite", "--json", str(tmp_path / "cert.json"))
+    assert again.exit_code == 0, again.output
