@@ -16,18 +16,34 @@ in the plan). The rules, in the order each format tries them:
 Normalisation only removes spelling noise so that equal answers usually become equal strings
 (spaces, ``$``, ``\\left``, ``\\dfrac``, thousands separators, units in ``\\text{}``, degrees);
 it never changes a value: ``7 3/4`` is the mixed number ``\\frac{31}{4}``, ``32, 349`` stays a
-list, ``0,111`` stays for the grader to read. Deciding that two answers are the same is
-:mod:`cascadec.runtime.equivalence`'s job.
+list, ``0,111`` stays for the grader to read (:mod:`cascadec.runtime.normalize`, re-exported
+here). Deciding that two answers are the same is :mod:`cascadec.runtime.equivalence`'s job.
 """
 
 from __future__ import annotations
 
 import re
-from fractions import Fraction
 
 from cascadec.core.answer_format import AnswerFormat
+from cascadec.runtime.normalize import CHOICE, MAX_ANSWER_CHARS, normalize, numeric_value
 
-MAX_ANSWER_CHARS = 2_000  # a longer "answer" is not one: it would only burden the grader
+__all__ = [  # normalisation is re-exported: callers read answers from one module
+    "MAX_ANSWER_CHARS",
+    "choice_answer",
+    "extract_answer",
+    "final_box_run",
+    "final_line_answer",
+    "gold_answer",
+    "gsm8k_answer",
+    "last_boxed",
+    "looks_bare",
+    "normalize",
+    "numeric_value",
+    "prose_answer",
+    "raw_answer",
+    "read_answer",
+]
+
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 _SENTENCE_END = re.compile(r"\n|[.!?](?:\s+|\$\s*)[A-Z]|[.!?]\s*$")
 _LIST_JOIN = re.compile(r"\band\b|\bor\b|[,;&]|\\quad|^[\s$]*$")
@@ -41,27 +57,7 @@ _MATH_SPAN = re.compile(
     r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL
 )  # ``\$`` is a dollar sign, not a delimiter
 _NUMBER_IN_TEXT = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?|-?\.\d+")
-_CHOICE = re.compile(r"^\(?([A-J])\)?[.:]?$")
 _CHOICE_IN_TEXT = re.compile(r"(?:^|[\s(\[{*])\(?([A-J])\)?(?=[\s.,:;)\]}*]|$)")
-_TEXT_WRAP = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox)\s*\{([^{}]*)\}")
-_TRAILING_TEXT = re.compile(r"^(.*?\d[^a-zA-Z\\]*?)\s*\\(?:text|mbox|mathrm)\s*\{[^{}]*\}(\^\{?\d\}?)?$")
-_UNIT_WORDS = re.compile(
-    r"^(-?[\d.,/]+)\s*(?:units?|cm|mm|km|m|meters?|inches|inch|feet|foot|ft|yards?|miles?|"
-    r"degrees?|dollars?|cents?|hours?|minutes?|seconds?|days?|weeks?|years?|sq|square\s+\w+|"
-    r"pounds?|ounces?|grams?|kg|g|liters?|mph|students|people|apples|ways)\.?(?:\^\{?\d\}?)?$",
-    re.IGNORECASE,
-)
-_MIXED = re.compile(r"^(-?)(\d+)\s+(\d+)\s*/\s*(\d+)$")
-_MIXED_FRAC = re.compile(r"^(-?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$")
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})\s*(?:\\text\{\s*)?\s*([ap])\.?\s*m\.?\s*\}?$", re.IGNORECASE)
-_THOUSANDS = re.compile(r"^-?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_FRAC = re.compile(r"^(-?)\\frac\{(-?\d+)\}\{(-?\d+)\}$")
-_SLASH = re.compile(r"^(-?\d+)/(\d+)$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_COMMAND_SPACE = re.compile(r"(\\[a-zA-Z]+)\s+(?=[a-zA-Z])")
-_LIST_WORD = re.compile(r",?\s*\\text\{\s*,?\s*(?:and|or)\s*\}\s*|,?\s+(?:and|or)\s+")
-_PERCENT_WORD = re.compile(r"\s*(?:percentage|percent|per\s+cent|pct)\b\.?", re.IGNORECASE)
 
 
 # --- boxes ---------------------------------------------------------------------------------
@@ -234,7 +230,7 @@ def choice_answer(text: str) -> str | None:
 
 
 def _as_choice(answer: str) -> str | None:
-    m = _CHOICE.match(answer.replace("\\text{", "").replace("}", "").strip())
+    m = CHOICE.match(answer.replace("\\text{", "").replace("}", "").strip())
     return m.group(1) if m else None
 
 
@@ -318,108 +314,3 @@ def gold_answer(value: object) -> str | None:
     if any(cmd in text for cmd in _BOX_COMMANDS) or "####" in text:
         return extract_answer(text)
     return normalize(text) or None
-
-
-# --- normalisation -------------------------------------------------------------------------
-def normalize(answer: str) -> str:
-    """Remove spelling noise so that the exact-match fast path catches most equal answers.
-
-    Idempotent: ``normalize(normalize(s)) == normalize(s)`` (one pass, repeated to a fixed point).
-    """
-    s = answer.strip()
-    if len(s) > MAX_ANSWER_CHARS:
-        return s
-    s = _CONTROL.sub(" ", s).strip()
-    for _ in range(4):
-        nxt = _normalize_once(s)
-        if nxt == s:
-            break
-        s = nxt
-    return s
-
-
-def _normalize_once(s: str) -> str:
-    s = re.sub(r",\\!\s*", ",", s)  # 11,\! 111 is one number
-    s = s.strip("$").strip()
-    s = re.sub(r"^\\\[|\\\]$|^\\\(|\\\)$", "", s).strip()
-    s = s.rstrip(".").strip()
-    time = _TIME.match(s)
-    if time:  # 4:30 p.m. → 16:30 (a time, not the ratio 4:30)
-        hour = int(time.group(1)) % 12 + (12 if time.group(3).lower() == "p" else 0)
-        return f"{hour}:{time.group(2)}"
-    for old, new in (
-        ("{,}", ","),
-        ("\\left", ""),
-        ("\\right", ""),
-        ("\\!", ""),
-        ("\\displaystyle", ""),
-        ("\\dfrac", "\\frac"),
-        ("\\tfrac", "\\frac"),
-        ("^{\\circ}", ""),
-        ("^\\circ", ""),
-        ("°", ""),
-        ("\\$", ""),
-    ):
-        s = s.replace(old, new)
-    s = _PERCENT_WORD.sub("\\\\%", s)
-    s = s.replace("%", "\\%").replace("\\\\%", "\\%")
-    s = re.sub(r"^\\text\{\s*(.*?)\s*\}$", r"\1", s) if s.count("\\text") == 1 and "\\%" not in s else s
-    unit = _TRAILING_TEXT.match(s)
-    if unit and not _TIME.match(s):
-        s = unit.group(1).strip()
-    words = _UNIT_WORDS.match(s)
-    if words:
-        s = words.group(1)
-    s = _LIST_WORD.sub(", ", s)
-    s = _TEXT_WRAP.sub(r"\1", s)
-    s = re.sub(r"(?<!\\)\\[,;: ]|~", " ", s)  # thin spaces, never the row break "\\\\ "
-    s = s.strip()
-    mixed = _MIXED.match(s) or _MIXED_FRAC.match(s)
-    if mixed:  # 7 3/4 → 31/4 (never the juxtaposition 73/4)
-        sign, whole, num, den = mixed.groups()
-        if int(den) != 0 and int(num) < int(den):
-            value = int(whole) * int(den) + int(num)
-            return f"{sign}\\frac{{{value}}}{{{den}}}"
-    if _THOUSANDS.match(s):
-        s = s.replace(",", "")
-    s = _COMMAND_SPACE.sub("\\1\x00", s)  # "\\pi r" must not become "\\pir"
-    s = re.sub(r",\s+", ",\x01", s)  # "32, 349" is a list; "0,111" is for the grader to read
-    s = "".join(s.split()).replace("\x00", " ").replace("\x01", " ")
-    s = s.rstrip(".")
-    choice = _CHOICE.match(s)
-    if choice and s.startswith("("):
-        return choice.group(1)
-    if _NUMBER.match(s) and "e" not in s.lower():
-        s = _canonical_decimal(s)
-    return s
-
-
-def _canonical_decimal(s: str) -> str:
-    """``+007.50`` → ``7.5``; ``3.0`` → ``3``; ``-0`` → ``0``."""
-    sign = "-" if s.startswith("-") else ""
-    s = s.lstrip("+-")
-    if "." in s:
-        whole, frac = s.split(".", 1)
-        frac = frac.rstrip("0")
-    else:
-        whole, frac = s, ""
-    whole = whole.lstrip("0") or "0"
-    out = whole + ("." + frac if frac else "")
-    return "0" if out == "0" else sign + out
-
-
-def numeric_value(answer: str) -> Fraction | None:
-    """The exact rational value of a plain number, ``a/b`` or ``\\frac{a}{b}``; else None."""
-    try:
-        if _NUMBER.match(answer):
-            return Fraction(answer)
-        m = _FRAC.match(answer)
-        if m:
-            value = Fraction(int(m.group(2)), int(m.group(3)))
-            return -value if m.group(1) else value
-        m = _SLASH.match(answer)
-        if m:
-            return Fraction(int(m.group(1)), int(m.group(2)))
-    except (ValueError, ZeroDivisionError):
-        return None
-    return None
