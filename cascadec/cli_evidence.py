@@ -216,7 +216,7 @@ def simulate_command(
         print_frame(rows, f"simulated on {bank}: {len(sim.problems)} problems")
         if json_out is not None:
             body = dict(rows[0])
-            body["strategies"] = rows
+            body["strategies"] = [dict(r, per_problem=sim.per_problem(c)) for c, r in enumerate(rows)]
             body["bank"] = str(bank)
             body["plan_hash"] = plan.hash
             text = json.dumps(body, indent=2) + "\n"

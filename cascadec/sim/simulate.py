@@ -62,6 +62,19 @@ class Simulation:
             "stop_reasons": {r: int((o.reason[c, sel] == i).sum()) for i, r in enumerate(REASONS)},
         }
 
+    def per_problem(self, c: int) -> dict:
+        """Strategy ``c``'s outcome on each problem (``cascadec report`` pairs strategies by id):
+        id, correct (null without gold), cost, and the last tier that ran."""
+        o = self.outcome
+        reached = o.reached[c]
+        last = np.where(reached.any(axis=1), reached.shape[1] - 1 - np.argmax(reached[:, ::-1], axis=1), -1)
+        return {
+            "id": [p.id for p in self.problems],
+            "correct": [None if math.isnan(x) else bool(x) for x in o.correct[c].tolist()],
+            "cost": o.cost[c].tolist(),
+            "last_tier": last.tolist(),
+        }
+
 
 def problems_for(plan: Plan, frame: pd.DataFrame, source: str = "<data>") -> list[Problem]:
     columns = {

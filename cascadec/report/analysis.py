@@ -1,0 +1,143 @@
+"""The measurements a report shows: the Pareto frontier, reliability of confidence signals,
+paired significance between strategies. Pure numpy; the tests come from :mod:`cascadec.sim.stats`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from cascadec.core.signals import SIGNALS
+from cascadec.sim.stats import bootstrap_interval, mcnemar_exact
+
+BOOTSTRAP_SEED = 0  # one seed: the same inputs give the same report, byte for byte
+BOOTSTRAP_DRAWS = 2000
+RELIABILITY_BINS = 10
+
+
+class Scale(StrEnum):
+    """How a signal reads as a confidence."""
+
+    PROBABILITY = "probability"  # already in [0, 1]: calibrated means accuracy = value
+    EXP = "exp"  # a mean log-probability: exp() is the geometric-mean token probability
+    HIGHER = "higher"  # unbounded, higher = more confident: accuracy by quantile bin, no ECE
+    LOWER = "lower"  # unbounded, lower = more confident (entropies)
+
+
+# the confidence signals of the registry and how each reads; the others (no_answer, tokens, k) are not confidences
+CONFIDENCE_SCALES: dict[str, Scale] = {
+    **{n: Scale.PROBABILITY for n in ("agreement", "margin", "weighted_agreement", "hybrid")},
+    "mean_logprob": Scale.EXP,
+    "entropy": Scale.LOWER,
+    "token_entropy": Scale.LOWER,
+    **{
+        n: Scale.HIGHER
+        for n in (
+            "confidence",
+            "winner_conf",
+            "token_conf",
+            "lowest_group_conf",
+            "bottom10_conf",
+            "tail_conf",
+        )
+    },
+}
+assert set(CONFIDENCE_SCALES) <= set(SIGNALS)  # one registry of signals
+
+
+@dataclass(frozen=True)
+class Point:
+    name: str
+    cost: float  # per problem, or ratio to the reference
+    accuracy: float
+    group: str  # strategy, greedy, vote, oracle
+
+
+def pareto_frontier(points: list[Point]) -> list[Point]:
+    """Points no other point beats on both axes (cheaper or equal and at least as accurate,
+    one strictly), ordered by cost."""
+    pts = sorted(
+        (p for p in points if not math.isnan(p.cost) and not math.isnan(p.accuracy)),
+        key=lambda p: (p.cost, -p.accuracy),
+    )
+    out: list[Point] = []
+    best = -math.inf
+    for p in pts:
+        if p.accuracy > best:
+            out.append(p)
+            best = p.accuracy
+    return out
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """A binned reliability curve of one signal of one source."""
+
+    source: str
+    signal: str
+    scale: Scale
+    n: int
+    centers: np.ndarray  # mean confidence (or signal value) per non-empty bin
+    accuracy: np.ndarray  # empirical accuracy per non-empty bin
+    counts: np.ndarray
+    ece: float | None  # expected calibration error; None when the signal is not a probability
+
+
+def reliability(
+    source: str, signal: str, values: np.ndarray, correct: np.ndarray, bins: int = RELIABILITY_BINS
+):
+    """Binned confidence against empirical accuracy; None when fewer than two usable pairs or one value."""
+    scale = CONFIDENCE_SCALES[signal]
+    v = np.asarray(values, dtype=float)
+    c = np.asarray(correct, dtype=float)
+    keep = ~np.isnan(v) & ~np.isnan(c) & np.isfinite(v)
+    v, c = v[keep], c[keep]
+    if v.size < 2 or np.unique(v).size < 2:  # a constant signal (a greedy answer's agreement) ranks nothing
+        return None
+    if scale is Scale.EXP:
+        v = np.exp(v)
+    if scale in (Scale.PROBABILITY, Scale.EXP):
+        v = np.clip(v, 0.0, 1.0)
+        idx = np.minimum((v * bins).astype(int), bins - 1)
+    else:  # quantile bins of an unbounded signal
+        edges = np.unique(np.quantile(v, np.linspace(0, 1, bins + 1)))
+        idx = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, max(len(edges) - 2, 0))
+    counts = np.bincount(idx, minlength=bins)
+    used = np.flatnonzero(counts)
+    centers = np.array([v[idx == b].mean() for b in used])
+    acc = np.array([c[idx == b].mean() for b in used])
+    n = counts[used]
+    ece = (
+        float(np.sum(n * np.abs(acc - centers)) / v.size) if scale in (Scale.PROBABILITY, Scale.EXP) else None
+    )
+    return Reliability(source, signal, scale, int(v.size), centers, acc, n, ece)
+
+
+def paired(name_a: str, a_ids, a_correct, name_b: str, b_ids, b_correct) -> dict | None:
+    """Exact McNemar and a seeded paired-bootstrap 95% CI of accuracy(a) − accuracy(b) on the
+    problems both answered with a gold answer; None when they share none."""
+    a = {i: x for i, x in zip(a_ids, a_correct, strict=True) if not math.isnan(x)}
+    b = {i: x for i, x in zip(b_ids, b_correct, strict=True) if not math.isnan(x)}
+    common = sorted(set(a) & set(b))
+    if not common:
+        return None
+    pairs = np.array([[a[i], b[i]] for i in common], dtype=float)
+    test = mcnemar_exact(pairs[:, 0] == 1, pairs[:, 1] == 1)
+    lo, hi = bootstrap_interval(
+        pairs, lambda s: s[:, 0].mean() - s[:, 1].mean(), draws=BOOTSTRAP_DRAWS, seed=BOOTSTRAP_SEED
+    )
+    return {
+        "a": name_a,
+        "b": name_b,
+        "problems": len(common),
+        "accuracy_a": float(pairs[:, 0].mean()),
+        "accuracy_b": float(pairs[:, 1].mean()),
+        "diff": float(pairs[:, 0].mean() - pairs[:, 1].mean()),
+        "ci95": (lo, hi),
+        "only_a": test["only_a"],
+        "only_b": test["only_b"],
+        "p_value": test["p_value"],
+    }

@@ -1,0 +1,207 @@
+"""Assemble a report: read the inputs, set them against the bank's baselines, draw, write.
+
+Nothing is written until every input has been read and checked; an existing report is
+replaced only with ``overwrite``, and a directory of other files is never written into.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cascadec.errors import RunDirError
+from cascadec.report import figures
+from cascadec.report.analysis import (
+    BOOTSTRAP_DRAWS,
+    BOOTSTRAP_SEED,
+    CONFIDENCE_SCALES,
+    Point,
+    paired,
+    reliability,
+)
+from cascadec.report.inputs import Entry, load_inputs
+from cascadec.report.markdown import (
+    baselines_section,
+    flow_section,
+    frontier_section,
+    inputs_section,
+    reliability_section,
+    significance_section,
+)
+
+REPORT = "report.md"
+OUTPUTS = (REPORT, figures.ACCURACY_COST, figures.TIER_FLOW, figures.RELIABILITY)
+MAX_ALL_PAIRS = 12  # above this many strategies, each is compared with the first and the reference only
+
+
+@dataclass
+class BankInputs:
+    """A bank, its problems and the plan whose models (costs, aliases) the baselines use."""
+
+    plan: object  # cascadec.plan.Plan
+    bank: object  # the bank frame
+    problems: list
+    path: str
+    equivalence: object
+
+
+def check_out(out: Path, overwrite: bool) -> None:
+    """Refuse to write over an earlier report without ``overwrite``, or into other files at all."""
+    if out.exists() and not out.is_dir():
+        raise RunDirError("--out must be a directory, and this is a file", where=out)
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / REPORT).is_file():
+            raise RunDirError(
+                f"--out is not empty and holds no {REPORT}; a report writes only into a new or empty "
+                "directory, or replaces an earlier report",
+                where=out,
+            )
+        if not overwrite:
+            raise RunDirError("already holds a report; pass --overwrite to replace it", where=out)
+
+
+def build_report(
+    paths: list[Path], out: Path, bank: BankInputs | None = None, *, overwrite: bool = False
+) -> Path:
+    """Write ``out/report.md`` and its PNGs; return the report's path."""
+    check_out(out, overwrite)
+    entries = load_inputs(paths)
+    base = None
+    if bank is not None:
+        from cascadec.sim.baselines import compute_baselines
+
+        base = compute_baselines(bank.plan, bank.bank, bank.problems, equivalence=bank.equivalence)
+    ref_pp = base.reference_cost / len(base.problems) if base is not None and base.problems else None
+
+    def ratio(cost_per_problem: float) -> float | None:
+        return cost_per_problem / ref_pp if ref_pp else None
+
+    xlabel = (
+        f"cost ratio to {base.routes[base.reference].name}"
+        if ref_pp
+        else "cost per problem (tokens × params)"
+    )
+    points = [
+        Point(e.name, ratio(e.cost_per_problem) or e.cost_per_problem, _nan(e.accuracy), "strategy")
+        for e in entries
+    ]
+    if base is not None:
+        for r in base.rows():
+            group = "oracle" if r["kind"] == "oracle" else r["kind"]
+            points.append(Point(r["name"], r["cost_ratio"], _nan(r["accuracy"]), group))
+    curves = _reliability(entries, base, bank)
+    pairs = _pairs(entries, base)
+    flows = [(e.name, e.reached, e.answered) for e in entries]
+
+    out.mkdir(parents=True, exist_ok=True)
+    frontier = figures.accuracy_cost(points, xlabel, out / figures.ACCURACY_COST)
+    figures.tier_flow(flows, out / figures.TIER_FLOW)
+    figures.reliability(curves, out / figures.RELIABILITY)
+
+    lines = ["# cascadec report", "", f"Inputs: {', '.join(f'`{p}`' for p in paths)}.", ""]
+    lines += inputs_section(entries, ratio)
+    if base is not None:
+        lines += baselines_section(
+            base.rows(), base.routes[base.reference].name, len(base.problems), bank.path
+        )
+    else:
+        lines += ["## Baselines and the oracle", "", "Not computed: give `--bank BANK --data FILE`.", ""]
+    lines += frontier_section(figures.ACCURACY_COST, xlabel, frontier)
+    lines += flow_section(figures.TIER_FLOW, flows)
+    note = "Runs: the signals of the tier whose vote gave the answer. " + (
+        "Bank: each model's largest vote the bank holds." if base is not None else ""
+    )
+    lines += reliability_section(figures.RELIABILITY, curves, note.strip())
+    lines += significance_section(pairs, BOOTSTRAP_DRAWS, BOOTSTRAP_SEED)
+    path = out / REPORT
+    path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    return path
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _reliability(entries: list[Entry], base, bank: BankInputs | None) -> list:
+    curves = []
+    for e in entries:
+        if e.correct is None:
+            continue
+        for name in CONFIDENCE_SCALES:
+            if name in e.signals:
+                c = reliability(e.name, name, e.signals[name], e.correct)
+                if c is not None:
+                    curves.append(c)
+    if base is not None:
+        for label, signals, correct in _bank_votes(base, bank):
+            for name in CONFIDENCE_SCALES:
+                if name in signals:
+                    c = reliability(label, name, signals[name], correct)
+                    if c is not None:
+                        curves.append(c)
+    return curves
+
+
+def _bank_votes(base, bank: BankInputs):
+    """Each model's largest vote on the bank, run through the runtime (replay) for its signals."""
+    from cascadec.plan import Plan, seal
+    from cascadec.runtime.backends.replay import ReplayBackend
+    from cascadec.runtime.session import Prepared, execute
+
+    top: dict[str, int] = {}
+    for i, r in enumerate(base.routes):
+        if r.k > 1 and (r.model not in top or r.k > base.routes[top[r.model]].k):
+            top[r.model] = i
+    if not top:
+        return []
+    strategies = tuple(base.simulation.strategies[i] for i in top.values())
+    plan = seal(Plan(models=dict(base.simulation.plan.models), strategies=strategies, source="report"))
+    problems = base.problems
+    assignments = [(p, s, s.tiers) for s in strategies for p in problems]
+    rows, *_ = execute(
+        Prepared(plan, problems, assignments),
+        ReplayBackend(bank.bank),
+        out=None,
+        equivalence=bank.equivalence,
+    )
+    out = []
+    for s in strategies:
+        part = rows[rows["strategy"] == s.key]
+        correct = np.array(
+            [math.nan if c is None or c is np.nan else float(bool(c)) for c in part["correct"]]
+        )
+        signals: dict[str, list[float]] = {}
+        for t in part["tiers"]:
+            sig = t[-1]["signals"] if len(t) else {}
+            for name in CONFIDENCE_SCALES:
+                v = sig.get(name)
+                signals.setdefault(name, []).append(math.nan if v is None else float(v))
+        out.append((f"bank {s.key}", {k: np.array(v) for k, v in signals.items()}, correct))
+    return out
+
+
+def _pairs(entries: list[Entry], base) -> list[dict]:
+    have = [e for e in entries if e.correct is not None and e.ids is not None]
+    out = []
+    if len(have) <= MAX_ALL_PAIRS:
+        combos = [(a, b) for i, a in enumerate(have) for b in have[i + 1 :]]
+    else:
+        combos = [(have[0], b) for b in have[1:]]
+    for a, b in combos:
+        p = paired(a.name, a.ids, a.correct, b.name, b.ids, b.correct)
+        if p is not None:
+            out.append(p)
+    if base is not None:
+        ids = [p.id for p in base.problems]
+        ref = base.routes[base.reference].name
+        for a in have:
+            p = paired(a.name, a.ids, a.correct, ref, ids, base.correct[base.reference])
+            if p is not None:
+                out.append(p)
+    return out
+
+
+__all__ = ["OUTPUTS", "REPORT", "BankInputs", "build_report", "check_out"]

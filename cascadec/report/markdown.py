@@ -1,0 +1,149 @@
+"""The report's Markdown: tables of numbers beside the plots they explain."""
+
+from __future__ import annotations
+
+import math
+
+from cascadec.report.analysis import Point, Reliability
+
+
+def pct(x: float | None) -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}%"
+
+
+def num(x: float | None, fmt: str = ".4g") -> str:
+    return "—" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    def cell(v: str) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(cell(v) for v in r) + " |" for r in rows]
+    return out + [""]
+
+
+def inputs_section(entries, ratio) -> list[str]:
+    rows = []
+    for e in entries:
+        r = ratio(e.cost_per_problem)
+        rows.append(
+            [
+                e.name,
+                str(e.origin),
+                e.source,
+                str(e.problems),
+                pct(e.accuracy),
+                num(e.cost_per_problem),
+                num(r, ".3f") + ("×" if r is not None else ""),
+            ]
+        )
+    return ["## Strategies", ""] + table(
+        ["strategy", "from", "source", "problems", "accuracy", "cost / problem", "cost ratio"], rows
+    )
+
+
+def baselines_section(rows: list[dict], reference: str, problems: int, bank: str) -> list[str]:
+    out = [
+        "## Baselines and the oracle",
+        "",
+        f"On the sample bank `{bank}`, {problems} problems. Cost ratios are to **{reference}** "
+        "(the largest model, greedy) on the same problems. The oracle router sends each problem to "
+        "the cheapest baseline that answers it right (the cheapest of all when none does).",
+        "",
+    ]
+    body = [
+        [
+            r["name"],
+            r["kind"],
+            "—" if r["k"] is None else str(r["k"]),
+            pct(r["accuracy"]),
+            num(r["cost_ratio"], ".3f") + "×",
+        ]
+        for r in rows
+    ]
+    return out + table(["baseline", "kind", "k", "accuracy", "cost ratio"], body)
+
+
+def frontier_section(image: str, xlabel: str, frontier: list[Point]) -> list[str]:
+    out = [
+        "## Accuracy against cost",
+        "",
+        f"![accuracy against cost]({image})",
+        "",
+        f"x: {xlabel}. On the Pareto frontier:",
+        "",
+    ]
+    out += table(
+        ["point", "group", "cost", "accuracy"],
+        [[p.name, p.group, num(p.cost), pct(p.accuracy)] for p in frontier],
+    )
+    return out
+
+
+def flow_section(image: str, flows) -> list[str]:
+    out = ["## Tier flow", "", f"![tier flow]({image})", ""]
+    rows = []
+    for name, reached, answered in flows:
+        for t, (n, a) in enumerate(zip(reached, answered, strict=True)):
+            rows.append([name, str(t), str(n), str(a), str(max(n - a, 0))])
+    return out + table(["strategy", "tier", "reached", "answered", "passed on"], rows)
+
+
+def reliability_section(image: str, curves: list[Reliability], note: str) -> list[str]:
+    out = [
+        "## Reliability of the confidence signals",
+        "",
+        f"![reliability diagrams]({image})",
+        "",
+        "Binned confidence against empirical accuracy of the vote it describes. Probability-valued "
+        "signals (agreement, margin, weighted agreement, hybrid; exp(mean_logprob)) use 10 equal-width "
+        "bins and report the expected calibration error (ECE: the count-weighted mean |accuracy − "
+        "confidence|); unbounded signals (entropies, trace confidences) use quantile bins and have no ECE. "
+        + note,
+        "",
+    ]
+    rows = [[c.source, c.signal, str(c.scale), str(c.n), num(c.ece, ".4f")] for c in curves]
+    return out + table(["source", "signal", "scale", "answers", "ECE"], rows)
+
+
+def significance_section(pairs: list[dict], draws: int, seed: int) -> list[str]:
+    out = [
+        "## Paired significance",
+        "",
+        "Each pair on the problems both strategies answered (with a gold answer): exact McNemar test on "
+        f"the discordant problems, and a paired-bootstrap 95% interval of the accuracy difference "
+        f"(a − b; {draws} resamples, seed {seed}).",
+        "",
+    ]
+    if not pairs:
+        return out + ["No two inputs share problems with per-problem outcomes.", ""]
+    rows = [
+        [
+            p["a"],
+            p["b"],
+            str(p["problems"]),
+            pct(p["accuracy_a"]),
+            pct(p["accuracy_b"]),
+            f"{100 * p['diff']:+.2f} pt",
+            f"[{100 * p['ci95'][0]:+.2f}, {100 * p['ci95'][1]:+.2f}]",
+            f"{p['only_a']} / {p['only_b']}",
+            f"{p['p_value']:.4g}",
+        ]
+        for p in pairs
+    ]
+    return out + table(
+        [
+            "a",
+            "b",
+            "problems",
+            "acc a",
+            "acc b",
+            "a − b",
+            "95% CI (pt)",
+            "only a / only b right",
+            "McNemar p",
+        ],
+        rows,
+    )
