@@ -102,7 +102,8 @@ def build_report(
     figures.reliability(curves, out / figures.RELIABILITY)
 
     lines = ["# cascadec report", "", f"Inputs: {', '.join(f'`{p}`' for p in paths)}.", ""]
-    lines += inputs_section(entries, ratio)
+    oracle_pp = float(base.oracle.cost.mean()) if base is not None and base.problems else None
+    lines += inputs_section(entries, ratio, oracle_pp)
     if base is not None:
         lines += baselines_section(
             base.rows(), base.routes[base.reference].name, len(base.problems), bank.path

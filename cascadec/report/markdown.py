@@ -24,24 +24,26 @@ def table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out + [""]
 
 
-def inputs_section(entries, ratio) -> list[str]:
+def inputs_section(entries, ratio, oracle_pp: float | None = None) -> list[str]:
+    """Every strategy; with a bank, its cost ratio to the largest model and to the oracle router."""
     rows = []
     for e in entries:
         r = ratio(e.cost_per_problem)
-        rows.append(
-            [
-                e.name,
-                str(e.origin),
-                e.source,
-                str(e.problems),
-                pct(e.accuracy),
-                num(e.cost_per_problem),
-                num(r, ".3f") + ("×" if r is not None else ""),
-            ]
-        )
-    return ["## Strategies", ""] + table(
-        ["strategy", "from", "source", "problems", "accuracy", "cost / problem", "cost ratio"], rows
-    )
+        row = [
+            e.name,
+            str(e.origin),
+            e.source,
+            str(e.problems),
+            pct(e.accuracy),
+            num(e.cost_per_problem),
+            num(r, ".3f") + ("×" if r is not None else ""),
+        ]
+        if oracle_pp:
+            row.append(num(e.cost_per_problem / oracle_pp, ".2f") + "×")
+        rows.append(row)
+    header = ["strategy", "from", "source", "problems", "accuracy", "cost / problem", "cost ratio"]
+    header += ["× oracle cost"] if oracle_pp else []
+    return ["## Strategies", ""] + table(header, rows)
 
 
 def baselines_section(rows: list[dict], reference: str, problems: int, bank: str) -> list[str]:

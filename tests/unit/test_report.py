@@ -122,7 +122,7 @@ def test_report_writes_every_png_and_references_them(files, tmp_path):
         "McNemar p",
     ):
         assert text in md, text
-    assert "cost ratios are to **L greedy**".lower() in md.lower()
+    assert "cost ratios are to **L greedy**".lower() in md.lower() and "× oracle cost" in md
     # the simulation's per-problem outcomes pair it with the run's strategies
     assert "| cascade | three-tier | 80 |" in md
 
