@@ -112,7 +112,7 @@ def online(
 ) -> dict:
     """DeepConf-online replayed from token records: warm-up, abort below threshold, weighted stop."""
     eq = Equivalence("math")
-    spec = VoteSpec(policy="weighted")
+    spec = VoteSpec(policy="weighted", metric="lowest_group")
     stop = EarlyStopFields(rule="weighted", confidence=confidence)
     gold = dict(zip(problems["id"].astype(str), problems["answer"].astype(str), strict=True))
     mine = samples[(samples["model"].str.endswith(VOTER)) & (samples["temperature"] > 0)]

@@ -21,6 +21,35 @@ from cascadec.spec.vote import StopRule, VotePolicy
 Check = Callable[[PlanStrategy, tuple[NodePath, ...], Context], list[Diagnostic]]
 
 
+def draw_counts(s: PlanStrategy, k: int) -> list[int]:
+    """The sample counts a tier of ``k`` is judged at: ``k``, and under early stopping the end of
+    every round too (an early-stopped tier decides on the samples it drew: agreement j/n)."""
+    es = s.early_stop
+    if es is None:
+        return [k]
+    r = es.round_size
+    return sorted({min(r * j, k) for j in range(1, -(-k // r) + 1)})
+
+
+def share_steps(s: PlanStrategy, n: int) -> bool:
+    """Whether the weighted agreement of n drawn samples moves in steps of 1/n.
+
+    A majority vote's weighted agreement is its agreement; a filter that keeps one sample gives
+    0 or 1 (or, without logprobs, falls back to majority). Otherwise it is any share in [0, 1].
+    """
+    vote = s.vote
+    if vote is None or VotePolicy(vote.policy) is VotePolicy.MAJORITY:
+        return True
+    return VotePolicy(vote.policy) is VotePolicy.FILTERED and math.ceil(vote.keep * n - 1e-9) <= 1
+
+
+def tier_reach(s: PlanStrategy, text: str, k: int) -> str:
+    """never / sometimes / always for a tier condition over every count the tier is judged at."""
+    cond = parse_condition(text)
+    seen = {reachability(cond, n, share_steps=share_steps(s, n)) for n in draw_counts(s, k)}
+    return seen.pop() if len(seen) == 1 else "sometimes"
+
+
 def _why(text: str, k: int) -> str:
     """The fact that makes a threshold unreachable, for the message."""
     signals = parse_condition(text).signals()
@@ -28,6 +57,11 @@ def _why(text: str, k: int) -> str:
         return f" (at k={k} agreement, margin and no_answer move in steps of 1/{k})"
     if "entropy" in signals:
         return f" (at k={k} answer entropy is at most ln {k} = {math.log(k):.3f})"
+    if signals & {"weighted_agreement", "hybrid"}:
+        return (
+            f" (at k={k} a majority vote's weighted_agreement is its agreement, in steps of 1/{k};"
+            " one sample holds all of the weight or none)"
+        )
     return ""
 
 
@@ -57,7 +91,7 @@ def check_thresholds(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context)
     for i, (t, path) in enumerate(zip(s.tiers, where, strict=True)):
         ks = first_tier_ks(s) if i == 0 else [t.k]
         if t.escalate_if is not None:
-            reach = {k: reachability(parse_condition(t.escalate_if), k) for k in ks}
+            reach = {k: tier_reach(s, t.escalate_if, k) for k in ks}
             never = [k for k, v in reach.items() if v == "never"]
             at = f"k={ks[0]}" if len(ks) == 1 else f"k in {never}"
             loc = (*path, "escalate_if")
@@ -84,7 +118,7 @@ def check_thresholds(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context)
                         loc,
                     )
                 )
-        if t.retry is not None and all(reachability(parse_condition(t.retry.when), k) == "never" for k in ks):
+        if t.retry is not None and all(tier_reach(s, t.retry.when, k) == "never" for k in ks):
             out.append(
                 ctx.locator.diag(
                     "W400",
@@ -93,7 +127,7 @@ def check_thresholds(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context)
                 )
             )
         if t.explore is not None:
-            reach_e = {reachability(parse_condition(t.explore.when), k) for k in ks}
+            reach_e = {tier_reach(s, t.explore.when, k) for k in ks}
             if reach_e == {"never"}:
                 out.append(
                     ctx.locator.diag(

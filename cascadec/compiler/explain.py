@@ -103,10 +103,14 @@ def policy_lines(s: PlanStrategy) -> list[str]:
         )
     if s.vote is not None:
         v = s.vote
+        t = v.softmax_temperature()
+        weigh = (
+            f"exp({v.metric.value} / {t:g}), softmax" if t is not None else f"its {v.metric.value} confidence"
+        )
         how = {
             "majority": "one sample, one vote",
-            "weighted": f"each sample weighs its {v.metric.value} confidence",
-            "filtered": f"keep the {v.keep:.0%} most confident samples ({v.metric.value}), then weigh them",
+            "weighted": f"each sample weighs {weigh}",
+            "filtered": f"keep the {v.keep:.0%} most confident samples ({v.metric.value}), then weigh {weigh}",
         }[v.policy.value]
         lines.append(f"vote: {v.policy.value} ({how}); confidence groups of {v.window} tokens, tail {v.tail}")
     if s.budget is not None:

@@ -2,7 +2,8 @@
 
 The compiler uses this to prove thresholds reachable (agreement, margin and no_answer move
 in steps of 1/k; answer entropy is at most ln k; a weighted agreement is any share in [0, 1]
-but 0 or 1 at k = 1) and tiers reachable, before any GPU runs.
+but 0 or 1 at k = 1 — and a multiple of 1/k when the vote is a plain majority, see
+``share_steps``) and tiers reachable, before any GPU runs.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from cascadec.core.signals import SIGNALS, value_range
 Reach = Literal["never", "sometimes", "always"]
 
 
-def _candidates(name: str, k: int, thresholds: set[float]) -> list[float]:
+def _candidates(name: str, k: int, thresholds: set[float], share_steps: bool = False) -> list[float]:
     """Points that hit every region the thresholds cut the signal's range into."""
     lo, hi = value_range(name, k)
     step = SIGNALS[name].step
     if step == "exact":
         return [lo]
-    if step == "share" and k == 1:  # one sample holds all of the weight, or gives no answer
+    if step == "share" and (k == 1 or share_steps):  # see reachability's share_steps
         step = "1/k"
     if step == "1/k":
         js = {0, k}
@@ -43,11 +44,14 @@ def _candidates(name: str, k: int, thresholds: set[float]) -> list[float]:
     return sorted(pts)
 
 
-def reachability(cond: Condition, k: int, *, max_points: int = 50_000) -> Reach:
+def reachability(cond: Condition, k: int, *, share_steps: bool = False, max_points: int = 50_000) -> Reach:
     """Whether ``cond`` can hold at a tier of ``k`` samples: never, sometimes or always.
 
     Exact for comparisons of signals with numbers (agreement moves in steps of 1/k, entropy
     is at most ln k); signals are treated as independent, so "never" and "always" are proofs.
+    ``share_steps``: the weighted agreement (and so ``hybrid``) moves in steps of 1/k, as under
+    a majority vote, where it *is* the agreement; otherwise it is any share in [0, 1] (but 0 or
+    1 at k = 1: one sample holds all of the weight or gives no answer).
     """
     names = sorted(cond.signals())
     thresholds: dict[str, set[float]] = {n: set() for n in names}
@@ -56,7 +60,7 @@ def reachability(cond: Condition, k: int, *, max_points: int = 50_000) -> Reach:
             for a, b in ((node.left, node.right), (node.right, node.left)):
                 if isinstance(a, Signal) and isinstance(b, Number) and a.name in thresholds:
                     thresholds[a.name].add(b.value)
-    grids = [_candidates(n, k, thresholds[n]) for n in names]
+    grids = [_candidates(n, k, thresholds[n], share_steps) for n in names]
     if math.prod(len(g) for g in grids) > max_points:
         return "sometimes"
     seen = set()
@@ -67,6 +71,6 @@ def reachability(cond: Condition, k: int, *, max_points: int = 50_000) -> Reach:
     return "always" if seen == {True} else "never"
 
 
-def threshold_reachable(cond: Condition, k: int) -> bool:
+def threshold_reachable(cond: Condition, k: int, *, share_steps: bool = False) -> bool:
     """True when ``cond`` can fire for some outcome of k samples (the compiler's E400 check)."""
-    return reachability(cond, k) != "never"
+    return reachability(cond, k, share_steps=share_steps) != "never"

@@ -180,7 +180,7 @@ class Job:
         self.pending = None
         run.vote, run.weighted = self._vote(run.samples, run.confidences)
         run.signals = compute_signals(
-            run.vote, run.samples, run.weighted, run.confidences, self.voting.metric
+            run.vote, run.samples, run.weighted, run.confidences, self.voting.signal_metric()
         )
         state = TierState(
             pos=run.pos,
@@ -205,7 +205,8 @@ class Job:
         self, samples: list[SampleRecord], confidences: list[TraceConfidence | None]
     ) -> tuple[Vote, PolicyVote]:
         vote = tally(ballots(samples), self.eq)
-        return vote, apply_policy(vote, confidences, self.voting)
+        logprobs = [s.mean_logprob for s in samples]
+        return vote, apply_policy(vote, confidences, self.voting, logprobs)
 
     def _finish(self, reason: StopReason) -> None:
         self.done = True

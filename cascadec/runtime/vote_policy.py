@@ -5,8 +5,10 @@ vote's clusters (:func:`cascadec.runtime.voting.tally` decides which answers are
 and only change how much each sample counts:
 
 - ``majority``: every sample weighs 1 — the ranking is exactly :func:`tally`'s;
-- ``weighted``: a sample weighs its trace confidence (``metric``: ``lowest_group`` by
-  default; CISC / DeepConf's confidence-weighted vote);
+- ``weighted``: a sample weighs its trace confidence (``metric``), through a softmax when the
+  vote has a temperature: ``exp((score - best score) / temperature)`` (CISC's weighting; the
+  default ``logprob`` metric — mean chosen-token logprob — at temperature 0.01); without
+  one, the raw confidence (token confidences are >= 0; DeepConf's weighted vote);
 - ``filtered``: keep the ``keep`` share of the most confident samples (rounded up, at least
   one; equal confidences keep the earlier sample), then the weighted vote (DeepConf-offline).
 
@@ -18,8 +20,9 @@ votes, then by the earliest member in sample order. With ``majority`` the tally'
 *every* kept sample, answering or not — so under ``majority`` it equals ``agreement``
 (top / k) and a tier whose confident samples give no answer does not look decided.
 
-If any drawn sample has no token confidence (a backend without logprobs, an old bank), the
-policy falls back to ``majority`` for that vote (``applied`` says so) rather than half-apply.
+If any drawn sample lacks the metric (no logprobs, or no token records for a token
+confidence: a backend without logprobs, an old bank), the policy falls back to ``majority``
+for that vote (``applied`` says so) rather than half-apply.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 
 from cascadec.runtime.confidence import TraceConfidence
 from cascadec.runtime.voting import Vote
-from cascadec.spec.vote import VotePolicy, VoteSpec
+from cascadec.spec.vote import ConfidenceMetric, VotePolicy, VoteSpec
 
 
 @dataclass(frozen=True)
@@ -88,27 +91,57 @@ def majority_vote(vote: Vote) -> PolicyVote:
     return PolicyVote(clusters, float(vote.drawn), tuple(range(vote.drawn)), VotePolicy.MAJORITY)
 
 
+def trace_scores(
+    settings: VoteSpec,
+    confidences: Sequence[TraceConfidence | None],
+    logprobs: Sequence[float | None] | None,
+) -> list[float] | None:
+    """Each drawn sample's score by the vote's metric (None when any sample lacks it)."""
+    if ConfidenceMetric(settings.metric) is ConfidenceMetric.LOGPROB:
+        if logprobs is None or any(v is None or not math.isfinite(v) for v in logprobs):
+            return None
+        return [float(v) for v in logprobs]  # type: ignore[arg-type]
+    if any(c is None for c in confidences):
+        return None
+    return [c.get(settings.metric) for c in confidences]  # type: ignore[union-attr]
+
+
+def softmax_weights(scores: Sequence[float], temperature: float | None) -> list[float]:
+    """``exp((s - max s) / temperature)`` (the best sample weighs 1); raw scores without one."""
+    if temperature is None or not scores:
+        return [max(float(s), 0.0) for s in scores]
+    best = max(scores)
+    return [math.exp((s - best) / temperature) for s in scores]
+
+
 def apply_policy(
-    vote: Vote, confidences: Sequence[TraceConfidence | None], settings: VoteSpec = MAJORITY
+    vote: Vote,
+    confidences: Sequence[TraceConfidence | None],
+    settings: VoteSpec = MAJORITY,
+    logprobs: Sequence[float | None] | None = None,
 ) -> PolicyVote:
-    """Re-rank ``vote``'s clusters under ``settings``; ``confidences`` is per drawn sample, in order."""
+    """Re-rank ``vote``'s clusters under ``settings``.
+
+    ``confidences`` and ``logprobs`` (each sample's mean chosen-token logprob) are per drawn
+    sample, in order; ``logprobs`` is needed by the ``logprob`` metric only.
+    """
     if len(confidences) != vote.drawn:
         raise ValueError(f"{len(confidences)} confidences for {vote.drawn} samples")
+    if logprobs is not None and len(logprobs) != vote.drawn:
+        raise ValueError(f"{len(logprobs)} logprobs for {vote.drawn} samples")
     policy = VotePolicy(settings.policy)
-    if policy is not VotePolicy.MAJORITY and any(c is None for c in confidences):
-        policy = VotePolicy.MAJORITY
-    if policy is VotePolicy.MAJORITY:
+    scores = None if policy is VotePolicy.MAJORITY else trace_scores(settings, confidences, logprobs)
+    if policy is VotePolicy.MAJORITY or scores is None:
         return majority_vote(vote)
-    scores = [c.get(settings.metric) for c in confidences]  # type: ignore[union-attr]
-    if policy is VotePolicy.FILTERED:
-        kept = kept_positions(scores, settings.keep)
-    else:
-        kept = tuple(range(vote.drawn))
+    kept = (
+        kept_positions(scores, settings.keep) if policy is VotePolicy.FILTERED else tuple(range(vote.drawn))
+    )
+    weights = softmax_weights(scores, settings.softmax_temperature())
     keep_set = set(kept)
     clusters = []
     for c in vote.clusters:
         members = tuple(m for m in c.members if m in keep_set)
         if members:
-            clusters.append(WeightedCluster(c.answer, members, sum(scores[m] for m in members)))
+            clusters.append(WeightedCluster(c.answer, members, sum(weights[m] for m in members)))
     clusters.sort(key=lambda c: (-c.weight, -c.count, c.members[0]))
-    return PolicyVote(tuple(clusters), sum(scores[i] for i in kept), kept, policy)
+    return PolicyVote(tuple(clusters), sum(weights[i] for i in kept), kept, policy)

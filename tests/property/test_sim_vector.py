@@ -1,7 +1,7 @@
 """The vectorised simulator makes exactly the runtime's decisions (replay backend, same bank).
 
 Generated plans cover thresholds on every signal, early stopping under every rule, every vote
-policy, retries (also at another temperature), explorations (skip to the top, raise the
+policy (every metric, softmax or raw weights), retries (also at another temperature), explorations (skip to the top, raise the
 temperature), sample and cost budgets, adaptive k with cost-aware tier skipping, and every
 final-answer policy. (Strategies the arrays do not model run through the runtime inside
 ``simulate``: the equality must hold for them too.)
@@ -22,7 +22,7 @@ from cascadec.runtime.testing import make_plan, strategy, tier
 from cascadec.sim.simulate import problems_for, simulate
 from cascadec.sim.synthetic import SYNTHETIC_MODELS, synthetic_bank, synthetic_problems
 from cascadec.sim.vector import REASONS
-from cascadec.spec.vote import StopRule, VotePolicy
+from cascadec.spec.vote import ConfidenceMetric, StopRule, VotePolicy
 
 PROBLEMS = synthetic_problems(14, seed=3)
 BANK = synthetic_bank(PROBLEMS, k=16, seed=3)
@@ -108,11 +108,17 @@ def strategies_(draw, key):
         early_stop=EarlyStop(
             round_size=draw(st.integers(1, 3)),
             rule=draw(st.sampled_from(list(StopRule))),
-            confidence=draw(st.sampled_from([0.8, 0.95])),
+            confidence=draw(st.sampled_from([0.8, 0.9, 0.95])),
         )
         if draw(st.booleans())
         else None,
-        vote=PlanVote(policy=draw(st.sampled_from(list(VotePolicy)))) if draw(st.booleans()) else None,
+        vote=PlanVote(
+            policy=draw(st.sampled_from(list(VotePolicy))),
+            metric=draw(st.sampled_from(list(ConfidenceMetric))),
+            temperature=draw(st.sampled_from([None, 0.01, 0.2])),
+        )
+        if draw(st.booleans())
+        else None,
         budget=budget,
         adaptive_k=adaptive,
     )

@@ -20,7 +20,7 @@ from cascadec.runtime.confidence import (
     trace_confidence,
 )
 from cascadec.runtime.equivalence import Equivalence
-from cascadec.runtime.vote_policy import apply_policy, kept_positions
+from cascadec.runtime.vote_policy import apply_policy, kept_positions, softmax_weights
 from cascadec.runtime.voting import Ballot, tally
 from cascadec.spec.vote import ConfidenceMetric, VotePolicy, VoteSpec
 
@@ -84,7 +84,7 @@ EQ = Equivalence("exact")
 def vote(answers, confidences, **spec):
     v = tally([Ballot(a) for a in answers], EQ)
     traces = [None if c is None else trace_confidence([c]) for c in confidences]
-    return v, apply_policy(v, traces, VoteSpec(**spec))
+    return v, apply_policy(v, traces, VoteSpec(**{"metric": "lowest_group", **spec}))
 
 
 def test_majority_is_the_tally():
@@ -128,3 +128,78 @@ def test_equal_weights_vote_like_majority(answers):
     v, w = vote(answers, [2.0] * len(answers), policy="weighted")
     assert w.winner == v.winner
     assert math.isclose(w.share, v.top / v.drawn)
+
+
+# --- logprob weights (the default metric): a softmax over each trace's mean logprob ----------
+def lp_vote(answers, logprobs, **spec):
+    v = tally([Ballot(a) for a in answers], EQ)
+    return v, apply_policy(v, [None] * len(answers), VoteSpec(**spec), logprobs)
+
+
+def test_logprob_weights_are_a_softmax_at_temperature_0_01():
+    assert VoteSpec().metric is ConfidenceMetric.LOGPROB and VoteSpec().softmax_temperature() == 0.01
+    assert VoteSpec(metric="tail").softmax_temperature() is None
+    assert softmax_weights([-0.01, -0.02, -0.01], 0.01) == pytest.approx([1.0, math.exp(-1), 1.0])
+    assert softmax_weights([2.0, 0.5], None) == [2.0, 0.5]  # raw token confidences
+
+
+def test_two_sure_traces_outvote_three_unsure_ones():
+    v, w = lp_vote(["7", "7", "3", "3", "3"], [-0.001, -0.002, -0.05, -0.06, -0.04], policy="weighted")
+    assert v.winner == "3" and w.winner == "7" and w.applied is VotePolicy.WEIGHTED
+    # a hot softmax is majority again
+    _, w = lp_vote(
+        ["7", "7", "3", "3", "3"], [-0.001, -0.002, -0.05, -0.06, -0.04], policy="weighted", temperature=10
+    )
+    assert w.winner == "3"
+
+
+def test_logprob_metric_needs_every_logprob():
+    v, w = lp_vote(["7", "3", "3"], [-0.001, None, -0.5], policy="weighted")
+    assert w.applied is VotePolicy.MAJORITY and w.winner == v.winner == "3"
+    v = tally([Ballot("7"), Ballot("3")], EQ)
+    assert apply_policy(v, [None, None], VoteSpec(policy="weighted")).applied is VotePolicy.MAJORITY
+    with pytest.raises(ValueError, match="logprobs"):
+        apply_policy(v, [None, None], VoteSpec(policy="weighted"), [-0.1])
+
+
+def test_filtered_by_logprob_keeps_the_surest():
+    _, w = lp_vote(["3", "7", "3", "7"], [-0.5, -0.01, -0.4, -0.02], policy="filtered", keep=0.5)
+    assert w.kept == (1, 3) and w.winner == "7" and w.share == 1.0
+
+
+logprob_ = st.floats(-3.0, 0.0, allow_nan=False)
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(["1", "2", "3", None]), logprob_), min_size=1, max_size=12),
+    st.floats(-2.0, 2.0),
+    st.sampled_from([0.003, 0.01, 0.1, 1.0]),
+)
+def test_logprob_weights_do_not_depend_on_a_common_shift(samples, shift, temperature):
+    answers = [a for a, _ in samples]
+    lps = [lp for _, lp in samples]
+    _, w = lp_vote(answers, lps, policy="weighted", temperature=temperature)
+    _, shifted = lp_vote(answers, [lp + shift for lp in lps], policy="weighted", temperature=temperature)
+    assert math.isclose(w.share, shifted.share, abs_tol=1e-9)
+    weights = [c.weight for c in w.clusters]
+    if len(weights) < 2 or weights[0] - weights[1] > 1e-9:  # not a tie up to rounding
+        assert w.winner == shifted.winner
+    assert 0.0 <= w.share <= 1.0 and all(0 <= c.weight <= c.count for c in w.clusters)
+
+
+@given(st.lists(st.sampled_from(["1", "2", "3", None]), min_size=1, max_size=12), logprob_)
+def test_equal_logprobs_vote_like_majority(answers, lp):
+    v, w = lp_vote(answers, [lp] * len(answers), policy="weighted")
+    assert math.isclose(w.share, v.top / v.drawn)
+    counts = sorted((c.count for c in v.clusters), reverse=True)
+    if len(counts) < 2 or counts[0] > counts[1]:  # equal weights: a count tie goes to the earliest
+        assert w.winner == v.winner
+
+
+@given(st.lists(st.tuples(st.sampled_from(["1", "2", "3"]), logprob_), min_size=1, max_size=12))
+def test_the_surest_trace_wins_at_a_cold_temperature(samples):
+    answers = [a for a, _ in samples]
+    lps = [lp for _, lp in samples]
+    _, w = lp_vote(answers, lps, policy="weighted", temperature=1e-6)
+    best = max(lps)  # a trace 1e-4 below the best weighs exp(-100): it cannot outvote it
+    assert any(lp >= best - 1e-4 for a, lp in samples if a == w.winner)

@@ -83,3 +83,41 @@ def test_weighted_agreement_is_not_a_multiple_of_one_over_k():
         }}
     )  # fmt: skip
     assert check_codes(check_thresholds, s) == []
+
+
+def test_a_majority_votes_weighted_agreement_moves_in_steps_of_one_over_k():
+    cond = parse_condition("weighted_agreement > 0.3 and weighted_agreement < 0.32")
+    assert reachability(cond, 4, share_steps=True) == "never"
+    assert reachability(parse_condition("hybrid > 0.3 and hybrid < 0.32"), 4, share_steps=True) == "never"
+    assert reachability(parse_condition("weighted_agreement > 0.3 and weighted_agreement < 0.34"), 3,
+                        share_steps=True) == "sometimes"  # fmt: skip
+
+
+def _cascade(escalate_if, **strategy):
+    s = three(4, **strategy)
+    data = s.model_dump(mode="json", exclude_none=True)
+    data["strategy"]["cascade"][0]["escalate_if"] = escalate_if
+    return Spec.model_validate(data)
+
+
+def test_the_checks_know_which_vote_the_weighted_agreement_comes_from():
+    between = "weighted_agreement > 0.3 and weighted_agreement < 0.32"
+    assert check_codes(check_thresholds, _cascade(between)) == ["E400"]  # majority: j/4
+    assert check_codes(check_thresholds, _cascade(between, vote={"policy": "weighted"})) == []
+    # a filter that keeps one of 4 samples: all of the weight or none (or majority without logprobs)
+    assert check_codes(check_thresholds, _cascade(between, vote={"policy": "filtered", "keep": 0.25})) == [
+        "E400"
+    ]
+    assert check_codes(check_thresholds, _cascade(between, vote={"policy": "filtered", "keep": 0.5})) == []
+    with pytest.raises(SpecError, match="majority vote's weighted_agreement is its agreement"):
+        compile_strategy(_cascade(between), CTX)
+
+
+def test_an_early_stopped_tier_is_judged_at_every_round():
+    # 0.6 < agreement < 0.7 never holds at k = 4 (0.5, 0.75), but 2/3 after 3 of 4 samples
+    between = "agreement > 0.6 and agreement < 0.7"
+    assert check_codes(check_thresholds, _cascade(between)) == ["E400"]
+    stopped = _cascade(between, early_stop={"rule": "adaptive", "confidence": 0.9, "round_size": 1})
+    assert check_codes(check_thresholds, stopped) == []
+    in_pairs = _cascade(between, early_stop={"rule": "adaptive", "confidence": 0.9, "round_size": 2})
+    assert check_codes(check_thresholds, in_pairs) == ["E400"]  # judged at 2 and 4 only

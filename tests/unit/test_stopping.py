@@ -44,7 +44,7 @@ def test_leader_probability():
 def votes(answers, confidences=None):
     v = tally([Ballot(a) for a in answers], EQ)
     traces = [trace_confidence([c]) for c in (confidences or [1.0] * len(answers))]
-    return v, apply_policy(v, traces, VoteSpec(policy="weighted"))
+    return v, apply_policy(v, traces, VoteSpec(policy="weighted", metric="lowest_group"))
 
 
 @pytest.mark.parametrize(
@@ -112,7 +112,7 @@ def test_weighted_vote_changes_the_final_answer():
     confidences = [1, 9, 1, 9, 1, 9, 1, 1]
     row, samples = run(answers, confidences)
     assert row["final_answer"] == "3"
-    row, samples = run(answers, confidences, vote=PlanVote(policy="weighted"))
+    row, samples = run(answers, confidences, vote=PlanVote(policy="weighted", metric="lowest_group"))
     assert row["final_answer"] == "4" and row["correct"]
     t = row["tiers"][0]
     sig = t["signals"]
@@ -123,7 +123,7 @@ def test_weighted_vote_changes_the_final_answer():
 
 
 def test_without_token_records_confidence_signals_are_null():
-    row, _ = run(["4"] * 8, vote=PlanVote(policy="weighted"))
+    row, _ = run(["4"] * 8, vote=PlanVote(policy="weighted", metric="lowest_group"))
     sig = row["tiers"][0]["signals"]
     assert pd.isna(sig["confidence"]) and sig["weighted_agreement"] == 1.0
     assert row["tiers"][0]["vote"] == "majority" and row["tiers"][0]["weights"] is None
@@ -135,7 +135,7 @@ def test_a_run_with_token_records_replays_exactly_as_a_bank():
     answers = ["3", "4", "3", "4", "3", "4", "3", "3"]
     confidences = [1.3, 9.1, 1.2, 8.7, 1.1, 9.4, 1.0, 1.5]
     kw = {
-        "vote": PlanVote(policy="filtered", keep=0.5),
+        "vote": PlanVote(policy="filtered", keep=0.5, metric="lowest_group"),
         "early_stop": EarlyStop(rule="weighted", round_size=1),
     }
     first, samples = run(answers, confidences, **kw)
@@ -157,7 +157,10 @@ def test_the_simulator_replays_confidence_strategies_exactly():
 
     answers = ["3", "4", "3", "4", "3", "4", "3", "3"]
     confidences = [1.3, 9.1, 1.2, 8.7, 1.1, 9.4, 1.0, 1.5]
-    kw = {"vote": PlanVote(policy="weighted"), "early_stop": EarlyStop(rule="weighted", round_size=1)}
+    kw = {
+        "vote": PlanVote(policy="weighted", metric="lowest_group"),
+        "early_stop": EarlyStop(rule="weighted", round_size=1),
+    }
     s = strategy("s", [tier("M", 8)], **kw)
     assert needs_token_records(s) and not needs_token_records(strategy("m", [tier("M", 8)]))
     bank = bank_from_answers({("M", "p"): answers}, confidences={("M", "p"): confidences})
