@@ -171,12 +171,15 @@ def main() -> None:
             rows[f"early_stop_{rule}"] = summary(
                 vote_spec(folder, f"es_{rule}", early_stop=es, **vote), problems, bank
             )
-        rows["weighted_vote"] = summary(
-            vote_spec(folder, "weighted", vote={"policy": "weighted"}), problems, bank
-        )
-        rows["filtered_vote"] = summary(
-            vote_spec(folder, "filtered", vote={"policy": "filtered", "keep": 0.5}), problems, bank
-        )
+        for suffix, metric in (("", {}), ("_lowest_group", {"metric": "lowest_group"})):
+            rows[f"weighted_vote{suffix}"] = summary(
+                vote_spec(folder, f"weighted{suffix}", vote={"policy": "weighted", **metric}), problems, bank
+            )
+            rows[f"filtered_vote{suffix}"] = summary(
+                vote_spec(folder, f"filtered{suffix}", vote={"policy": "filtered", "keep": 0.5, **metric}),
+                problems,
+                bank,
+            )
         rows["online_deepconf"] = online(samples, problems)
         largest = summary(ZOO[-1], problems, bank)
         rows["largest_model"] = largest
