@@ -43,6 +43,10 @@ def reference_strategy(plan, spec_ref: str | None, models: str | None):
     return strategy, plan
 
 
+def _bound(value: float | None) -> str:
+    return "inf (too few problems)" if value is None else f"{value:.4f}x"
+
+
 def _load(space_path: Path, bank: Path, data: Path, equivalence: str, limit: int | None):
     from cascadec.runtime.data import problems_from_frame, read_table
     from cascadec.runtime.equivalence import Equivalence
@@ -69,21 +73,36 @@ def register(app: typer.Typer) -> None:
         bank: Annotated[Path, typer.Option("--bank", help="Sample bank parquet or directory.")],
         data: Annotated[Path, typer.Option("--data", help="Problems with gold answers.")],
         out: Annotated[Path, typer.Option("--out", help="Where to write the calibrated spec (.yaml).")],
+        targets: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--target",
+                help='Target phrase, repeatable: "accuracy >= largest - 0.5 pt with 95% confidence", '
+                '"cost <= 0.4x" (largest, or a spec/marker name). Default: within 1 point of the largest.',
+            ),
+        ] = None,
         max_loss: Annotated[
-            float,
+            float | None,
             typer.Option(
                 "--max-loss",
                 min=0.0,
                 max=100.0,
-                help="Accuracy points the cascade may lose vs the reference.",
+                help="Accuracy points the cascade may lose vs the reference (default 1 without --target).",
             ),
-        ] = 1.0,
+        ] = None,
         confidence: Annotated[
-            float, typer.Option("--confidence", min=0.5, max=0.9999, help="1 − delta of the guarantee.")
-        ] = 0.95,
+            float | None,
+            typer.Option(
+                "--confidence", min=0.5, max=0.9999, help="1 − delta of the guarantee (default 0.95)."
+            ),
+        ] = None,
         max_cost_ratio: Annotated[
             float | None,
-            typer.Option("--max-cost-ratio", min=0.0, help="Also cap cost at this × the reference's."),
+            typer.Option(
+                "--max-cost-ratio",
+                min=0.0,
+                help="Certified cap on the mean cost: at most this × the reference's (same as a cost --target).",
+            ),
         ] = None,
         reference: Annotated[
             str | None,
@@ -118,7 +137,8 @@ def register(app: typer.Typer) -> None:
         def go():
             from cascadec.compiler import compile_spec
             from cascadec.sim.bank import bank_hash
-            from cascadec.sim.calibrate import Target, calibrate
+            from cascadec.sim.calibrate import calibrate
+            from cascadec.sim.targets import parse_targets
 
             if out.exists() and not overwrite:
                 raise fail(f"{out} exists; pass --overwrite to replace it")
@@ -127,11 +147,16 @@ def register(app: typer.Typer) -> None:
             check_output_file(out, inputs, prefix=CALIBRATED_HEAD)
             if json_out is not None:
                 check_output_file(json_out, (*inputs, out), replaceable=CERT_KEYS)
-            base, plan, candidates, problems, frame, eq = _load(space, bank, data, equivalence, limit)
-            ref, _ = reference_strategy(plan, reference, None)
-            target = Target(
-                max_loss=max_loss / 100, delta=round(1 - confidence, 10), max_cost_ratio=max_cost_ratio
+            target, named = parse_targets(
+                targets or [],
+                max_loss=None if max_loss is None else max_loss / 100,
+                max_cost_ratio=max_cost_ratio,
+                confidence=confidence,
             )
+            if named is not None and reference is not None and named != reference:
+                raise fail(f"--target names {named!r} but --reference is {reference!r}")
+            base, plan, candidates, problems, frame, eq = _load(space, bank, data, equivalence, limit)
+            ref, _ = reference_strategy(plan, reference or named, None)
             sys.stderr.write(f"calibrate: {len(candidates)} candidates × {len(problems)} problems\n")
             result = calibrate(
                 [c.strategy for c in candidates],
@@ -171,7 +196,8 @@ def register(app: typer.Typer) -> None:
             )
             console().print(
                 f"certified {len(result.certified)} of {len(result.pvalues)} tested (sequence of {len(result.sequence)}); "
-                f"held-out loss rate <= {h['loss_upper_bound']:.4f} ({100 * confidence:g}%); "
+                f"held-out loss rate <= {h['loss_upper_bound']:.4f}, mean cost ratio <= "
+                f"{_bound(h['cost_ratio_upper_bound'])} ({100 * (1 - target.delta):g}%); "
                 f"accuracy diff 95% CI {h['accuracy_diff_ci95']}, cost ratio 95% CI {h['cost_ratio_ci95']}\n"
                 f"wrote {out}",
                 markup=False,

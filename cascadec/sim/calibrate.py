@@ -4,12 +4,20 @@
 2. Every candidate of the search space and the reference run on the calibration split only
    (the held-out problems are not even handed to the simulator). The candidates whose loss
    passes the test there, and that are Pareto-efficient in (cost, loss), are put in a fixed
-   sequence, most expensive (safest) first.
+   sequence, the most comfortably passing first (with an accuracy target alone: the most
+   expensive, safest, first).
 3. Learn-then-Test (Angelopoulos et al., 2021) with fixed-sequence testing: walking the
    sequence on the held-out split, candidate j is certified when the binomial tail p-value of
    H0 "its loss rate > ε" is ≤ δ; the walk stops at the first that is not. The cheapest
    certified candidate is chosen. With probability ≥ 1 − δ over the draw of held-out
    problems, every certified candidate — the chosen one included — has a loss rate ≤ ε.
+
+A cost target "cost ≤ r × the reference" is certified in the same walk: the per-problem costs C
+(candidate) and R (reference) are bounded by their plans' worst cases, so an empirical-Bernstein
+bound on the mean of C − r·R is distribution-free (``stats.cost_ratio_upper``). A candidate is
+certified only when every part of the target is, each tested at level δ: an intersection–union
+test, so the joint guarantee holds with probability ≥ 1 − δ without splitting δ. Without an
+accuracy target the most accurate certified candidate (on the calibration split) is chosen.
 
 The loss of a problem is 1 when the reference answers it right and the candidate wrong. Its
 rate bounds the accuracy drop from above (acc_ref − acc_cand = P(ref right, cand wrong) −
@@ -23,27 +31,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cascadec.compiler.cost import worst_case
 from cascadec.errors import CascadecError
 from cascadec.plan import Plan, PlanStrategy, seal
 from cascadec.runtime.data import Problem
-from cascadec.sim.stats import binom_tail_pvalue, bootstrap_interval, clopper_pearson_upper
+from cascadec.sim.stats import (
+    binom_tail_pvalue,
+    bootstrap_interval,
+    clopper_pearson_upper,
+    cost_ratio_test,
+    cost_ratio_upper,
+)
+from cascadec.sim.targets import Target
 
 
 class CalibrationError(CascadecError):
     code = "E700"
-
-
-@dataclass(frozen=True)
-class Target:
-    max_loss: float = 0.01  # ε: accuracy points (as a fraction) the candidate may lose vs the reference
-    delta: float = 0.05  # 1 − confidence
-    max_cost_ratio: float | None = None  # optional cost cap vs the reference (chosen on calibration)
-
-    def describe(self, reference: str) -> str:
-        text = f"accuracy >= {reference} - {100 * self.max_loss:g} pt with {100 * (1 - self.delta):g}% confidence"
-        if self.max_cost_ratio is not None:
-            text += f", cost <= {self.max_cost_ratio:g}x {reference}"
-        return text
 
 
 def split(problems: list[Problem], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -63,34 +66,93 @@ def losses(ref_correct: np.ndarray, cand_correct: np.ndarray) -> tuple[np.ndarra
     return (ref[None, :] & ~cand).sum(axis=1), int(graded.sum())
 
 
-def order_candidates(
-    loss: np.ndarray, n: int, cost: np.ndarray, ref_cost: float, target: Target
-) -> list[int]:
-    """The fixed testing sequence, from calibration figures only (see the module docstring)."""
-    p = np.array([binom_tail_pvalue(int(x), n, target.max_loss) for x in loss])
-    ok = p <= target.delta
-    if target.max_cost_ratio is not None:
-        ok &= cost <= target.max_cost_ratio * ref_cost
-    idx = [int(i) for i in np.flatnonzero(ok)]
-    idx.sort(key=lambda i: (cost[i], loss[i], i))
+@dataclass(frozen=True)
+class Costs:
+    """Per-problem costs of candidates and reference on one split, with each plan's worst case
+    (the bound that makes a cost guarantee distribution-free)."""
+
+    cand: np.ndarray  # candidates × problems
+    ref: np.ndarray  # problems
+    cand_max: np.ndarray  # per candidate
+    ref_max: float
+
+    def passes(self, i: int, target: Target) -> bool:
+        if target.max_cost_ratio is None:
+            return True
+        return cost_ratio_test(
+            self.cand[i], self.ref, float(self.cand_max[i]), self.ref_max, target.delta, target.max_cost_ratio
+        )
+
+    def upper(self, i: int, delta: float) -> float:
+        return cost_ratio_upper(self.cand[i], self.ref, float(self.cand_max[i]), self.ref_max, delta)
+
+
+def _loss_ok(loss: int, n: int, target: Target) -> tuple[bool, float | None]:
+    if target.max_loss is None:
+        return True, None
+    p = binom_tail_pvalue(int(loss), n, target.max_loss)
+    return p <= target.delta, p
+
+
+def order_candidates(loss: np.ndarray, n: int, costs: Costs, target: Target) -> list[int]:
+    """The fixed testing sequence, from calibration figures only (see the module docstring):
+    the candidates that pass the whole target on this split and are Pareto-efficient in
+    (cost, loss), the most comfortable first — ordered by the smaller of their relative slacks
+    (ε − the loss bound) / ε and (r − the cost-ratio bound) / r. With an accuracy target alone
+    that is the most expensive (safest) first; with a cost target alone, the cheapest first."""
+    total = costs.cand.sum(axis=1)
+    idx = [i for i in range(len(loss)) if _loss_ok(loss[i], n, target)[0] and costs.passes(i, target)]
+    idx.sort(key=lambda i: (total[i], loss[i], i))
     pareto, best = [], np.inf
     for i in idx:  # cheapest first; keep one only if it loses less than every cheaper one
         if loss[i] < best:
             pareto.append(i)
             best = loss[i]
-    return pareto[::-1]  # most expensive (safest) first
+
+    def slack(i: int) -> float:
+        parts = []
+        if target.max_loss is not None:
+            bound = clopper_pearson_upper(int(loss[i]), n, target.delta)
+            parts.append((target.max_loss - bound) / max(target.max_loss, 1e-12))
+        if target.max_cost_ratio is not None:
+            parts.append((target.max_cost_ratio - costs.upper(i, target.delta)) / target.max_cost_ratio)
+        return min(parts)
+
+    return sorted(pareto, key=lambda i: (-slack(i), -total[i] if target.max_loss is not None else total[i]))
 
 
-def certify(sequence: list[int], loss: np.ndarray, n: int, target: Target) -> tuple[list[int], list[float]]:
-    """Fixed-sequence testing on held-out figures: (certified positions in order, p-values tested)."""
+def choose(
+    certified: list[int], sequence: list[int], loss: np.ndarray, total: np.ndarray, target: Target
+) -> int:
+    """The candidate written, among the certified (all covered by the one guarantee): the cheapest
+    on the calibration split with an accuracy target, else the most accurate there."""
+    pool = [sequence[j] for j in certified]
+    if target.max_loss is not None:
+        return min(pool, key=lambda i: (total[i], loss[i], i))
+    return min(pool, key=lambda i: (loss[i], total[i], i))
+
+
+def certify(
+    sequence: list[int], loss: np.ndarray, n: int, costs: Costs, target: Target
+) -> tuple[list[int], list[float | None]]:
+    """Fixed-sequence testing on held-out figures: (certified positions in order, accuracy
+    p-values tested). Position j is certified when every part of the target is (an
+    intersection–union test: one level δ for the whole target, no split of δ needed)."""
     certified, pvals = [], []
     for j, _ in enumerate(sequence):
-        p = binom_tail_pvalue(int(loss[j]), n, target.max_loss)
+        ok, p = _loss_ok(loss[j], n, target)
         pvals.append(p)
-        if p > target.delta:
+        if not (ok and costs.passes(j, target)):
             break
         certified.append(j)
     return certified, pvals
+
+
+METHOD = (
+    "Learn-then-Test, fixed-sequence testing; accuracy: binomial tail test on the paired loss "
+    "(ref right, candidate wrong); cost: empirical-Bernstein bound on the mean of C - r*R, each "
+    "problem's cost bounded by its plan's worst case; both parts at one level (intersection-union)"
+)
 
 
 @dataclass
@@ -101,7 +163,7 @@ class Calibration:
     calibration_size: int
     held_out_size: int
     sequence: list[int]
-    pvalues: list[float]
+    pvalues: list[float | None]
     certified: list[int]
     held_out: dict = field(default_factory=dict)
     calibration: dict = field(default_factory=dict)
@@ -112,14 +174,16 @@ class Calibration:
             "max_loss": self.target.max_loss,
             "delta": self.target.delta,
             "reference": self.reference,
-            "method": "Learn-then-Test, fixed-sequence binomial tail test on the paired loss (ref right, candidate wrong)",
+            "max_cost_ratio": self.target.max_cost_ratio,
+            "method": METHOD,
             "calibration_problems": self.calibration_size,
             "held_out_problems": self.held_out_size,
             "split": {"seed": split_seed, "calibration_fraction": fraction},
             "tested": len(self.pvalues),
             "certified": len(self.certified),
-            "p_value": self.pvalues[self.certified[-1]],
+            "p_value": self.pvalues[self.sequence.index(self.chosen)],
             "loss_upper_bound": self.held_out["loss_upper_bound"],
+            "cost_ratio_upper_bound": self.held_out["cost_ratio_upper_bound"],
             "held_out": self.held_out,
             "bank_hash": bank_hash,
         }
@@ -153,18 +217,20 @@ def calibrate(
             code="E701",
         )
     ref = reference.model_copy(update={"key": "__reference__"})
+    worst = np.array([worst_case(c).cost for c in candidates])
+    ref_max = worst_case(reference).cost
     # 1. calibration split only
     c_probs = [problems[i] for i in calib]
     s1 = sim(_plan_of(base_plan, [*candidates, ref]), bank, c_probs, equivalence=equivalence)
     o = s1.outcome
     c_loss, c_n = losses(o.correct[-1], o.correct[:-1])
-    c_cost = o.cost[:-1].sum(axis=1)
-    ref_cost = float(o.cost[-1].sum())
-    sequence = order_candidates(c_loss, c_n, c_cost, ref_cost, target)
+    c_costs = Costs(o.cost[:-1], o.cost[-1], worst, ref_max)
+    sequence = order_candidates(c_loss, c_n, c_costs, target)
     if not sequence:
         raise CalibrationError(
             f"no candidate meets the target ({target.describe(reference.key)}) even on the calibration split "
-            f"({c_n} problems; the best loses {int(c_loss.min())}); widen the search space, "
+            f"({c_n} problems; the best loses {int(c_loss.min())}, the cheapest costs "
+            f"{c_costs.cand.sum(axis=1).min() / max(c_costs.ref.sum(), 1e-300):.3g}x); widen the search space, "
             "lower the confidence or loosen the target"
         )
     # 2. held-out split: only the fixed sequence and the reference
@@ -174,22 +240,28 @@ def calibrate(
     )
     h = s2.outcome
     h_loss, h_n = losses(h.correct[-1], h.correct[:-1])
-    certified, pvals = certify(sequence, h_loss, h_n, target)
+    h_costs = Costs(h.cost[:-1], h.cost[-1], worst[sequence], ref_max)
+    certified, pvals = certify(sequence, h_loss, h_n, h_costs, target)
     if not certified:
+        p0 = "" if pvals[0] is None else f", p = {pvals[0]:.3g}"
         raise CalibrationError(
             f"no candidate is certified on the held-out split: the first in the sequence lost "
-            f"{int(h_loss[0])} of {h_n} problems (p = {pvals[0]:.3g} > {target.delta:g}) for "
-            f"{target.describe(reference.key)}; use more problems, widen the space or loosen the target"
+            f"{int(h_loss[0])} of {h_n} problems{p0}, cost ratio <= {h_costs.upper(0, target.delta):.3g}x "
+            f"at {100 * (1 - target.delta):g}% for {target.describe(reference.key)}; "
+            "use more problems, widen the space or loosen the target"
         )
-    j = certified[-1]
-    chosen = sequence[j]
-    figures = _figures(
-        h.correct[j], h.correct[-1], h.cost[j], h.cost[-1], h.samples[j], int(h_loss[j]), h_n, target
+    chosen = choose(certified, sequence, c_loss, c_costs.cand.sum(axis=1), target)
+    j = sequence.index(chosen)
+    figures = held_out_figures(
+        h.correct[j], h.correct[-1], h.cost[j], h.cost[-1], h.samples[j], int(h_loss[j]), h_n, target.delta
     )
+    bound = h_costs.upper(j, target.delta)
+    figures["cost_ratio_upper_bound"] = round(bound, 6) if np.isfinite(bound) else None
+    ref_total = float(c_costs.ref.sum())
     cal_fig = {
         "accuracy": float(np.nanmean(o.correct[chosen])),
         "reference_accuracy": float(np.nanmean(o.correct[-1])),
-        "cost_ratio": float(c_cost[chosen] / ref_cost) if ref_cost else None,
+        "cost_ratio": float(c_costs.cand[chosen].sum() / ref_total) if ref_total else None,
         "losses": int(c_loss[chosen]),
     }
     return Calibration(
@@ -197,7 +269,8 @@ def calibrate(
     )
 
 
-def _figures(cand, ref, cost, ref_cost, samples, loss, n, target: Target) -> dict:
+def held_out_figures(cand, ref, cost, ref_cost, samples, loss, n, delta: float) -> dict:
+    """Accuracy and cost ratio with paired-bootstrap 95% intervals, and the loss bound."""
     both = np.stack([np.nan_to_num(cand), np.nan_to_num(ref), cost, ref_cost], axis=1)
     diff_ci = bootstrap_interval(both, lambda m: m[:, 0].mean() - m[:, 1].mean())
     ratio_ci = bootstrap_interval(both, lambda m: m[:, 2].sum() / m[:, 3].sum() if m[:, 3].sum() else np.nan)
@@ -209,5 +282,5 @@ def _figures(cand, ref, cost, ref_cost, samples, loss, n, target: Target) -> dic
         "cost_ratio_ci95": [round(ratio_ci[0], 6), round(ratio_ci[1], 6)],
         "samples_per_problem": float(samples.mean()),
         "losses": loss,
-        "loss_upper_bound": clopper_pearson_upper(loss, n, target.delta),
+        "loss_upper_bound": clopper_pearson_upper(loss, n, delta),
     }

@@ -24,11 +24,17 @@ def write_spec(spec: dict, certificate: dict, out: Path) -> None:
         f"# Target: {certificate['target']}",
         f"# Certified on {certificate['held_out_problems']} held-out problems (chosen on "
         f"{certificate['calibration_problems']} others): loss rate <= {certificate['loss_upper_bound']:.4f} "
-        f"with {100 * (1 - certificate['delta']):g}% confidence; bank {certificate['bank_hash']}",
+        f"with {100 * (1 - certificate['delta']):g}% confidence{_cost_text(certificate)}; "
+        f"bank {certificate['bank_hash']}",
         CERT_PREFIX + json.dumps(certificate, sort_keys=True),
     ]
     text = "\n".join(head) + "\n" + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
     atomic_write(out, text.encode("utf-8"))  # never half a spec
+
+
+def _cost_text(certificate: dict) -> str:
+    bound = certificate.get("cost_ratio_upper_bound")
+    return "" if bound is None else f", mean cost ratio <= {bound:.4f}"
 
 
 def read_certificate(path: str | Path) -> dict | None:

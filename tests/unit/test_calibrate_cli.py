@@ -75,3 +75,22 @@ def test_impossible_target_exits_1_with_e700(files):
     res = runner.invoke(app, args(files, files / "never.yaml", "--max-loss", "0.01"))
     assert res.exit_code == 1, res.output
     assert "E700" in res.output and not (files / "never.yaml").exists()
+
+
+def test_target_phrases_certify_cost_and_accuracy(files):
+    out = files / "cost.yaml"
+    res = runner.invoke(
+        app, args(files, out, "--target", "accuracy >= largest - 10 pt", "--target", "cost <= 1.2x")
+    )
+    assert res.exit_code == 0, res.output
+    cert = read_certificate(out)
+    assert cert["max_cost_ratio"] == 1.2 and cert["max_loss"] == 0.1
+    assert cert["cost_ratio_upper_bound"] <= 1.2
+    assert "cost <= 1.2x" in cert["target"] and "mean cost ratio <=" in out.read_text()
+    compile_spec(out)
+
+
+def test_bad_target_phrase_is_a_clear_error(files):
+    res = runner.invoke(app, args(files, files / "bad.yaml", "--target", "cheap please"))
+    assert res.exit_code == 1 and "E701" in res.output and "forms:" in res.output
+    assert not (files / "bad.yaml").exists()
