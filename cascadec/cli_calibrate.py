@@ -1,4 +1,4 @@
-"""``cascadec calibrate`` and ``cascadec optimize``: search a space on a bank, certify, write specs.
+"""``cascadec calibrate``: search a space on a bank, certify, write the chosen spec.
 
 Errors are one message and an exit code by the one rule (``cascadec.errors.exit_code``).
 """
@@ -138,6 +138,7 @@ def register(app: typer.Typer) -> None:
             from cascadec.compiler import compile_spec
             from cascadec.sim.bank import bank_hash
             from cascadec.sim.calibrate import calibrate
+            from cascadec.sim.space import rebase_paths
             from cascadec.sim.targets import parse_targets
 
             if out.exists() and not overwrite:
@@ -170,7 +171,7 @@ def register(app: typer.Typer) -> None:
                 equivalence=eq,
             )
             cert = result.certificate(bank_hash(bank), split_seed, fraction)
-            spec = dict(candidates[result.chosen].spec)
+            spec = rebase_paths(dict(candidates[result.chosen].spec), space, out.parent)
             spec["name"] = name or out.stem.replace(" ", "_")
             write_spec(spec, cert, out)
             compile_spec(out)  # the written spec compiles (raises a located error otherwise)

@@ -197,3 +197,17 @@ def expand(base: dict, space: SearchSpace, plan: Plan) -> list[Candidate]:
                 body["adaptive_k"] = dict(ak)
             out.append(Candidate(strategy.model_copy(update=update), spec))
     return out
+
+
+def rebase_paths(spec: dict, source: Path, out_dir: Path) -> dict:
+    """The spec with a ``models:`` file path that was relative to the space file made relative
+    to where the spec is written, so a written spec compiles wherever it lands."""
+    import os
+
+    models = spec.get("models")
+    if not isinstance(models, str) or Path(models).is_absolute():
+        return spec
+    path = source.parent / models
+    if not path.is_file():
+        return spec  # a shipped registry name (zoo), resolved the same anywhere
+    return {**spec, "models": os.path.relpath(path.resolve(), out_dir.resolve())}

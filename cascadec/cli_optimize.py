@@ -1,0 +1,213 @@
+"""``cascadec optimize``: the Pareto frontier of a search space, with each point's spec.
+
+Writes into ``--out DIR``: ``point-NN.yaml`` (a spec that compiles, its held-out figures in
+comment lines), ``frontier.json`` and ``frontier.md``; ``--json OUT`` writes the JSON alone.
+Nothing is replaced without ``--overwrite``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cascadec.cli_evidence import console, fail, guarded, print_frame
+
+MD_COLUMNS = ("point", "accuracy", "accuracy_ci95", "cost_ratio", "cost_ratio_ci95", "samples_per_problem")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return "–".join(_fmt(x) for x in v)
+    return "-" if v is None else str(v)
+
+
+def markdown(body: dict) -> str:
+    """The frontier (held-out figures) and the baselines as Markdown tables."""
+    lines = [
+        f"# Pareto frontier of {body['space']}",
+        "",
+        f"{body['evaluated']} of {body['candidates']} candidates evaluated on {body['calibration_problems']} "
+        f"calibration problems; figures below are on {body['held_out_problems']} held-out problems "
+        f"(paired-bootstrap 95% intervals), cost relative to {body['reference']}.",
+        "",
+        "| " + " | ".join((*MD_COLUMNS, "spec")) + " |",
+        "|" + "---|" * (len(MD_COLUMNS) + 1),
+    ]
+    for row in body["frontier"]:
+        flag = " (dominated on held-out)" if row["dominated_on_held_out"] else ""
+        lines.append("| " + " | ".join(_fmt(row[c]) for c in MD_COLUMNS) + f" | {row['spec']}{flag} |")
+    if body.get("baselines"):
+        lines += [
+            "",
+            "## Baselines and oracle (held-out)",
+            "",
+            "| name | accuracy | cost_ratio |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {b['name']} | {_fmt(b['accuracy'])} | {_fmt(b['cost_ratio'])} |" for b in body["baselines"]
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _spec_text(spec: dict, row: dict, reference: str) -> str:
+    import yaml
+
+    head = [
+        "# A Pareto point written by `cascadec optimize`.",
+        f"# Held-out: accuracy {row['accuracy']:.4f} (95% CI {_fmt(row['accuracy_ci95'])}), cost "
+        f"{_fmt(row['cost_ratio'])}x {reference} (95% CI {_fmt(row['cost_ratio_ci95'])}).",
+    ]
+    return "\n".join(head) + "\n" + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
+
+
+def _baselines(plan, bank_frame, problems, eq) -> list[dict]:
+    from cascadec.errors import DataError
+    from cascadec.sim.baselines import compute_baselines
+
+    try:
+        rows = compute_baselines(plan, bank_frame, problems, equivalence=eq).rows()
+    except DataError:
+        return []
+    return [{k: r[k] for k in ("name", "accuracy", "cost_ratio")} for r in rows]
+
+
+def _progress(enabled: bool | None):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    err = Console(stderr=True)
+    if not (err.is_terminal if enabled is None else enabled):
+        return None, None
+    bar = Progress(
+        TextColumn("candidates"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    )
+    task = bar.add_task("candidates", total=None)
+    return bar, lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def optimize_command(
+    bank: Annotated[Path, typer.Option("--bank", help="Sample bank parquet or directory.")],
+    data: Annotated[Path, typer.Option("--data", help="Problems with gold answers.")],
+    space: Annotated[Path, typer.Option("--space", help="Cascade spec with a search: section.")],
+    budget: Annotated[
+        int | None, typer.Option("--budget", min=1, help="Evaluate at most N candidates (a seeded sample).")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for point-NN.yaml specs, frontier.json and frontier.md."),
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the frontier as JSON here.")] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option("--reference", help="Spec or marker costs are relative to (default: largest greedy)."),
+    ] = None,
+    fraction: Annotated[
+        float,
+        typer.Option("--calibration-fraction", min=0.05, max=0.95, help="Share of problems used to choose."),
+    ] = 0.5,
+    split_seed: Annotated[
+        int, typer.Option("--split-seed", help="Seed of the split and of --budget's sample.")
+    ] = 0,
+    equivalence: Annotated[str, typer.Option("--equivalence", help="math (as run) or exact.")] = "math",
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N problems.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
+    progress: Annotated[bool | None, typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
+) -> None:
+    """Pareto frontier (cost vs accuracy) of a search space: chosen on a calibration split, reported held-out."""
+
+    def go():
+        from cascadec.cli_calibrate import _load, reference_strategy
+        from cascadec.compiler import compile_spec
+        from cascadec.sim.bank import bank_hash
+        from cascadec.sim.calibrate import split
+        from cascadec.sim.optimize import optimize
+        from cascadec.sim.space import rebase_paths
+
+        targets = [json_out] if json_out is not None else []
+        if out is not None:
+            if out.exists() and not out.is_dir():
+                raise fail(f"--out {out} exists and is not a folder")
+            targets += [out / "frontier.json", out / "frontier.md"]
+            if out.is_dir() and any(out.glob("point-*.yaml")):
+                targets.append(next(out.glob("point-*.yaml")))
+        taken = [t for t in targets if t.exists()]
+        if taken and not overwrite:
+            raise fail(f"{taken[0]} exists; pass --overwrite to replace it")
+        base, plan, candidates, problems, frame, eq = _load(space, bank, data, equivalence, limit)
+        ref, _ = reference_strategy(plan, reference, None)
+        sys.stderr.write(f"optimize: {len(candidates)} candidates × {len(problems)} problems\n")
+        bar, tick = _progress(progress)
+        try:
+            if bar is not None:
+                bar.start()
+            result = optimize(
+                [c.strategy for c in candidates],
+                ref,
+                plan,
+                frame,
+                problems,
+                budget=budget,
+                fraction=fraction,
+                seed=split_seed,
+                equivalence=eq,
+                progress=tick,
+            )
+        finally:
+            if bar is not None:
+                bar.stop()
+        rows = result.rows()
+        for n, row in enumerate(rows):
+            row["spec"] = f"point-{n:02d}.yaml"
+        _, hold = split(problems, fraction, split_seed)
+        body = {
+            "space": str(space),
+            "bank_hash": bank_hash(bank),
+            "reference": ref.key,
+            "candidates": len(candidates),
+            "evaluated": len(result.evaluated),
+            "calibration_problems": result.calibration_size,
+            "held_out_problems": result.held_out_size,
+            "split": {"seed": split_seed, "calibration_fraction": fraction},
+            "reference_figures": result.reference_figures,
+            "frontier": rows,
+            "baselines": _baselines(plan, frame, [problems[i] for i in hold], eq),
+        }
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            for old in out.glob("point-*.yaml"):
+                old.unlink()
+            written = []
+            try:
+                for n, (row, point) in enumerate(zip(rows, result.points, strict=True)):
+                    spec = rebase_paths(dict(candidates[point.candidate].spec), space, out)
+                    spec["name"] = f"frontier_{n:02d}"
+                    written.append(out / row["spec"])
+                    written[-1].write_text(_spec_text(spec, row, ref.key), encoding="utf-8")
+                    compile_spec(written[-1])  # every written point compiles (a located error otherwise)
+            except BaseException:
+                for path in written:  # nothing half-written is left behind
+                    path.unlink(missing_ok=True)
+                raise
+            (out / "frontier.json").write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+            (out / "frontier.md").write_text(markdown(body), encoding="utf-8")
+        if json_out is not None:
+            json_out.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+        shown = [{k: r[k] for k in ("point", *MD_COLUMNS[1:], "dominated_on_held_out")} for r in rows]
+        print_frame(shown, f"Pareto frontier: {len(rows)} points, held-out figures vs {ref.key}")
+        if body["baselines"]:
+            print_frame(body["baselines"], "baselines and oracle (held-out)")
+        if out is not None:
+            console().print(f"wrote {len(rows)} specs, frontier.json and frontier.md to {out}", markup=False)
+
+    guarded(go)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("optimize")(optimize_command)
