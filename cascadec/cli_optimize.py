@@ -15,7 +15,15 @@ from typing import Annotated
 import typer
 
 from cascadec.cli_evidence import console, fail, guarded, print_frame
+from cascadec.limits import check_output_file, write_output
 
+POINT_HEAD = "# A Pareto point written by `cascadec optimize`"  # how an earlier output is recognised
+MD_HEAD = "# Pareto frontier of "
+_KIND = {
+    ".json": {"replaceable": ("frontier",)},
+    ".md": {"prefix": MD_HEAD},
+    ".yaml": {"prefix": POINT_HEAD},
+}
 MD_COLUMNS = ("point", "accuracy", "accuracy_ci95", "cost_ratio", "cost_ratio_ci95", "samples_per_problem")
 
 
@@ -30,7 +38,7 @@ def _fmt(v) -> str:
 def markdown(body: dict) -> str:
     """The frontier (held-out figures) and the baselines as Markdown tables."""
     lines = [
-        f"# Pareto frontier of {body['space']}",
+        f"{MD_HEAD}{body['space']}",
         "",
         f"{body['evaluated']} of {body['candidates']} candidates evaluated on {body['calibration_problems']} "
         f"calibration problems; figures below are on {body['held_out_problems']} held-out problems "
@@ -60,7 +68,7 @@ def _spec_text(spec: dict, row: dict, reference: str) -> str:
     import yaml
 
     head = [
-        "# A Pareto point written by `cascadec optimize`.",
+        POINT_HEAD + ".",
         f"# Held-out: accuracy {row['accuracy']:.4f} (95% CI {_fmt(row['accuracy_ci95'])}), cost "
         f"{_fmt(row['cost_ratio'])}x {reference} (95% CI {_fmt(row['cost_ratio_ci95'])}).",
     ]
@@ -130,16 +138,17 @@ def optimize_command(
         from cascadec.sim.optimize import optimize
         from cascadec.sim.space import rebase_paths
 
+        inputs = (space, bank, data)
         targets = [json_out] if json_out is not None else []
         if out is not None:
             if out.exists() and not out.is_dir():
                 raise fail(f"--out {out} exists and is not a folder")
-            targets += [out / "frontier.json", out / "frontier.md"]
-            if out.is_dir() and any(out.glob("point-*.yaml")):
-                targets.append(next(out.glob("point-*.yaml")))
+            targets += [out / "frontier.json", out / "frontier.md", *sorted(out.glob("point-*.yaml"))]
         taken = [t for t in targets if t.exists()]
         if taken and not overwrite:
             raise fail(f"{taken[0]} exists; pass --overwrite to replace it")
+        for t in taken:  # --overwrite replaces earlier outputs of optimize only
+            check_output_file(t, inputs, **_KIND[t.suffix])
         base, plan, candidates, problems, frame, eq = _load(space, bank, data, equivalence, limit)
         ref, _ = reference_strategy(plan, reference, None)
         sys.stderr.write(f"optimize: {len(candidates)} candidates × {len(problems)} problems\n")
@@ -182,23 +191,23 @@ def optimize_command(
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             for old in out.glob("point-*.yaml"):
-                old.unlink()
+                old.unlink()  # earlier points (checked above): a shorter frontier leaves none behind
             written = []
             try:
                 for n, (row, point) in enumerate(zip(rows, result.points, strict=True)):
                     spec = rebase_paths(dict(candidates[point.candidate].spec), space, out)
                     spec["name"] = f"frontier_{n:02d}"
                     written.append(out / row["spec"])
-                    written[-1].write_text(_spec_text(spec, row, ref.key), encoding="utf-8")
+                    write_output(written[-1], _spec_text(spec, row, ref.key), inputs, prefix=POINT_HEAD)
                     compile_spec(written[-1])  # every written point compiles (a located error otherwise)
             except BaseException:
                 for path in written:  # nothing half-written is left behind
                     path.unlink(missing_ok=True)
                 raise
-            (out / "frontier.json").write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
-            (out / "frontier.md").write_text(markdown(body), encoding="utf-8")
+            write_output(out / "frontier.json", json.dumps(body, indent=2) + "\n", inputs, **_KIND[".json"])
+            write_output(out / "frontier.md", markdown(body), inputs, **_KIND[".md"])
         if json_out is not None:
-            json_out.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+            write_output(json_out, json.dumps(body, indent=2) + "\n", inputs, **_KIND[".json"])
         shown = [{k: r[k] for k in ("point", *MD_COLUMNS[1:], "dominated_on_held_out")} for r in rows]
         print_frame(shown, f"Pareto frontier: {len(rows)} points, held-out figures vs {ref.key}")
         if body["baselines"]:
