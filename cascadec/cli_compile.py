@@ -124,8 +124,18 @@ def explain_command(
     token_share: Annotated[
         float, typer.Option(help="Assumed tokens per sample, as a share of max_tokens.")
     ] = 0.25,
+    bank: Annotated[
+        Path | None,
+        typer.Option(
+            "--bank", help="Sample bank: measure reach, escalation, samples and cost per tier on it."
+        ),
+    ] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Problems of the bank (with --bank).")] = None,
+    equivalence: Annotated[str, typer.Option("--equivalence", help="math (as run) or exact.")] = "math",
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N problems.")] = None,
 ) -> None:
-    """Print a plan as a table: tiers, models, k, T, conditions, worst-case and expected cost."""
+    """Print a plan as a table: tiers, models, k, T, conditions, worst-case and expected cost
+    (assumed escalation rates, or measured by simulating the plan on --bank)."""
     from cascadec.compiler import load_any
     from cascadec.compiler.explain import render_plan
 
@@ -134,14 +144,34 @@ def explain_command(
             raise _Usage("give exactly one of SPEC|PLAN or --marker TEXT")
         if not (0 <= escalation_rate <= 1 and 0 < token_share <= 1):
             raise _Usage("--escalation-rate must be in [0, 1] and --token-share in (0, 1]")
+        if (bank is None) != (data is None):
+            raise _Usage("--bank and --data go together")
+        if equivalence not in ("math", "exact"):
+            raise _Usage(f"--equivalence must be math or exact, got {equivalence!r}")
         plan, warnings = load_any(marker if marker is not None else target, _registry(models))
+        measured = None if bank is None else _measure(plan, bank, data, equivalence, limit)
     except _Usage as exc:
         sys.stderr.write(f"error: {exc}\n")
         raise typer.Exit(ExitCode.USAGE) from None
     except CascadecError as exc:
         raise _fail(exc) from None
     _emit_diagnostics(warnings)
-    render_plan(plan, escalation_rate=escalation_rate, token_share=token_share)
+    render_plan(plan, escalation_rate=escalation_rate, token_share=token_share, measured=measured)
+
+
+def _measure(plan, bank: Path, data: Path, equivalence: str, limit: int | None) -> dict[str, dict]:
+    """Per strategy, its figures simulated on the bank (``cascadec.sim.estimate``)."""
+    from cascadec.runtime.data import read_table
+    from cascadec.runtime.equivalence import Equivalence
+    from cascadec.sim.bank import load_bank
+    from cascadec.sim.estimate import bank_estimate
+    from cascadec.sim.simulate import problems_for
+
+    frame = read_table(data)
+    if limit is not None:
+        frame = frame.head(limit)
+    problems = problems_for(plan, frame, str(data))
+    return bank_estimate(plan, load_bank(bank), problems, equivalence=Equivalence(equivalence))
 
 
 def _write_or_print(

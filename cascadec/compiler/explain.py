@@ -2,7 +2,8 @@
 
 Worst case is a bound (every tier and retry runs at max_tokens). Expected cost rests on two
 stated assumptions (an escalation rate per tier, tokens per sample as a share of max_tokens)
-until a sample bank gives measured ones (``cascadec simulate``).
+until a sample bank gives measured ones (``explain --bank``: reach, escalation, samples and cost
+per tier simulated on the bank, ``cascadec.sim.estimate``). Tier costs are in top-model answers.
 """
 
 from __future__ import annotations
@@ -31,14 +32,34 @@ def _explore(t: PlanTier) -> str:
     return f"{t.explore.when} → {what}"
 
 
-def strategy_table(s: PlanStrategy, escalation_rate: float, token_share: float) -> Table:
+def _measured_caption(m: dict, unit: float) -> str:
+    acc = "" if m.get("accuracy") is None else f", accuracy {m['accuracy']:.4f}"
+    return (
+        f"measured on {m['problems']} bank problems: {m['samples_per_problem']:.2f} samples, cost "
+        f"{m['cost_per_problem']:.3g} ({m['cost_per_problem'] / unit:.2f}) per problem{acc}"
+    )
+
+
+def _cell(value: float | None, fmt: str) -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def strategy_table(
+    s: PlanStrategy, escalation_rate: float, token_share: float, measured: dict | None = None
+) -> Table:
+    """One strategy's tiers; ``measured`` (``sim.estimate.bank_estimate``'s figures for it)
+    replaces the assumed escalation rates with ones simulated on a bank."""
     worst, exp = worst_case(s), expected(s, escalation_rate, token_share)
     unit = max(t.cost_per_token * t.max_tokens for t in s.tiers)
     title = f"{s.key}  [{s.kind}]" + (f"\nmarker: {s.marker}" if s.marker and s.marker != s.key else "")
     caption = (
         f"worst case {worst.samples:g} samples, cost {worst.cost:.3g} ({worst.relative:.2f} top-model answers); "
-        f"expected {exp.samples:.2f} samples, cost {exp.cost:.3g} ({exp.relative:.2f}) assuming "
-        f"{escalation_rate:.0%} escalate per tier and {token_share:.0%} of max_tokens per sample"
+        + (
+            _measured_caption(measured, unit)
+            if measured
+            else f"expected {exp.samples:.2f} samples, cost {exp.cost:.3g} ({exp.relative:.2f}) assuming "
+            f"{escalation_rate:.0%} escalate per tier and {token_share:.0%} of max_tokens per sample"
+        )
     )
     table = Table(title=title, caption=caption, title_justify="left", caption_justify="left")
     for name in (
@@ -53,6 +74,7 @@ def strategy_table(s: PlanStrategy, escalation_rate: float, token_share: float) 
         "retry",
         "explore",
         "reached",
+        *(("escalated", "samples", "cost") if measured else ()),
         "worst cost",
     ):
         table.add_column(
@@ -79,10 +101,16 @@ def strategy_table(s: PlanStrategy, escalation_rate: float, token_share: float) 
             t.escalate_if or "—",
             _retry(t),
             _explore(t),
-            f"{escalation_rate**i:.0%}",
+            f"{escalation_rate**i:.0%}" if not measured else f"{measured['tiers'][i]['reached']:.1%}",
+            *(_measured_cells(measured["tiers"][i], unit) if measured else ()),
             f"{cost:.2f}",
         )
     return table
+
+
+def _measured_cells(row: dict, unit: float) -> tuple[str, str, str]:
+    cost = None if row["cost_per_problem"] is None else row["cost_per_problem"] / unit
+    return _cell(row["escalated"], ".1%"), _cell(row["samples_per_problem"], ".2f"), _cell(cost, ".3f")
 
 
 def policy_lines(s: PlanStrategy) -> list[str]:
@@ -120,12 +148,17 @@ def policy_lines(s: PlanStrategy) -> list[str]:
 
 
 def render_plan(
-    plan: Plan, *, escalation_rate: float = 0.3, token_share: float = 0.25, console: Console | None = None
+    plan: Plan,
+    *,
+    escalation_rate: float = 0.3,
+    token_share: float = 0.25,
+    console: Console | None = None,
+    measured: dict[str, dict] | None = None,
 ) -> None:
     console = console or Console(width=None if sys.stdout.isatty() else 160, highlight=False)
     console.print(f"plan {plan.hash[:19]}  schema {plan.schema_version}  source {plan.source or '-'}")
     for s in plan.strategies:
-        console.print(strategy_table(s, escalation_rate, token_share))
+        console.print(strategy_table(s, escalation_rate, token_share, (measured or {}).get(s.key)))
         for line in policy_lines(s):
             console.print(f"  {line}")
     models = Table(title="models", title_justify="left")
