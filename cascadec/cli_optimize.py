@@ -139,16 +139,17 @@ def optimize_command(
         from cascadec.sim.space import rebase_paths
 
         inputs = (space, bank, data)
-        targets = [json_out] if json_out is not None else []
+        targets = [(json_out, ".json")] if json_out is not None else []
         if out is not None:
             if out.exists() and not out.is_dir():
                 raise fail(f"--out {out} exists and is not a folder")
-            targets += [out / "frontier.json", out / "frontier.md", *sorted(out.glob("point-*.yaml"))]
-        taken = [t for t in targets if t.exists()]
+            targets += [(out / "frontier.json", ".json"), (out / "frontier.md", ".md")]
+            targets += [(p, ".yaml") for p in sorted(out.glob("point-*.yaml"))]
+        taken = [(t, kind) for t, kind in targets if t.exists()]
         if taken and not overwrite:
-            raise fail(f"{taken[0]} exists; pass --overwrite to replace it")
-        for t in taken:  # --overwrite replaces earlier outputs of optimize only
-            check_output_file(t, inputs, **_KIND[t.suffix])
+            raise fail(f"{taken[0][0]} exists; pass --overwrite to replace it")
+        for t, kind in taken:  # --overwrite replaces earlier outputs of optimize only
+            check_output_file(t, inputs, **_KIND[kind])
         base, plan, candidates, problems, frame, eq = _load(space, bank, data, equivalence, limit)
         ref, _ = reference_strategy(plan, reference, None)
         sys.stderr.write(f"optimize: {len(candidates)} candidates × {len(problems)} problems\n")
