@@ -47,7 +47,7 @@ def _bound(value: float | None) -> str:
     return "inf (too few problems)" if value is None else f"{value:.4f}x"
 
 
-def _load(space_path: Path, bank: Path, data: Path, equivalence: str, limit: int | None):
+def load_search(space_path: Path, bank: Path, data: Path, equivalence: str, limit: int | None):
     from cascadec.runtime.data import problems_from_frame, read_table
     from cascadec.runtime.equivalence import Equivalence
     from cascadec.sim.bank import load_bank
@@ -156,7 +156,7 @@ def register(app: typer.Typer) -> None:
             )
             if named is not None and reference is not None and named != reference:
                 raise fail(f"--target names {named!r} but --reference is {reference!r}")
-            base, plan, candidates, problems, frame, eq = _load(space, bank, data, equivalence, limit)
+            base, plan, candidates, problems, frame, eq = load_search(space, bank, data, equivalence, limit)
             ref, _ = reference_strategy(plan, reference or named, None)
             sys.stderr.write(f"calibrate: {len(candidates)} candidates × {len(problems)} problems\n")
             result = calibrate(

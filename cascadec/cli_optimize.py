@@ -131,7 +131,7 @@ def optimize_command(
     """Pareto frontier (cost vs accuracy) of a search space: chosen on a calibration split, reported held-out."""
 
     def go():
-        from cascadec.cli_calibrate import _load, reference_strategy
+        from cascadec.cli_calibrate import load_search, reference_strategy
         from cascadec.compiler import compile_spec
         from cascadec.sim.bank import bank_hash
         from cascadec.sim.calibrate import split
@@ -150,7 +150,7 @@ def optimize_command(
             raise fail(f"{taken[0][0]} exists; pass --overwrite to replace it")
         for t, kind in taken:  # --overwrite replaces earlier outputs of optimize only
             check_output_file(t, inputs, **_KIND[kind])
-        base, plan, candidates, problems, frame, eq = _load(space, bank, data, equivalence, limit)
+        base, plan, candidates, problems, frame, eq = load_search(space, bank, data, equivalence, limit)
         ref, _ = reference_strategy(plan, reference, None)
         sys.stderr.write(f"optimize: {len(candidates)} candidates × {len(problems)} problems\n")
         bar, tick = _progress(progress)
