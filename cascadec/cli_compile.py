@@ -110,6 +110,12 @@ def compile_command(
         sys.stderr.write(f"wrote {output} ({len(plan.strategies)} strategies, {plan.hash[:19]})\n")
 
 
+# ``explain --bank`` simulates the plan, but lint and compile must stay light (no runtime
+# import, an import-linter contract): the full command line installs the estimator here
+# (``cascadec.cli_optimize.register`` adds ``estimate_on_bank``) instead.
+BANK_ESTIMATORS: list = []
+
+
 def explain_command(
     target: Annotated[
         str | None, typer.Argument(help="A spec (.yaml) or a plan (.json).", show_default=False)
@@ -149,7 +155,9 @@ def explain_command(
         if equivalence not in ("math", "exact"):
             raise _Usage(f"--equivalence must be math or exact, got {equivalence!r}")
         plan, warnings = load_any(marker if marker is not None else target, _registry(models))
-        measured = None if bank is None else _measure(plan, bank, data, equivalence, limit)
+        if bank is not None and not BANK_ESTIMATORS:
+            raise _Usage("--bank needs the simulator, which this command line does not have")
+        measured = None if bank is None else BANK_ESTIMATORS[0](plan, bank, data, equivalence, limit)
     except _Usage as exc:
         sys.stderr.write(f"error: {exc}\n")
         raise typer.Exit(ExitCode.USAGE) from None
@@ -157,21 +165,6 @@ def explain_command(
         raise _fail(exc) from None
     _emit_diagnostics(warnings)
     render_plan(plan, escalation_rate=escalation_rate, token_share=token_share, measured=measured)
-
-
-def _measure(plan, bank: Path, data: Path, equivalence: str, limit: int | None) -> dict[str, dict]:
-    """Per strategy, its figures simulated on the bank (``cascadec.sim.estimate``)."""
-    from cascadec.runtime.data import read_table
-    from cascadec.runtime.equivalence import Equivalence
-    from cascadec.sim.bank import load_bank
-    from cascadec.sim.estimate import bank_estimate
-    from cascadec.sim.simulate import problems_for
-
-    frame = read_table(data)
-    if limit is not None:
-        frame = frame.head(limit)
-    problems = problems_for(plan, frame, str(data))
-    return bank_estimate(plan, load_bank(bank), problems, equivalence=Equivalence(equivalence))
 
 
 def _write_or_print(

@@ -219,5 +219,16 @@ def optimize_command(
     guarded(go)
 
 
+def estimate_on_bank(plan, bank: Path, data: Path, equivalence: str, limit: int | None) -> dict[str, dict]:
+    """What ``explain --bank`` runs (installed into cli_compile; the simulator loads only when used)."""
+    from cascadec.sim.estimate import estimate_files
+
+    return estimate_files(plan, bank, data, equivalence, limit)
+
+
 def register(app: typer.Typer) -> None:
+    from cascadec import cli_compile
+
     app.command("optimize")(optimize_command)
+    if estimate_on_bank not in cli_compile.BANK_ESTIMATORS:  # explain --bank (see cli_compile)
+        cli_compile.BANK_ESTIMATORS.append(estimate_on_bank)

@@ -92,3 +92,19 @@ def bank_estimate(plan: Plan, bank, problems, *, equivalence=None) -> dict[str, 
         summary["tiers"] = tiers
         out[s.key] = summary
     return out
+
+
+def estimate_files(
+    plan: Plan, bank, data, equivalence: str = "math", limit: int | None = None
+) -> dict[str, dict]:
+    """``bank_estimate`` from a bank path and a problem file (what ``explain --bank`` runs)."""
+    from cascadec.runtime.data import read_table
+    from cascadec.runtime.equivalence import Equivalence
+    from cascadec.sim.bank import load_bank
+    from cascadec.sim.simulate import problems_for
+
+    frame = read_table(data)
+    if limit is not None:
+        frame = frame.head(limit)
+    problems = problems_for(plan, frame, str(data))
+    return bank_estimate(plan, load_bank(bank), problems, equivalence=Equivalence(equivalence))
