@@ -31,7 +31,7 @@ from cascadec.limits import (
     MAX_TOKENS,
     read_regular_file,
 )
-from cascadec.spec.vote import EarlyStopFields, VoteSpec
+from cascadec.spec.vote import EarlyStopFields, OnlineFields, VoteSpec
 
 SCHEMA_VERSION = 1
 
@@ -120,6 +120,10 @@ class PlanVote(VoteSpec):
     """How every tier votes and measures its confidence signals (absent: majority, defaults)."""
 
 
+class PlanOnline(OnlineFields):
+    """DeepConf-online termination of every sampled tier (``cascadec.runtime.online``)."""
+
+
 class Budget(_Frozen):
     max_cost_per_problem: float | None = Field(default=None, gt=0)
     max_samples_per_problem: int | None = Field(default=None, ge=1)
@@ -141,6 +145,11 @@ class PlanStrategy(_Frozen):
     early_stop: EarlyStop | None = None
     budget: Budget | None = None
     vote: PlanVote | None = None
+    online: PlanOnline | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,  # absent unless set: plans without it keep their bytes and hash
+        description="DeepConf-online: abort weak traces mid-generation",
+    )
 
 
 class Plan(_Frozen):

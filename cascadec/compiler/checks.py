@@ -219,6 +219,7 @@ def check_policies(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context) -
             )
         )
     out.extend(_check_vote_and_stop(s, ctx))
+    out.extend(_check_online(s, ctx))
     if s.adaptive_k is not None and len(s.tiers) > 1 and all(len(p) < len(s.tiers) for p in paths(s)):
         out.append(
             ctx.locator.diag(
@@ -264,6 +265,35 @@ def _check_vote_and_stop(s: PlanStrategy, ctx: Context) -> list[Diagnostic]:
             )
         )
     return out
+
+
+def _check_online(s: PlanStrategy, ctx: Context) -> list[Diagnostic]:
+    """DeepConf-online needs sampled tiers with more traces than its warm-up."""
+    on = s.online
+    if on is None:
+        return []
+    sampled = [t for t in s.tiers if t.temperature > 0 and t.k > 1]
+    if not sampled:
+        return [
+            ctx.locator.diag(
+                "E400",
+                "online termination needs a sampled tier (k > 1, temperature > 0): "
+                "greedy traces are all alike, there is nothing to stop",
+                ("strategy", "online"),
+                fix="remove online, or vote with mv / a cascade at a temperature such as 0.7",
+            )
+        ]
+    if all(t.k <= on.warmup for t in sampled):
+        return [
+            ctx.locator.diag(
+                "W400",
+                f"online.warmup {on.warmup} >= every sampled tier's k: every trace is a warm-up "
+                "trace and none can be stopped",
+                ("strategy", "online"),
+                fix=f"raise k above {on.warmup} or lower online.warmup",
+            )
+        ]
+    return []
 
 
 CHECKS: tuple[Check, ...] = (

@@ -16,6 +16,7 @@ from cascadec.plan import (
     EarlyStop,
     Exploration,
     PlanModel,
+    PlanOnline,
     PlanStrategy,
     PlanTier,
     PlanVote,
@@ -55,6 +56,7 @@ class Draft:
     early_stop: EarlyStop | None = None
     budget: Budget | None = None
     vote: PlanVote | None = None
+    online: PlanOnline | None = None
     final_answer: str = "last_tier"
     notes: tuple[str, ...] = field(default=())  # what passes did, for explain
 
@@ -111,6 +113,7 @@ def emit(draft: Draft, key: str, marker: str | None) -> PlanStrategy:
         early_stop=draft.early_stop,
         budget=draft.budget,
         vote=draft.vote,
+        online=draft.online,
     )
 
 

@@ -16,6 +16,7 @@ from rich.table import Table
 from cascadec.compiler.cost import expected, first_tier_ks, worst_case
 from cascadec.core.selection import worst_case_samples
 from cascadec.plan import EarlyStop, Plan, PlanStrategy, PlanTier
+from cascadec.spec.vote import DEFAULT_GROUP_WINDOW
 
 
 def _retry(t: PlanTier) -> str:
@@ -141,6 +142,13 @@ def policy_lines(s: PlanStrategy) -> list[str]:
             "filtered": f"keep the {v.keep:.0%} most confident samples ({v.metric.value}), then weigh {weigh}",
         }[v.policy.value]
         lines.append(f"vote: {v.policy.value} ({how}); confidence groups of {v.window} tokens, tail {v.tail}")
+    if s.online is not None:
+        window = s.vote.window if s.vote is not None else DEFAULT_GROUP_WINDOW
+        lines.append(
+            f"online: the first {s.online.warmup} traces of a tier set the stop threshold (keep "
+            f"{s.online.keep:.0%}); a later trace is aborted once its last {window} tokens' "
+            "confidence falls below it"
+        )
     if s.budget is not None:
         parts = [f"{v:g} {n.replace('_', ' ')}" for n, v in s.budget.model_dump().items() if v is not None]
         lines.append(f"budget: {', '.join(parts)}")

@@ -58,6 +58,7 @@ STRATEGY_FIELDS: dict[str, StrategyDefault | None] = {
     "early_stop": lambda s, reg: None,
     "budget": lambda s, reg: None,
     "vote": lambda s, reg: None,  # a marker votes by majority with the default signals
+    "online": lambda s, reg: None,  # a marker never aborts traces
 }
 
 

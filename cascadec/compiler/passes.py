@@ -27,7 +27,7 @@ from cascadec.core.conditions import analyze_condition
 from cascadec.core.kinds import CASCADES
 from cascadec.core.selection import start_tier
 from cascadec.errors import Diagnostic
-from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, PlanVote, RetryRule
+from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, PlanOnline, PlanVote, RetryRule
 from cascadec.spec.model import ExploreSpec, RetrySpec
 
 Pass = Callable[[Draft, Context], tuple[Draft, list[Diagnostic]]]
@@ -172,13 +172,14 @@ def compile_policies(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
             )
     early = EarlyStop(**dict(s.early_stop)) if s.early_stop else None
     vote = PlanVote(**dict(s.vote)) if s.vote else None
+    online = PlanOnline(**dict(s.online)) if s.online else None
     budget = None
     if s.budget is not None:
         budget = Budget(
             max_cost_per_problem=s.budget.max_cost_per_problem,
             max_samples_per_problem=s.budget.max_samples_per_problem,
         )
-    return replace(d, adaptive_k=adaptive, early_stop=early, budget=budget, vote=vote), diags
+    return replace(d, adaptive_k=adaptive, early_stop=early, budget=budget, vote=vote, online=online), diags
 
 
 def attach_rules(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:

@@ -142,8 +142,15 @@ def early_stop_rule(rule: EarlyStop) -> EarlyStopRule:
 
 
 # --- the pieces --------------------------------------------------------------------------------
-def round_size(strategy: PlanStrategy, remaining: int) -> int:
-    """How many of the ``remaining`` planned samples the next ask draws (all without early stop)."""
+def round_size(strategy: PlanStrategy, remaining: int, drawn: int = 0) -> int:
+    """How many of the ``remaining`` planned samples the next ask draws (all without early stop).
+
+    Online termination draws a tier's warm-up traces first, on their own: the stop threshold
+    is known before any later trace starts, whatever the schedule (:mod:`cascadec.runtime.online`).
+    """
+    on = strategy.online
+    if on is not None and drawn < on.warmup:
+        return min(on.warmup - drawn, remaining)
     es = strategy.early_stop
     return min(es.round_size, remaining) if es else remaining
 
@@ -181,7 +188,7 @@ def decide(strategy: PlanStrategy, tiers: tuple[PlanTier, ...], state: TierState
     if remaining > 0:
         es = strategy.early_stop
         if es is None or not early_stop_rule(es)(es, state, remaining):
-            n = round_size(strategy, remaining)
+            n = round_size(strategy, remaining, state.drawn)
             if over_budget(strategy.budget, spent, n):
                 return Next(Action.STOP, stop_reason=StopReason.BUDGET)
             return Next(Action.SAMPLE, pos=state.pos, n=n, temperature=tier.temperature)

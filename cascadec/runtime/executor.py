@@ -20,10 +20,14 @@ run store without loading anything: a model is loaded only when a request really
 generated.
 
 Online abort hook: give the executor a :class:`SampleMonitor` and every request streams its
-chosen-token logprobs while it runs; ``should_abort(job, ask, index, logprobs)`` is called
-with sample ``index``'s logprobs so far after each new piece, and returning True aborts that
-sample mid-generation (it is recorded with ``finish_reason="abort"``, never votes, and counts
-in ``aborted_samples``). This is where DeepConf-style online termination plugs in.
+chosen-token logprobs and token confidences while it runs; ``should_abort(job, ask, index,
+logprobs, confidences)`` is called with sample ``index``'s tokens so far after each new piece,
+and returning True aborts that sample mid-generation (it is recorded with
+``finish_reason="abort"``, never votes, and counts in ``aborted_samples``). A monitor with a
+``settle(job, ask, index, sample)`` method also sees every finished sample before it is
+recorded (what a batch backend returned whole, or a sample that ended before its abort landed)
+and may record it as aborted. DeepConf-online (:class:`cascadec.runtime.online.OnlineMonitor`)
+plugs in here; the session installs it for plans with an ``online`` strategy.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from cascadec.errors import BackendError
 from cascadec.plan import Plan
 from cascadec.runtime.answers import extract_answer
 from cascadec.runtime.backends.base import Backend, GenerationRequest, Sample
-from cascadec.runtime.backends.streaming import ABORT, StreamingBackend, as_stream
+from cascadec.runtime.backends.streaming import ABORT, StreamEvent, StreamingBackend, as_stream
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.jobs import Ask, Job
 from cascadec.runtime.outcomes import FinishReason
@@ -75,9 +79,11 @@ class Schedule(StrEnum):
 
 
 class SampleMonitor(Protocol):
-    """Decides, from a running sample's chosen-token logprobs so far, whether to abort it."""
+    """Decides, from a running sample's tokens so far, whether to abort it."""
 
-    def should_abort(self, job: Job, ask: Ask, index: int, logprobs: Sequence[float]) -> bool: ...
+    def should_abort(
+        self, job: Job, ask: Ask, index: int, logprobs: Sequence[float], confidences: Sequence[float]
+    ) -> bool: ...
 
 
 @dataclass
@@ -89,7 +95,9 @@ class _Flight:
     request: GenerationRequest
     samples: dict[int, Sample] = field(default_factory=dict)
     records: dict[int, SampleRecord] = field(default_factory=dict)
-    tokens: dict[int, list[float]] = field(default_factory=dict)
+    tokens: dict[int, list[float]] = field(default_factory=dict)  # chosen-token logprobs so far
+    confidences: dict[int, list[float]] = field(default_factory=dict)  # token confidences so far
+    stopping: set[int] = field(default_factory=set)  # samples asked to abort
 
 
 class Reporter:
@@ -151,7 +159,7 @@ class Executor:
         self.plan = plan
         self.jobs = list(jobs)
         self.backend = backend
-        self.stream: StreamingBackend = as_stream(backend)
+        self.stream: StreamingBackend = as_stream(backend, tokens=monitor is not None)
         self.schedule = Schedule(schedule)
         self.monitor = monitor
         self.store = store
@@ -256,14 +264,14 @@ class Executor:
                     f"{ev.request_id} #{ev.index} (model {model})"
                 )
             if ev.sample is None:
-                flight.tokens.setdefault(ev.index, []).extend(ev.logprobs)
-                if self.monitor is not None and self.monitor.should_abort(
-                    flight.job, flight.ask, ev.index, flight.tokens[ev.index]
-                ):
-                    self.stream.abort(ev.request_id, ev.index)
+                self._watch(flight, ev)
                 continue
-            flight.samples[ev.index] = ev.sample
-            finished.append((flight, ev.index, ev.sample))
+            sample = ev.sample
+            settle = getattr(self.monitor, "settle", None)
+            if settle is not None:
+                sample = settle(flight.job, flight.ask, ev.index, sample)
+            flight.samples[ev.index] = sample
+            finished.append((flight, ev.index, sample))
         # the poll's wall time is shared by the samples it finished, by tokens
         total_tokens = sum(s.num_tokens for _, _, s in finished) or 1
         ready, journal = [], []
@@ -281,6 +289,18 @@ class Executor:
         stats.tokens += sum(r.num_tokens for r in journal)
         stats.seconds += seconds
         return ready
+
+    def _watch(self, flight: _Flight, ev: StreamEvent) -> None:
+        """New tokens of a running sample: let the monitor judge them, abort when it says so."""
+        flight.tokens.setdefault(ev.index, []).extend(ev.logprobs)
+        flight.confidences.setdefault(ev.index, []).extend(ev.confidences)
+        if self.monitor is None or ev.index in flight.stopping:
+            return
+        if self.monitor.should_abort(
+            flight.job, flight.ask, ev.index, flight.tokens[ev.index], flight.confidences[ev.index]
+        ):
+            flight.stopping.add(ev.index)
+            self.stream.abort(ev.request_id, ev.index)
 
     def _complete(
         self, model: str, ready: list[tuple[Job, list[SampleRecord]]], stats: ModelStats

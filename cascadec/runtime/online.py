@@ -15,17 +15,49 @@ still generates is paid for. DeepConf-online (arXiv 2508.15260, §3.2):
 The policy is pure: :class:`TraceMonitor` takes token confidences as a backend streams them and
 says when to abort; :func:`replay_trace` applies it to a recorded trace (a bank), which is
 exactly what a live run with the same samples would have generated up to the abort.
+
+Live runs: a strategy's ``online: {warmup, keep}`` (the window is ``vote.window``) makes the
+executor use :class:`OnlineMonitor` as its :class:`~cascadec.runtime.executor.SampleMonitor`.
+A tier draws its warm-up traces first, on their own (``runtime.decide.round_size``), so the
+threshold is known before a later trace starts and does not depend on the schedule; each later
+trace streams its token confidences and is aborted through the backend as soon as the monitor
+trips. :meth:`OnlineMonitor.settle` judges every finished sample too: one whose last tokens
+came together with its end (a batch backend, a race with the abort) is recorded as aborted
+all the same — so a run, its replay and a replay of any bank with the same samples decide alike.
+The tokens recorded are those the engine really generated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
+from cascadec.runtime.backends.base import Sample
+from cascadec.runtime.backends.streaming import ABORT
 from cascadec.runtime.confidence import lowest_group, percentile
+from cascadec.runtime.records import to_float32
+from cascadec.spec.vote import DEFAULT_ONLINE_KEEP, DEFAULT_WARMUP
 
-DEFAULT_WARMUP = 4
-DEFAULT_KEEP = 90.0  # percent of warm-up traces above the threshold
+if TYPE_CHECKING:  # the executor and jobs import this module's users, not the other way round
+    from cascadec.runtime.jobs import Ask, Job
+
+
+def percent(share: float) -> float:
+    """A spec's share (0.9) as the percent the threshold keeps (90.0, not 90.00000000000001)."""
+    return round(100.0 * share, 9)
+
+
+__all__ = [
+    "DEFAULT_KEEP",
+    "DEFAULT_WARMUP",
+    "OnlineMonitor",
+    "TraceMonitor",
+    "replay_trace",
+    "warmup_threshold",
+]
+
+DEFAULT_KEEP = percent(DEFAULT_ONLINE_KEEP)  # percent of warm-up traces above the threshold
 
 
 def warmup_threshold(
@@ -82,3 +114,72 @@ def replay_trace(confidences: Sequence[float], threshold: float, window: int) ->
         if monitor.push(float(c)):
             return TraceOutcome(monitor.tokens, True)
     return TraceOutcome(len(confidences), False)
+
+
+class OnlineMonitor:
+    """The executor's sample monitor for strategies with ``online`` (see the module docstring).
+
+    Strategies without ``online`` are never touched, so one monitor serves a whole plan.
+    """
+
+    def __init__(self) -> None:
+        self._thresholds: dict[tuple, float | None] = {}  # (job key, tier run) -> threshold
+        self._traces: dict[tuple, TraceMonitor] = {}  # (job key, tier run, sample) -> monitor
+        self.aborted = 0  # traces this monitor stopped (or settled as stopped)
+
+    def _trace(self, job: Job, ask: Ask, index: int) -> tuple[tuple, TraceMonitor | None]:
+        online = job.strategy.online
+        sample = ask.first + index
+        key = (job.key, len(job.runs), ask.tier, sample)
+        if online is None or ask.temperature <= 0 or sample < online.warmup:
+            return key, None
+        trace = self._traces.get(key)
+        if trace is None:
+            threshold = self._threshold(job, online.warmup, online.keep)
+            if threshold is None:
+                return key, None
+            trace = self._traces[key] = TraceMonitor(threshold, job.voting.window)
+        return key, trace
+
+    def _threshold(self, job: Job, warmup: int, keep: float) -> float | None:
+        """The current tier's threshold, from its warm-up traces (None: they have no token records)."""
+        key = (job.key, len(job.runs))
+        if key not in self._thresholds:
+            warm = job.runs[-1].samples[:warmup]
+            confs = [[c for c in (s.token_confidence or ()) if c is not None] for s in warm]
+            try:
+                value = (
+                    warmup_threshold(confs, job.voting.window, percent(keep)) if len(warm) == warmup else None
+                )
+            except ValueError:  # no warm-up trace has token confidences: nothing to judge by
+                value = None
+            self._thresholds[key] = value
+        return self._thresholds[key]
+
+    def should_abort(
+        self, job: Job, ask: Ask, index: int, logprobs: Sequence[float], confidences: Sequence[float]
+    ) -> bool:
+        """Push the confidences not seen yet; True once the trace must stop."""
+        _, trace = self._trace(job, ask, index)
+        if trace is None:
+            return False
+        for c in confidences[trace.tokens :]:
+            if trace.push(to_float32(float(c))):  # as the record (and a bank) will hold it
+                break
+        return trace.aborted
+
+    def settle(self, job: Job, ask: Ask, index: int, sample: Sample) -> Sample:
+        """The finished sample as recorded: aborted when the monitor stops it anywhere in its trace."""
+        key, trace = self._trace(job, ask, index)
+        self._traces.pop(key, None)
+        if trace is None:
+            return sample
+        if sample.finish_reason != ABORT:
+            for c in (sample.confidences or ())[trace.tokens :]:
+                if trace.push(to_float32(float(c))):
+                    break
+            if not trace.aborted:
+                return sample
+            sample = replace(sample, finish_reason=ABORT)
+        self.aborted += 1
+        return sample

@@ -43,6 +43,8 @@ def _to_float32(value: float) -> float:
         return math.copysign(math.inf, value)
 
 
+to_float32 = _to_float32  # public: what a live monitor judges is what the record will hold
+
 Float32 = Annotated[float, AfterValidator(_to_float32), FLOAT32]  # stored as Arrow float32
 SCHEMA_METADATA_KEY = b"cascadec.results_schema_version"
 

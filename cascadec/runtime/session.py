@@ -22,6 +22,7 @@ from cascadec.runtime.data import Problem, fingerprint, problems_from_frame
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.executor import Executor, Reporter, SampleMonitor, Schedule
 from cascadec.runtime.jobs import Job
+from cascadec.runtime.online import OnlineMonitor
 from cascadec.runtime.prompts import CHAT, chat_tokenizer, check_template
 from cascadec.runtime.records import RunInfo, Totals
 from cascadec.runtime.results import RunStore
@@ -180,6 +181,8 @@ def execute(
             for p, s, tiers in prepared.assignments
             if (p.id, s.key) not in store.finished
         ]
+        if monitor is None and any(s.online is not None for s in plan.strategies):
+            monitor = OnlineMonitor()  # DeepConf-online: abort weak traces through the backend
         if eq.mode == "math" and getattr(backend, "name", "") != "replay":
             eq.warm_up()  # sympy imports in the workers while the first model loads
         executor = Executor(

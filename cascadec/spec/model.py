@@ -27,7 +27,7 @@ from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, field_va
 from cascadec.core.answer_format import AnswerFormat
 from cascadec.core.kinds import Kind
 from cascadec.limits import MAX_K, MAX_TIERS, MAX_TOKENS
-from cascadec.spec.vote import EarlyStopFields, VoteSpec
+from cascadec.spec.vote import EarlyStopFields, OnlineFields, VoteSpec
 
 SPEC_VERSION = 1
 DEFAULT_TARGET_CONF = 0.75
@@ -153,6 +153,10 @@ class EarlyStopSpec(EarlyStopFields):
     """Sample in rounds; stop once ``rule`` says the vote is settled (see ``cascadec.runtime.stopping``)."""
 
 
+class OnlineSpec(OnlineFields):
+    """Abort weak traces while they generate (DeepConf-online); the window is ``vote.window``."""
+
+
 class BudgetSpec(_Spec):
     """Per-problem limits. Cost = generated tokens x the model's params (the registry's unit)."""
 
@@ -176,6 +180,7 @@ class StrategySpec(_Spec):
     adaptive_k: AdaptiveKSpec | None = None
     early_stop: EarlyStopSpec | None = None
     vote: VoteSpec | None = Field(None, description="Voting policy: majority (default), weighted, filtered")
+    online: OnlineSpec | None = Field(None, description="DeepConf-online: abort weak traces mid-generation")
     final_answer: Literal["last_tier", "most_confident", "pooled"] = "last_tier"
     budget: BudgetSpec | None = None
 

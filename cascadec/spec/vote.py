@@ -7,6 +7,11 @@ Spec keys (strategy level)::
 
     vote: {policy: weighted, metric: logprob, temperature: 0.01, keep: 0.9, window: 8, tail: 8}
     early_stop: {rule: adaptive, confidence: 0.95, round_size: 2, window: 4}
+    online: {warmup: 4, keep: 0.9}
+
+``online`` switches on DeepConf-online termination (``cascadec.runtime.online``): the first
+``warmup`` traces of a tier run to the end and set a stop threshold; later traces are aborted
+while they generate once their running group confidence (``vote.window`` tokens) falls below it.
 
 ``window``/``tail`` are the token counts of the confidence groups (see
 ``cascadec.runtime.confidence``); they also define the confidence signals of conditions.
@@ -27,6 +32,8 @@ DEFAULT_ESC_WINDOW = 4
 # softmax temperature of logprob weights: chosen on zoo draws 737373 (k = 4, 8, 16) and 11
 # (k = 4, 8), where it matches or beats majority for every model; see README "Confidence"
 DEFAULT_LOGPROB_TEMPERATURE = 0.01
+DEFAULT_WARMUP = 4  # DeepConf-online warm-up traces per tier (the paper: 16 of 512)
+DEFAULT_ONLINE_KEEP = 0.9  # share of warm-up traces above the stop threshold
 
 Int = Annotated[int, Strict()]
 Float = Annotated[float, Strict(), AllowInfNan(False)]
@@ -124,3 +131,17 @@ class EarlyStopFields(_Frozen):
         while 1.0 - 0.5 ** (n + 1) < self.confidence:
             n += 1
         return n
+
+
+class OnlineFields(_Frozen):
+    """DeepConf-online termination, shared by the spec and the plan (``cascadec.runtime.online``)."""
+
+    warmup: Int = Field(
+        DEFAULT_WARMUP, ge=1, le=1024, description="Traces per tier that run to the end and set the threshold"
+    )
+    keep: Float = Field(
+        DEFAULT_ONLINE_KEEP,
+        gt=0,
+        le=1,
+        description="Share of warm-up traces the threshold keeps (0.9: its 10th percentile of lowest groups)",
+    )

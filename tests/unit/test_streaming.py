@@ -122,7 +122,7 @@ class AbortLongTraces:
     def __init__(self):
         self.seen = []
 
-    def should_abort(self, job, ask, index, logprobs):
+    def should_abort(self, job, ask, index, logprobs, confidences):
         self.seen.append((job.problem.id, index, len(logprobs)))
         return job.problem.id == "p1" and len(logprobs) >= 4
 

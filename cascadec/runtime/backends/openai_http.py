@@ -248,8 +248,14 @@ class OpenAIBackend:
                             chosen += new or [float("nan")] * len(lp.tokens)
                             tops += lp.top_logprobs or [None] * len(lp.tokens)
                             if stream_tokens and new:
+                                confs = tuple(
+                                    token_confidence((t or {}).values(), self.logprobs)
+                                    for t in (lp.top_logprobs or [None] * len(new))
+                                )
                                 for j in indices:
-                                    self._events.put(StreamEvent(req.request_id, j, logprobs=tuple(new)))
+                                    self._events.put(
+                                        StreamEvent(req.request_id, j, logprobs=tuple(new), confidences=confs)
+                                    )
                         finish = choice.finish_reason or finish
                     if flag.is_set():
                         finish = "abort"

@@ -32,9 +32,10 @@ finishes samples) sleep that long: it turns replay into a slow engine for interr
 
 Replay also streams (:mod:`cascadec.runtime.backends.streaming`): ``submit`` queues samples,
 ``poll`` finishes at most ``per_poll`` of them (all by default) in submission order, and with
-``stream_tokens`` a sample's recorded logprobs come ``piece`` tokens a poll before it finishes,
-so an abort can land mid-sample (the sample then keeps the text of its bank row and the tokens
-streamed so far). Same samples as ``generate``, whatever the schedule.
+``stream_tokens`` a sample's recorded logprobs and token confidences come ``piece`` tokens a
+poll before it finishes, so an abort can land mid-sample (the sample then keeps the text of its
+bank row and the tokens streamed so far; a row recorded as aborted comes back as recorded).
+Same samples as ``generate``, whatever the schedule.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from cascadec.errors import BackendError, CascadecError, DataError, InputFileErr
 from cascadec.limits import MAX_DATA_BYTES, check_regular_file
 from cascadec.plan import PlanModel
 from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
-from cascadec.runtime.backends.streaming import StreamEvent, aborted
+from cascadec.runtime.backends.streaming import ABORT, StreamEvent, aborted
 from cascadec.runtime.validate import validate_bank
 
 REQUIRED = ("model", "problem_id", "sample_index", "text", "num_tokens")
@@ -261,14 +262,33 @@ class ReplayBackend:
             if self.per_poll is not None and finished >= self.per_poll:
                 break
             lps = run.sample.logprobs or ()
+            confs = run.sample.confidences or ()
+            length = max(len(lps), len(confs))
             if run.aborted:
-                partial = Sample(run.sample.text, run.sent, "stop", lps[: run.sent] or None, None)
                 run.done, finished = True, finished + 1
+                if run.sample.finish_reason == ABORT:  # a recorded abort: what the engine generated
+                    events.append(StreamEvent(run.request_id, run.index, run.sample))
+                    continue
+                partial = Sample(
+                    run.sample.text,
+                    run.sent,
+                    "stop",
+                    lps[: run.sent] or None,
+                    (run.sample.entropies or ())[: run.sent] or None,
+                    confs[: run.sent] or None,
+                )
                 events.append(StreamEvent(run.request_id, run.index, aborted(partial)))
-            elif run.stream and run.sent < len(lps):
-                piece = tuple(lps[run.sent : run.sent + self.piece])
-                run.sent += len(piece)
-                events.append(StreamEvent(run.request_id, run.index, logprobs=piece))
+            elif run.stream and run.sent < length:
+                end = run.sent + self.piece
+                events.append(
+                    StreamEvent(
+                        run.request_id,
+                        run.index,
+                        logprobs=tuple(lps[run.sent : end]),
+                        confidences=tuple(confs[run.sent : end]),
+                    )
+                )
+                run.sent = min(end, length)
             else:
                 run.done, finished = True, finished + 1
                 events.append(StreamEvent(run.request_id, run.index, run.sample))

@@ -5,8 +5,8 @@ each sample as soon as it is finished (:meth:`StreamingBackend.poll`), and can s
 request or one of its samples mid-generation (:meth:`StreamingBackend.abort`). An aborted
 sample still arrives, with ``finish_reason="abort"`` and whatever it had generated; it never
 votes. With ``stream_tokens`` a request also reports, while it runs, the chosen-token logprobs
-each sample adds (:class:`StreamEvent` with ``sample=None``) — what online confidence
-filtering (DeepConf) watches to abort a weak trace early.
+and token confidences each sample adds (:class:`StreamEvent` with ``sample=None``) — what
+online confidence filtering (DeepConf) watches to abort a weak trace early.
 
 The executor talks to every backend through this protocol. vLLM offline implements it
 natively (the worker drives the engine's add/step/abort loop); a backend that only answers
@@ -39,6 +39,7 @@ class StreamEvent:
     index: int
     sample: Sample | None = None  # set when the sample is finished (or aborted)
     logprobs: tuple[float, ...] = ()  # new chosen-token logprobs (``stream_tokens`` only)
+    confidences: tuple[float, ...] = ()  # their token confidences, -mean top-L logprob (DeepConf)
 
     @property
     def finished(self) -> bool:
@@ -126,9 +127,13 @@ def _split_aborts(req: GenerationRequest, indices: set[int] | None) -> list[tupl
     return [(i, aborted()) for i in chosen]
 
 
-def as_stream(backend: Backend | StreamingBackend) -> StreamingBackend:
-    """``backend`` itself when it streams, else a :class:`BatchStream` around it."""
+def as_stream(backend: Backend | StreamingBackend, tokens: bool = False) -> StreamingBackend:
+    """``backend`` itself when it streams, else a :class:`BatchStream` around it.
+
+    ``tokens``: the run watches tokens as they come (online termination), so a backend that
+    can stream does, even one that batches by default (the OpenAI client).
+    """
     native = all(callable(getattr(backend, m, None)) for m in ("submit", "poll", "abort"))
-    if native and getattr(backend, "streams", True):  # a backend may stream only when asked to
+    if native and (tokens or getattr(backend, "streams", True)):  # may stream only when asked to
         return backend  # type: ignore[return-value]
     return BatchStream(backend)  # type: ignore[arg-type]

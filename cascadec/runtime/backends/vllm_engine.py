@@ -254,7 +254,8 @@ class Stream:
     Every sample is its own engine request (``n=1``, seed ``request seed + index``: vLLM's own
     seed for child ``index`` of an ``n``-sample request, so the samples are the same as a batch
     ``generate``'s) so that one sample can be aborted. Greedy requests run once and are copied.
-    Events: ``(request id, index, sample tuple or None, new chosen-token logprobs)``. Serves
+    Events: ``(request id, index, sample tuple or None, new chosen-token logprobs, their token
+    confidences)``. Serves
     until nothing is in flight and no message waits; returns False when asked to close.
     """
 
@@ -306,7 +307,7 @@ class Stream:
         if len(self.tokenizer.encode(req["prompt"])) >= self.max_model_len:
             empty = () if self.num_logprobs else None
             self.events.extend(
-                (req["id"], i, ("", 0, "length", empty, empty, empty), ()) for i in range(req["n"])
+                (req["id"], i, ("", 0, "length", empty, empty, empty), (), ()) for i in range(req["n"])
             )
             return
         greedy = req["temperature"] <= 0
@@ -340,10 +341,10 @@ class Stream:
                 del self.live[out.request_id]
                 self.finish(info, completion, None)
             elif info["tokens"] and completion.logprobs is not None:
-                chosen = _chosen(completion, info["sent"])
+                chosen, confidences = _running_tokens(completion, info["sent"], self.num_logprobs)
                 if chosen:
                     info["sent"] += len(chosen)
-                    self.events.extend((info["rid"], i, None, chosen) for i in info["indices"])
+                    self.events.extend((info["rid"], i, None, chosen, confidences) for i in info["indices"])
 
     def finish(self, info: dict, completion, reason: str | None) -> None:
         if completion is None:
@@ -353,17 +354,21 @@ class Stream:
             sample = _sample(completion, text, self.num_logprobs)
             if reason is not None:
                 sample = (sample[0], sample[1], reason, *sample[3:])
-        self.events.extend((info["rid"], i, sample, ()) for i in info["indices"])
+        self.events.extend((info["rid"], i, sample, (), ()) for i in info["indices"])
 
 
-def _chosen(completion, start: int) -> tuple[float, ...]:
-    """Chosen-token logprobs of a running completion from position ``start`` on."""
+def _running_tokens(completion, start: int, num_logprobs: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Chosen-token logprobs and token confidences of a running completion from ``start`` on
+    (computed as :func:`_sample` computes them for the finished sample)."""
+    from cascadec.runtime.confidence import token_confidence
+
     token_ids = list(completion.token_ids)
-    out = []
+    chosen, confidences = [], []
     for pos in range(start, len(token_ids)):
         top = _position(completion.logprobs, pos)
-        out.append(top.get(token_ids[pos], next(iter(top.values()), float("nan"))))
-    return tuple(out)
+        chosen.append(top.get(token_ids[pos], next(iter(top.values()), float("nan"))))
+        confidences.append(token_confidence(top.values(), num_logprobs))
+    return tuple(chosen), tuple(confidences)
 
 
 def shutdown_engine(llm) -> None:

@@ -228,9 +228,11 @@ class VLLMBackend:
                 f"vllm backend: no sample finished for {self.generate_timeout_s:.0f} s{self._log_hint()}"
             )
         events = []
-        for rid, index, fields, logprobs in body:
+        for rid, index, fields, logprobs, confidences in body:
             if fields is None:
-                events.append(StreamEvent(rid, index, logprobs=tuple(logprobs)))
+                events.append(
+                    StreamEvent(rid, index, logprobs=tuple(logprobs), confidences=tuple(confidences))
+                )
                 continue
             events.append(StreamEvent(rid, index, Sample(*fields)))
             self._in_flight[rid] -= 1
