@@ -201,3 +201,18 @@ def test_streamed_samples_equal_batched_ones_and_abort(server):
         assert finished.finish_reason in ("abort", "stop", "length")  # a short answer may beat the abort
     finally:
         streamed.close()
+
+
+def test_online_termination_closes_weak_streams_early(backend):
+    """An online run streams through ``vllm serve`` even with the batch default (``stream=False``):
+    streamed logprobs and top logprobs give the token confidences; an abort closes a stream."""
+    from online_checks import check_online_saves_tokens
+
+    from cascadec.compiler import compile_markers
+
+    plan, _ = compile_markers([MARKER], registry=load_registry(named_registry("zoo")))
+    frame = pd.DataFrame(sample_problems(6, 717))
+    check_online_saves_tokens(
+        backend, next(iter(plan.models.values())), frame, prompt=plan.strategies[0].prompt, max_tokens=32
+    )
+    assert backend.streams is False

@@ -88,3 +88,15 @@ def test_rounds_and_retries_replay_exactly_from_a_bank_recorded_at_once(backend,
     from seed_checks import check_rounds_replay_from_a_bank
 
     check_rounds_replay_from_a_bank(backend, ["0.034M"], pd.DataFrame(sample_problems(N, 617)), tmp_path)
+
+
+def test_online_termination_aborts_mid_generation_on_the_replicas(backend, plan):
+    """Ray streams through the replicas' engine loops: an abort lands between two steps."""
+    import pandas as pd
+    from online_checks import check_online_saves_tokens
+
+    frame = pd.DataFrame(sample_problems(6, 717))
+    live, _ = check_online_saves_tokens(
+        backend, plan.models[MODEL], frame, prompt=plan.strategies[0].prompt, max_tokens=32
+    )
+    assert backend.streams is False  # only a run that watches tokens streams

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 
+import pandas as pd
 import pytest
 import vllm_checks as checks
 from tiny_model import MAX_LEN, build_tiny_model
@@ -95,3 +96,13 @@ def test_worker_death_is_backend_error(tiny_dir, tmp_path):
 def test_switch_models_and_close(backend, tiny_dir):
     """Last on purpose: it closes the session backend."""
     checks.check_switch_and_close(backend, tiny(tiny_dir, "tiny-qwen2-c"))
+
+
+def test_online_termination_stops_weak_traces_mid_generation(backend, tiny_dir):
+    """DeepConf-online on the real engine loop: aborted traces generated fewer tokens."""
+    from online_checks import check_online_saves_tokens
+
+    frame = pd.DataFrame(
+        {"id": ["a", "b", "c"], "problem": ["1+1=", "2+3=", "7*6="], "answer": ["2", "5", "42"]}
+    )
+    check_online_saves_tokens(backend, tiny(tiny_dir), frame)

