@@ -34,9 +34,8 @@ class Finding(NamedTuple):
 def guess_params(model_id: str) -> float:
     """Cost of a model the registry does not know, read off its name (``...-7B-...`` → 7e9), else 1e9."""
     m = re.search(r"(?<![\w.])(\d+(?:\.\d+)?)([MB])(?![a-zA-Z])", model_id.split("/")[-1], re.IGNORECASE)
-    if not m:
-        return 1e9
-    return float(m.group(1)) * (1e6 if m.group(2).upper() == "M" else 1e9)
+    value = float(m.group(1)) * (1e6 if m.group(2).upper() == "M" else 1e9) if m else 0.0
+    return value if value > 0 else 1e9  # "0B" says nothing either (a cost must be > 0)
 
 
 def resolve_model(tier: int, name: str, registry: ModelRegistry) -> tuple[ModelEntry | None, Finding | None]:

@@ -94,6 +94,8 @@ def needs_token_records(strategy: PlanStrategy) -> bool:
     plain majority and ``decided``, a confidence signal). Such strategies go through the
     runtime's exact path (replay from the bank's token records): slower, the very decisions a
     live run makes. An allow-list, so a signal added later is exact until the arrays learn it."""
+    if strategy.online is not None:  # aborts cut traces where their token confidences say
+        return True
     if strategy.early_stop is not None and strategy.early_stop.rule.value != "decided":
         return True
     if strategy.vote is not None and strategy.vote.policy.value != "majority":
@@ -114,7 +116,7 @@ def _stand_in(strategy: PlanStrategy) -> PlanStrategy:
         )
         for t in strategy.tiers
     )
-    return strategy.model_copy(update={"tiers": tiers, "early_stop": None, "vote": None})
+    return strategy.model_copy(update={"tiers": tiers, "early_stop": None, "vote": None, "online": None})
 
 
 def simulate(
@@ -155,7 +157,7 @@ def _exact_into(outcome: Outcome, plan, strategies, bank, problems, where, eq, o
         for p, tiers in zip(problems, resolve_tiers(s, [p.features.get(col) for p in problems]), strict=True):
             assignments.append((p, s, tiers))
     rows, _, _, _ = execute(
-        Prepared(plan, problems, assignments), ReplayBackend(bank), out=None, equivalence=eq
+        Prepared(plan, problems, assignments), ReplayBackend(bank, piece=1), out=None, equivalence=eq
     )
     by_key = {(r.id, r.strategy): r for r in rows.itertuples(index=False)}
     for c, s in enumerate(strategies):

@@ -208,3 +208,17 @@ def _job_with_warmup(warm, window):
     ]
     job.receive(records)
     return job, job.pending
+
+
+def test_the_simulator_replays_online_strategies_through_the_runtime():
+    from cascadec.runtime.data import Problem
+    from cascadec.sim.simulate import needs_token_records, simulate
+
+    p = plan(True)
+    assert needs_token_records(p.strategies[0])
+    problems = [Problem(f"p{i}", "?", str(i)) for i in range(N)]
+    sim = simulate(p, bank(), problems, equivalence=Equivalence("exact"))
+    rows, samples, _, _ = go(p, ReplayBackend(bank(), piece=1))
+    assert list(sim.outcome.samples[0]) == list(rows["samples"])
+    assert list(sim.outcome.tokens[0]) == list(rows["tokens"])
+    assert samples["num_tokens"].sum() == rows["tokens"].sum()
