@@ -110,6 +110,12 @@ class AdaptiveK(_Frozen):
     escalation_k_threshold: int | None = Field(
         default=None, ge=1, description="cost-aware skip: drop the first tier when its k reaches this"
     )
+    start_tiers: tuple[tuple[float, Annotated[int, Field(ge=0, lt=MAX_TIERS)]], ...] = Field(
+        max_length=MAX_TIERS * 4,
+        default=(),
+        exclude_if=lambda v: not v,  # absent unless set: plans without it keep their bytes and hash
+        description="difficulty_buckets: (upper difficulty bound, index of the tier a problem starts at)",
+    )
 
 
 class EarlyStop(EarlyStopFields):
@@ -168,29 +174,44 @@ class Plan(_Frozen):
 
 # --- adaptive k: a pure function the runtime calls, so it never interprets policies ----------
 def resolve_tiers(strategy: PlanStrategy, difficulties: Sequence[float | None]) -> list[tuple[PlanTier, ...]]:
-    """Per problem, the tiers it will run: adaptive k applied to the first tier, then cost-aware skipping."""
+    """Per problem, the tiers it will run: adaptive k applied to the first tier, then its difficulty's
+    start tier and cost-aware skipping."""
     policy = strategy.adaptive_k
     if policy is None or policy.policy == "fixed":
         ks = [strategy.tiers[0].k] * len(difficulties)
     elif policy.policy == "difficulty_buckets":
-        ks = [_bucket_k(policy, d, strategy.tiers[0].k) for d in difficulties]
+        ks = [bucket_k(policy, d, strategy.tiers[0].k) for d in difficulties]
     else:
         ks = _budget_ks(policy, difficulties)
     out = []
-    for k in ks:
+    for k, d in zip(ks, difficulties, strict=True):
         first = strategy.tiers[0]
         tiers = (first.model_copy(update={"k": k}), *strategy.tiers[1:])
-        out.append(select_tiers(tiers, k, policy.escalation_k_threshold if policy else None))
+        threshold = policy.escalation_k_threshold if policy else None
+        out.append(select_tiers(tiers, k, threshold, bucket_start(policy, d)))
     return out
 
 
-def _bucket_k(policy: AdaptiveK, difficulty: float | None, default: int) -> int:
-    if difficulty is None:
+def _bucket(pairs: Sequence[tuple[float, int]], difficulty: float | None, default: int) -> int:
+    """The value of the first bucket whose upper bound the difficulty does not exceed (the last
+    bucket's above every bound; ``default`` without a difficulty or buckets)."""
+    if difficulty is None or not pairs:
         return default
-    for upper, k in policy.buckets:
+    for upper, value in pairs:
         if difficulty <= upper:
-            return k
-    return policy.buckets[-1][1] if policy.buckets else default
+            return value
+    return pairs[-1][1]
+
+
+def bucket_k(policy: AdaptiveK, difficulty: float | None, default: int) -> int:
+    return _bucket(policy.buckets, difficulty, default)
+
+
+def bucket_start(policy: AdaptiveK | None, difficulty: float | None) -> int:
+    """Index of the tier a problem of this difficulty starts at (0 without a start-tier policy)."""
+    if policy is None or policy.policy != "difficulty_buckets":
+        return 0
+    return _bucket(policy.start_tiers, difficulty, 0)
 
 
 def _budget_ks(policy: AdaptiveK, difficulties: Sequence[float | None]) -> list[int]:

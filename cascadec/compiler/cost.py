@@ -7,10 +7,12 @@ that reads the same for the Qwen family and the tiny zoo.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from cascadec.core.selection import select_tiers, worst_case_samples
-from cascadec.plan import PlanStrategy, PlanTier
+from cascadec.plan import PlanStrategy, PlanTier, bucket_start
+from cascadec.plan import bucket_k as resolve_k
 
 
 def first_tier_ks(strategy: PlanStrategy) -> list[int]:
@@ -23,13 +25,25 @@ def first_tier_ks(strategy: PlanStrategy) -> list[int]:
     return list(range(a.min_k, a.max_k + 1))
 
 
+def entry_choices(strategy: PlanStrategy) -> list[tuple[int, int]]:
+    """Every (first-tier k, start tier) pair the adaptive policy can give a problem: the step
+    functions of difficulty are evaluated at each bucket bound and above them all, plus the
+    written k at the first tier for a problem without a difficulty."""
+    a, k = strategy.adaptive_k, strategy.tiers[0].k
+    if a is None or a.policy != "difficulty_buckets" or not a.start_tiers:
+        return [(fk, 0) for fk in first_tier_ks(strategy)]
+    points = sorted({b for b, _ in (*a.buckets, *a.start_tiers)}) + [math.inf]
+    pairs = {(k, 0), *((resolve_k(a, d, k), bucket_start(a, d)) for d in points)}
+    return sorted(pairs)
+
+
 def paths(strategy: PlanStrategy) -> list[tuple[PlanTier, ...]]:
-    """The tier sequences a problem can run (one per first-tier k; cost-aware skipping applied)."""
+    """The tier sequences a problem can run (one per first-tier k and start tier; skipping applied)."""
     a = strategy.adaptive_k
     out = []
-    for k in first_tier_ks(strategy):
+    for k, start in entry_choices(strategy):
         tiers = (strategy.tiers[0].model_copy(update={"k": k}), *strategy.tiers[1:])
-        out.append(select_tiers(tiers, k, a.escalation_k_threshold if a else None))
+        out.append(select_tiers(tiers, k, a.escalation_k_threshold if a else None, start))
     return out
 
 

@@ -119,12 +119,17 @@ def policy_lines(s: PlanStrategy) -> list[str]:
     a = s.adaptive_k
     if a is not None:
         rule = {
-            "difficulty_buckets": f"buckets {list(a.buckets)} on column {a.column!r}",
+            "difficulty_buckets": f"buckets {list(a.buckets)} on column {a.column!r}"
+            if a.buckets
+            else f"k {s.tiers[0].k}",
             "budget": f"{a.total_budget} first-tier samples shared by difficulty ({a.column!r}), k in "
             f"[{a.min_k}, {a.max_k}]",
             "fixed": "fixed",
         }[a.policy]
         skip = f"; skip tier 1 when k >= {a.escalation_k_threshold}" if a.escalation_k_threshold else ""
+        if a.start_tiers:
+            starts = ", ".join(f"<= {b:g}: tier {t + 1}" for b, t in a.start_tiers)
+            skip += f"; start tier by {a.column!r} ({starts}; above: tier {a.start_tiers[-1][1] + 1})"
         lines.append(f"adaptive k: {rule}{skip}")
     if s.early_stop is not None:
         lines.append(

@@ -155,10 +155,24 @@ def compile_policies(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
             min_k=a.min_k,
             max_k=a.max_k,
             escalation_k_threshold=a.escalation_k_threshold,
+            start_tiers=a.start_tiers,
         )
         first = d.tiers[0]
         assert first.entry is not None
-        if first.temperature == 0 or first.entry.greedy_only:
+        beyond = [t for _, t in a.start_tiers if t >= len(d.tiers)]
+        if beyond:
+            diags.append(
+                ctx.locator.diag(
+                    "E400",
+                    f"start tier {beyond[0]} does not exist: the cascade has {len(d.tiers)} tiers "
+                    f"(0 to {len(d.tiers) - 1})",
+                    ("strategy", "adaptive_k", "start_tiers"),
+                    key=True,
+                    fix=f"use a tier index below {len(d.tiers)}",
+                )
+            )
+        varies_k = a.policy == "budget" or any(k != first.k for _, k in a.buckets)
+        if varies_k and (first.temperature == 0 or first.entry.greedy_only):
             why = "is greedy-only" if first.entry.greedy_only else "samples at temperature 0"
             diags.append(
                 ctx.locator.diag(

@@ -3,7 +3,8 @@ resolver, the cost model, the dry-run routing and the simulator.
 
 Cost-aware skipping (the original system's ``escalation_k_threshold``): when the first tier's
 k reaches the threshold, a problem is hard enough that the small model is not worth asking —
-it starts at the second tier. Worst case: a tier draws its k, every retry's ``extra_k`` and a
+it starts at the second tier. A per-difficulty start tier (``start_tiers``) moves the start
+further: hard problems go straight to the model that can answer them. The last tier always runs. Worst case: a tier draws its k, every retry's ``extra_k`` and a
 resampling exploration (``raise_temperature``, default ``extra_k`` = k).
 
 Duck-typed over the plan's tier objects (anything with ``k``, ``retry``, ``explore``) so this
@@ -34,14 +35,16 @@ class TierLike(Protocol):
     explore: Any  # _Explore | None
 
 
-def start_tier(first_k: int, threshold: int | None, n_tiers: int) -> int:
-    """Position of the first tier a problem runs: 1 when its first-tier k reaches the threshold."""
-    return 1 if threshold is not None and n_tiers > 1 and first_k >= threshold else 0
+def start_tier(first_k: int, threshold: int | None, n_tiers: int, floor: int = 0) -> int:
+    """Position of the first tier a problem runs: at least ``floor`` (its difficulty's start tier),
+    at least 1 when its first-tier k reaches the threshold, never past the last tier."""
+    skip = 1 if threshold is not None and n_tiers > 1 and first_k >= threshold else 0
+    return max(0, min(max(skip, floor), n_tiers - 1))
 
 
-def select_tiers(tiers: Sequence[T], first_k: int, threshold: int | None) -> tuple[T, ...]:
+def select_tiers(tiers: Sequence[T], first_k: int, threshold: int | None, floor: int = 0) -> tuple[T, ...]:
     """The tiers a problem runs, cost-aware skipping applied (``tiers[0]`` already has ``first_k``)."""
-    return tuple(tiers[start_tier(first_k, threshold, len(tiers)) :])
+    return tuple(tiers[start_tier(first_k, threshold, len(tiers), floor) :])
 
 
 def worst_case_samples(tier: TierLike, k: int | None = None) -> int:

@@ -131,17 +131,28 @@ class AdaptiveKSpec(_Spec):
     escalation_k_threshold: Int | None = Field(
         None, ge=1, description="Cost-aware skip: drop the first tier when its k reaches this"
     )
+    start_tiers: tuple[tuple[Float, Int], ...] = Field(
+        (), description="difficulty_buckets: [upper difficulty bound, index of the tier to start at] pairs"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> AdaptiveKSpec:
         if self.policy == "difficulty_buckets":
-            if not self.buckets:
-                raise ValueError("policy difficulty_buckets needs buckets: [[upper, k], ...]")
-            bounds = [b for b, _ in self.buckets]
-            if bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
-                raise ValueError(f"bucket bounds must be strictly ascending, got {bounds}")
+            if not self.buckets and not self.start_tiers:
+                raise ValueError(
+                    "policy difficulty_buckets needs buckets: [[upper, k], ...] "
+                    "and/or start_tiers: [[upper, tier], ...]"
+                )
+            for name, pairs in (("bucket", self.buckets), ("start_tiers", self.start_tiers)):
+                bounds = [b for b, _ in pairs]
+                if bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
+                    raise ValueError(f"{name} bounds must be strictly ascending, got {bounds}")
             if any(k < 1 for _, k in self.buckets):
                 raise ValueError("every bucket k must be >= 1")
+            if any(t < 0 for _, t in self.start_tiers):
+                raise ValueError("every start tier must be >= 0 (0 is the first tier)")
+        elif self.start_tiers:
+            raise ValueError("start_tiers needs policy difficulty_buckets")
         if self.policy == "budget" and self.total_budget is None:
             raise ValueError("policy budget needs total_budget")
         if self.min_k > self.max_k:

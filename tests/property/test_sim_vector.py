@@ -1,8 +1,9 @@
 """The vectorised simulator makes exactly the runtime's decisions (replay backend, same bank).
 
 Generated plans cover thresholds on every signal, early stopping under every rule, every vote
-policy (every metric, softmax or raw weights), retries (also at another temperature), explorations (skip to the top, raise the
-temperature), sample and cost budgets, adaptive k with cost-aware tier skipping, and every
+policy (every metric, softmax or raw weights), retries (also at another temperature), explorations
+(skip to the top, raise the temperature), sample and cost budgets, adaptive k with cost-aware
+tier skipping and a start tier per difficulty, and every
 final-answer policy. (Strategies the arrays do not model run through the runtime inside
 ``simulate``: the equality must hold for them too.)
 """
@@ -95,12 +96,16 @@ def strategies_(draw, key):
             max_cost_per_problem=draw(st.one_of(st.none(), st.sampled_from([300.0, 1500.0, 8000.0]))),
         )
     adaptive = None
+    starts = draw(st.one_of(st.just(()), st.sampled_from([((0.4, 0), (0.8, 1)), ((0.5, 1), (1.0, 2))])))
     if ts[0].temperature > 0 and draw(st.booleans()):
         adaptive = AdaptiveK(
             policy="difficulty_buckets",
             buckets=((0.3, 1), (0.7, 2), (1.0, 4)),
             escalation_k_threshold=draw(st.one_of(st.none(), st.just(4))),
+            start_tiers=starts,
         )
+    elif starts:  # a start tier per difficulty only: greedy first tiers too
+        adaptive = AdaptiveK(policy="difficulty_buckets", start_tiers=starts)
     return strategy(
         key,
         ts,

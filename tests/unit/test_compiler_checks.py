@@ -13,11 +13,11 @@ from cascadec.compiler.checks import (
     check_policies,
     check_thresholds,
 )
-from cascadec.compiler.cost import expected, first_tier_ks, worst_case
+from cascadec.compiler.cost import entry_choices, expected, first_tier_ks, paths, worst_case
 from cascadec.compiler.marker_of import STRATEGY_FIELDS, TIER_FIELDS, marker_of
 from cascadec.compiler.pipeline import compile_strategy, run_passes
 from cascadec.errors import SpecError
-from cascadec.plan import PlanStrategy, PlanTier
+from cascadec.plan import PlanStrategy, PlanTier, resolve_tiers
 from cascadec.spec.model import Spec
 
 
@@ -122,6 +122,27 @@ def test_cost_model():
     e = expected(s, escalation_rate=0.0)
     assert e.samples == 4 and e.relative == pytest.approx(4 * 0.25 * 1.54e9 / 72.7e9)
     assert first_tier_ks(s) == [4]
+
+
+def test_start_tiers_in_paths_and_resolution():
+    policy = {
+        "policy": "difficulty_buckets",
+        "buckets": [[0.5, 2]],
+        "start_tiers": [[0.3, 0], [0.7, 1], [1, 2]],
+    }
+    s, _ = compiled(three(4, adaptive_k=policy))
+    assert entry_choices(s) == [(2, 0), (2, 1), (2, 2), (4, 0)]  # (4, 0): a problem without a difficulty
+    assert sorted(len(p) for p in paths(s)) == [1, 2, 3, 3]
+    resolved = resolve_tiers(s, [0.1, 0.5, 0.9, 2.0, None])
+    assert [[t.alias for t in r] for r in resolved] == [
+        ["1.5B", "7B", "72B"],
+        ["7B", "72B"],
+        ["72B"],
+        ["72B"],
+        ["1.5B", "7B", "72B"],
+    ]
+    assert [r[0].k for r in resolved] == [2, 4, 1, 1, 4]
+    assert worst_case(s).cost == worst_case(compiled(three(4))[0]).cost
 
 
 def test_marker_of():

@@ -205,6 +205,34 @@ def test_adaptive_k_needs_a_sampled_first_tier():
     s = cascade({"model": "7B"}, {"model": "72B"}, adaptive_k={"policy": "budget", "total_budget": 100})
     _, diags = upto(s, P.compile_policies)
     assert codes(diags) == ["E400"]
+    s = cascade(
+        {"model": "7B"}, {"model": "72B"}, adaptive_k={"policy": "difficulty_buckets", "buckets": [[1, 2]]}
+    )
+    assert codes(upto(s, P.compile_policies)[1]) == ["E400"]
+
+
+def test_start_tiers_per_difficulty():
+    starts = {"policy": "difficulty_buckets", "start_tiers": [[0.3, 0], [0.7, 1], [1.0, 2]]}
+    d, diags = upto(three(1, adaptive_k=starts), P.compile_policies)
+    assert diags == [] and d.adaptive_k.start_tiers == ((0.3, 0), (0.7, 1), (1.0, 2))
+    # a greedy first tier is fine when only the start tier varies: k never changes
+    s = cascade({"model": "7B"}, {"model": "72B"}, adaptive_k={**starts, "start_tiers": [[0.5, 0], [1, 1]]})
+    assert upto(s, P.compile_policies)[1] == []
+    _, diags = upto(three(1, adaptive_k={**starts, "start_tiers": [[0.5, 3]]}), P.compile_policies)
+    assert codes(diags) == ["E400"] and "start tier 3 does not exist" in diags[0].message
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        {"policy": "difficulty_buckets", "start_tiers": [[0.7, 1], [0.3, 0]]},  # bounds not ascending
+        {"policy": "difficulty_buckets", "start_tiers": [[0.5, -1]]},
+        {"policy": "fixed", "start_tiers": [[0.5, 1]]},  # start tiers follow a difficulty
+    ],
+)
+def test_bad_start_tiers_are_refused(policy):
+    with pytest.raises(ValueError):
+        three(1, adaptive_k=policy)
 
 
 # --- attach_rules --------------------------------------------------------------------------------

@@ -55,6 +55,10 @@ def test_cost_aware_selection():
     assert select_tiers(tiers, 5, 5) == ("mid", "large")
     assert select_tiers(("only",), 9, 5) == ("only",)  # a single tier is never skipped
     assert start_tier(8, 8, 2) == 1 and start_tier(7, 8, 2) == 0
+    # a difficulty's start tier moves the start further; the last tier always runs
+    assert select_tiers(tiers, 4, None, 2) == ("large",)
+    assert select_tiers(tiers, 5, 5, 0) == ("mid", "large") and select_tiers(tiers, 5, 5, 2) == ("large",)
+    assert start_tier(1, None, 3, 7) == 2 and start_tier(1, None, 3, 1) == 1
 
 
 def test_worst_case_samples():
