@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cascadec-installed
 
-.PHONY: setup demo test test-fast lint generate bench bench-smoke clean fuzz
+.PHONY: setup demo calibrate-demo test test-fast lint generate bench bench-smoke clean fuzz
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ setup: $(STAMP)
 
 demo: setup
 	$(VENV)/bin/cascadec demo
+
+# Re-record the calibration bank (zoo draw seed 11) and re-calibrate specs/demo.yaml and
+# specs/confidence_cascade.yaml from specs/search/ (a few minutes on 2 cores).
+calibrate-demo: setup
+	PY=$(PY) scripts/calibrate_demo.sh
 
 test: setup
 	$(PY) -m pytest

