@@ -205,3 +205,44 @@ def test_banks(tmp, column, value, as_file):
         expect_clean(read_bank, path)
     else:
         expect_clean(read_bank, df)
+
+
+SPACE = (
+    "version: 1\nname: s\nmodels: zoo\ndefaults: {max_tokens: 48, prompt: raw}\nstrategy:\n  cascade:\n"
+    "    - {model: 0.034M, k: 4, temperature: 0.7, escalate_if: 'agreement < 1.0'}\n"
+    "    - {model: 1.1M}\n"
+    "search:\n  tiers:\n    - {k: [2, 4], escalate_if: 'agreement < {a}', grid: {a: [0.75, 1.0]}}\n    - {}\n"
+    "  early_stop: [null, 1]\n"
+)
+
+
+@FUZZ
+@given(json_junk, st.data())
+def test_search_spaces(tmp, junk, data):
+    """``calibrate``'s input: a spec with a ``search:`` section, loaded, compiled and expanded."""
+    import yaml
+
+    from cascadec.sim.space import compile_base, expand, load_space
+
+    doc = yaml.safe_load(SPACE)
+    where = data.draw(st.sampled_from(["search", "tiers", "tier", "early_stop", "grid", "key", "text"]))
+    if where == "search":
+        doc["search"] = junk
+    elif where == "tiers":
+        doc["search"]["tiers"] = junk
+    elif where == "tier":
+        doc["search"]["tiers"][0] = junk
+    elif where == "grid":
+        doc["search"]["tiers"][0]["grid"] = {"a": junk}
+    elif where == "early_stop":
+        doc["search"]["early_stop"] = junk
+    else:
+        doc["search"][data.draw(st.text(max_size=6))] = junk
+    text = yaml.safe_dump(doc, allow_unicode=True) if where != "text" else _mutate_lines(SPACE, data)
+    path = write(tmp, ".yaml", text)
+
+    def load_all():
+        base, space = load_space(path)
+        return expand(base, space, compile_base(base, path))
+
+    expect_clean(load_all)
