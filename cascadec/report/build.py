@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from cascadec.errors import RunDirError
+from cascadec.limits import atomic_write
 from cascadec.report import figures
 from cascadec.report.analysis import (
     BOOTSTRAP_DRAWS,
@@ -118,7 +119,7 @@ def build_report(
     lines += reliability_section(figures.RELIABILITY, curves, note.strip())
     lines += significance_section(pairs, BOOTSTRAP_DRAWS, BOOTSTRAP_SEED)
     path = out / REPORT
-    path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    atomic_write(path, ("\n".join(lines).rstrip() + "\n").encode("utf-8"))  # a planted symlink is replaced
     return path
 
 

@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 from cascadec.errors import CascadecError
+from cascadec.limits import atomic_write
 from cascadec.report.analysis import Point, Reliability, Scale, pareto_frontier
 
 ACCURACY_COST = "accuracy_cost.png"
@@ -35,7 +36,11 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> None:
-    fig.savefig(path, dpi=110, metadata={"Software": None}, bbox_inches="tight")
+    """Atomically: never half a PNG, and a symlink planted at ``path`` is replaced, not followed."""
+    atomic_write(
+        path,
+        lambda tmp: fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None}, bbox_inches="tight"),
+    )
 
 
 def accuracy_cost(points: list[Point], xlabel: str, path: Path) -> list[Point]:

@@ -131,3 +131,21 @@ def test_calibrate_overwrite_replaces_its_own_calibrated_spec(files, tmp_path):
     assert first.exit_code == 0, first.output
     again = calibrate(files, out, "--max-loss", "5", "--overwrite", "--json", str(tmp_path / "cert.json"))
     assert again.exit_code == 0, again.output
+
+
+def test_report_replaces_planted_symlinks_never_their_targets(files, tmp_path):
+    pytest.importorskip("matplotlib")
+    sim = tmp_path / "sim.json"
+    assert simulate(files, sim).exit_code == 0
+    out = tmp_path / "rep"
+    assert runner.invoke(app, ["report", str(sim), "--out", str(out)]).exit_code == 0
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the user's own file\n")
+    for name in ("report.md", "accuracy_cost.png"):
+        (out / name).unlink()
+        (out / name).symlink_to(victim)
+    res = runner.invoke(app, ["report", str(sim), "--out", str(out), "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert victim.read_text() == "the user's own file\n"
+    assert not (out / "report.md").is_symlink() and "# cascadec report" in (out / "report.md").read_text()
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
