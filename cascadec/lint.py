@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -156,7 +157,7 @@ def table_cells(p: Path, suffix: str, column: str) -> Iterator[tuple[int, int, o
     except csv.Error as exc:
         raise LintInputError(f"not a CSV table: {exc}") from None
     if column not in header:
-        raise LintInputError(f"no column {column!r}; columns are {', '.join(header)} (use --column NAME)")
+        raise LintInputError(f"no column {column!r}; {_columns_hint(header)} (use --column NAME)")
     index = header.index(column)
     try:
         for row in reader:
@@ -167,6 +168,21 @@ def table_cells(p: Path, suffix: str, column: str) -> Iterator[tuple[int, int, o
             yield reader.line_num, max(raw.find(value) if value else 0, 0), value
     except csv.Error as exc:
         raise LintInputError(f"line {reader.line_num}: {exc}") from None
+
+
+_COLUMN_NAME = re.compile(r"^[\w .()/-]{1,40}$")
+
+
+def _columns_hint(names: list[str]) -> str:
+    """The table's columns, quoted only when the first line looks like a header.
+
+    A file that is not a table (a credentials file, say, reached through a symlink) would
+    otherwise have its first line echoed: one field, or fields that are not names, are counted,
+    never quoted.
+    """
+    if len(names) >= 2 and all(_COLUMN_NAME.match(str(n)) for n in names):
+        return f"columns are {', '.join(map(str, names))}"
+    return f"its first line has {len(names)} field(s), not a header of column names"
 
 
 def _parquet_cells(p: Path, column: str) -> Iterator[tuple[int, int, object]]:
@@ -181,9 +197,7 @@ def _parquet_cells(p: Path, column: str) -> Iterator[tuple[int, int, object]]:
     except Exception as exc:  # pyarrow raises many types for corrupt files
         raise LintInputError(f"cannot read parquet: {exc}") from None
     if column not in table.column_names:
-        raise LintInputError(
-            f"no column {column!r}; columns are {', '.join(table.column_names)} (use --column NAME)"
-        )
+        raise LintInputError(f"no column {column!r}; {_columns_hint(table.column_names)} (use --column NAME)")
     for number, value in enumerate(table.column(column).to_pylist(), start=1):
         yield number, 0, value
 
