@@ -34,12 +34,13 @@ import dataclasses
 import itertools
 import string
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cascadec.core.conditions import parse_condition
 from cascadec.errors import SpecError
+from cascadec.limits import MAX_K
 from cascadec.plan import AdaptiveK, EarlyStop, Plan, PlanStrategy
 
 Number = float | int
@@ -49,9 +50,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+K = Annotated[int, Field(ge=1, le=MAX_K)]  # the plan's bounds, checked when the space loads
+RoundSize = Annotated[int, Field(ge=1, le=MAX_K)]
+Temperature = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+
+
 class TierSearch(_Model):
-    k: list[int] | None = Field(None, description="k values to try")
-    temperature: list[float] | None = Field(None, description="temperatures to try (the bank must have them)")
+    k: list[K] | None = Field(None, description="k values to try")
+    temperature: list[Temperature] | None = Field(
+        None, description="temperatures to try (the bank must have them)"
+    )
     escalate_if: str | None = Field(None, description="condition template with {name} placeholders")
     grid: dict[str, list[Number]] = Field(default_factory=dict, description="values of each placeholder")
     optional: bool = Field(False, description="the tier may be left out")
@@ -59,9 +67,18 @@ class TierSearch(_Model):
 
 class SearchSpace(_Model):
     tiers: list[TierSearch]
-    early_stop: list[int | None] = [None]
+    early_stop: list[RoundSize | None] = [None]
     final_answer: list[Literal["last_tier", "most_confident", "pooled"]] | None = None
     adaptive_k: list[dict[str, Any] | None] = [None]
+
+    @field_validator("adaptive_k")
+    @classmethod
+    def _adaptive_k_is_a_plan_policy(cls, value: list[dict[str, Any] | None]) -> list[dict[str, Any] | None]:
+        for item in value:
+            if item is not None:
+                AdaptiveK(**item)  # a ValidationError here is reported at search.adaptive_k
+        return value
+
     max_candidates: int = Field(20000, ge=1, le=1_000_000)
 
 
