@@ -129,6 +129,7 @@ class RayBackend:
         self._started_ray = False
         self._in_flight: dict[str, list[int]] = {}  # streamed request id -> [replica, samples to come]
         self._next = 0  # the replica the next streamed request goes to
+        self._sent: list = []  # submit/abort calls not checked yet
 
     # --- protocol -------------------------------------------------------------------------
     def load(self, model: PlanModel) -> None:
@@ -208,13 +209,13 @@ class RayBackend:
             shares.setdefault(replica, []).append({**worker_request(req), "id": req.request_id})
             self._in_flight[req.request_id] = [replica, req.n]
         for replica, payload in shares.items():
-            self._actors[replica].submit.remote(payload, bool(stream_tokens))
+            self._sent.append(self._actors[replica].submit.remote(payload, bool(stream_tokens)))
 
     def abort(self, request_id: str, index: int | None = None) -> None:
         """Stop a sample (or the request) before the replica's next engine step."""
         flight = self._in_flight.get(request_id)
         if flight is not None:
-            self._actors[flight[0]].abort.remote(request_id, index)
+            self._sent.append(self._actors[flight[0]].abort.remote(request_id, index))
 
     def poll(self, timeout: float | None = None) -> list[StreamEvent]:
         """Step every busy replica until it has events (at most ``timeout``); their events."""
@@ -223,8 +224,9 @@ class RayBackend:
         ray = self._ray()
         busy = sorted({replica for replica, _ in self._in_flight.values()})
         wait = _PUMP_S if timeout is None else min(timeout, _PUMP_S)
+        sent, self._sent = self._sent, []  # a submit or abort that failed fails this poll
         try:
-            batches = ray.get([self._actors[r].pump.remote(wait) for r in busy])
+            batches = ray.get(sent + [self._actors[r].pump.remote(wait) for r in busy])[len(sent) :]
         except Exception as exc:
             model_id = self.model.id if self.model else "?"
             self.close()
@@ -243,7 +245,7 @@ class RayBackend:
         return events
 
     def close(self) -> None:
-        self._in_flight = {}
+        self._in_flight, self._sent = {}, []
         self._kill_actors()
         self.model = None
         if self._started_ray:
