@@ -25,6 +25,7 @@ from cascadec.runtime.data import Problem
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.executor import to_record
 from cascadec.runtime.jobs import Job
+from cascadec.runtime.online import OnlineMonitor
 from cascadec.runtime.prompts import render
 from cascadec.runtime.records import SampleRecord
 from cascadec.runtime.signals import json_safe
@@ -126,6 +127,8 @@ class CascadeRunner:
         job, served = outcome.job, outcome.served
         strategy, problem = served.strategy, job.problem
         loop = asyncio.get_running_loop()
+        # online termination: whole samples here, judged as a run judges them (same decisions)
+        online = OnlineMonitor() if strategy.online is not None else None
         while not job.done:
             ask = job.pending
             assert ask is not None
@@ -150,6 +153,8 @@ class CascadeRunner:
             except CascadecError as exc:
                 raise upstream_error(job, exc.message) from None
             outcome.waits.append(time.perf_counter() - t0)
+            if online is not None:
+                samples = [online.settle(job, ask, i, s) for i, s in enumerate(samples)]
             records = [to_record(s, job, ask, i, 0.0) for i, s in enumerate(samples)]
             await loop.run_in_executor(_DECIDE, job.receive, records)
         final = outcome.final = _final_sample(job, self.eq)
