@@ -132,7 +132,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--name", help="Strategy name of the written spec (default: --out's stem)."),
         ] = None,
     ) -> None:
-        """Choose the cheapest cascade of a search space that meets an accuracy target, certified on held-out problems."""
+        """Choose the cheapest cascade of a search space that meets an accuracy (and cost) target, certified on held-out problems."""
 
         def go():
             from cascadec.compiler import compile_spec
