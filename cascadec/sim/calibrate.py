@@ -132,6 +132,15 @@ def choose(
     return min(pool, key=lambda i: (loss[i], total[i], i))
 
 
+def _parts(loss: np.ndarray, n: int, costs: Costs, target: Target) -> str:
+    """How many candidates pass each part of a joint target on its own (why none passes both)."""
+    if target.max_loss is None or target.max_cost_ratio is None:
+        return ""
+    acc = sum(_loss_ok(x, n, target)[0] for x in loss)
+    cost = sum(costs.passes(i, target) for i in range(len(loss)))
+    return f"; {acc} of {len(loss)} pass the accuracy part alone, {cost} the cost part alone"
+
+
 def certify(
     sequence: list[int], loss: np.ndarray, n: int, costs: Costs, target: Target
 ) -> tuple[list[int], list[float | None]]:
@@ -230,8 +239,8 @@ def calibrate(
         raise CalibrationError(
             f"no candidate meets the target ({target.describe(reference.key)}) even on the calibration split "
             f"({c_n} problems; the best loses {int(c_loss.min())}, the cheapest costs "
-            f"{c_costs.cand.sum(axis=1).min() / max(c_costs.ref.sum(), 1e-300):.3g}x); widen the search space, "
-            "lower the confidence or loosen the target"
+            f"{c_costs.cand.sum(axis=1).min() / max(c_costs.ref.sum(), 1e-300):.3g}x{_parts(c_loss, c_n, c_costs, target)}); "
+            "widen the search space, lower the confidence or loosen the target"
         )
     # 2. held-out split: only the fixed sequence and the reference
     h_probs = [problems[i] for i in hold]

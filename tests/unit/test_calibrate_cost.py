@@ -136,3 +136,5 @@ def test_cost_only_target_chooses_the_most_accurate_within_it():
     assert tight.held_out["cost_ratio_upper_bound"] <= 0.45
     with pytest.raises(CalibrationError, match="target"):
         calibrate(candidates(), REF, PLAN, bank, problems, Target(None, 0.05, 0.01), equivalence=EQ)
+    with pytest.raises(CalibrationError, match=r"pass the accuracy part alone, 0 the cost part alone"):
+        calibrate(candidates(), REF, PLAN, bank, problems, Target(0.2, 0.05, 0.01), equivalence=EQ)
