@@ -14,8 +14,10 @@ k; the literature stops far earlier at < 0.5 pt loss. Rules (the plan's ``early_
 - ``esc`` — Early-Stopping Self-Consistency (Li et al., 2024): stop when the last ``window``
   samples all answered and all fell in one answer cluster.
 - ``weighted`` — the adaptive rule on confidence-weighted pseudo-counts (each cluster's
-  weight, scaled so the kept answering samples sum to their number): the leader's share of
-  the confidence, not of the votes, decides; with equal weights it is ``adaptive``.
+  weight, scaled so the kept answering samples sum to their *effective* number, Kish's
+  (sum w)^2 / sum w^2): the leader's share of the confidence, not of the votes, decides, and a
+  vote carried by one far surer trace counts as about one sample, not n; with equal weights
+  it is ``adaptive``.
 
 All are pure functions of the samples drawn so far, so the simulator replays them.
 """
@@ -103,13 +105,25 @@ def esc_agrees(vote: Vote, window: int) -> bool:
     return last[0] is not None and all(x == last[0] for x in last)
 
 
-def weighted_pseudo_counts(weighted: PolicyVote) -> list[float]:
-    """Cluster weights scaled so the answering kept samples sum to their number."""
-    voters = sum(c.count for c in weighted.clusters)
+def effective_voters(weighted: PolicyVote) -> float:
+    """Kish's effective sample size of the answering kept samples: (sum w)^2 / sum w^2.
+
+    n when all weigh the same; about 1 when one trace carries nearly all of the weight.
+    """
     total = sum(c.weight for c in weighted.clusters)
-    if voters == 0 or total <= 0:
+    squares = sum(c.squares for c in weighted.clusters)
+    if total <= 0 or squares <= 0:
+        return float(sum(c.count for c in weighted.clusters))
+    return total * total / squares
+
+
+def weighted_pseudo_counts(weighted: PolicyVote) -> list[float]:
+    """Cluster weights scaled so the answering kept samples sum to their effective number."""
+    total = sum(c.weight for c in weighted.clusters)
+    if not weighted.clusters or total <= 0:
         return [float(c.count) for c in weighted.clusters]
-    return [c.weight * voters / total for c in weighted.clusters]
+    n = effective_voters(weighted)
+    return [c.weight * n / total for c in weighted.clusters]
 
 
 def should_stop(settings: EarlyStopFields, vote: Vote, weighted: PolicyVote, remaining: int) -> bool:

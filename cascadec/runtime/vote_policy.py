@@ -41,6 +41,11 @@ class WeightedCluster:
     answer: str
     members: tuple[int, ...]  # kept member positions in the ballot sequence
     weight: float
+    square: float = math.nan  # sum of the members' squared weights (NaN: all weigh 1, = count)
+
+    @property
+    def squares(self) -> float:
+        return float(self.count) if math.isnan(self.square) else self.square
 
     @property
     def count(self) -> int:
@@ -142,6 +147,7 @@ def apply_policy(
     for c in vote.clusters:
         members = tuple(m for m in c.members if m in keep_set)
         if members:
-            clusters.append(WeightedCluster(c.answer, members, sum(weights[m] for m in members)))
+            w = [weights[m] for m in members]
+            clusters.append(WeightedCluster(c.answer, members, sum(w), sum(x * x for x in w)))
     clusters.sort(key=lambda c: (-c.weight, -c.count, c.members[0]))
     return PolicyVote(tuple(clusters), sum(weights[i] for i in kept), kept, policy)

@@ -14,7 +14,14 @@ from cascadec.plan import EarlyStop, PlanVote
 from cascadec.runtime.backends.replay import ReplayBackend
 from cascadec.runtime.confidence import trace_confidence
 from cascadec.runtime.equivalence import Equivalence
-from cascadec.runtime.stopping import beta_cdf, esc_agrees, leader_probability, should_stop
+from cascadec.runtime.stopping import (
+    beta_cdf,
+    effective_voters,
+    esc_agrees,
+    leader_probability,
+    should_stop,
+    weighted_pseudo_counts,
+)
 from cascadec.runtime.testing import bank_from_answers, make_plan, strategy, tier
 from cascadec.runtime.vote_policy import apply_policy
 from cascadec.runtime.voting import Ballot, tally
@@ -167,3 +174,31 @@ def test_the_simulator_replays_confidence_strategies_exactly():
     sim = simulate(make_plan([s], {"M": 1.0}), bank, [Problem("p", "?", "4")], equivalence=EQ)
     row, _ = run(answers, confidences, **kw)
     assert sim.outcome.samples[0, 0] == row["samples"] and sim.outcome.correct[0, 0] == float(row["correct"])
+
+
+# --- the weighted rule counts effective voters (Kish), not samples ------------------------------
+def lp_votes(answers, logprobs):
+    v = tally([Ballot(a) for a in answers], EQ)
+    return v, apply_policy(v, [None] * len(answers), VoteSpec(policy="weighted"), logprobs)
+
+
+def test_effective_voters():
+    _, w = lp_votes(["1", "1", "2"], [-0.1, -0.1, -0.1])
+    assert effective_voters(w) == pytest.approx(3.0)
+    _, w = lp_votes(["1", "2", "2", "2"], [-0.001, -0.2, -0.2, -0.2])  # "1" weighs 1, each "2" e^-19.9
+    assert effective_voters(w) == pytest.approx(1.0, abs=1e-6)
+    assert weighted_pseudo_counts(w) == pytest.approx([1.0, 0.0], abs=1e-6)
+
+
+def test_one_sure_trace_does_not_settle_a_weighted_vote_alone():
+    # the weighted vote says "1", but it rests on one trace: the posterior of one vote, 0.75
+    v, w = lp_votes(["1", "2", "2", "2"], [-0.001, -0.2, -0.2, -0.2])
+    assert w.winner == "1" and not should_stop(EarlyStopFields(rule="weighted", confidence=0.8), v, w, 4)
+
+
+@given(st.lists(st.sampled_from(["1", "2", "3", None]), min_size=1, max_size=10), st.floats(-2.0, 0.0))
+def test_with_equal_weights_the_weighted_rule_is_adaptive(answers, lp):
+    v, w = lp_votes(answers, [lp] * len(answers))
+    for level in (0.8, 0.9, 0.95):
+        weighted_stop = should_stop(EarlyStopFields(rule="weighted", confidence=level), v, w, 3)
+        assert weighted_stop == should_stop(EarlyStopFields(rule="adaptive", confidence=level), v, w, 3)
