@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.signals import sample_mean_entropy, sample_mean_logprob
 
 NO_CLASS = -1
+BIG = np.iinfo(np.int64).max // 4  # "never" for indices and sample counts
 
 
 def _temp_key(value) -> float | None:
@@ -58,6 +60,52 @@ class BankArrays:
                 f"(it has {have}); record them with cascadec bank build"
             )
         return self.streams[key]
+
+    @cached_property
+    def prefix(self) -> Prefix:
+        """The running sums every simulation of these arrays reads (computed once)."""
+        return prefixes(self)
+
+
+@dataclass
+class Prefix:
+    """Prefix sums over each stream's samples, index b = the first b samples (cumsum is sequential)."""
+
+    cc: np.ndarray  # [S, P, N+1, K] votes per class
+    cl: np.ndarray  # [S, P, N+1, K] sum of members' mean logprobs per class
+    first: np.ndarray  # [S, P, K] first index of each class (BIG: never)
+    nolp: np.ndarray  # [S, P, N+1] voting samples without a logprob
+    lps: np.ndarray
+    lpn: np.ndarray
+    ents: np.ndarray
+    entn: np.ndarray
+    tok: np.ndarray
+
+
+def prefixes(A: BankArrays) -> Prefix:
+    """Prefix sums of every stream (use ``BankArrays.prefix``: computed once per arrays)."""
+    S, P, N = A.cls.shape
+    K = A.n_classes
+
+    def cum(x):
+        out = np.zeros((*x.shape[:2], N + 1, *x.shape[3:]), dtype=x.dtype)
+        out[:, :, 1:] = np.cumsum(x, axis=2)
+        return out
+
+    onehot = A.cls[..., None] == np.arange(K)
+    lp_known, ent_known = ~np.isnan(A.lp), ~np.isnan(A.ent)
+    first = np.where(onehot.any(axis=2), onehot.argmax(axis=2), BIG)
+    return Prefix(
+        cc=cum(onehot.astype(np.int64)),
+        cl=cum(np.where(onehot, A.lp[..., None], 0.0)),
+        first=first,
+        nolp=cum(((A.cls >= 0) & ~lp_known).astype(np.int64)),
+        lps=cum(np.where(lp_known, A.lp, 0.0)),
+        lpn=cum(lp_known.astype(np.int64)),
+        ents=cum(np.where(ent_known, A.ent, 0.0)),
+        entn=cum(ent_known.astype(np.int64)),
+        tok=cum(A.tok),
+    )
 
 
 def log_terms(size: int) -> np.ndarray:

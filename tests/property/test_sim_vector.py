@@ -14,15 +14,17 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from cascadec.api import prepare
-from cascadec.errors import CascadecError
+from cascadec.errors import CascadecError, DataError
 from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, PlanVote, RetryRule
 from cascadec.runtime.backends.replay import ReplayBackend
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.session import execute
 from cascadec.runtime.testing import make_plan, strategy, tier
+from cascadec.sim.arrays import build_arrays
 from cascadec.sim.simulate import problems_for, simulate
+from cascadec.sim.sweep import sweepable
 from cascadec.sim.synthetic import SYNTHETIC_MODELS, synthetic_bank, synthetic_problems
-from cascadec.sim.vector import REASONS
+from cascadec.sim.vector import REASONS, Outcome, simulate_vector
 from cascadec.spec.vote import ConfidenceMetric, StopRule, VotePolicy
 
 PROBLEMS = synthetic_problems(14, seed=3)
@@ -138,6 +140,10 @@ def plans(draw):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plans())
 def test_vector_simulation_equals_replay_run(plan):
+    assert_equals_replay(plan)
+
+
+def assert_equals_replay(plan):
     eq = Equivalence("exact")
     table = PROBLEMS.merge(
         __import__("pandas").DataFrame({"strategy": [s.key for s in plan.strategies]}), how="cross"
@@ -165,7 +171,6 @@ def test_vector_simulation_equals_replay_run(plan):
 
 def test_missing_bank_samples_are_a_clear_error():
     plan = make_plan([strategy("big", [tier("S", 17)])], SYNTHETIC_MODELS)
-    from cascadec.errors import DataError
 
     with pytest.raises(DataError, match="lacks samples"):
         simulate(plan, BANK, problems_for(plan, PROBLEMS), equivalence=Equivalence("exact"))
@@ -173,7 +178,6 @@ def test_missing_bank_samples_are_a_clear_error():
 
 def test_unknown_temperature_is_a_clear_error():
     plan = make_plan([strategy("hot", [tier("S", 2, 1.3)])], SYNTHETIC_MODELS)
-    from cascadec.errors import DataError
 
     with pytest.raises(DataError, match="temperature 1.3"):
         simulate(plan, BANK, problems_for(plan, PROBLEMS), equivalence=Equivalence("exact"))
@@ -193,8 +197,6 @@ def test_outcome_shapes():
 
 def test_problems_left_to_the_runtime_get_the_same_outcomes():
     """A problem whose answers are not a clean equivalence partition goes through the runtime itself."""
-    from cascadec.sim.arrays import build_arrays
-
     plan = make_plan(
         [
             strategy(
@@ -218,3 +220,87 @@ def test_problems_left_to_the_runtime_get_the_same_outcomes():
     assert mixed.exact_problems == (len(problems) + 1) // 2
     for field in ("correct", "cost", "samples", "tokens", "tiers_used", "reason", "reached"):
         assert np.allclose(getattr(fast.outcome, field), getattr(mixed.outcome, field)), field
+
+
+# --- the sweep (tier-local fast path) against the general machine and replay ------------------
+SWEEP_CONDITIONS = [c for c in CONDITIONS if "weighted" not in c and "hybrid" not in c] + [
+    f"agreement < {a} or mean_logprob < {lp}" for a in (0.5, 0.75, 1.0) for lp in (-0.2, -0.05)
+]
+
+
+@st.composite
+def sweep_plans(draw):
+    """Families of threshold variants on a few tier chains, as a sweep generates them."""
+    out = []
+    for chain in range(draw(st.integers(1, 2))):
+        n = draw(st.integers(1, 3))
+        models = sorted(
+            draw(st.lists(st.sampled_from(list(SYNTHETIC_MODELS)), min_size=n, max_size=n)),
+            key=SYNTHETIC_MODELS.get,
+        )
+        ks = [draw(st.integers(1, 5)) for _ in models]
+        greedy = draw(st.booleans())
+        round_size = draw(st.one_of(st.none(), st.integers(1, 3)))
+        final = draw(st.sampled_from(["last_tier", "most_confident"]))
+        for v in range(draw(st.integers(1, 3))):
+            tiers_ = []
+            for i, (m, k) in enumerate(zip(models, ks, strict=True)):
+                last = i == n - 1
+                cond = None if last else draw(st.one_of(st.none(), st.sampled_from(SWEEP_CONDITIONS)))
+                g = last and greedy
+                tiers_.append(
+                    tier(m, 1 if g else k, 0.0 if g else 0.7, escalate_if=cond, cost=SYNTHETIC_MODELS[m])
+                )
+            out.append(
+                strategy(
+                    f"c{chain}v{v}",
+                    tiers_,
+                    final_answer=final,
+                    early_stop=EarlyStop(round_size=round_size) if round_size else None,
+                )
+            )
+    return make_plan(out, SYNTHETIC_MODELS)
+
+
+def assert_same_outcome(a: Outcome, b: Outcome) -> None:
+    for name in Outcome.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sweep_plans())
+def test_sweep_equals_the_general_machine(plan):
+    assert all(sweepable(s) for s in plan.strategies)
+    arrays = build_arrays(BANK, problems_for(plan, PROBLEMS), plan, Equivalence("exact"))
+    fast = simulate_vector(plan.strategies, arrays)
+    assert_same_outcome(fast, simulate_vector(plan.strategies, arrays, general_only=True))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sweep_plans())
+def test_sweep_equals_replay_run(plan):
+    assert_equals_replay(plan)
+
+
+@pytest.mark.parametrize("escalate", ["false", "true", "agreement < 1.0"])
+def test_sweep_reports_missing_samples_as_the_machine_does(escalate):
+    """Only a tier a problem reaches needs its samples; the error names the same sample."""
+    thin = BANK[~((BANK["model"] == "M") & (BANK["sample_index"] >= 1))]
+    plan = make_plan(
+        [
+            strategy("ok", [tier("S", 2, escalate_if="agreement < 0.5"), tier("L", 1, 0.0)]),
+            strategy("thin", [tier("S", 2, escalate_if=escalate), tier("M", 3)]),
+        ],
+        SYNTHETIC_MODELS,
+    )
+    arrays = build_arrays(thin, problems_for(plan, PROBLEMS), plan, Equivalence("exact"))
+    results = []
+    for general_only in (False, True):
+        try:
+            results.append(simulate_vector(plan.strategies, arrays, general_only=general_only))
+        except DataError as e:
+            results.append(str(e))
+    if escalate == "false":
+        assert_same_outcome(*results)
+    else:
+        assert results[0] == results[1] and "lacks samples for model 'M'" in results[0]

@@ -1,0 +1,193 @@
+"""The vectorised simulator's fast path: configurations whose tiers decide on their own samples.
+
+In a plain threshold cascade (no retry, exploration, budget, adaptive k or pooled answer) what
+a tier does to a problem depends only on (stream, k, early-stop round size): which samples it
+draws, its vote and its signals. A sweep over thousands of thresholds shares a handful of such
+tiers, so each is computed once per bank (:class:`TierStats`, through the same prefix sums,
+vote and signal functions as :mod:`.machine`) and a configuration becomes a few comparisons
+over arrays of problems. The property tests hold it to the general machine and to replay runs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from cascadec.plan import PlanStrategy
+from cascadec.sim.arrays import BIG, BankArrays, log_terms
+from cascadec.sim.tables import CONFIDENT, LAST_TIER, POLICIES, Outcome, Tables, veval
+from cascadec.sim.tally import signals, vote
+
+LAST = POLICIES.index("last_tier")
+GROUP_ELEMENTS = 500_000  # configurations × problems evaluated together: bounds memory
+
+
+def sweepable(strategy: PlanStrategy) -> bool:
+    """Whether every tier's decision depends only on that tier's own samples."""
+    return (
+        strategy.adaptive_k is None
+        and strategy.budget is None
+        and strategy.final_answer in ("last_tier", "most_confident")
+        and all(t.retry is None and t.explore is None for t in strategy.tiers)
+    )
+
+
+@dataclass
+class TierStats:
+    """Per problem: what one tier (stream, k, round size) draws, votes and measures."""
+
+    drawn: np.ndarray  # samples the tier takes (early stopping may take fewer than k)
+    tokens: np.ndarray
+    win: np.ndarray  # winning class, -1: no vote
+    has: np.ndarray  # 1 when the tier has a winner (most_confident's first key)
+    agree: np.ndarray  # top / drawn (most_confident's second key)
+    signals: dict[str, np.ndarray]
+    short: np.ndarray  # the bank lacks a sample the tier asks for
+
+
+@dataclass
+class Chain:
+    """One cascade's tiers (streams, k, round size, costs, policy) over every problem: [tier, P]
+    arrays of what a problem records when it stops at that tier, and the tiers' own figures."""
+
+    stats: list[TierStats]
+    final: int  # the tier every path ends at, at the latest
+    cost: np.ndarray
+    tokens: np.ndarray
+    samples: np.ndarray
+    winner: np.ndarray
+    correct: np.ndarray
+    short: np.ndarray  # the bank lacks a sample some tier up to this one asks for
+
+
+class Sweep:
+    def __init__(self, arrays: BankArrays):
+        self.A, self.pre = arrays, arrays.prefix
+        self.P = len(arrays.problems)
+        self.logt = log_terms(int(arrays.n * 4 + 64))
+        self.stats: dict[tuple[int, int, int], TierStats] = {}
+        self.chains: dict[tuple, Chain] = {}
+
+    def tier(self, stream: int, k: int, round_size: int) -> TierStats:
+        key = (stream, k, round_size)
+        if key not in self.stats:
+            self.stats[key] = self._measure(*key)
+        return self.stats[key]
+
+    def _measure(self, s: int, k: int, round_size: int) -> TierStats:
+        pre, P = self.pre, self.P
+        p = np.arange(P)
+        avail = self.A.avail[s]
+        last = pre.cc.shape[2] - 1
+
+        def at(b):
+            return np.minimum(b, last)  # a short problem's figures are never used (see ``short``)
+
+        b = np.full(P, min(round_size, k) if round_size > 0 else k, dtype=np.int64)
+        while round_size > 0:  # early stopping: another round while the vote is not decided
+            _, top, second, _ = vote(
+                pre.cc[s, p, at(b)], pre.cl[s, p, at(b)], pre.first[s], pre.nolp[s, p, at(b)]
+            )
+            remaining = k - b
+            go_on = (remaining > 0) & ~((top > 0) & (top - second > remaining))
+            if not go_on.any():
+                break
+            b = np.where(go_on, b + np.minimum(round_size, remaining), b)
+        i = at(b)
+        counts, fp = pre.cc[s, p, i], pre.first[s]
+        first = np.where(fp < b[:, None], fp, BIG)
+        win, top, second, voters = vote(counts, pre.cl[s, p, i], first, pre.nolp[s, p, i])
+        tokens = pre.tok[s, p, i]
+        sums = (pre.lps[s, p, i], pre.lpn[s, p, i], pre.ents[s, p, i], pre.entn[s, p, i])
+        return TierStats(
+            drawn=b,
+            tokens=tokens,
+            win=win,
+            has=(win >= 0).astype(np.int64),
+            agree=top / np.maximum(b, 1),
+            signals=signals(b, counts, top, second, voters, sums, tokens, self.logt),
+            short=b > avail,
+        )
+
+    def chain(self, tb: Tables, c: int) -> Chain:
+        """Configuration ``c``'s tiers as a chain: per stop tier, what the problem records."""
+        n = int(tb.ntiers[c])
+        key = (int(tb.round[c]), int(tb.policy[c]), *tb.stream[c, :n], *tb.k[c, :n], *tb.cpt[c, :n])
+        key += tuple(tb.esc[c, :n] < 0)
+        if key not in self.chains:
+            self.chains[key] = self._link(tb, c)
+        return self.chains[key]
+
+    def _link(self, tb: Tables, c: int) -> Chain:
+        n, round_size, policy, P = int(tb.ntiers[c]), int(tb.round[c]), int(tb.policy[c]), self.P
+        # the first tier that cannot escalate ends every path (the tiers after it never run)
+        final = next(t for t in range(n) if t == n - 1 or tb.esc[c, t] < 0)
+        stats = [self.tier(int(tb.stream[c, t]), int(tb.k[c, t]), round_size) for t in range(final + 1)]
+        cost, tokens, samples, winner, short = [], [], [], [], []
+        cost_t, tokens_t, samples_t, short_t = np.zeros(P), 0, 0, np.zeros(P, dtype=bool)
+        best_has, best_agree, best_win = np.full(P, -1), np.full(P, -np.inf), np.full(P, -1)
+        for t, st in enumerate(stats):
+            cost_t = cost_t + st.tokens * tb.cpt[c, t]  # the runtime's order: tier by tier
+            tokens_t, samples_t, short_t = tokens_t + st.tokens, samples_t + st.drawn, short_t | st.short
+            if policy == LAST:
+                win = st.win
+            else:  # most_confident: (has a winner, agreement); a later tier wins ties
+                better = (st.has > best_has) | ((st.has == best_has) & (st.agree >= best_agree))
+                best_has = np.where(better, st.has, best_has)
+                best_agree = np.where(better, st.agree, best_agree)
+                win = best_win = np.where(better, st.win, best_win)
+            cost.append(cost_t), tokens.append(tokens_t), samples.append(samples_t)
+            winner.append(win), short.append(short_t)
+        winner = np.stack(winner)
+        right = self.A.correct[np.arange(P), np.maximum(winner, 0)] & (winner >= 0)
+        return Chain(
+            stats=stats,
+            final=final,
+            cost=np.stack(cost),
+            tokens=np.stack(tokens),
+            samples=np.stack(samples),
+            winner=winner,
+            correct=np.where(self.A.graded, right.astype(float), np.nan),
+            short=np.stack(short),
+        )
+
+    def run(self, tables: Tables, rows: np.ndarray, out: Outcome) -> list[int]:
+        """Write configurations ``rows`` of ``tables`` into ``out``; returns the rows that must go
+        through the general machine instead (a tier asks for a sample the bank lacks: the machine
+        raises the precise error). Configurations on the same chain differ only in their
+        thresholds: they are evaluated together."""
+        groups = defaultdict(list)
+        for c in rows.tolist():
+            groups[id(self.chain(tables, c))].append(c)
+        per = max(1, GROUP_ELEMENTS // max(1, self.P))
+        general: list[int] = []
+        for members in groups.values():
+            chain = self.chain(tables, members[0])
+            for i in range(0, len(members), per):
+                general += self._group(tables, chain, np.array(members[i : i + per]), out)
+        return general
+
+    def _group(self, tb: Tables, chain: Chain, cs: np.ndarray, out: Outcome) -> list[int]:
+        """Configurations ``cs`` (one chain, any thresholds) over every problem: each problem's
+        stop tier is the number of tiers in a row whose escalation condition holds."""
+        G, P = cs.size, self.P
+        stop = np.zeros((G, P), dtype=np.int64)
+        alive = np.ones((G, P), dtype=bool)
+        holds = np.empty((G, P), dtype=bool)
+        for t in range(chain.final):
+            for g, c in enumerate(cs.tolist()):
+                holds[g] = veval(tb.asts[tb.esc[c, t]], chain.stats[t].signals, P)
+            alive &= holds
+            stop += alive
+            if not alive.any():
+                break
+        for t in range(chain.final + 1):
+            out.reached[cs, :, t] = stop >= t
+        out.tiers_used[cs] = stop + 1
+        out.reason[cs] = np.where(stop == chain.final, LAST_TIER, CONFIDENT)
+        at = stop * P + np.arange(P)  # flat index of (stop tier, problem) in the chain's arrays
+        for name in ("cost", "tokens", "samples", "winner", "correct"):
+            getattr(out, name)[cs] = np.take(getattr(chain, name), at)
+        return cs[np.take(chain.short, at).any(axis=1)].tolist()

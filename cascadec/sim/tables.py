@@ -1,0 +1,147 @@
+"""What the vectorised simulator reads: per-configuration tables, prefix sums, the outcome shape.
+
+Both evaluators — the general state machine (:mod:`.machine`) and the tier-local sweep
+(:mod:`.sweep`) — read a configuration's tiers from :class:`Tables`, a bank's running sums
+from ``BankArrays.prefix`` and write an :class:`Outcome`; keeping these in one place keeps the two
+evaluators reading the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from cascadec.core.conditions import (
+    COMPARISONS,
+    And,
+    Bool,
+    Compare,
+    Condition,
+    Not,
+    Number,
+    Or,
+    Signal,
+    parse_condition,
+)
+from cascadec.plan import PlanStrategy
+from cascadec.runtime.outcomes import StopReason
+from cascadec.sim.arrays import BIG, BankArrays
+
+POLICIES = ("last_tier", "most_confident", "pooled")
+REASONS = tuple(r.value for r in StopReason)  # indices of Outcome.reason
+CONFIDENT, LAST_TIER, BUDGET = (REASONS.index(r.value) for r in StopReason)
+
+
+@cache
+def condition_ast(text: str) -> Condition:
+    return parse_condition(text)
+
+
+def veval(node: Condition, sig: dict[str, np.ndarray], size: int):
+    """Evaluate a condition AST over arrays of signals (the runtime evaluates it one problem at a time)."""
+    if isinstance(node, Signal):
+        return sig[node.name]
+    if isinstance(node, Number):
+        return node.value
+    if isinstance(node, Bool):
+        return np.full(size, node.value)
+    if isinstance(node, Compare):
+        return np.asarray(COMPARISONS[node.op](veval(node.left, sig, size), veval(node.right, sig, size)))
+    if isinstance(node, Not):
+        return ~np.asarray(veval(node.operand, sig, size), dtype=bool)
+    if isinstance(node, And | Or):
+        parts = [np.asarray(veval(o, sig, size), dtype=bool) for o in node.operands]
+        out = parts[0]
+        for part in parts[1:]:
+            out = (out & part) if isinstance(node, And) else (out | part)
+        return out
+    raise TypeError(f"unknown condition node {type(node).__name__}")
+
+
+@dataclass
+class Outcome:
+    """Per (configuration, problem): what the run would record. Arrays are [C, P]."""
+
+    correct: np.ndarray  # float: 1, 0, or NaN without gold
+    cost: np.ndarray
+    samples: np.ndarray
+    tokens: np.ndarray
+    tiers_used: np.ndarray
+    reason: np.ndarray  # index into REASONS
+    reached: np.ndarray  # [C, P, T] the tier ran
+    winner: np.ndarray  # answer class of the final answer (-1: none)
+
+    @classmethod
+    def empty(cls, C: int, P: int, T: int) -> Outcome:
+        i64 = lambda: np.zeros((C, P), dtype=np.int64)  # noqa: E731
+        return cls(
+            correct=np.zeros((C, P)),
+            cost=np.zeros((C, P)),
+            samples=i64(),
+            tokens=i64(),
+            tiers_used=i64(),
+            reason=i64(),
+            reached=np.zeros((C, P, T), dtype=bool),
+            winner=i64(),
+        )
+
+    def put(self, rows, part: Outcome) -> None:
+        """Write ``part``'s configurations into rows ``rows`` (its tier axis may be shorter)."""
+        for name in Outcome.__dataclass_fields__:
+            if name != "reached":
+                getattr(self, name)[rows] = getattr(part, name)
+        self.reached[rows] = False
+        self.reached[rows, :, : part.reached.shape[2]] = part.reached
+
+
+class Tables:
+    """Per configuration and tier: the numbers the state machine reads (padded to the longest cascade)."""
+
+    def __init__(self, strategies: list[PlanStrategy], arrays: BankArrays):
+        C = len(strategies)
+        T = max(len(s.tiers) for s in strategies)
+        self.C, self.T = C, T
+        self.conds: list[str] = []
+        ids: dict[str, int] = {}
+
+        def cid(text: str | None) -> int:
+            if text is None:
+                return -1
+            if text not in ids:
+                ids[text] = len(self.conds)
+                self.conds.append(text)
+            return ids[text]
+
+        z = lambda dtype=np.int64, fill=0: np.full((C, T), fill, dtype=dtype)  # noqa: E731
+        self.ntiers = np.array([len(s.tiers) for s in strategies])
+        self.k, self.stream, self.esc = z(), z(), z(fill=-1)
+        self.cpt = z(np.float64, 0.0)
+        self.r_max, self.r_when, self.r_extra, self.r_stream = z(), z(fill=-1), z(), z()
+        self.x_kind, self.x_when, self.x_extra, self.x_stream = z(), z(fill=-1), z(), z()
+        self.round = np.array([s.early_stop.round_size if s.early_stop else 0 for s in strategies])
+        b = [s.budget for s in strategies]
+        self.max_s = np.array(
+            [x.max_samples_per_problem if x and x.max_samples_per_problem else BIG for x in b]
+        )
+        self.max_c = np.array([x.max_cost_per_problem if x and x.max_cost_per_problem else np.inf for x in b])
+        self.policy = np.array([POLICIES.index(s.final_answer) for s in strategies])
+        for c, s in enumerate(strategies):
+            for t, tier in enumerate(s.tiers):
+                self.k[c, t] = tier.k
+                self.stream[c, t] = arrays.stream(tier.model, tier.temperature, s.answer)
+                self.cpt[c, t] = tier.cost_per_token
+                self.esc[c, t] = cid(tier.escalate_if)
+                if tier.retry is not None:
+                    rr = tier.retry
+                    self.r_max[c, t], self.r_when[c, t], self.r_extra[c, t] = rr.max, cid(rr.when), rr.extra_k
+                    temp = rr.temperature if rr.temperature is not None else tier.temperature
+                    self.r_stream[c, t] = arrays.stream(tier.model, temp, s.answer)
+                if tier.explore is not None:
+                    ex = tier.explore
+                    self.x_kind[c, t] = 1 if ex.action == "skip_to_top" else 2
+                    self.x_when[c, t], self.x_extra[c, t] = cid(ex.when), ex.extra_k
+                    temp = ex.temperature if ex.temperature is not None else tier.temperature
+                    self.x_stream[c, t] = arrays.stream(tier.model, temp, s.answer)
+        self.asts = [condition_ast(text) for text in self.conds]
