@@ -2,21 +2,31 @@
 against calling the largest model's endpoint directly.
 
 Real parts only, on loopback: `vllm serve` endpoints of two zoo models (started by
-runtime/launch_vllm_serve.sh), `cascadec serve` over them (a subprocess), and the official
-OpenAI client in N threads, each sending M requests of distinct held-out problems. The same
-problems then go (1) straight to the largest model's endpoint with the same N clients (greedy,
-what the cascade's last tier asks), and (2) through `cascadec run` with the OpenAI backend on
-the same endpoints (the batch path: every problem submitted at once), interleaved with the
-serve rounds (best of two each: the machine is shared). Requests carry the run's problem ids,
-so both draw the same samples; the share of equal answers is reported. Figure:
-``serve_throughput_ratio`` = serve requests/s / run problems/s; latencies p50/p99 are reported
-beside it (absolute, machine-dependent).
+runtime/launch_vllm_serve.sh), `cascadec serve` over them (a subprocess), and N clients as
+N asyncio tasks of one aiohttp load process (the lightest client at hand, as in vLLM's own
+serving benchmark: on 2 cores the load generator's CPU is taken from the system under test),
+each sending M requests of distinct held-out problems in turn to `/v1/completions`.
+
+Like for like: the same problems, the same cascade, the same engines (the same `vllm serve`
+endpoints, already loaded on both sides: `cascadec run`'s per-model load is an HTTP model
+listing), the same concurrency towards each endpoint (at most 64 asks in flight: `cascadec
+serve --max-batch 64`, the OpenAI backend's `concurrency=64` for `cascadec run`). The clients
+are many (128, two problems each: half the table at once; `cascadec run` takes the whole table
+at once), so batching can work on both sides. Requests carry the run's problem ids, so both
+draw the same samples; the share of equal answers is reported. Warm-up is excluded on both sides: one untimed pass of every
+problem through each path first (compiled names, connections, the engines' caches). Then
+timed rounds, interleaved in the order serve, run, run, serve, serve, run ... (the machine is
+shared, so load drifts while we measure), and the median of each side. Figure:
+``serve_throughput_ratio`` = serve requests/s / run problems/s; latencies p50/p99 beside it
+(absolute, machine-dependent), and the largest model's endpoint called directly by the same
+clients.
 
     python benchmarks/bench_serve.py [--smoke] [--json OUT]
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -26,7 +36,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -39,6 +48,8 @@ SCRIPT = ROOT / "runtime" / "launch_vllm_serve.sh"
 CASCADE = "mv_cascade_0.034M_k4_t0.7_1.1M_k1_t0.0"
 LARGEST = "cascadec-zoo/arith-1.1M"
 DRAW_SEED = 97531
+IN_FLIGHT = 64  # asks in flight per endpoint at most, on both sides
+answers: dict[int, dict] = {}  # problem index -> the last served response's cascade field
 
 
 def free_port() -> int:
@@ -66,6 +77,7 @@ def start_server(endpoints: Path, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     cmd = [sys.executable, "-m", "cascadec", "serve", "--models", "zoo", "--endpoints", str(endpoints)]
     cmd += ["--port", str(port), "--log-level", "warning", "--max-concurrency", "256"]
+    cmd += ["--max-batch", str(IN_FLIGHT)]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -82,22 +94,38 @@ def start_server(endpoints: Path, log: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("cascadec serve did not become healthy")
 
 
-def load(clients: int, per_client: int, one) -> dict:
-    """``clients`` threads, each sending ``per_client`` requests in turn; throughput and latency."""
+def load(clients: int, per_client: int, url: str, body) -> dict:
+    """``clients`` asyncio tasks, each POSTing ``body(i)`` to ``url`` for its ``per_client`` requests in turn.
 
-    def client(c: int) -> list[float]:
-        out = []
-        for i in range(per_client):
-            t0 = time.perf_counter()
-            one(c * per_client + i)
-            out.append(time.perf_counter() - t0)
-        return out
+    The load generator is aiohttp (as vLLM's own serving benchmark): on a 2-core machine the
+    clients' CPU is taken from the system under test, so they should spend as little as
+    possible. The tests use the official OpenAI client.
+    """
+    import aiohttp
+
+    async def every() -> list[list[float]]:
+        limits = aiohttp.TCPConnector(limit=0)
+        timeout = aiohttp.ClientTimeout(total=300)
+        async with aiohttp.ClientSession(connector=limits, timeout=timeout) as http:
+
+            async def client(c: int) -> list[float]:
+                out = []
+                for i in range(per_client):
+                    t0 = time.perf_counter()
+                    async with http.post(url, json=body(c * per_client + i)) as r:
+                        got = await r.json()
+                        if r.status != 200:
+                            raise SystemExit(f"{url} answered {r.status}: {got}")
+                    if "cascade" in got:
+                        answers[c * per_client + i] = got["cascade"]
+                    out.append(time.perf_counter() - t0)
+                return out
+
+            return await asyncio.gather(*(client(c) for c in range(clients)))
 
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        latencies = [x for xs in pool.map(client, range(clients)) for x in xs]
+    latencies = sorted(x for xs in asyncio.run(every()) for x in xs)
     wall = time.perf_counter() - t0
-    latencies.sort()
     return {
         "requests": len(latencies),
         "seconds": round(wall, 3),
@@ -107,15 +135,18 @@ def load(clients: int, per_client: int, one) -> dict:
     }
 
 
+def median_by(rounds: list[dict], key: str) -> dict:
+    """The round whose ``key`` is the median (the lower middle one for an even count)."""
+    return sorted(rounds, key=lambda r: r[key])[(len(rounds) - 1) // 2]
+
+
 def main() -> None:
     args = script_args(__doc__.splitlines()[0])
-    import openai
-
     import cascadec
     from cascadec.runtime.backends.openai_http import OpenAIBackend
     from cascadec.zoo.task import sample_problems
 
-    clients, per_client, rounds = (4, 2, 1) if args.smoke else (64, 4, 2)
+    clients, per_client, rounds = (4, 2, 1) if args.smoke else (128, 2, 3)
     problems = sample_problems(clients * per_client, DRAW_SEED)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -123,70 +154,66 @@ def main() -> None:
         server = None
         try:
             server, url = start_server(endpoints, folder / "serve.log")
-            api = openai.OpenAI(base_url=f"{url}/v1", api_key="x", max_retries=0, timeout=300)
-            answers: dict[int, dict] = {}
 
-            def via_serve(i: int) -> None:
+            def via_serve(i: int) -> dict:
                 p = problems[i]
-                r = api.completions.create(
-                    model=CASCADE, prompt=p["problem"], extra_body={"problem_id": p["id"]}
-                )
-                answers[i] = r.cascade
+                return {"model": CASCADE, "prompt": p["problem"], "problem_id": p["id"]}
 
-            for model in (CASCADE, "1.1M"):  # warm-up: compile the names, first call of each engine
-                api.completions.create(model=model, prompt="1+1=")
-            direct_api = openai.OpenAI(base_url=json.loads(endpoints.read_text())[LARGEST], api_key="EMPTY")
+            def direct(i: int) -> dict:
+                return {
+                    "model": LARGEST,
+                    "prompt": problems[i]["problem"],
+                    "temperature": 0,
+                    "max_tokens": 128,
+                }
 
-            def direct(i: int) -> None:
-                direct_api.completions.create(
-                    model=LARGEST, prompt=problems[i]["problem"], temperature=0, max_tokens=128
-                )
-
+            largest_url = json.loads(endpoints.read_text())[LARGEST] + "/completions"
             frame = pd.DataFrame(problems)
-            backend = OpenAIBackend(endpoints=endpoints)
+            backend = OpenAIBackend(endpoints=endpoints, concurrency=IN_FLIGHT)
 
-            def batch_run() -> tuple[float, pd.DataFrame]:
+            def batch_run() -> tuple[dict, pd.DataFrame]:
                 t0 = time.perf_counter()
                 out = cascadec.run(CASCADE, frame, backend=backend, registry="zoo", progress=False)
-                return time.perf_counter() - t0, out
+                wall = time.perf_counter() - t0
+                return {"seconds": round(wall, 3), "req_per_s": round(len(frame) / wall, 3)}, out
 
-            # interleaved, best of `rounds`: the machine is shared, so load drifts while we measure
+            # warm-up, untimed: both paths see every problem once
+            load(clients, per_client, f"{url}/v1/completions", via_serve)
+            _, out = batch_run()
             serves, runs = [], []
-            for _ in range(rounds):
-                serves.append(load(clients, per_client, via_serve))
-                runs.append(batch_run())
-            largest = load(clients, per_client, direct)
+            for r in range(rounds):  # serve, run | run, serve | serve, run ...
+                for side in ("serve", "run") if r % 2 == 0 else ("run", "serve"):
+                    if side == "serve":
+                        serves.append(load(clients, per_client, f"{url}/v1/completions", via_serve))
+                    else:
+                        runs.append(batch_run()[0])
+            largest = load(clients, per_client, largest_url, direct)
             backend.close()
         finally:
             if server is not None:
                 server.terminate()
                 server.wait(30)
             subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True)
-    serve = max(serves, key=lambda x: x["req_per_s"])
-    run_s, out = min(runs, key=lambda x: x[0])
-    run_rate = len(problems) / run_s
+    serve = median_by(serves, "req_per_s")
+    run = median_by(runs, "req_per_s")
     same = sum(answers[i]["final_answer"] == a for i, a in enumerate(out["cascade_final_answer"]))
     accuracy = sum(answers[i]["final_answer"] == p["answer"] for i, p in enumerate(problems)) / len(problems)
     escalated = sum(a["escalated"] for a in answers.values()) / len(answers)
     absolute = {
         "clients": clients,
         "requests_per_client": per_client,
+        "rounds": rounds,
         "serve": serve | {"accuracy": round(accuracy, 4), "escalated": round(escalated, 4)},
         "serve_rounds_req_per_s": [x["req_per_s"] for x in serves],
-        "run_rounds_seconds": [round(x[0], 3) for x in runs],
+        "run_rounds_req_per_s": [x["req_per_s"] for x in runs],
         "serve_answers_equal_to_run": round(same / len(problems), 4),
         "largest_direct": largest,
-        "run": {
-            "problems": len(problems),
-            "seconds": round(run_s, 3),
-            "req_per_s": round(run_rate, 3),
-            "accuracy": round(float(out["cascade_correct"].mean()), 4),
-        },
+        "run": run | {"problems": len(problems), "accuracy": round(float(out["cascade_correct"].mean()), 4)},
         "serve_vs_largest_direct_throughput": round(serve["req_per_s"] / largest["req_per_s"], 4),
         "peak_rss_mib": peak_rss_mib(),
     }
     print(json.dumps(absolute, indent=2))
-    emit(args, {"serve_throughput_ratio": round(serve["req_per_s"] / run_rate, 4)}, absolute)
+    emit(args, {"serve_throughput_ratio": round(serve["req_per_s"] / run["req_per_s"], 4)}, absolute)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,55 @@
-"""``cascadec serve``: run the OpenAI-compatible cascade server (uvicorn on loopback by default)."""
+"""``cascadec serve``: run the OpenAI-compatible cascade server (uvicorn on loopback by default).
+
+Every setting of :class:`ServeConfig` is an option here with the model's own default, bound,
+help and choices (:func:`_option`), so the command and the config cannot drift apart; the
+command only adds where to listen and how loud to log.
+"""
 
 from __future__ import annotations
 
 import sys
+import typing
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from cascadec.errors import CascadecError, ExitCode, exit_code
+from cascadec.serve.config import ServeConfig
 
 EXIT_USAGE = ExitCode.USAGE
+FIELDS = ServeConfig.model_fields
+RENAMED = {"timeout_s": "--timeout"}  # options not spelled like their field
+
+
+def _flag(name: str) -> str:
+    return RENAMED.get(name, f"--{name.replace('_', '-')}")
+
+
+def _default(name: str):
+    return FIELDS[name].default
+
+
+def _choices(name: str) -> tuple[str, ...]:
+    """A ``Literal`` field's values (else none)."""
+    kind = FIELDS[name].annotation
+    return typing.get_args(kind) if typing.get_origin(kind) is typing.Literal else ()
+
+
+def _option(name: str) -> typer.models.OptionInfo:
+    """The option of config field ``name`` (``--the-name``): its description, lower bound and choices."""
+    field = FIELDS[name]
+    bounds = {}
+    for rule in field.metadata:
+        if getattr(rule, "ge", None) is not None:
+            bounds["min"] = rule.ge
+        if getattr(rule, "gt", None) is not None:  # typer has no open bound: the config checks it
+            bounds["min"] = rule.gt
+    text = field.description or ""
+    if _choices(name):
+        text = f"{text} ({' | '.join(_choices(name))})".strip()
+    return typer.Option(_flag(name), help=text, **bounds)
 
 
 def register(app: typer.Typer) -> None:
@@ -18,48 +57,21 @@ def register(app: typer.Typer) -> None:
 
     @app.command("serve")
     def serve_command(
-        models: Annotated[
-            str | None, typer.Option("--models", help="Model registry: YAML file or shipped name (zoo).")
-        ] = None,
-        specs: Annotated[
-            Path | None, typer.Option("--specs", help="Folder of YAML specs, served by their names.")
-        ] = None,
-        endpoints: Annotated[
-            str | None,
-            typer.Option(
-                "--endpoints", help="endpoints.json (model id → URL, from launch_vllm_serve.sh) or one URL."
-            ),
-        ] = None,
-        engines: Annotated[
-            str, typer.Option("--engines", help="endpoints (vllm serve, default) or local (start vLLM here).")
-        ] = "endpoints",
+        models: Annotated[str | None, _option("models")] = None,
+        specs: Annotated[Path | None, _option("specs")] = None,
+        endpoints: Annotated[str | None, _option("endpoints")] = None,
+        engines: Annotated[str, _option("engines")] = _default("engines"),
         host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
         port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to bind.")] = 8000,
-        max_concurrency: Annotated[
-            int, typer.Option("--max-concurrency", min=1, help="Requests at once.")
-        ] = 64,
-        max_queue: Annotated[
-            int, typer.Option("--max-queue", min=0, help="Waiting requests (then 429).")
-        ] = 256,
-        max_request_bytes: Annotated[
-            int, typer.Option("--max-request-bytes", min=256, help="Largest request body (413).")
-        ] = 1 << 20,
-        max_prompt_chars: Annotated[
-            int, typer.Option("--max-prompt-chars", min=1, help="Longest problem text (413).")
-        ] = 32_000,
-        max_samples: Annotated[
-            int,
-            typer.Option("--max-samples", min=1, help="Most samples a strategy may draw per request (422)."),
-        ] = 64,
-        timeout: Annotated[
-            float, typer.Option("--timeout", min=0.1, help="Seconds per request, all tiers (then 503).")
-        ] = 120.0,
-        batch_window_ms: Annotated[
-            float, typer.Option("--batch-window-ms", min=0, help="Wait this long to gather a batch.")
-        ] = 2.0,
-        equivalence: Annotated[
-            str, typer.Option("--equivalence", help="math (math-verify) or exact.")
-        ] = "math",
+        max_concurrency: Annotated[int, _option("max_concurrency")] = _default("max_concurrency"),
+        max_queue: Annotated[int, _option("max_queue")] = _default("max_queue"),
+        max_request_bytes: Annotated[int, _option("max_request_bytes")] = _default("max_request_bytes"),
+        max_prompt_chars: Annotated[int, _option("max_prompt_chars")] = _default("max_prompt_chars"),
+        max_samples: Annotated[int, _option("max_samples")] = _default("max_samples"),
+        timeout: Annotated[float, _option("timeout_s")] = _default("timeout_s"),
+        batch_window_ms: Annotated[float, _option("batch_window_ms")] = _default("batch_window_ms"),
+        max_batch: Annotated[int, _option("max_batch")] = _default("max_batch"),
+        equivalence: Annotated[str, _option("equivalence")] = _default("equivalence"),
         log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
     ) -> None:
         """Serve strategies over HTTP as OpenAI models: `model` is a marker, a spec name or a model.
@@ -68,12 +80,11 @@ def register(app: typer.Typer) -> None:
         /metrics. Set CASCADEC_SERVE_API_KEY to require `Authorization: Bearer <key>`;
         CASCADEC_UPSTREAM_API_KEY (else OPENAI_API_KEY) is sent to the endpoints.
         """
-        if engines not in ("endpoints", "local"):
-            raise _fail(f"--engines must be endpoints or local, got {engines!r}", EXIT_USAGE)
+        for name, value in (("engines", engines), ("equivalence", equivalence)):
+            if value not in _choices(name):
+                raise _fail(f"--{name} must be {' or '.join(_choices(name))}, got {value!r}", EXIT_USAGE)
         if engines == "local" and endpoints is not None:
             raise _fail("give --endpoints or --engines local, not both", EXIT_USAGE)
-        if equivalence not in ("math", "exact"):
-            raise _fail(f"--equivalence must be math or exact, got {equivalence!r}", EXIT_USAGE)
         if (
             endpoints is not None
             and not endpoints.startswith(("http://", "https://"))
@@ -86,25 +97,16 @@ def register(app: typer.Typer) -> None:
             import uvicorn
 
             from cascadec.serve.app import create_app
-            from cascadec.serve.config import ServeConfig
         except ImportError as exc:
             raise _fail(
                 f"cascadec serve needs its extra: pip install 'cascadec[serve]' ({exc})", EXIT_USAGE
             ) from None
-        config = ServeConfig(
-            models=models,
-            specs=specs,
-            engines=engines,  # type: ignore[arg-type]
-            endpoints=endpoints,
-            equivalence=equivalence,  # type: ignore[arg-type]
-            max_concurrency=max_concurrency,
-            max_queue=max_queue,
-            max_request_bytes=max_request_bytes,
-            max_prompt_chars=max_prompt_chars,
-            max_samples=max_samples,
-            timeout_s=timeout,
-            batch_window_ms=batch_window_ms,
-        )
+        given = {"timeout_s": timeout, **{k: v for k, v in locals().items() if k in FIELDS}}
+        try:
+            config = ServeConfig(**given)  # the options are the config's fields, by name
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise _fail(f"{_flag(str(err['loc'][0]))}: {err['msg']}", EXIT_USAGE) from None
         try:
             application = create_app(config)
         except CascadecError as exc:

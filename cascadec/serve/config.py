@@ -22,19 +22,37 @@ class ServeConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    models: str | None = Field(default=None, description="Registry: YAML path or shipped name (zoo)")
-    specs: Path | None = Field(default=None, description="Folder of YAML specs served by name")
-    engines: Literal["endpoints", "local"] = "endpoints"
-    endpoints: str | None = Field(default=None, description="endpoints.json path or one base URL")
-    equivalence: Literal["math", "exact"] = "math"
-    max_concurrency: int = Field(default=64, ge=1, description="Requests processed at once")
-    max_queue: int = Field(default=256, ge=0, description="Requests waiting beyond that (then 429)")
-    max_request_bytes: int = Field(default=1 << 20, ge=256, description="Largest request body")
-    max_prompt_chars: int = Field(default=32_000, ge=1, description="Longest problem text")
-    max_samples: int = Field(default=64, ge=1, description="Most samples one request may draw")
-    timeout_s: float = Field(default=120.0, gt=0, description="Per request, all tiers together")
-    batch_window_ms: float = Field(default=2.0, ge=0, description="Wait this long to gather a batch")
-    max_batch: int = Field(default=256, ge=1, description="Most requests in one engine call")
+    models: str | None = Field(default=None, description="Model registry: YAML file or shipped name (zoo).")
+    specs: Path | None = Field(default=None, description="Folder of YAML specs, served by their names.")
+    engines: Literal["endpoints", "local"] = Field(
+        default="endpoints", description="Where the models run: vllm serve endpoints, or vLLM started here."
+    )
+    endpoints: str | None = Field(
+        default=None, description="endpoints.json (model id → URL, from launch_vllm_serve.sh) or one URL."
+    )
+    equivalence: Literal["math", "exact"] = Field(default="math", description="How answers are compared.")
+    max_concurrency: int = Field(default=64, ge=1, description="Requests processed at once.")
+    max_queue: int = Field(default=256, ge=0, description="Requests waiting beyond that (then 429).")
+    max_request_bytes: int = Field(
+        default=1 << 20, ge=256, description="Largest request body in bytes (then 413)."
+    )
+    max_prompt_chars: int = Field(
+        default=32_000, ge=1, description="Longest problem text in characters (then 413)."
+    )
+    max_samples: int = Field(
+        default=64, ge=1, description="Most samples a strategy may draw per request (then 422)."
+    )
+    timeout_s: float = Field(
+        default=120.0, gt=0, description="Seconds per request, all tiers together (then 503)."
+    )
+    batch_window_ms: float = Field(
+        default=2.0,
+        ge=0,
+        description="Gather asks this long: one engine call (in-process), sent together (endpoints).",
+    )
+    max_batch: int = Field(
+        default=256, ge=1, description="Most asks in one engine call (in-process) or in flight per endpoint."
+    )
     auth_env: str = AUTH_ENV
     upstream_key_env: str = UPSTREAM_KEY_ENV
 

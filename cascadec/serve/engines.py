@@ -1,15 +1,16 @@
-"""One engine per model, and the micro-batcher in front of it.
+"""One engine per model: an HTTP endpoint fed ask by ask, an in-process engine fed in batches.
 
-Why a batcher: an engine is fastest when it gets many prompts at once (vLLM batches them;
-``n = k`` per prompt shares the prefix). Concurrent HTTP requests each drive their own
-cascade, so asks for the same model arrive one by one; the batcher gathers every ask that
-arrives while the engine is busy (plus ``batch_window_ms``) into the next single
-``Backend.generate`` call — the same call ``cascadec run`` makes, on the same backends. An
-in-process engine takes one call at a time; an HTTP endpoint a few (it batches continuously).
+Concurrent HTTP requests each drive their own cascade, so asks for the same model arrive one
+by one. How they reach the model depends on what batches:
 
-Engines are the runtime's backends, one loaded instance per model: ``OpenAIBackend`` over
-``vllm serve`` endpoints (``--endpoints``), or ``VLLMBackend`` workers the server starts
-itself (``--engines local``). Any other backend (replay, in tests) plugs in the same way.
+- ``vllm serve`` batches continuously itself. Its engine sends each ask the moment it exists
+  (``OpenAIBackend.acomplete``: the request ``cascadec run`` sends, on the event loop), up to
+  ``max_batch`` in flight: no barrier, so a slow ask never holds the others back. The batch a
+  response reports is how many asks were in flight at that endpoint with it.
+- An in-process backend (``VLLMBackend`` workers from ``--engines local``, replay in tests)
+  takes one call at a time: a micro-batcher gathers every ask that arrives while the engine is
+  busy (plus ``batch_window_ms``) into the next single ``Backend.generate`` call, the same
+  call ``cascadec run`` makes (``n = k`` per ask, so the prompt prefix is shared).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 
 from cascadec.errors import CascadecError
 from cascadec.plan import PlanModel
@@ -30,7 +30,6 @@ from cascadec.runtime.backends.base import Backend, GenerationRequest, Sample
 log = logging.getLogger("cascadec.serve")
 
 Delta = Callable[[str], Awaitable[None]]
-HTTP_INFLIGHT = 4
 
 
 @dataclass
@@ -42,7 +41,7 @@ class BatchStats:
 
 
 class Engine:
-    """A loaded backend for one model, fed by a queue; one engine call in flight at a time."""
+    """A loaded backend for one model: asks sent directly (async backends) or micro-batched."""
 
     def __init__(
         self,
@@ -66,6 +65,11 @@ class Engine:
         self._pool = ThreadPoolExecutor(max_workers=inflight, thread_name_prefix=f"engine-{model.id}")
         self._calls: set[asyncio.Task] = set()
         self._load_lock = asyncio.Lock()
+        # an endpoint that batches by itself takes asks one by one, on the event loop
+        self.direct = callable(getattr(backend, "acomplete", None))
+        self._slots = asyncio.Semaphore(max_batch)
+        self._active = 0  # asks in flight at a direct endpoint
+        self._gate: asyncio.Future | None = None  # the next instant gathered asks go out together
 
     # --- lifecycle ------------------------------------------------------------------------
     async def start(self, load: bool = True) -> None:
@@ -78,6 +82,8 @@ class Engine:
                 log.warning("engine for %s not ready: %s", self.model.id, exc.message)
 
     async def ensure_loaded(self) -> None:
+        if self.loaded:
+            return
         async with self._load_lock:
             if not self.loaded:
                 await asyncio.get_running_loop().run_in_executor(self._pool, self.backend.load, self.model)
@@ -88,6 +94,8 @@ class Engine:
             if task is not None:
                 task.cancel()
         await asyncio.gather(*([self._task] if self._task else []), *self._calls, return_exceptions=True)
+        if callable(getattr(self.backend, "aclose", None)):
+            await self.backend.aclose()
         await asyncio.get_running_loop().run_in_executor(self._pool, self.backend.close)
         self._pool.shutdown(wait=False)
         self.loaded = False
@@ -95,6 +103,8 @@ class Engine:
     # --- asking ---------------------------------------------------------------------------
     async def generate(self, request: GenerationRequest) -> tuple[list[Sample], int]:
         """The request's samples, and how many requests shared the engine call that made them."""
+        if self.direct:
+            return await self._send(request)
         assert self._queue is not None, "engine not started"
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         await self._queue.put((request, future))
@@ -102,15 +112,48 @@ class Engine:
 
     @property
     def can_stream(self) -> bool:
-        """Only an HTTP endpoint streams here (a loaded OpenAI backend knows its URL)."""
-        return (
-            getattr(self.backend, "name", "") == "openai" and getattr(self.backend, "url", None) is not None
-        )
+        """Only an HTTP endpoint streams here (the OpenAI backend's ``astream``)."""
+        return callable(getattr(self.backend, "astream", None))
 
     async def stream(self, request: GenerationRequest, on_delta: Delta) -> Sample:
         """One sample (``n`` must be 1), its text passed to ``on_delta`` as the engine makes it."""
         await self.ensure_loaded()
-        return await stream_completion(self.backend, request, on_delta)
+        return await self.backend.astream(request, on_delta)
+
+    async def _send(self, request: GenerationRequest) -> tuple[list[Sample], int]:
+        """One ask straight to an endpoint that batches continuously (at most ``max_batch`` at once).
+
+        Asks that arrive within ``window_s`` of each other go out together: the endpoint then
+        runs them in the same engine steps instead of one short batch after another.
+        """
+        await self.ensure_loaded()
+        if self.window_s > 0:
+            await asyncio.shield(self._next_gate())
+        async with self._slots:
+            self._active += 1
+            size = self._active
+            try:
+                samples = await self.backend.acomplete(request)
+            except Exception as exc:
+                if not isinstance(exc, CascadecError):
+                    log.error("engine %s failed: %s: %s", self.model.id, type(exc).__name__, exc)
+                raise
+            finally:
+                self._active -= 1
+        self._count(size)
+        return samples, size
+
+    def _next_gate(self) -> asyncio.Future:
+        if self._gate is None:
+            loop = asyncio.get_running_loop()
+            gate = self._gate = loop.create_future()
+
+            def open_gate() -> None:
+                self._gate = None
+                gate.set_result(None)
+
+            loop.call_later(self.window_s, open_gate)
+        return self._gate
 
     # --- the batcher ----------------------------------------------------------------------
     async def _loop(self) -> None:
@@ -159,61 +202,6 @@ class Engine:
         s.sizes = [*s.sizes[-19:], size]
         if self.on_batch is not None:
             self.on_batch(self.model.id, size)
-
-
-async def stream_completion(backend, request: GenerationRequest, on_delta: Delta) -> Sample:
-    """A streamed ``/completions`` call to the OpenAI backend's current endpoint.
-
-    Same sampling parameters as :meth:`OpenAIBackend._complete` for one greedy or sampled
-    sample, and the same token accounting (the chunks' logprobs are gathered into one choice
-    and read by the backend's own ``_sample``), so a streamed sample equals a batched one.
-    """
-    import openai
-
-    greedy = request.temperature <= 0
-    client = openai.AsyncOpenAI(
-        base_url=backend.url, api_key=backend.api_key, timeout=backend.timeout_s, max_retries=0
-    )
-    text: list[str] = []
-    tokens: list[str] = []
-    token_logprobs: list[float | None] = []
-    top_logprobs: list = []
-    finish = None
-    try:
-        stream = await client.completions.create(
-            model=backend.model.id,
-            prompt=request.prompt,
-            n=1,
-            temperature=0.0 if greedy else request.temperature,
-            top_p=1.0 if greedy else request.top_p,
-            max_tokens=request.max_tokens,
-            seed=None if request.seed is None else request.seed + request.first_sample,
-            logprobs=max(1, backend.logprobs),
-            stream=True,
-        )
-        async for chunk in stream:
-            for choice in chunk.choices:
-                if choice.text:
-                    text.append(choice.text)
-                    await on_delta(choice.text)
-                lp = choice.logprobs
-                if lp is not None and lp.tokens:
-                    tokens += lp.tokens
-                    token_logprobs += lp.token_logprobs or [None] * len(lp.tokens)
-                    top_logprobs += lp.top_logprobs or [None] * len(lp.tokens)
-                finish = choice.finish_reason or finish
-    except openai.APIConnectionError:
-        from cascadec.errors import BackendError
-
-        raise BackendError(f"lost the connection to {backend.url} (model {backend.model.id})") from None
-    except openai.APIError as exc:
-        from cascadec.errors import BackendError
-
-        raise BackendError(f"{backend.url}: request {request.request_id} failed: {exc}") from None
-    finally:
-        await client.close()
-    logprobs = SimpleNamespace(tokens=tokens, token_logprobs=token_logprobs, top_logprobs=top_logprobs)
-    return backend._sample(SimpleNamespace(text="".join(text), finish_reason=finish, logprobs=logprobs))
 
 
 class EnginePool:

@@ -1,16 +1,14 @@
 """The OpenAI-compatible HTTP backend against a real ``vllm serve`` on loopback.
 
-The server is started by ``runtime/launch_vllm_serve.sh`` (so the script is tested too) for the
-smallest zoo model, once for the module. With the same seeds, the HTTP backend must return
-exactly the offline backend's samples: same texts, token counts, logprobs and entropies.
+The servers are the session's pair of zoo models (conftest.py: started by
+``runtime/launch_vllm_serve.sh``, so the script is tested too). With the same seeds, the HTTP
+backend must return exactly the offline backend's samples: same texts, token counts, logprobs
+and entropies, whether asked in batches, from asyncio (what ``cascadec serve`` uses) or streamed.
 """
 
 import json
-import os
-import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -24,34 +22,13 @@ from cascadec.zoo.task import sample_problems
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "runtime" / "launch_vllm_serve.sh"
 MARKER = "mv_0.034M_k4_t0.7"
 N = 30
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    pytest.importorskip("openai")
-    state = tmp_path_factory.mktemp("vllm-serve")
-    env = {**os.environ, "MODELS": "0.034M", "PORT": str(free_port()), "STATE_DIR": str(state)}
-    env |= {"WAIT_S": "300", "PYTHON": sys.executable}
-    registry = str(ROOT / "specs" / "models" / "zoo.yaml")
-    started = subprocess.run(
-        ["bash", str(SCRIPT), "start", registry], env=env, capture_output=True, text=True
-    )
-    try:
-        logs = "".join(p.read_text(errors="replace")[-3000:] for p in state.glob("*.log"))
-        assert started.returncode == 0, started.stdout + started.stderr + logs
-        yield state / "endpoints.json"
-    finally:
-        subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True)
+def server(vllm_serve):
+    return vllm_serve  # the session's vllm serve pair (conftest.py)
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +193,43 @@ def test_online_termination_closes_weak_streams_early(backend):
         backend, next(iter(plan.models.values())), frame, prompt=plan.strategies[0].prompt, max_tokens=32
     )
     assert backend.streams is False
+
+
+def test_asyncio_asks_and_streams_equal_batched_samples(server):
+    """``acomplete`` and ``astream`` (``cascadec serve``'s path) send the batch path's request:
+    the same samples, token counts and logprobs, the streamed text passed on piece by piece."""
+    import asyncio
+
+    from cascadec.compiler import compile_markers
+
+    plan, _ = compile_markers([MARKER], registry=load_registry(named_registry("zoo")))
+    b = OpenAIBackend(endpoints=server)
+    try:
+        b.load(next(iter(plan.models.values())))
+        reqs = [
+            GenerationRequest(f"r{i}", "p", f"{i}+{9 * i}=", 3, 0.7, 1.0, 24, 50 + i, i) for i in range(3)
+        ]
+        greedy = GenerationRequest("g", "p", "12+30=", 1, 0.0, 1.0, 24, 3)
+        batch = b.generate([*reqs, greedy])
+        pieces: list[str] = []
+
+        async def on_delta(text: str) -> None:
+            pieces.append(text)
+
+        async def both():
+            try:
+                asked = await asyncio.gather(*(b.acomplete(r) for r in reqs))
+                return [*asked, [await b.astream(greedy, on_delta)]]
+            finally:
+                await b.aclose()  # the asyncio client belongs to this loop
+
+        got = asyncio.run(both())
+        for mine, theirs in zip(got, batch, strict=True):
+            assert [(s.text, s.num_tokens, s.finish_reason) for s in mine] == [
+                (s.text, s.num_tokens, s.finish_reason) for s in theirs[: len(mine)]
+            ]
+            for x, y in zip(mine, theirs, strict=False):
+                assert list(x.logprobs) == pytest.approx(list(y.logprobs), abs=1e-4)
+        assert "".join(pieces) == got[-1][0].text and len(pieces) > 1
+    finally:
+        b.close()

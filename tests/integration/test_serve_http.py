@@ -1,10 +1,9 @@
 """``cascadec serve`` for real: the official OpenAI client -> cascadec serve (uvicorn, a
-subprocess) -> real ``vllm serve`` endpoints of two zoo models (started by
-``runtime/launch_vllm_serve.sh``), all on loopback, once for the module.
+subprocess) -> real ``vllm serve`` endpoints of two zoo models (the session's pair, started by
+``runtime/launch_vllm_serve.sh``: see conftest.py), all on loopback.
 """
 
 import json
-import os
 import subprocess
 import sys
 import urllib.request
@@ -20,26 +19,13 @@ pytestmark = pytest.mark.integration
 openai = pytest.importorskip("openai")
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "runtime" / "launch_vllm_serve.sh"
 CASCADE = "mv_cascade_0.034M_k4_t0.7_1.1M_k1_t0.0"
 LARGE = "cascadec-zoo/arith-1.1M"
 
 
 @pytest.fixture(scope="module")
-def endpoints(tmp_path_factory):
-    state = tmp_path_factory.mktemp("vllm-serve")
-    env = {**os.environ, "MODELS": "0.034M,1.1M", "PORT": str(free_port()), "STATE_DIR": str(state)}
-    env |= {"WAIT_S": "300", "PYTHON": sys.executable}
-    registry = str(ROOT / "specs" / "models" / "zoo.yaml")
-    started = subprocess.run(
-        ["bash", str(SCRIPT), "start", registry], env=env, capture_output=True, text=True
-    )
-    try:
-        logs = "".join(p.read_text(errors="replace")[-3000:] for p in state.glob("*.log"))
-        assert started.returncode == 0, started.stdout + started.stderr + logs
-        yield state / "endpoints.json"
-    finally:
-        subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True)
+def endpoints(vllm_serve):
+    return vllm_serve  # the session's vllm serve pair (conftest.py)
 
 
 @pytest.fixture(scope="module")

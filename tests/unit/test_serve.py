@@ -273,6 +273,7 @@ def test_beyond_concurrency_and_queue_is_429():
         (["--endpoints", "missing.json"], "no such endpoints file"),
         (["--specs", "no/such/dir"], "no such folder"),
         (["--engines", "local", "--endpoints", "http://x/v1"], "not both"),
+        (["--endpoints", "http://x/v1", "--timeout", "0"], "--timeout: Input should be greater than 0"),
     ],
 )
 def test_cli_usage_errors(args, message):
@@ -280,6 +281,19 @@ def test_cli_usage_errors(args, message):
         [sys.executable, "-m", "cascadec", "serve", *args], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cli_has_an_option_for_every_setting():
+    from typer.testing import CliRunner
+
+    from cascadec.cli import app
+    from cascadec.serve.cli import FIELDS, _flag
+
+    text = CliRunner().invoke(app, ["serve", "--help"], terminal_width=200).output
+    secret_names = {"auth_env", "upstream_key_env"}  # environment variable names, never options
+    for name, field in FIELDS.items():
+        if name not in secret_names:
+            assert _flag(name) in text and field.description.split(":")[0] in text, name
 
 
 def test_cli_broken_spec_stops_startup(tmp_path):

@@ -11,7 +11,10 @@ batches (``generate``) through the streaming adapter: ``load`` points the backen
 endpoint and checks that it really serves that model; ``generate`` sends one ``/completions``
 request per problem with ``n = k`` (so the server shares the prompt prefix), many in flight at
 once so the server batches them. Sampling parameters are always explicit, and the seed is
-``request_seed(seed, first_sample)`` (:mod:`cascadec.core.seeds`), as in the offline backend, so a retry never repeats samples.
+``request_seed(seed, first_sample)`` (:mod:`cascadec.core.seeds`), as in the offline backend,
+so a retry never repeats samples. ``acomplete`` and ``astream`` send the same request from an
+asyncio loop (``cascadec serve`` sends each ask as it comes; ``vllm serve`` batches them); every
+path writes and reads the wire format in :mod:`cascadec.runtime.backends.openai_wire`.
 
 Endpoints, first match wins: the ``endpoints`` option (a ``{model id: base URL}`` mapping or
 an ``endpoints.json`` path), ``base_url`` (one server for every model), the
@@ -27,22 +30,18 @@ import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from types import SimpleNamespace
 
-from cascadec.core.seeds import request_seed
 from cascadec.errors import BackendError, CascadecError
 from cascadec.limits import MAX_SPEC_BYTES, read_regular_file
 from cascadec.plan import PlanModel
-from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample, top_logprobs_entropy
+from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
+from cascadec.runtime.backends.openai_wire import Chunks, choice_sample, completion_args, too_long
 from cascadec.runtime.backends.streaming import StreamEvent
 from cascadec.runtime.confidence import token_confidence
 
 ENDPOINTS_ENV = "CASCADEC_ENDPOINTS"
 DEFAULT_ENDPOINTS = Path("runs/vllm-serve/endpoints.json")
 INSTALL_HINT = "the openai backend needs the openai client: pip install 'cascadec[openai]'"
-# Phrases vLLM uses when a prompt does not fit the model: answered as truncated empty samples,
-# as the offline backend does, instead of failing the whole batch.
-TOO_LONG = ("maximum context length", "max_model_len", "too long", "context length")
 
 
 def read_endpoints(source: str | os.PathLike | Mapping[str, str] | None) -> dict[str, str]:
@@ -101,6 +100,7 @@ class OpenAIBackend:
         self.url: str | None = None
         self.info: dict = {}
         self._client = None
+        self._async = None  # AsyncOpenAI of the loaded endpoint (acomplete, astream)
         self._pool: ThreadPoolExecutor | None = None
         self._events: queue.Queue = queue.Queue()
         self._in_flight: dict[str, int] = {}  # streamed request id -> samples still to come
@@ -169,7 +169,7 @@ class OpenAIBackend:
             self._pool = None
         if self._client is not None:
             self._client.close()
-        self._client, self.model, self.url = None, None, None
+        self._client, self._async, self.model, self.url = None, None, None, None
 
     # --- streaming (cascadec.runtime.backends.streaming) ------------------------------------
     def submit(self, requests: Sequence[GenerationRequest], stream_tokens: bool = False) -> None:
@@ -223,57 +223,35 @@ class OpenAIBackend:
         """Run in a pool thread: stream sample ``i`` of ``req`` into the event queue."""
         import openai
 
-        greedy = req.temperature <= 0
-        text, tokens, chosen, tops, finish = [], [], [], [], None
+        chunks = Chunks()
         try:
-            stream = self._client.completions.create(
-                model=self.model.id,
-                prompt=req.prompt,
-                n=1,
-                temperature=0.0 if greedy else req.temperature,
-                top_p=1.0 if greedy else req.top_p,
-                max_tokens=req.max_tokens,
-                seed=request_seed(req.seed, req.first_sample + i),
-                logprobs=max(1, self.logprobs),
-                stream=True,
-            )
+            stream = self._client.completions.create(**self.request_args(req, offset=i, stream=True))
             with stream:
                 for chunk in stream:
                     for choice in chunk.choices:
-                        text.append(choice.text or "")
-                        lp = choice.logprobs
-                        if lp is not None and lp.tokens:
-                            new = [float("nan") if v is None else float(v) for v in lp.token_logprobs or ()]
-                            tokens += lp.tokens
-                            chosen += new or [float("nan")] * len(lp.tokens)
-                            tops += lp.top_logprobs or [None] * len(lp.tokens)
-                            if stream_tokens and new:
-                                confs = tuple(
-                                    token_confidence((t or {}).values(), self.logprobs)
-                                    for t in (lp.top_logprobs or [None] * len(new))
+                        new = chunks.add(choice)
+                        if stream_tokens and new:
+                            confs = tuple(
+                                token_confidence((t or {}).values(), self.logprobs)
+                                for t in chunks.tops[-len(new) :]
+                            )
+                            for j in indices:
+                                self._events.put(
+                                    StreamEvent(req.request_id, j, logprobs=new, confidences=confs)
                                 )
-                                for j in indices:
-                                    self._events.put(
-                                        StreamEvent(req.request_id, j, logprobs=tuple(new), confidences=confs)
-                                    )
-                        finish = choice.finish_reason or finish
                     if flag.is_set():
-                        finish = "abort"
+                        chunks.finish = "abort"
                         break
         except openai.BadRequestError as exc:
-            if not any(phrase in str(exc).lower() for phrase in TOO_LONG):
+            if not too_long(exc):
                 self._events.put(BackendError(f"{self.url}: request {req.request_id} rejected: {exc}"))
                 return
-            finish = "length"
-        except openai.APIConnectionError:
-            self._events.put(BackendError(f"lost the connection to {self.url} (model {self.model.id})"))
-            return
+            chunks.finish = "length"
         except openai.APIError as exc:
-            self._events.put(BackendError(f"{self.url}: request {req.request_id} failed: {exc}"))
+            self._events.put(self.failure(exc, req))
             return
-        logprobs = SimpleNamespace(tokens=tokens, token_logprobs=chosen, top_logprobs=tops)
-        sample = self._sample(SimpleNamespace(text="".join(text), finish_reason=finish, logprobs=logprobs))
-        if finish == "abort":
+        sample = self.to_sample(chunks.choice())
+        if chunks.finish == "abort":
             sample = Sample(
                 sample.text, sample.num_tokens, "abort", sample.logprobs, sample.entropies, sample.confidences
             )
@@ -281,52 +259,107 @@ class OpenAIBackend:
             self._events.put(StreamEvent(req.request_id, j, sample))
 
     # --- one request ----------------------------------------------------------------------
+    def request_args(self, request: GenerationRequest, *, offset: int = 0, stream: bool = False) -> dict:
+        """The ``/completions`` arguments of ``request`` (or of its sample ``offset`` alone, streamed)."""
+        assert self.model is not None
+        return completion_args(request, self.model.id, self.logprobs, offset=offset, stream=stream)
+
     def _complete(self, request: GenerationRequest) -> list[Sample]:
         import openai
 
         assert self.model is not None and self._client is not None
-        # vLLM refuses n > 1 at T = 0: greedy samples are copies of one (as offline)
-        greedy = request.temperature <= 0
         try:
-            response = self._client.completions.create(
-                model=self.model.id,
-                prompt=request.prompt,
-                n=1 if greedy else request.n,
-                temperature=0.0 if greedy else request.temperature,
-                top_p=1.0 if greedy else request.top_p,
-                max_tokens=request.max_tokens,
-                seed=request_seed(request.seed, request.first_sample),
-                # always ask for logprobs: their tokens are the only per-sample token count
-                logprobs=max(1, self.logprobs),
-            )
-        except openai.BadRequestError as exc:
-            if any(phrase in str(exc).lower() for phrase in TOO_LONG):
-                return [Sample("", 0, "length")] * request.n
-            raise BackendError(
-                f"{self.url}: model {self.model.id!r}: request {request.request_id} rejected: {exc}"
-            ) from None
-        except openai.APIConnectionError:
-            raise BackendError(f"lost the connection to {self.url} (model {self.model.id})") from None
+            response = self._client.completions.create(**self.request_args(request))
         except openai.APIError as exc:
-            raise BackendError(
-                f"{self.url}: model {self.model.id!r}: request {request.request_id} failed "
-                f"after {self.max_retries} retries: {exc}"
-            ) from None
+            return self._refused(exc, request)
+        return self.to_samples(response, request)
+
+    async def acomplete(self, request: GenerationRequest) -> list[Sample]:
+        """:meth:`generate` for one request, on the running event loop (no thread per request).
+
+        Same arguments, same parsing, same errors as the batch path: a server sends each of
+        its clients' asks as soon as it has it and lets ``vllm serve`` batch them continuously.
+        """
+        import openai
+
+        try:
+            response = await self.async_client().completions.create(**self.request_args(request))
+        except openai.APIError as exc:
+            return self._refused(exc, request)
+        return self.to_samples(response, request)
+
+    async def astream(self, request: GenerationRequest, on_delta) -> Sample:
+        """One sample (``n`` must be 1), each piece of text awaited through ``on_delta`` as made."""
+        import openai
+
+        chunks = Chunks()
+        try:
+            stream = await self.async_client().completions.create(**self.request_args(request, stream=True))
+            async for chunk in stream:
+                for choice in chunk.choices:
+                    chunks.add(choice)
+                    if choice.text:
+                        await on_delta(choice.text)
+        except openai.APIError as exc:
+            if isinstance(exc, openai.BadRequestError) and too_long(exc):
+                return Sample("", 0, "length")
+            raise self.failure(exc, request) from None
+        return self.to_sample(chunks.choice())
+
+    def async_client(self):
+        """The asyncio client of the loaded endpoint, made on first use (on the caller's loop)."""
+        if self.url is None:
+            raise BackendError("openai backend: no model loaded (call load first)")
+        if self._async is None:
+            import openai
+
+            self._async = openai.AsyncOpenAI(
+                base_url=self.url, api_key=self.api_key, timeout=self.timeout_s, max_retries=self.max_retries
+            )
+        return self._async
+
+    async def aclose(self) -> None:
+        """Close the asyncio client on its own loop (then :meth:`close` frees the rest)."""
+        if self._async is not None:
+            client, self._async = self._async, None
+            await client.close()
+
+    def _refused(self, exc, request: GenerationRequest) -> list[Sample]:
+        """A prompt too long for the model is n truncated empty samples; anything else fails."""
+        import openai
+
+        if isinstance(exc, openai.BadRequestError) and too_long(exc):
+            return [Sample("", 0, "length")] * request.n
+        raise self.failure(exc, request) from None
+
+    def failure(self, exc, request: GenerationRequest) -> BackendError:
+        """The backend error an OpenAI client exception stands for."""
+        import openai
+
+        if isinstance(exc, openai.APIConnectionError):
+            return BackendError(f"lost the connection to {self.url} (model {self.model_id})")
+        if isinstance(exc, openai.BadRequestError):
+            return BackendError(
+                f"{self.url}: model {self.model_id!r}: request {request.request_id} rejected: {exc}"
+            )
+        return BackendError(
+            f"{self.url}: model {self.model_id!r}: request {request.request_id} failed "
+            f"after {self.max_retries} retries: {exc}"
+        )
+
+    @property
+    def model_id(self) -> str | None:
+        return None if self.model is None else self.model.id
+
+    def to_samples(self, response, request: GenerationRequest) -> list[Sample]:
+        """The ``n`` samples of one ``/completions`` response, in index order."""
+        greedy = request.temperature <= 0
         choices = sorted(response.choices, key=lambda c: c.index)
         if len(choices) != (1 if greedy else request.n):
             raise BackendError(f"{self.url} returned {len(choices)} samples for n={request.n}")
-        samples = [self._sample(c) for c in choices]
+        samples = [self.to_sample(c) for c in choices]
         return samples * request.n if greedy else samples
 
-    def _sample(self, choice) -> Sample:
-        finish = "stop" if choice.finish_reason == "stop" else "length"
-        lp = choice.logprobs
-        if lp is None or lp.tokens is None:
-            raise BackendError(f"{self.url} returned no logprobs; cannot count tokens per sample")
-        if not self.logprobs:
-            return Sample(choice.text, len(lp.tokens), finish)
-        chosen = tuple(float("nan") if v is None else float(v) for v in lp.token_logprobs or ())
-        tops = lp.top_logprobs or [None] * len(lp.tokens)
-        entropies = tuple(top_logprobs_entropy((t or {}).values()) for t in tops)
-        confidences = tuple(token_confidence((t or {}).values(), self.logprobs) for t in tops)
-        return Sample(choice.text, len(lp.tokens), finish, chosen, entropies, confidences)
+    def to_sample(self, choice) -> Sample:
+        """One completion choice (``text``, ``finish_reason``, ``logprobs``) as a sample."""
+        return choice_sample(choice, self.logprobs, self.url)
