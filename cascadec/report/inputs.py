@@ -169,7 +169,10 @@ def _sim_entry(row, path: Path) -> Entry:
         rates = [float(x) for x in row["escalation_rates"]]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(f"simulation JSON row lacks or mistypes {exc}", where=path) from None
-    escalated = [round(r * n) for r, n in zip(rates, reached, strict=False)] + [0]
+    if problems < 0 or any(n < 0 for n in reached) or not all(0.0 <= r <= 1.0 for r in rates):
+        raise DataError("simulation JSON has negative counts or escalation rates outside [0, 1]", where=path)
+    escalated = [round(r * n) for r, n in zip(rates, reached, strict=False)]
+    escalated += [0] * (len(reached) - len(escalated))
     answered = [n - e for n, e in zip(reached, escalated, strict=False)]
     entry = Entry(name, str(path), Origin.SIMULATION, problems, acc, cost, reached, answered)
     per = row.get("per_problem")
