@@ -39,7 +39,9 @@ def bank_inputs(
         try:
             plan = load_plan(found[0])
         except PlanError as exc:
-            raise fail(f"{exc}; name the bank's models with --models REGISTRY instead", exit_code(exc)) from None
+            raise fail(
+                f"{exc}; name the bank's models with --models REGISTRY instead", exit_code(exc)
+            ) from None
     frame = read_table(data)
     if limit is not None:
         frame = frame.head(limit)

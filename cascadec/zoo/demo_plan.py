@@ -15,6 +15,7 @@ from cascadec.plan import Plan, seal
 
 DEMO_SEED = 20261125  # held-out: the zoo's training streams never use "test:" seeds
 DEMO_SOURCE = "demo:"  # the demo plan's source: manifests of demo runs record it
+VOTE_BASELINE = (4, 0.7)  # (k, T) of the vote baselines when the cascade's first tier is greedy
 
 
 def demo_spec_path() -> Path:
@@ -42,12 +43,18 @@ class DemoPlan:
     table: pd.DataFrame
     cascade: str
     greedy: dict[str, str]  # zoo alias -> key of the model answering alone, greedily
-    vote: dict[str, str]  # zoo alias -> key of its majority vote at the cascade's first k and T
+    vote: dict[str, str]  # zoo alias -> key of its majority vote (see ``vote_baseline``)
     reference: str  # the largest model greedy: what the cascade must match
 
     @property
     def baselines(self) -> list[str]:
         return [key for alias in self.greedy for key in (self.greedy[alias], self.vote[alias])]
+
+
+def vote_baseline(k: int, temperature: float) -> tuple[int, float]:
+    """The vote every model is compared at: the cascade's first tier when it samples a vote,
+    else ``VOTE_BASELINE`` (a greedy first tier would make the vote baseline its greedy twin)."""
+    return (k, temperature) if k > 1 and temperature > 0 else VOTE_BASELINE
 
 
 def build_demo(spec: Path, n: int, seed: int) -> DemoPlan:
@@ -62,7 +69,8 @@ def build_demo(spec: Path, n: int, seed: int) -> DemoPlan:
     registry = load_registry(named_registry("zoo"))
     first = cascade.tiers[0]
     aliases = [entry.aliases[0] for entry in sorted(registry.models, key=lambda e: e.params)]
-    markers = {a: (a, vote_marker(a, first.k, first.temperature)) for a in aliases}
+    vote_k, vote_t = vote_baseline(first.k, first.temperature)
+    markers = {a: (a, vote_marker(a, vote_k, vote_t)) for a in aliases}
     baseline_plan, _ = compile_markers([m for pair in markers.values() for m in pair], registry=registry)
     greedy = {a: baseline_plan.strategy(markers[a][0]).key for a in aliases}
     vote = {a: baseline_plan.strategy(markers[a][1]).key for a in aliases}

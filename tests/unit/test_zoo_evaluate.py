@@ -56,8 +56,22 @@ def test_measure_reads_the_ladder_off_a_replayed_run(tmp_path):
         answers[(small.id, p["id"])] = [right] * 5 if i % 2 == 0 else [wrong, right, wrong, "7", wrong]
         answers[(mid.id, p["id"])] = [right] * 5
         answers[(large.id, p["id"])] = [right] * 5
+    spec = tmp_path / "vote_cascade.yaml"  # an agreement cascade, whatever the shipped demo is
+    spec.write_text(
+        "version: 1\nname: vote_cascade\nmodels: zoo\n"
+        "defaults: {max_tokens: 48, prompt: raw, seed: 0}\n"
+        "strategy:\n  cascade:\n"
+        "    - {model: 0.034M, k: 4, temperature: 0.7, escalate_if: 'agreement < 1.0'}\n"
+        "    - {model: 1.1M, k: 1, temperature: 0.0}\n"
+        "  final_answer: last_tier\n"
+    )
     ladder = measure(
-        20, 9, tmp_path / "run", backend="replay", bank=bank_from_answers(answers, logprob=-0.001)
+        20,
+        9,
+        tmp_path / "run",
+        backend="replay",
+        spec=spec,
+        bank=bank_from_answers(answers, logprob=-0.001),
     )
     assert [m.alias for m in ladder.models] == ["0.034M", "0.084M", "1.1M"]
     assert ladder.models[0].greedy == 0.5 and ladder.models[0].vote == 0.5
@@ -68,14 +82,16 @@ def test_measure_reads_the_ladder_off_a_replayed_run(tmp_path):
 
 
 def test_demo_plan_names_every_strategys_role():
-    from cascadec.zoo.demo_plan import DEMO_SOURCE, build_demo, demo_spec_path
+    from cascadec.zoo.demo_plan import DEMO_SOURCE, build_demo, demo_spec_path, vote_baseline
 
     demo = build_demo(demo_spec_path(), 3, 0)
     keys = [s.key for s in demo.plan.strategies]
     assert keys[0] == demo.cascade and sorted(keys[1:]) == sorted(demo.baselines)
     assert demo.greedy == {"0.034M": "0.034M", "0.084M": "0.084M", "1.1M": "1.1M"}
-    k = demo.plan.strategies[0].tiers[0].k  # votes at the cascade's first-tier k
-    assert demo.vote == {a: f"mv_{a}_k{k}_t0.7" for a in demo.greedy}
+    first = demo.plan.strategies[0].tiers[0]
+    k, t = vote_baseline(first.k, first.temperature)  # a real vote, never a greedy twin
+    assert k > 1 and t > 0
+    assert demo.vote == {a: f"mv_{a}_k{k}_t{t}" for a in demo.greedy}
     assert demo.reference == "1.1M"
     assert len(demo.table) == 3 * len(keys) and set(demo.table["strategy"]) == set(keys)
     assert demo.plan.source.startswith(DEMO_SOURCE)
