@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.cascadec-installed
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
-	$(PY) -m pip install -e '.[cpu,openai,ray,serve,dev]'
+	$(PY) -m pip install -e '.[cpu,openai,ray,serve,dev,bench]'
 	@# torchvision/torchaudio/torchcodec break `transformers` imports on the CPU build
 	$(PY) -m pip uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
 	@touch $(STAMP)
