@@ -32,8 +32,14 @@ def online_plan(model: PlanModel, prompt: str, online: bool, max_tokens: int = 2
     return seal(Plan(models={model.id: model}, strategies=(mv,), source="<online test>"))
 
 
-def check_online_saves_tokens(backend, model: PlanModel, frame: pd.DataFrame, prompt: str = "raw", **kw):
-    """Abort really stops generation: fewer tokens than the same samples drawn in full."""
+def check_online_saves_tokens(
+    backend, model: PlanModel, frame: pd.DataFrame, prompt: str = "raw", saving_seen: bool = True, **kw
+):
+    """Abort really stops generation: fewer tokens than the same samples drawn in full.
+
+    ``saving_seen=False`` (``vllm serve``): over HTTP a tiny zoo model has often streamed its whole
+    trace before the monitor judged its first window, so the saving cannot be asserted there; the
+    protocol (aborts recorded, the rest identical, replay decides alike) still is."""
     eq = Equivalence("exact")
     _, full, _, _ = execute(prepare(online_plan(model, prompt, False, **kw), frame), backend, equivalence=eq)
     problems, live, executor, _ = execute(
@@ -48,8 +54,9 @@ def check_online_saves_tokens(backend, model: PlanModel, frame: pd.DataFrame, pr
     assert executor.stats[model.id].aborted_samples == len(stopped)
     assert stopped["answer"].isna().all()
     assert (stopped["num_tokens"] <= stopped["num_tokens_full"]).all()
-    assert (stopped["num_tokens"] < stopped["num_tokens_full"]).any(), "every abort came too late"
-    assert live["num_tokens"].sum() < full["num_tokens"].sum()
+    if saving_seen:
+        assert (stopped["num_tokens"] < stopped["num_tokens_full"]).any(), "every abort came too late"
+        assert live["num_tokens"].sum() < full["num_tokens"].sum()
     ran = both[both["finish_reason"] != "abort"]
     assert (ran["text"] == ran["text_full"]).all(), "the traces not stopped are the fixed run's"
     # a replay of the run's own samples makes the very same decisions

@@ -190,7 +190,12 @@ def test_online_termination_closes_weak_streams_early(backend):
     plan, _ = compile_markers([MARKER], registry=load_registry(named_registry("zoo")))
     frame = pd.DataFrame(sample_problems(6, 717))
     check_online_saves_tokens(
-        backend, next(iter(plan.models.values())), frame, prompt=plan.strategies[0].prompt, max_tokens=32
+        backend,
+        next(iter(plan.models.values())),
+        frame,
+        prompt=plan.strategies[0].prompt,
+        max_tokens=32,
+        saving_seen=False,
     )
     assert backend.streams is False
 
