@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cascadec.errors import DataError, InputFileError
+from cascadec.limits import MAX_DATA_BYTES, read_regular_file
 
 
 class Origin(StrEnum):
@@ -143,12 +144,15 @@ def _plan_tiers(path: Path) -> dict[str, int]:
 
 def load_simulation(path: Path) -> list[Entry]:
     """The strategies of a ``cascadec simulate --json`` file."""
+    raw = read_regular_file(path, MAX_DATA_BYTES, "simulation JSON")  # never waits on a FIFO
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
+        body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise DataError("not a simulation JSON (not UTF-8 text)", where=path) from None
     except json.JSONDecodeError as exc:
         raise DataError(f"not a simulation JSON: {exc.msg} at line {exc.lineno}", where=path) from None
+    except RecursionError:
+        raise DataError("not a simulation JSON: nested too deeply", where=path) from None
     rows = body.get("strategies") if isinstance(body, dict) else None
     if not isinstance(rows, list) or not rows:
         raise DataError(

@@ -4,6 +4,7 @@ inputs or an existing report give one message and exit 1/2."""
 
 import json
 import math
+import os
 import struct
 
 import numpy as np
@@ -152,6 +153,8 @@ def test_report_without_a_bank_has_no_baselines(files, tmp_path):
         (["missing-dir"], 2, "no such run directory"),
         (["{bad}"], 1, "not a simulation JSON"),
         (["{notsim}"], 1, "not a `cascadec simulate --json` output"),
+        (["{fifo}"], 2, "not a regular file"),  # never waits for a writer
+        (["{deep}"], 1, "nested too deeply"),
         (["{run}", "--bank", "{bank}"], 2, "--bank and --data go together"),
         (["{run}", "--equivalence", "fuzzy"], 2, "--equivalence"),
     ],
@@ -159,9 +162,13 @@ def test_report_without_a_bank_has_no_baselines(files, tmp_path):
 def test_bad_inputs_are_one_message(files, tmp_path, args, code, message):
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "notsim.json").write_text(json.dumps({"accuracy": 1}))
+    (tmp_path / "deep.json").write_text("[" * 100_000)
+    os.mkfifo(tmp_path / "fifo.json")
     subs = {
         "{bad}": tmp_path / "bad.json",
         "{notsim}": tmp_path / "notsim.json",
+        "{fifo}": tmp_path / "fifo.json",
+        "{deep}": tmp_path / "deep.json",
         "{run}": files / "cascade",
         "{bank}": files / "bank.parquet",
     }
