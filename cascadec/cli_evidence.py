@@ -52,15 +52,16 @@ def print_frame(rows: list[dict], title: str) -> None:
     for col in rows[0]:
         table.add_column(str(col), justify="left" if col in ("strategy", "model") else "right")
     for r in rows:
-        table.add_row(*(_fmt(v) for v in r.values()))
+        table.add_row(*(fmt_value(v) for v in r.values()))
     console().print(table)
 
 
-def _fmt(v) -> str:
+def fmt_value(v, sep: str = " ") -> str:
+    """One cell of an evidence table: floats to 4 significant digits, lists joined by ``sep``."""
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, list):
-        return " ".join(_fmt(x) for x in v)
+        return sep.join(fmt_value(x, sep) for x in v)
     return "-" if v is None else str(v)
 
 

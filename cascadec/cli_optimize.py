@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from cascadec.cli_evidence import console, fail, guarded, print_frame
+from cascadec.cli_evidence import console, fail, fmt_value, guarded, print_frame
 from cascadec.limits import check_output_file, write_output
 
 POINT_HEAD = "# A Pareto point written by `cascadec optimize`"  # how an earlier output is recognised
@@ -28,11 +28,7 @@ MD_COLUMNS = ("point", "accuracy", "accuracy_ci95", "cost_ratio", "cost_ratio_ci
 
 
 def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, list):
-        return "–".join(_fmt(x) for x in v)
-    return "-" if v is None else str(v)
+    return fmt_value(v, sep="–")  # an interval lo–hi in Markdown
 
 
 def markdown(body: dict) -> str:

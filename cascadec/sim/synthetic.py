@@ -15,6 +15,15 @@ from cascadec.runtime.testing import sample_text
 
 SYNTHETIC_MODELS = {"S": 1.0, "M": 4.0, "L": 30.0}  # id → params (cost per token)
 SKILL = {"S": 0.35, "M": 0.65, "L": 0.97}
+SYNTHETIC_ALIASES = {"S": "0.1M", "M": "0.4M", "L": "3M"}  # what specs over a synthetic bank name
+
+
+def synthetic_registry_yaml(ids: tuple[str, ...] = tuple(SYNTHETIC_MODELS)) -> str:
+    """A model registry (YAML) of the synthetic models ``ids``, so specs can name them by alias."""
+    rows = "".join(
+        f"  - {{id: {i}, aliases: [{SYNTHETIC_ALIASES[i]}], params: {SYNTHETIC_MODELS[i]}}}\n" for i in ids
+    )
+    return "version: 1\nprompt: raw\nmodels:\n" + rows
 
 
 def synthetic_problems(n: int, seed: int = 0) -> pd.DataFrame:

@@ -13,7 +13,12 @@ from cascadec.runtime.session import Prepared, execute
 from cascadec.runtime.testing import make_plan, strategy, tier
 from cascadec.sim.estimate import bank_estimate
 from cascadec.sim.simulate import problems_for, simulate
-from cascadec.sim.synthetic import SYNTHETIC_MODELS, synthetic_bank, synthetic_problems
+from cascadec.sim.synthetic import (
+    SYNTHETIC_MODELS,
+    synthetic_bank,
+    synthetic_problems,
+    synthetic_registry_yaml,
+)
 
 EQ = Equivalence("exact")
 runner = CliRunner()
@@ -79,10 +84,7 @@ def test_explain_bank_command(world, tmp_path):
     frame, bank, _ = world
     frame.to_json(tmp_path / "p.jsonl", orient="records", lines=True)
     write_bank(bank, tmp_path / "bank.parquet")
-    (tmp_path / "reg.yaml").write_text(
-        "version: 1\nprompt: raw\nmodels:\n  - {id: S, aliases: [0.1M], params: 1.0}\n"
-        "  - {id: L, aliases: [3M], params: 30.0}\n"
-    )
+    (tmp_path / "reg.yaml").write_text(synthetic_registry_yaml(("S", "L")))
     (tmp_path / "s.yaml").write_text(
         "version: 1\nname: c\nmodels: reg.yaml\ndefaults: {max_tokens: 48, prompt: raw}\nstrategy:\n  cascade:\n"
         '    - {model: 0.1M, k: 4, temperature: 0.7, escalate_if: "agreement < 1.0"}\n    - {model: 3M}\n'

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cascadec.cli import app
 from cascadec.runtime.backends.replay import write_bank
-from cascadec.sim.synthetic import synthetic_bank, synthetic_problems
+from cascadec.sim.synthetic import synthetic_bank, synthetic_problems, synthetic_registry_yaml
 
 runner = CliRunner()
 SPACE = """version: 1
@@ -36,12 +36,7 @@ def files(tmp_path_factory):
     problems = synthetic_problems(200, seed=3)
     problems.to_json(d / "p.jsonl", orient="records", lines=True)
     write_bank(synthetic_bank(problems, k=4, temperatures=(0.7,), seed=3), d / "bank.parquet")
-    (d / "reg.yaml").write_text(
-        "version: 1\nprompt: raw\nmodels:\n"
-        "  - {id: S, aliases: [0.1M], params: 1.0}\n"
-        "  - {id: M, aliases: [0.4M], params: 4.0}\n"
-        "  - {id: L, aliases: [3M], params: 30.0}\n"
-    )
+    (d / "reg.yaml").write_text(synthetic_registry_yaml())
     (d / "space.yaml").write_text(SPACE)
     (d / "sim.yaml").write_text(SPACE.split("search:")[0])
     (d / "notes.json").write_text('{"mine": "keep"}\n')

@@ -16,7 +16,12 @@ from cascadec.runtime.testing import make_plan, strategy, tier
 from cascadec.sim.calibrate import split
 from cascadec.sim.optimize import optimize, pareto_front, sample_candidates
 from cascadec.sim.simulate import problems_for, simulate
-from cascadec.sim.synthetic import SYNTHETIC_MODELS, synthetic_bank, synthetic_problems
+from cascadec.sim.synthetic import (
+    SYNTHETIC_MODELS,
+    synthetic_bank,
+    synthetic_problems,
+    synthetic_registry_yaml,
+)
 
 EQ = Equivalence("exact")
 runner = CliRunner()
@@ -106,10 +111,7 @@ def test_optimize_command_writes_specs_that_compile(tmp_path):
     problems = synthetic_problems(300, seed=9)
     problems.to_json(tmp_path / "p.jsonl", orient="records", lines=True)
     write_bank(synthetic_bank(problems, k=4, temperatures=(0.7,), seed=9), tmp_path / "bank.parquet")
-    (tmp_path / "reg.yaml").write_text(
-        "version: 1\nprompt: raw\nmodels:\n  - {id: S, aliases: [0.1M], params: 1.0}\n"
-        "  - {id: L, aliases: [3M], params: 30.0}\n"
-    )
+    (tmp_path / "reg.yaml").write_text(synthetic_registry_yaml(("S", "L")))
     (tmp_path / "space.yaml").write_text(SPACE)
     out = tmp_path / "elsewhere" / "front"
     argv = [

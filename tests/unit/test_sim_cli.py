@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from cascadec.cli import app
 from cascadec.runtime.backends.replay import write_bank
-from cascadec.sim.synthetic import synthetic_bank, synthetic_problems
+from cascadec.sim.synthetic import synthetic_bank, synthetic_problems, synthetic_registry_yaml
 
 runner = CliRunner()
 
@@ -18,12 +18,7 @@ def files(tmp_path_factory):
     problems = synthetic_problems(30, seed=1)
     problems.to_json(d / "p.jsonl", orient="records", lines=True)
     write_bank(synthetic_bank(problems, k=8, seed=1), d / "bank.parquet")
-    (d / "reg.yaml").write_text(
-        "version: 1\nprompt: raw\nmodels:\n"
-        "  - {id: S, aliases: [0.1M], params: 1.0}\n"
-        "  - {id: M, aliases: [0.4M], params: 4.0}\n"
-        "  - {id: L, aliases: [3M], params: 30.0}\n"
-    )
+    (d / "reg.yaml").write_text(synthetic_registry_yaml())
     (d / "spec.yaml").write_text(
         "version: 1\nname: c\nmodels: reg.yaml\ndefaults: {max_tokens: 48, prompt: raw}\nstrategy:\n  cascade:\n"
         "    - {model: 0.1M, k: 4, temperature: 0.7, escalate_if: 'agreement < 1.0'}\n"
