@@ -179,3 +179,37 @@ def _held_out(sim, base_plan, strategies, bank, probs, equivalence):
 
     o = (sim or simulate)(_plan_of(base_plan, strategies), bank, probs, equivalence=equivalence).outcome
     return o.correct, o.cost, o.samples
+
+
+def in_sample_floor(
+    candidates: list[PlanStrategy],
+    reference: PlanStrategy,
+    base_plan: Plan,
+    bank,
+    problems: list[Problem],
+    max_loss_pt: float,
+    equivalence=None,
+) -> dict | None:
+    """The cheapest candidate within ``max_loss_pt`` points of the reference's accuracy, chosen
+    and measured on the very same problems — no split, no certificate.
+
+    Not a strategy to ship (it has seen its test problems): a floor. When even this floor misses
+    a cost goal, what limits the cascade is the signals the models give, not the calibration's
+    margin. None when no candidate is within the loss on these problems.
+    """
+    ref = reference.model_copy(update={"key": "__reference__"})
+    pool = [c.model_copy(update={"key": f"c{i}"}) for i, c in enumerate(candidates)]
+    correct, cost = _evaluate(None, base_plan, [*pool, ref], bank, problems, equivalence, None)
+    acc = np.nanmean(correct, axis=1)
+    total = cost.sum(axis=1)
+    ok = np.flatnonzero(acc[:-1] >= acc[-1] - max_loss_pt / 100 - 1e-12)
+    if not ok.size:
+        return None
+    best = int(ok[np.argmin(total[ok])])
+    return {
+        "candidate": best,
+        "accuracy": float(acc[best]),
+        "reference_accuracy": float(acc[-1]),
+        "cost_ratio": float(total[best] / total[-1]) if total[-1] else None,
+        "per_problem_cost": cost[best],
+    }
