@@ -52,8 +52,11 @@ def main() -> None:
         spec = Path(tmp) / "spec.yaml"
         spec.write_text(SPEC)
         prepared = prepare(str(spec), problems)
-        for schedule in ("barrier", "continuous", "barrier", "continuous"):  # interleaved: fair to both
-            backend = VLLMBackend()
+        # interleaved, a fresh engine per run: fair to both. A smoke run loads one engine for both.
+        shared = VLLMBackend() if args.smoke else None
+        schedules = ("barrier", "continuous") if args.smoke else ("barrier", "continuous") * 2
+        for schedule in schedules:
+            backend = shared or VLLMBackend()
             t0 = time.perf_counter()
             res, samples, executor, _ = execute(
                 prepared, backend, equivalence=Equivalence("math"), schedule=schedule
