@@ -104,8 +104,6 @@ while IFS=$'\t' read -r id path names tp maxlen dtype mem; do
   if [ "$cpu" = 1 ]; then
     cmd+=(--enforce-eager --no-enable-chunked-prefill --max-num-batched-tokens "$(( ${maxlen:-4096} > 4096 ? ${maxlen:-4096} : 4096 ))")
     cmd+=(--gpu-memory-utilization "${mem:-0.1}")
-    # one CPU worker: the model runs in the engine-core process (no extra torch/vLLM import)
-    if [ "$tp" = 1 ]; then cmd+=(--distributed-executor-backend uni); fi
   elif [ -n "$mem" ]; then
     cmd+=(--gpu-memory-utilization "$mem")
   fi
