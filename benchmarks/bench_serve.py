@@ -15,8 +15,10 @@ are many (128, two problems each: half the table at once; `cascadec run` takes t
 at once), so batching can work on both sides. Requests carry the run's problem ids, so both
 draw the same samples; the share of equal answers is reported. Warm-up is excluded on both sides: one untimed pass of every
 problem through each path first (compiled names, connections, the engines' caches). Then
-timed rounds, interleaved in the order serve, run, run, serve, serve, run ... (the machine is
-shared, so load drifts while we measure), and the median of each side. Figure:
+five timed rounds, interleaved in the order serve, run, run, serve, serve, run ... (the machine
+is shared, so load drifts while we measure), and the median of each side; the CPU seconds each
+process tree (each endpoint, the server, this process) used in every round are recorded beside
+them, which is what says where a round's time went. Figure:
 ``serve_throughput_ratio`` = serve requests/s / run problems/s; latencies p50/p99 beside it
 (absolute, machine-dependent), and the largest model's endpoint called directly by the same
 clients.
@@ -71,6 +73,12 @@ def start_endpoints(state: Path) -> tuple[Path, dict]:
         subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True)
         raise SystemExit(f"vllm serve did not start:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return state / "endpoints.json", env
+
+
+def pid_lines(env: dict) -> list[str]:
+    """``PID MODEL`` lines of the endpoints the launcher started."""
+    pids = Path(env["STATE_DIR"]) / "pids"
+    return [line for line in pids.read_text().splitlines() if line.strip()] if pids.exists() else []
 
 
 def start_server(endpoints: Path, log: Path) -> tuple[subprocess.Popen, str]:
@@ -135,6 +143,38 @@ def load(clients: int, per_client: int, url: str, body) -> dict:
     }
 
 
+def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each root process and all its descendants
+    (Linux ``/proc``; empty elsewhere): where a round's CPU went, per process tree."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    parent, used = {}, {}
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        pid = int(stat.parent.name)
+        parent[pid] = int(fields[1])
+        used[pid] = (int(fields[11]) + int(fields[12])) / tick
+    out = {}
+    for name, root in roots.items():
+        total = 0.0
+        for pid in used:
+            p = pid
+            while p not in (0, 1, root) and p in parent:
+                p = parent[p]
+            total += used[pid] if p == root else 0.0
+        out[name] = total
+    return out
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: round(after[k] - before.get(k, 0.0), 3) for k in after}
+
+
 def median_by(rounds: list[dict], key: str) -> dict:
     """The round whose ``key`` is the median (the lower middle one for an even count)."""
     return sorted(rounds, key=lambda r: r[key])[(len(rounds) - 1) // 2]
@@ -146,7 +186,7 @@ def main() -> None:
     from cascadec.runtime.backends.openai_http import OpenAIBackend
     from cascadec.zoo.task import sample_problems
 
-    clients, per_client, rounds = (4, 2, 1) if args.smoke else (128, 2, 3)
+    clients, per_client, rounds = (4, 2, 1) if args.smoke else (128, 2, 5)
     problems = sample_problems(clients * per_client, DRAW_SEED)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -180,13 +220,20 @@ def main() -> None:
             # warm-up, untimed: both paths see every problem once
             load(clients, per_client, f"{url}/v1/completions", via_serve)
             _, out = batch_run()
+            # CPU per process tree during each round: the endpoints (launcher's pids file), the
+            # server, and this process (the load generator on the serve side, `cascadec run` on
+            # the other)
+            roots = {line.split(" ", 1)[1]: int(line.split(" ", 1)[0]) for line in pid_lines(env)}
+            roots |= {"cascadec serve": server.pid, "this process": os.getpid()}
             serves, runs = [], []
             for r in range(rounds):  # serve, run | run, serve | serve, run ...
                 for side in ("serve", "run") if r % 2 == 0 else ("run", "serve"):
+                    before = cpu_seconds(roots)
                     if side == "serve":
                         serves.append(load(clients, per_client, f"{url}/v1/completions", via_serve))
                     else:
                         runs.append(batch_run()[0])
+                    (serves if side == "serve" else runs)[-1]["cpu_s"] = cpu_delta(before, cpu_seconds(roots))
             largest = load(clients, per_client, largest_url, direct)
             backend.close()
         finally:
@@ -194,8 +241,11 @@ def main() -> None:
                 server.terminate()
                 server.wait(30)
             subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True)
+    serve_cpu, run_cpu = [x.pop("cpu_s") for x in serves], [x.pop("cpu_s") for x in runs]
     serve = median_by(serves, "req_per_s")
     run = median_by(runs, "req_per_s")
+    own = [c.get("cascadec serve") for c in serve_cpu if c.get("cascadec serve") is not None]
+    per_request_ms = round(1000 * statistics.mean(own) / (clients * per_client), 2) if own else None
     same = sum(answers[i]["final_answer"] == a for i, a in enumerate(out["cascade_final_answer"]))
     accuracy = sum(answers[i]["final_answer"] == p["answer"] for i, p in enumerate(problems)) / len(problems)
     escalated = sum(a["escalated"] for a in answers.values()) / len(answers)
@@ -210,6 +260,10 @@ def main() -> None:
         "largest_direct": largest,
         "run": run | {"problems": len(problems), "accuracy": round(float(out["cascade_correct"].mean()), 4)},
         "serve_vs_largest_direct_throughput": round(serve["req_per_s"] / largest["req_per_s"], 4),
+        # CPU seconds per process tree in each timed round (see cpu_seconds)
+        "serve_rounds_cpu_s": serve_cpu,
+        "run_rounds_cpu_s": run_cpu,
+        "cascadec_serve_cpu_ms_per_request": per_request_ms,
         "peak_rss_mib": peak_rss_mib(),
     }
     print(json.dumps(absolute, indent=2))
