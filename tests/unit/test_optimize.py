@@ -4,6 +4,7 @@ never looked at while choosing, --budget samples, and the command writes specs t
 import json
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -14,7 +15,7 @@ from cascadec.runtime.backends.replay import write_bank
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.testing import make_plan, strategy, tier
 from cascadec.sim.calibrate import split
-from cascadec.sim.optimize import optimize, pareto_front, sample_candidates
+from cascadec.sim.optimize import in_sample_floor, optimize, pareto_front, sample_candidates
 from cascadec.sim.simulate import problems_for, simulate
 from cascadec.sim.synthetic import (
     SYNTHETIC_MODELS,
@@ -89,6 +90,30 @@ def test_held_out_is_never_looked_at_while_choosing():
     cal = [(p.calibration["cost_ratio"], p.calibration["accuracy"]) for p in res.points]
     assert [c for c, _ in cal] == sorted(c for c, _ in cal)
     assert [a for _, a in cal] == sorted(a for _, a in cal) and len({a for _, a in cal}) == len(cal)
+
+
+def test_in_sample_floor_is_the_cheapest_candidate_within_the_loss():
+    frame = synthetic_problems(300, seed=5)
+    bank = synthetic_bank(frame, k=4, temperatures=(0.7,), seed=5)
+    problems = problems_for(PLAN, frame)
+    sim = simulate(PLAN, bank, problems, equivalence=EQ).outcome
+    keys = [s.key for s in PLAN.strategies]
+    acc = {k: float(np.nanmean(sim.correct[i])) for i, k in enumerate(keys)}
+    cost = {k: float(sim.cost[i].sum()) for i, k in enumerate(keys)}
+    for loss_pt in (0.0, 2.0, 10.0, 100.0):
+        floor = in_sample_floor(candidates(), REF, PLAN, bank, problems, loss_pt, EQ)
+        within = [c.key for c in candidates() if acc[c.key] >= acc["ref"] - loss_pt / 100 - 1e-12]
+        if not within:
+            assert floor is None
+            continue
+        best = min(cost[k] for k in within)
+        assert floor["cost_ratio"] == pytest.approx(best / cost["ref"])
+        assert floor["per_problem_cost"].sum() == pytest.approx(best)
+        assert floor["accuracy"] >= floor["reference_accuracy"] - loss_pt / 100 - 1e-12
+    # a loss of 100 points admits every candidate: the floor is the cheapest of all
+    assert in_sample_floor(candidates(), REF, PLAN, bank, problems, 100.0, EQ)["cost_ratio"] == pytest.approx(
+        min(cost[c.key] for c in candidates()) / cost["ref"]
+    )
 
 
 SPACE = """version: 1
