@@ -56,7 +56,11 @@ def sample(
 @zoo_app.command()
 def train(
     out: Annotated[
-        Path | None, typer.Option(help="Folder for the model folders (default: specs/models/zoo)")
+        Path | None,
+        typer.Option(
+            help="Folder for the model folders and their registry zoo.yaml (default: specs/models/zoo, "
+            "registry specs/models/zoo.yaml)"
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Training seed (train namespace)")] = 0,
     minutes_scale: Annotated[
@@ -90,7 +94,9 @@ def train(
         trained[recipe.name] = {**stats, "seed": seed, "threads": threads, "minutes_scale": minutes_scale}
         stats_file.write_text(json.dumps(trained, indent=2, sort_keys=True) + "\n")
         console.print(f"[bold]{recipe.name}[/]: {stats}")
-    registry = write_registry(out_dir.parent / "zoo.yaml", out_dir)
+    # the shipped zoo's registry sits beside its folder; a chosen --out gets its own inside it
+    # (nothing is written outside the folder the user named)
+    registry = write_registry((out_dir if out else out_dir.parent) / "zoo.yaml", out_dir)
     console.print(f"wrote {registry}")
 
 

@@ -34,7 +34,8 @@ def test_trained_model_is_in_a_usable_registry(twice):
     pytest.importorskip("transformers")
     from transformers import AutoModelForCausalLM
 
-    registry = load_registry(twice[0] / "zoo.yaml")
+    registry = load_registry(twice[0] / "zoo" / "zoo.yaml")  # inside --out, nothing beside it
+    assert not (twice[0] / "zoo.yaml").exists()
     marker = parse_marker("mv_0.034M_k2_t0.7", registry=registry)
     assert marker.tiers[0].model == "cascadec-zoo/arith-0.034M"
     entry = registry.models[0]
