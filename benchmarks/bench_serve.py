@@ -144,8 +144,12 @@ def load(clients: int, per_client: int, url: str, body) -> dict:
 
 
 def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
-    """CPU seconds (user + system) used so far by each root process and all its descendants
-    (Linux ``/proc``; empty elsewhere): where a round's CPU went, per process tree."""
+    """CPU seconds (user + system) used so far by each root process and its descendants that
+    are not under another root (Linux ``/proc``; empty elsewhere): where a round's CPU went.
+
+    A process counts for its nearest root, so the server (a child of this process) is counted
+    as the server, not also as this process.
+    """
     proc = Path("/proc")
     if not proc.is_dir():
         return {}
@@ -159,15 +163,14 @@ def cpu_seconds(roots: dict[str, int]) -> dict[str, float]:
         pid = int(stat.parent.name)
         parent[pid] = int(fields[1])
         used[pid] = (int(fields[11]) + int(fields[12])) / tick
-    out = {}
-    for name, root in roots.items():
-        total = 0.0
-        for pid in used:
-            p = pid
-            while p not in (0, 1, root) and p in parent:
-                p = parent[p]
-            total += used[pid] if p == root else 0.0
-        out[name] = total
+    name_of = {pid: name for name, pid in roots.items()}
+    out = dict.fromkeys(roots, 0.0)
+    for pid, seconds in used.items():
+        p = pid
+        while p not in name_of and p > 1 and p in parent:
+            p = parent[p]
+        if p in name_of:
+            out[name_of[p]] += seconds
     return out
 
 
@@ -225,7 +228,7 @@ def main() -> None:
             # the other)
             roots = {line.split(" ", 1)[1]: int(line.split(" ", 1)[0]) for line in pid_lines(env)}
             roots |= {"cascadec serve": server.pid, "this process": os.getpid()}
-            serves, runs = [], []
+            serves, runs, serve_cpu, run_cpu = [], [], [], []
             for r in range(rounds):  # serve, run | run, serve | serve, run ...
                 for side in ("serve", "run") if r % 2 == 0 else ("run", "serve"):
                     before = cpu_seconds(roots)
@@ -233,7 +236,8 @@ def main() -> None:
                         serves.append(load(clients, per_client, f"{url}/v1/completions", via_serve))
                     else:
                         runs.append(batch_run()[0])
-                    (serves if side == "serve" else runs)[-1]["cpu_s"] = cpu_delta(before, cpu_seconds(roots))
+                    cpu = cpu_delta(before, cpu_seconds(roots))
+                    (serve_cpu if side == "serve" else run_cpu).append(cpu)
             largest = load(clients, per_client, largest_url, direct)
             backend.close()
         finally:
@@ -241,7 +245,6 @@ def main() -> None:
                 server.terminate()
                 server.wait(30)
             subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True)
-    serve_cpu, run_cpu = [x.pop("cpu_s") for x in serves], [x.pop("cpu_s") for x in runs]
     serve = median_by(serves, "req_per_s")
     run = median_by(runs, "req_per_s")
     own = [c.get("cascadec serve") for c in serve_cpu if c.get("cascadec serve") is not None]

@@ -89,6 +89,17 @@ def _plan_of(base: Plan, strategies: list[PlanStrategy]) -> Plan:
     return seal(Plan(models=base.models, strategies=tuple(strategies), source="optimize"))
 
 
+def _keyed(candidates, chosen, reference) -> tuple[list[PlanStrategy], PlanStrategy]:
+    """The chosen candidates keyed by their index (``c<i>``) and the reference, keyed apart."""
+    pool = [candidates[i].model_copy(update={"key": f"c{i}"}) for i in chosen]
+    return pool, reference.model_copy(update={"key": "__reference__"})
+
+
+def _accuracies(correct: np.ndarray) -> np.ndarray:
+    """Per row, the mean over graded problems; 0 for a row with none graded."""
+    return np.array([np.nanmean(r) if np.any(~np.isnan(r)) else 0.0 for r in correct])
+
+
 def _evaluate(sim, base_plan, strategies, bank, probs, equivalence, progress):
     """(correct, cost) arrays [strategies, problems], simulated in chunks with progress."""
     from cascadec.runtime.equivalence import Equivalence
@@ -134,12 +145,11 @@ def optimize(
             code="E701",
         )
     chosen = sample_candidates(len(candidates), budget, seed)
-    ref = reference.model_copy(update={"key": "__reference__"})
-    pool = [candidates[i].model_copy(update={"key": f"c{i}"}) for i in chosen]
+    pool, ref = _keyed(candidates, chosen, reference)
     # 1. calibration split only
     c_probs = [problems[i] for i in calib]
     correct, cost = _evaluate(simulate_fn, base_plan, [*pool, ref], bank, c_probs, equivalence, progress)
-    c_acc = np.array([np.nanmean(r) if np.any(~np.isnan(r)) else 0.0 for r in correct[:-1]])
+    c_acc = _accuracies(correct[:-1])
     c_cost = cost[:-1].sum(axis=1)
     c_ref = float(cost[-1].sum())
     front = pareto_front(c_cost, c_acc)
@@ -195,12 +205,13 @@ def in_sample_floor(
 
     Not a strategy to ship (it has seen its test problems): a floor. When even this floor misses
     a cost goal, what limits the cascade is the signals the models give, not the calibration's
-    margin. None when no candidate is within the loss on these problems.
+    margin. None when no candidate is within the loss on these problems, or none is graded.
     """
-    ref = reference.model_copy(update={"key": "__reference__"})
-    pool = [c.model_copy(update={"key": f"c{i}"}) for i, c in enumerate(candidates)]
+    pool, ref = _keyed(candidates, range(len(candidates)), reference)
     correct, cost = _evaluate(None, base_plan, [*pool, ref], bank, problems, equivalence, None)
-    acc = np.nanmean(correct, axis=1)
+    if np.isnan(correct[-1]).all():  # nothing graded: no accuracy to stay within
+        return None
+    acc = _accuracies(correct)
     total = cost.sum(axis=1)
     ok = np.flatnonzero(acc[:-1] >= acc[-1] - max_loss_pt / 100 - 1e-12)
     if not ok.size:

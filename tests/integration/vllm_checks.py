@@ -256,9 +256,13 @@ def check_abort_mid_generation(backend: VLLMBackend, attempts: int = 5) -> None:
         def on_tokens(ev, long=long, whole=whole, seen=seen, aborted=aborted):
             seen.append(ev)
             # the first token event of each target, whichever sample's tokens arrived first
-            target = (long.request_id, 0) if ev.request_id == long.request_id and ev.index == 0 else None
-            target = (whole.request_id, None) if ev.request_id == whole.request_id else target
-            if target is not None and target not in aborted:
+            if ev.request_id == whole.request_id:
+                target = (whole.request_id, None)  # the whole request
+            elif ev.request_id == long.request_id and ev.index == 0:
+                target = (long.request_id, 0)  # one sample; its sibling runs on
+            else:
+                return
+            if target not in aborted:
                 aborted.add(target)
                 backend.abort(*target)
 
