@@ -45,7 +45,10 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path | None, typer.Option("--out", help="Run directory (results, journals).")] = None,
         marker: Annotated[str | None, typer.Option("--marker", help="Run this marker.")] = None,
         backend: Annotated[str, typer.Option("--backend", help="vllm, openai, ray or replay.")] = "vllm",
-        bank: Annotated[Path | None, typer.Option("--bank", help="Sample bank parquet (replay).")] = None,
+        bank: Annotated[
+            Path | None,
+            typer.Option("--bank", help="Sample bank (replay): its parquet file or its directory."),
+        ] = None,
         endpoints: Annotated[
             str | None,
             typer.Option("--endpoints", help="openai: endpoints.json (model id → URL) or one base URL."),
@@ -165,8 +168,10 @@ def _run(
     if backend == "replay" and not dry_run:
         if bank is None:
             raise _fail("--backend replay needs --bank FILE", EXIT_USAGE)
-        if not bank.is_file():
-            raise _fail(f"no such sample bank: {bank}", EXIT_USAGE)
+        from cascadec.runtime.backends.replay import bank_path
+
+        if not bank_path(bank).is_file():
+            raise _fail(f"no such sample bank (a parquet file or a bank directory): {bank}", EXIT_USAGE)
 
     from cascadec.api import execute, prepare
     from cascadec.runtime.data import read_table

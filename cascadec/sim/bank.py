@@ -20,16 +20,12 @@ from pathlib import Path
 import pandas as pd
 
 from cascadec.errors import DataError
-from cascadec.runtime.backends.replay import read_bank
-
-BANK_FILE = "samples.parquet"
+from cascadec.runtime.backends.replay import BANK_FILE, bank_path, read_bank
 
 
 def bank_file(path: str | Path) -> Path:
     """The parquet file of a bank given as a file or as a bank (run) directory."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / BANK_FILE
+    p = bank_path(path)
     if not p.is_file():
         raise DataError("no such sample bank (a bank is a parquet file or a bank directory)", where=path)
     return p

@@ -99,6 +99,26 @@ def test_replay_run_writes_results(app, files):
     assert list(problems["models"].iloc[0]) == ["S", "L"]
 
 
+def test_a_bank_directory_replays_like_its_parquet_file(app, files):
+    """``--bank`` takes a bank as simulate and calibrate do: its file or its (run) directory."""
+    args = (files / "plan.json", "--data", files / "data.jsonl", "--equivalence", "exact", "--no-progress")
+    (files / "bankdir").mkdir()
+    (files / "bank.parquet").rename(files / "bankdir" / "samples.parquet")
+    by_dir = invoke_replay(app, files, *args, bank="bankdir", out=files / "by_dir")
+    assert by_dir.exit_code == 0, by_dir.stderr
+    by_file = invoke_replay(app, files, *args, bank="bankdir/samples.parquet", out=files / "by_file")
+    assert by_file.exit_code == 0, by_file.stderr
+    from cascadec.runtime.results import load_results
+
+    a, b = load_results(files / "by_dir", samples=True), load_results(files / "by_file", samples=True)
+    assert len(a) == 6 * 4 + 3 and list(a["text"]) == list(b["text"])
+    empty = invoke_replay(app, files, *args, bank="nowhere", out=files / "none")
+    assert empty.exit_code == 2 and "no such sample bank" in empty.stderr
+    (files / "emptydir").mkdir()
+    empty = invoke_replay(app, files, *args, bank="emptydir", out=files / "none")
+    assert empty.exit_code == 2 and "no such sample bank" in empty.stderr
+
+
 def test_schedule_barrier_gives_the_same_results(app, files):
     from cascadec.runtime.results import load_results, read_manifest
 

@@ -58,6 +58,13 @@ from cascadec.runtime.validate import validate_bank
 
 REQUIRED = ("model", "problem_id", "sample_index", "text", "num_tokens")
 DELAY_ENV = "CASCADEC_REPLAY_DELAY"
+BANK_FILE = "samples.parquet"  # a bank directory is a run directory: its samples are the bank
+
+
+def bank_path(bank: str | Path) -> Path:
+    """A bank given as its file or as its (run) directory: the file to read."""
+    path = Path(bank)
+    return path / BANK_FILE if path.is_dir() else path
 
 
 def read_bank(bank: str | Path | pd.DataFrame) -> pd.DataFrame:
@@ -66,7 +73,8 @@ def read_bank(bank: str | Path | pd.DataFrame) -> pd.DataFrame:
         source = "<bank frame>"
     else:
         source = str(bank)
-        if not Path(bank).exists():
+        bank = bank_path(bank)
+        if not bank.exists():
             raise InputFileError("no such sample bank", where=source)
         try:
             check_regular_file(bank, MAX_DATA_BYTES, "sample bank")
