@@ -42,6 +42,26 @@ from cascadec.runtime.confidence import token_confidence
 ENDPOINTS_ENV = "CASCADEC_ENDPOINTS"
 DEFAULT_ENDPOINTS = Path("runs/vllm-serve/endpoints.json")
 INSTALL_HINT = "the openai backend needs the openai client: pip install 'cascadec[openai]'"
+# Seconds an idle pooled connection is kept. Servers close idle keep-alive connections too
+# (uvicorn, so `vllm serve`: after 5 s). With the client's default of also 5 s the two race: a
+# request sent on a connection the server is closing fails (httpx ReadError; 3 of 30 bursts sent
+# 4.95-5.05 s after the last one, on loopback). Expiring first, the client never reuses one.
+KEEPALIVE_EXPIRY_S = 2.0
+
+
+def make_client(url: str, api_key: str, timeout_s: float, max_retries: int, *, asynchronous: bool):
+    """An OpenAI client for ``url`` whose pooled connections expire before the server closes them."""
+    import httpx
+    import openai
+
+    limits = httpx.Limits(
+        max_connections=1000, max_keepalive_connections=100, keepalive_expiry=KEEPALIVE_EXPIRY_S
+    )
+    if asynchronous:
+        http, client = openai.DefaultAsyncHttpxClient(limits=limits), openai.AsyncOpenAI
+    else:
+        http, client = openai.DefaultHttpxClient(limits=limits), openai.OpenAI
+    return client(base_url=url, api_key=api_key, timeout=timeout_s, max_retries=max_retries, http_client=http)
 
 
 def read_endpoints(source: str | os.PathLike | Mapping[str, str] | None) -> dict[str, str]:
@@ -121,9 +141,7 @@ class OpenAIBackend:
                 f"runtime/launch_vllm_serve.sh, or pass --endpoints FILE|URL"
             )
         self.close()
-        client = openai.OpenAI(
-            base_url=url, api_key=self.api_key, timeout=self.timeout_s, max_retries=self.max_retries
-        )
+        client = make_client(url, self.api_key, self.timeout_s, self.max_retries, asynchronous=False)
         try:
             served = [m.id for m in client.models.list()]
         except openai.APIConnectionError:
@@ -311,10 +329,8 @@ class OpenAIBackend:
         if self.url is None:
             raise BackendError("openai backend: no model loaded (call load first)")
         if self._async is None:
-            import openai
-
-            self._async = openai.AsyncOpenAI(
-                base_url=self.url, api_key=self.api_key, timeout=self.timeout_s, max_retries=self.max_retries
+            self._async = make_client(
+                self.url, self.api_key, self.timeout_s, self.max_retries, asynchronous=True
             )
         return self._async
 
@@ -337,7 +353,9 @@ class OpenAIBackend:
         import openai
 
         if isinstance(exc, openai.APIConnectionError):
-            return BackendError(f"lost the connection to {self.url} (model {self.model_id})")
+            cause = exc.__cause__ or exc.__context__
+            why = f": {type(cause).__name__}" if cause is not None else ""
+            return BackendError(f"lost the connection to {self.url} (model {self.model_id}){why}")
         if isinstance(exc, openai.BadRequestError):
             return BackendError(
                 f"{self.url}: model {self.model_id!r}: request {request.request_id} rejected: {exc}"
