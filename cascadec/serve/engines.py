@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -204,6 +205,15 @@ class Engine:
             self.on_batch(self.model.id, size)
 
 
+def cores_each(engines: int) -> int:
+    """OpenMP threads per engine when ``engines`` engines share the cores this process may use."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, engines))
+
+
 class EnginePool:
     """The engines of every model the server can reach, by model id."""
 
@@ -247,7 +257,9 @@ def build_engines(
         if kind == "local":
             from cascadec.runtime.backends.vllm_offline import VLLMBackend
 
-            made = {m: VLLMBackend() for m in models}
+            # engines side by side share the cores: full OpenMP teams spin against each other
+            threads = cores_each(len(models)) if len(models) > 1 else None
+            made = {m: VLLMBackend(cpu_threads=threads) for m in models}
         else:
             from cascadec.runtime.backends.openai_http import OpenAIBackend, read_endpoints
 

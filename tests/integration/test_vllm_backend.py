@@ -89,7 +89,7 @@ def test_bad_model_path_is_backend_error(tmp_path):
 
 
 def test_worker_death_is_backend_error(tiny_dir, tmp_path):
-    backend = VLLMBackend(enforce_eager=True, log_dir=tmp_path)
+    backend = VLLMBackend(enforce_eager=True, log_dir=tmp_path, cpu_threads=1)
     checks.check_worker_death(backend, tiny(tiny_dir, "tiny-qwen2-b"))
 
 

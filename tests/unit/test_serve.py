@@ -7,6 +7,7 @@ Over real ``vllm serve`` endpoints: tests/integration/test_serve_http.py.
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 
@@ -317,3 +318,13 @@ def test_cli_broken_spec_stops_startup(tmp_path):
     )
     assert done.returncode == 1 and "bad.yaml" in done.stderr and "Traceback" not in done.stderr, done.stderr
     json.dumps(done.stderr)
+
+
+def test_local_engines_share_the_cores_out():
+    """Engines side by side get a share each (full OpenMP teams spin against each other)."""
+    from cascadec.serve.engines import cores_each
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert cores_each(1) == cores
+    assert cores_each(2) == max(1, cores // 2)
+    assert cores_each(cores + 5) == 1  # never none

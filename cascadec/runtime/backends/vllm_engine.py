@@ -96,7 +96,10 @@ def build_engine(config: dict):
     """Import vLLM (quietly unless verbose), pick per-platform settings, build the LLM."""
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO" if config["verbose"] else "WARNING")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if config.get("cpu_threads"):  # read once, when torch loads its OpenMP runtime
+        os.environ.setdefault("OMP_NUM_THREADS", str(config["cpu_threads"]))
     started = time.monotonic()
+    import torch
     import vllm
     from vllm.platforms import current_platform
 
@@ -147,6 +150,7 @@ def build_engine(config: dict):
         "max_model_len": int(llm.llm_engine.model_config.max_model_len),
         "import_s": round(imported - started, 2),
         "load_s": round(loaded - imported, 2),
+        "cpu_threads": torch.get_num_threads(),
         "engine_args": {k: v for k, v in kwargs.items() if k not in ("model", "tokenizer")},
     }
     return llm, info

@@ -72,8 +72,10 @@ class VLLMBackend:
     when unset), ``gpu_memory_utilization`` (used when the registry gives none; on CPU it
     is a fraction of RAM), ``seed`` (engine seed), ``load_timeout_s``,
     ``generate_timeout_s``, ``log_dir`` (worker logs), ``verbose`` (None: the
-    ``CASCADEC_VLLM_VERBOSE`` environment variable) and ``engine_kwargs`` (passed to
-    ``vllm.LLM`` as is, e.g. ``max_num_seqs``).
+    ``CASCADEC_VLLM_VERBOSE`` environment variable), ``cpu_threads`` (OpenMP threads of the
+    engine, unless ``OMP_NUM_THREADS`` is set; None: vLLM's default, every core — engines loaded
+    side by side should share the cores out, see ``cascadec serve --engines local``) and
+    ``engine_kwargs`` (passed to ``vllm.LLM`` as is, e.g. ``max_num_seqs``).
     """
 
     name = "vllm"
@@ -91,6 +93,7 @@ class VLLMBackend:
         log_dir: str | os.PathLike | None = None,
         verbose: bool | None = None,
         engine_kwargs: dict | None = None,
+        cpu_threads: int | None = None,
     ):
         if logprobs < 0:
             raise ValueError("logprobs must be >= 0")
@@ -106,6 +109,9 @@ class VLLMBackend:
             verbose = os.environ.get("CASCADEC_VLLM_VERBOSE", "") not in ("", "0")
         self.verbose = bool(verbose)
         self.engine_kwargs = dict(engine_kwargs or {})
+        if cpu_threads is not None and cpu_threads < 1:
+            raise ValueError("cpu_threads must be >= 1")
+        self.cpu_threads = cpu_threads
         self.model: PlanModel | None = None
         self.info: dict = {}  # what the worker reported after loading (platform, timings)
         self.log_path: Path | None = None
@@ -139,6 +145,7 @@ class VLLMBackend:
             seed=self.seed,
             verbose=self.verbose,
             engine_kwargs=self.engine_kwargs,
+            cpu_threads=self.cpu_threads,
         )
         log_dir = self.log_dir or Path(tempfile.gettempdir()) / "cascadec-vllm"
         log_dir.mkdir(parents=True, exist_ok=True)
