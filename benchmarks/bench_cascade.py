@@ -102,6 +102,39 @@ def oracle_cost(greedy: dict[str, pd.DataFrame]) -> float:
     return total
 
 
+def by_bucket(demo: pd.DataFrame, greedy: dict[str, pd.DataFrame], problems: Path) -> dict:
+    """Per difficulty bucket: the share of problems the demo cascade sent to the largest model,
+    the share that needs it (no smaller model right), and the cost of each route per problem."""
+    buckets = pd.read_json(problems, lines=True, dtype=False).set_index("id")["bucket"]
+    frames = {a: f.set_index("id") for a, f in greedy.items()}
+    largest = frames[ZOO[-1]]
+    smaller_right = pd.concat([frames[a]["correct"].astype(bool) for a in ZOO[:-1]], axis=1).any(axis=1)
+    cheapest = pd.concat(
+        [frames[a]["cost"].where(frames[a]["correct"].astype(bool)) for a in ZOO], axis=1
+    ).min(axis=1)
+    oracle = cheapest.fillna(pd.concat([frames[a]["cost"] for a in ZOO], axis=1).min(axis=1))
+    d = demo.set_index("id")
+    largest_id = _largest_id()
+    reached = d["models"].map(lambda ms: largest_id in list(ms))
+    out = {}
+    for bucket, ids in buckets.groupby(buckets).groups.items():
+        ids = list(ids)
+        out[str(bucket)] = {
+            "problems": len(ids),
+            "to_largest": round(float(reached[ids].mean()), 4),
+            "needs_largest": round(float((~smaller_right[ids]).mean()), 4),
+            "cascade_cost_to_largest": round(float(d.loc[ids, "cost"].sum() / largest["cost"].sum()), 4),
+            "oracle_cost_to_largest": round(float(oracle[ids].sum() / largest["cost"].sum()), 4),
+        }
+    return out
+
+
+def _largest_id() -> str:
+    from cascadec.registry import load_registry, named_registry
+
+    return load_registry(named_registry("zoo")).resolve(ZOO[-1]).id
+
+
 def search_floor(space: Path, max_loss_pt: float, problems: Path, bank: Path, oracle: float) -> dict:
     """The cheapest configuration of a shipped search space within its accuracy target, chosen on
     these hidden problems themselves (``in_sample_floor``): what the signals allow at best."""
@@ -131,7 +164,8 @@ def main() -> None:
         folder = Path(tmp)
         problems, bank = record_bank(folder, n, draw_seed, k)
         greedy = {a: replay(a, problems, bank, folder / f"greedy_{a}") for a in ZOO}
-        demo = summary(replay(str(DEMO_SPEC), problems, bank, folder / "demo"))
+        demo_frame = replay(str(DEMO_SPEC), problems, bank, folder / "demo")
+        demo = summary(demo_frame)
         largest = summary(greedy[ZOO[-1]])
         fixed = summary(replay(FIXED_VOTE, problems, bank, folder / "fixed"))
         oracle = oracle_cost(greedy)
@@ -147,6 +181,8 @@ def main() -> None:
             "largest": largest,
             "fixed_vote": fixed,
             "oracle_cost_to_largest": round(oracle / largest["cost"], 4),
+            # where the demo's cost goes, against the oracle's (figures of this whole draw)
+            "demo_by_bucket": by_bucket(demo_frame, greedy, problems),
             # in-sample floors: no calibration on these problems could do better (not shippable)
             "search_floor": {
                 name: search_floor(space, loss, problems, bank, oracle)
