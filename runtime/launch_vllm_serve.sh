@@ -84,7 +84,8 @@ if [ "$cpu" = 1 ]; then export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-
 # one thread each; runtime/README.md). So the cores are shared out among the servers.
 if [ "$cpu" = 1 ] && [ -z "${OMP_NUM_THREADS:-}" ]; then
   count=$(printf '%s\n' "$models" | grep -c .)
-  export OMP_NUM_THREADS=$(( $(nproc) / count > 0 ? $(nproc) / count : 1 ))
+  cores=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+  export OMP_NUM_THREADS=$(( cores / count > 0 ? cores / count : 1 ))
 fi
 cpu_threads=$([ "$cpu" = 1 ] && echo "${OMP_NUM_THREADS:-}" || true)
 
