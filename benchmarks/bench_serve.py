@@ -21,7 +21,9 @@ process tree (each endpoint, the server, this process) used in every round are r
 them, which is what says where a round's time went. Figure:
 ``serve_throughput_ratio`` = serve requests/s / run problems/s; latencies p50/p99 beside it
 (absolute, machine-dependent), and the largest model's endpoint called directly by the same
-clients.
+clients. Last, with the endpoints stopped, the same clients against `cascadec serve --engines
+local` (the server's own vLLM engines, one per zoo model, sharing the cores): absolute only,
+since `cascadec run`'s offline backend holds one model at a time and would reload them.
 
     python benchmarks/bench_serve.py [--smoke] [--json OUT]
 """
@@ -81,11 +83,13 @@ def pid_lines(env: dict) -> list[str]:
     return [line for line in pids.read_text().splitlines() if line.strip()] if pids.exists() else []
 
 
-def start_server(endpoints: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(endpoints: Path | None, log: Path) -> tuple[subprocess.Popen, str]:
+    """`cascadec serve` over the endpoints, or with its own engines (``endpoints`` None)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "cascadec", "serve", "--models", "zoo", "--endpoints", str(endpoints)]
+    engines = ["--endpoints", str(endpoints)] if endpoints else ["--engines", "local"]
+    cmd = [sys.executable, "-m", "cascadec", "serve", "--models", "zoo", *engines]
     cmd += ["--port", str(port), "--log-level", "warning", "--max-concurrency", "256"]
-    cmd += ["--max-batch", str(IN_FLIGHT)]
+    cmd += ["--max-batch", str(IN_FLIGHT) if endpoints else "256"]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -245,13 +249,27 @@ def main() -> None:
                 server.terminate()
                 server.wait(30)
             subprocess.run(["bash", str(SCRIPT), "stop"], env=env, capture_output=True)
+    # the same clients against `cascadec serve --engines local` (its own vLLM engines, one per
+    # zoo model, sharing the cores): absolute, beside the figure
+    served = dict(answers)
+    answers.clear()
+    locals_ = []
+    with tempfile.TemporaryDirectory() as tmp:
+        server, url = start_server(None, Path(tmp) / "serve-local.log")
+        try:
+            load(clients, per_client, f"{url}/v1/completions", via_serve)  # warm-up
+            locals_ = [load(clients, per_client, f"{url}/v1/completions", via_serve) for _ in range(rounds)]
+        finally:
+            server.terminate()
+            server.wait(60)
     serve = median_by(serves, "req_per_s")
     run = median_by(runs, "req_per_s")
     own = [c.get("cascadec serve") for c in serve_cpu if c.get("cascadec serve") is not None]
     per_request_ms = round(1000 * statistics.mean(own) / (clients * per_client), 2) if own else None
-    same = sum(answers[i]["final_answer"] == a for i, a in enumerate(out["cascade_final_answer"]))
-    accuracy = sum(answers[i]["final_answer"] == p["answer"] for i, p in enumerate(problems)) / len(problems)
-    escalated = sum(a["escalated"] for a in answers.values()) / len(answers)
+    same = sum(served[i]["final_answer"] == a for i, a in enumerate(out["cascade_final_answer"]))
+    same_local = sum(answers[i]["final_answer"] == a for i, a in enumerate(out["cascade_final_answer"]))
+    accuracy = sum(served[i]["final_answer"] == p["answer"] for i, p in enumerate(problems)) / len(problems)
+    escalated = sum(a["escalated"] for a in served.values()) / len(served)
     absolute = {
         "clients": clients,
         "requests_per_client": per_client,
@@ -263,6 +281,9 @@ def main() -> None:
         "largest_direct": largest,
         "run": run | {"problems": len(problems), "accuracy": round(float(out["cascade_correct"].mean()), 4)},
         "serve_vs_largest_direct_throughput": round(serve["req_per_s"] / largest["req_per_s"], 4),
+        "serve_local_engines": median_by(locals_, "req_per_s"),
+        "serve_local_rounds_req_per_s": [x["req_per_s"] for x in locals_],
+        "serve_local_answers_equal_to_run": round(same_local / len(problems), 4),
         # CPU seconds per process tree in each timed round (see cpu_seconds)
         "serve_rounds_cpu_s": serve_cpu,
         "run_rounds_cpu_s": run_cpu,
