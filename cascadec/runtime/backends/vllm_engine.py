@@ -96,7 +96,10 @@ def build_engine(config: dict):
     """Import vLLM (quietly unless verbose), pick per-platform settings, build the LLM."""
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "INFO" if config["verbose"] else "WARNING")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if config.get("cpu_threads"):  # read once, when torch loads its OpenMP runtime
+    single = (config["model"].get("tensor_parallel_size") or 1) == 1
+    if config.get("cpu_threads") and single and _vllm_cpu():
+        # read once, when torch loads its OpenMP runtime; vLLM's multiprocess executor (more than
+        # one worker) pins its workers and sets their threads itself
         os.environ.setdefault("OMP_NUM_THREADS", str(config["cpu_threads"]))
     started = time.monotonic()
     import torch
@@ -150,10 +153,21 @@ def build_engine(config: dict):
         "max_model_len": int(llm.llm_engine.model_config.max_model_len),
         "import_s": round(imported - started, 2),
         "load_s": round(loaded - imported, 2),
-        "cpu_threads": torch.get_num_threads(),
+        "cpu_threads": torch.get_num_threads() if on_cpu and single else None,
         "engine_args": {k: v for k, v in kwargs.items() if k not in ("model", "tokenizer")},
     }
     return llm, info
+
+
+def _vllm_cpu() -> bool:
+    """vLLM's CPU build (its distribution is ``vllm-cpu``), known before vLLM is imported."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version("vllm-cpu")
+    except PackageNotFoundError:
+        return False
+    return True
 
 
 def _config_len(path: str) -> int:

