@@ -12,7 +12,7 @@ cluster is ``address`` (``ray.init(address=...)``, e.g. ``"auto"`` on a cluster 
 local one started on first load and shut down by ``close``.
 
 Streaming (what online termination needs, :mod:`cascadec.runtime.backends.streaming`): each
-replica keeps the offline worker's engine loop (:class:`~cascadec.runtime.backends.vllm_engine.Stream`:
+replica keeps the offline worker's engine loop (:class:`~cascadec.runtime.backends.vllm_stream.Stream`:
 add_request / step / abort_request, one engine request per sample, the same seeds), driven by
 actor calls — ``submit`` adds requests, ``poll`` asks every busy replica to step until it has
 events, ``abort`` stops a sample before that replica's next step. Ray runs an actor's calls one
@@ -65,7 +65,9 @@ class _Replica:
     # --- streaming: the offline worker's engine loop, driven one call at a time ---------------
     def submit(self, requests: list[dict], stream_tokens: bool) -> None:
         if self.stream is None:
-            self.stream = self._engine.Stream(self.llm, None, self.logprobs, self.info["max_model_len"])
+            from cascadec.runtime.backends.vllm_stream import Stream
+
+            self.stream = Stream(self.llm, None, self.logprobs, self.info["max_model_len"])
         for req in requests:
             self.stream.add(req, stream_tokens)
 

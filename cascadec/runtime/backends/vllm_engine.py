@@ -4,9 +4,9 @@
 (``main``, below) and the Ray actors (``ray_actors``).
 
 ``main`` is the process behind :class:`VLLMBackend`. Besides whole batches (``generate``) it
-streams (:class:`Stream`): requests are added to the engine as they are submitted, the engine is
-stepped, each sample is sent as soon as it finishes (``("events", [...])``) and a sample or a
-request can be aborted between steps.
+streams (:class:`~cascadec.runtime.backends.vllm_stream.Stream`): requests are added to the engine
+as they are submitted, the engine is stepped, each sample is sent as soon as it finishes
+(``("events", [...])``) and a sample or a request can be aborted between steps.
 Runs in a spawned process that makes itself a process-group leader, so the parent can end
 it and every engine process vLLM starts under it at once. It exits when the parent asks,
 when the pipe breaks, or when the parent disappears (a ``kill -9`` of the executor must not
@@ -24,6 +24,8 @@ import sys
 import threading
 import time
 import traceback
+
+from cascadec.runtime.backends.vllm_stream import Stream, sample_fields
 
 
 def main(conn, config: dict) -> None:
@@ -220,36 +222,10 @@ def generate(llm, requests: list[dict], conn, num_logprobs: int, max_model_len: 
             tokenizer.batch_decode([list(c.token_ids) for c in completions], skip_special_tokens=True)
         )
         for i, out in zip(index, outputs, strict=True):
-            samples = [_sample(c, next(decoded), num_logprobs) for c in out.outputs]
+            samples = [sample_fields(c, next(decoded), num_logprobs) for c in out.outputs]
             n = requests[i]["n"]
             rows[i] = samples * n if len(samples) == 1 and n > 1 else samples
     return rows
-
-
-def _sample(completion, text: str, num_logprobs: int) -> tuple:
-    """(text, num_tokens, finish_reason, chosen logprobs, entropies, token confidences) of one completion."""
-    finish = "stop" if completion.finish_reason == "stop" else "length"
-    token_ids = list(completion.token_ids)
-    if not num_logprobs or completion.logprobs is None:
-        return (text, len(token_ids), finish, None, None, None)
-    from cascadec.runtime.backends.base import top_logprobs_entropy
-    from cascadec.runtime.confidence import token_confidence
-
-    chosen, entropies, confidences = [], [], []
-    for pos, token in enumerate(token_ids):
-        top = _position(completion.logprobs, pos)
-        chosen.append(top.get(token, next(iter(top.values()), float("nan"))))
-        entropies.append(top_logprobs_entropy(top.values()))
-        confidences.append(token_confidence(top.values(), num_logprobs))
-    return (text, len(token_ids), finish, tuple(chosen), tuple(entropies), tuple(confidences))
-
-
-def _position(logprobs, pos: int) -> dict[int, float]:
-    """{token id: logprob} at one position, from FlatLogprobs or a list of dicts."""
-    if hasattr(logprobs, "start_indices"):
-        s, e = logprobs.start_indices[pos], logprobs.end_indices[pos]
-        return dict(zip(logprobs.token_ids[s:e], logprobs.logprobs[s:e], strict=True))
-    return {tok: lp.logprob for tok, lp in (logprobs[pos] or {}).items()}
 
 
 def _progress_bar(conn):
@@ -271,129 +247,6 @@ def _progress_bar(conn):
             self.fp.close()
 
     return _Report
-
-
-class Stream:
-    """Drive the engine's request loop (add_request / step / abort_request) for one stream.
-
-    Every sample is its own engine request (``n=1``, seed ``request seed + index``: vLLM's own
-    seed for child ``index`` of an ``n``-sample request, so the samples are the same as a batch
-    ``generate``'s) so that one sample can be aborted. Greedy requests run once and are copied.
-    Events: ``(request id, index, sample tuple or None, new chosen-token logprobs, their token
-    confidences)``. Serves
-    until nothing is in flight and no message waits; returns False when asked to close.
-    """
-
-    def __init__(self, llm, conn, num_logprobs: int, max_model_len: int):
-        self.llm, self.conn = llm, conn
-        self.engine = llm.llm_engine
-        self.tokenizer = llm.get_tokenizer()
-        self.num_logprobs = num_logprobs
-        self.max_model_len = max_model_len
-        self.live: dict[str, dict] = {}  # engine request id -> what it stands for
-        self.events: list[tuple] = []
-
-    def serve(self, kind: str, body) -> bool:
-        if not self.handle(kind, body):
-            return False
-        while self.live or self.events:
-            while self.conn.poll(0):
-                if not self.handle(*self.conn.recv()):
-                    return False
-            if self.live:
-                self.step()
-            if self.events:
-                self.conn.send(("events", self.events))
-                self.events = []
-        return True
-
-    def handle(self, kind: str, body) -> bool:
-        if kind == "close":
-            return False
-        if kind == "submit":
-            requests, stream_tokens = body
-            for req in requests:
-                self.add(req, stream_tokens)
-        elif kind == "abort":
-            rid, index = body
-            for eid, info in list(self.live.items()):
-                if info["rid"] == rid and (index is None or index in info["indices"]):
-                    self.engine.abort_request([eid])
-                    del self.live[eid]
-                    self.finish(info, info.get("last"), "abort")
-        else:
-            raise ValueError(f"unexpected message {kind!r} while streaming")
-        return True
-
-    def add(self, req: dict, stream_tokens: bool) -> None:
-        from vllm import SamplingParams
-        from vllm.sampling_params import RequestOutputKind
-
-        if len(self.tokenizer.encode(req["prompt"])) >= self.max_model_len:
-            empty = () if self.num_logprobs else None
-            self.events.extend(
-                (req["id"], i, ("", 0, "length", empty, empty, empty), (), ()) for i in range(req["n"])
-            )
-            return
-        greedy = req["temperature"] <= 0
-        flat_ok = "flat_logprobs" in getattr(SamplingParams, "__struct_fields__", ())
-        kind = RequestOutputKind.CUMULATIVE if stream_tokens else RequestOutputKind.FINAL_ONLY
-        for i in range(1 if greedy else req["n"]):
-            params = SamplingParams(
-                n=1,
-                temperature=0.0 if greedy else req["temperature"],
-                top_p=1.0 if greedy else req["top_p"],
-                max_tokens=req["max_tokens"],
-                seed=None if req["seed"] is None else req["seed"] + i,
-                logprobs=self.num_logprobs or None,
-                detokenize=False,
-                output_kind=kind,
-                **({"flat_logprobs": True} if flat_ok else {}),
-            )
-            eid = f"{req['id']}#{i}"
-            indices = list(range(req["n"])) if greedy else [i]
-            self.live[eid] = {"rid": req["id"], "indices": indices, "tokens": stream_tokens, "sent": 0}
-            self.engine.add_request(eid, req["prompt"], params)
-
-    def step(self) -> None:
-        for out in self.engine.step():
-            info = self.live.get(out.request_id)
-            if info is None or not out.outputs:
-                continue
-            completion = out.outputs[0]
-            info["last"] = completion
-            if out.finished:
-                del self.live[out.request_id]
-                self.finish(info, completion, None)
-            elif info["tokens"] and completion.logprobs is not None:
-                chosen, confidences = _running_tokens(completion, info["sent"], self.num_logprobs)
-                if chosen:
-                    info["sent"] += len(chosen)
-                    self.events.extend((info["rid"], i, None, chosen, confidences) for i in info["indices"])
-
-    def finish(self, info: dict, completion, reason: str | None) -> None:
-        if completion is None:
-            sample = ("", 0, reason or "stop", None, None)
-        else:
-            text = self.tokenizer.decode(list(completion.token_ids), skip_special_tokens=True)
-            sample = _sample(completion, text, self.num_logprobs)
-            if reason is not None:
-                sample = (sample[0], sample[1], reason, *sample[3:])
-        self.events.extend((info["rid"], i, sample, (), ()) for i in info["indices"])
-
-
-def _running_tokens(completion, start: int, num_logprobs: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Chosen-token logprobs and token confidences of a running completion from ``start`` on
-    (computed as :func:`_sample` computes them for the finished sample)."""
-    from cascadec.runtime.confidence import token_confidence
-
-    token_ids = list(completion.token_ids)
-    chosen, confidences = [], []
-    for pos in range(start, len(token_ids)):
-        top = _position(completion.logprobs, pos)
-        chosen.append(top.get(token_ids[pos], next(iter(top.values()), float("nan"))))
-        confidences.append(token_confidence(top.values(), num_logprobs))
-    return tuple(chosen), tuple(confidences)
 
 
 def shutdown_engine(llm) -> None:

@@ -9,7 +9,7 @@ vLLM (importing it costs seconds and a CUDA context).
 Streaming (what the executor uses): ``submit`` adds requests to the running engine, ``poll``
 returns each sample as soon as it is finished, ``abort`` stops a sample or a request between
 two engine steps — the worker drives the engine's add_request / step / abort_request loop
-(:class:`~cascadec.runtime.backends.vllm_engine.Stream`), one engine request per sample
+(:class:`~cascadec.runtime.backends.vllm_stream.Stream`), one engine request per sample
 (``n=1``, seed ``request seed + index``, exactly vLLM's seed for child ``index``).
 
 Why everything in one ``llm.generate`` call (``generate``, the batch path): vLLM schedules the whole batch itself, shares
