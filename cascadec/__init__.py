@@ -26,12 +26,13 @@ _LAZY = {
     "compile_spec": "cascadec.compiler",
     "run": "cascadec.api",
     "load_results": "cascadec.api",
+    "load_data": "cascadec.api",
 }
 
 __all__ = ["CascadecError", "Diagnostic", "MarkerError", "PlanError", "SpecError", "__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from cascadec.api import load_results, run
+    from cascadec.api import load_data, load_results, run
     from cascadec.compiler import compile_marker, compile_spec
     from cascadec.marker import Marker, MarkerTier, analyze_marker, parse_marker
     from cascadec.plan import Plan, load_plan

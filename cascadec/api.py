@@ -1,4 +1,4 @@
-"""The Python API for people who work in pandas: ``run(plan, df) -> df`` and ``load_results``.
+"""The Python API for people who work in pandas: ``run(plan, df) -> df``, ``load_data``, ``load_results``.
 
 ``run`` returns the caller's frame with result columns added (all prefixed ``cascade_``, so
 they never collide with an ``answer`` or ``strategy`` column) and nothing else changed:
@@ -20,14 +20,31 @@ from cascadec.errors import CascadecError, CompileError, DataError, Diagnostic
 from cascadec.plan import Plan, seal
 from cascadec.runtime.backends import make_backend
 from cascadec.runtime.backends.base import Backend
+from cascadec.runtime.data import read_table
 from cascadec.runtime.equivalence import DEFAULT_BUDGET, Equivalence, Mode
 from cascadec.runtime.progress import make_reporter
 from cascadec.runtime.results import PROBLEM_COLUMNS, load_results
 from cascadec.runtime.session import Prepared, execute, route
 
-__all__ = ["RESULT_PREFIX", "Prepared", "execute", "load_results", "prepare", "resolve_plan", "run"]
+__all__ = [
+    "RESULT_PREFIX",
+    "Prepared",
+    "execute",
+    "load_data",
+    "load_results",
+    "prepare",
+    "resolve_plan",
+    "run",
+]
 
 RESULT_PREFIX = "cascade_"
+
+
+def load_data(name_or_path: str | Path) -> pd.DataFrame:
+    """A problem table: a shipped set by name (``"gsm8k"``, ``"math500"``, ``"aime24"``,
+    ``"amc23"``; see ``cascadec.datasets``) or a local .jsonl/.csv/.parquet file, as read by
+    ``--data``. The frame is ready for :func:`run`; GSM8K gets ``id`` = its row number as text."""
+    return read_table(name_or_path)
 
 
 def _registry(registry: str | Path | None):

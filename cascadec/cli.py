@@ -71,11 +71,30 @@ def lint(
 
 def _register_commands() -> None:
     """Command groups from other layers; each module keeps its heavy imports inside commands."""
-    from cascadec import cli_calibrate, cli_compile, cli_evidence, cli_optimize, cli_report, cli_run, demo
+    from cascadec import (
+        cli_calibrate,
+        cli_compile,
+        cli_data,
+        cli_evidence,
+        cli_optimize,
+        cli_report,
+        cli_run,
+        demo,
+    )
     from cascadec.serve import cli as cli_serve
     from cascadec.zoo.cli import zoo_app
 
-    modules = (cli_compile, cli_run, demo, cli_serve, cli_evidence, cli_calibrate, cli_optimize, cli_report)
+    modules = (
+        cli_compile,
+        cli_run,
+        demo,
+        cli_serve,
+        cli_evidence,
+        cli_calibrate,
+        cli_optimize,
+        cli_report,
+        cli_data,
+    )
     for module in modules:
         module.register(app)
     app.add_typer(

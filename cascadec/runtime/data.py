@@ -9,6 +9,8 @@ Recognised layouts (first match wins, per role):
 - difficulty: whatever column the plan's adaptive-k policy names (``difficulty`` by default),
   numbers or ``Level 3`` style strings.
 
+Shipped problem sets are read by name (``read_table("gsm8k")``; :mod:`cascadec.datasets`).
+
 The runtime never sees the raw frame: it gets :class:`Problem` records, so the caller's frame
 stays untouched. Every problem with the table is a :class:`DataError` (E500) that says where.
 """
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from cascadec import datasets
 from cascadec.errors import CascadecError, DataError, InputFileError
 from cascadec.limits import MAX_DATA_BYTES, check_regular_file
 from cascadec.runtime.answers import gold_answer
@@ -47,10 +50,26 @@ class Problem:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a local JSONL/JSON/CSV/parquet file; ids and text stay strings."""
+    """Read a local JSONL/JSON/CSV/parquet file; ids and text stay strings.
+
+    A ``path`` that is no file (missing, or a folder) but the name of a shipped problem set (``gsm8k``, ``math500``,
+    ``aime24``, ``amc23``: :mod:`cascadec.datasets`) reads that set; one without an id column
+    gets ``id`` = its 0-based row number as text (what the row-number rule gives the whole file).
+    """
     p = Path(path)
+    shipped = datasets.find(str(path)) if p.is_dir() or not p.exists() else None
+    if shipped is not None:
+        df = read_table(datasets.HERE / shipped.file)
+        if shipped.id_column is None and "id" not in df.columns:
+            df.insert(0, "id", [str(i) for i in range(len(df))])
+        return df
     if not p.exists():
-        raise InputFileError("no such data file", where=p)
+        bare = len(p.parts) == 1 and not p.suffix
+        raise InputFileError(
+            "no such data file"
+            + (f", and not a shipped problem set{datasets.suggest(str(path))}" if bare else ""),
+            where=p,
+        )
     if p.is_dir():
         raise InputFileError("is a directory, expected a .jsonl, .csv or .parquet file", where=p)
     try:  # a FIFO or a device would block or never end

@@ -1,4 +1,4 @@
-"""The wheel ships the grammars and specs, and an installed (non-editable) package can lint."""
+"""The wheel ships the grammars, specs and problem sets, and an installed (non-editable) package can lint."""
 
 import os
 import subprocess
@@ -38,6 +38,9 @@ def test_wheel_contains_grammars_and_registries(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "cascadec/_data/grammars/marker.lark" in names
     assert "cascadec/_data/specs/models/qwen2.5-math.yaml" in names
+    for shipped in ("gsm8k.jsonl", "math500.jsonl", "aime24.jsonl", "amc23.jsonl", "SOURCES.md"):
+        assert f"cascadec/datasets/{shipped}" in names  # the problem sets usable as --data NAME
+    assert "cascadec/datasets/LICENSE.grade-school-math" in names
     assert not any(n.startswith("tests/") for n in names)
 
 
