@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -17,9 +18,34 @@ from cascadec.errors import CascadecError, RegistryError
 from cascadec.limits import MAX_SPEC_BYTES, read_regular_file
 from cascadec.resources import data_dir, default_registry_path
 
+PRICE_UNITS = {"USD per 1M tokens": 1e6, "USD per 1K tokens": 1e3}
+
+
+class Price(BaseModel):
+    """What an API model charges per prompt (input) and generated (output) token, and since when."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: float = Field(ge=0, allow_inf_nan=False, description="Price of prompt tokens, in unit")
+    output: float = Field(gt=0, allow_inf_nan=False, description="Price of generated tokens, in unit")
+    unit: Literal["USD per 1M tokens", "USD per 1K tokens"] = "USD per 1M tokens"
+    source: str = Field(min_length=1, description="Where the price comes from (a pricing page, a paper)")
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="When the price held, YYYY-MM-DD")
+    note: str | None = Field(default=None, description="E.g. why a price is an assumption")
+
+    def per_token(self) -> tuple[float, float]:
+        """(input, output) in USD per token."""
+        scale = PRICE_UNITS[self.unit]
+        return self.input / scale, self.output / scale
+
 
 class ModelEntry(BaseModel):
-    """One model: what it is called, what a generated token costs, how to load it."""
+    """One model: what it is called, what a generated token costs, how to load it.
+
+    The cost scale is ``params`` (self-hosted: the relative cost of one generated token) or
+    ``price`` (an API model: USD per input and per output token); a priced model's generated
+    token costs its output price (:attr:`cost_per_token`).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -28,7 +54,10 @@ class ModelEntry(BaseModel):
     path: str | None = Field(
         default=None, description="Local weights folder; relative paths are relative to the registry file"
     )
-    params: float = Field(gt=0, description="Parameter count: the relative cost of one generated token")
+    params: float | None = Field(
+        default=None, gt=0, description="Parameter count: the relative cost of one generated token"
+    )
+    price: Price | None = Field(default=None, description="API price per input and output token")
     greedy_only: bool = Field(default=False, description="Only k=1, T=0 may run on this model")
     tensor_parallel_size: int = Field(default=1, ge=1)
     max_model_len: int | None = Field(default=None, ge=16)
@@ -42,6 +71,20 @@ class ModelEntry(BaseModel):
         description="Let the model's own Python code run when it loads (Hugging Face trust_remote_code); "
         "off unless a registry says so, and then a warning",
     )
+
+    @model_validator(mode="after")
+    def _has_a_cost(self) -> ModelEntry:
+        if self.params is None and self.price is None:
+            raise ValueError(f"model {self.id!r} needs params (self-hosted) or price (an API model)")
+        return self
+
+    @property
+    def cost_per_token(self) -> float:
+        """What one generated token costs: the output price per token, else ``params``."""
+        if self.price is not None:
+            return self.price.per_token()[1]
+        assert self.params is not None
+        return self.params
 
 
 class ModelRegistry(BaseModel):
@@ -62,6 +105,22 @@ class ModelRegistry(BaseModel):
                     raise ValueError(f"name {name!r} is used by both {seen[name]} and {entry.id}")
                 seen[name] = entry.id
         return self
+
+    @model_validator(mode="after")
+    def _one_cost_scale(self) -> ModelRegistry:
+        unpriced = [e.id for e in self.models if e.price is None]
+        if unpriced and len(unpriced) < len(self.models):
+            raise ValueError(
+                f"mixes priced and unpriced models: {', '.join(unpriced)} have no price; a registry is "
+                "one cost scale: give every model a price (a self-hosted one its GPU cost per token, "
+                "with source and date) or give none a price (params only)"
+            )
+        return self
+
+    @property
+    def priced(self) -> bool:
+        """Costs are USD (every model has a price), not relative params."""
+        return bool(self.models) and all(e.price is not None for e in self.models)
 
     # --- lookups -------------------------------------------------------------------------
     def get(self, name: str) -> ModelEntry | None:
@@ -135,7 +194,7 @@ def _load_cached(path: str) -> ModelRegistry:
         if first["type"] == "extra_forbidden":  # the key's name is the file's content: not shown
             where, msg = ".".join(loc[:-1]) or "top level", "an unknown key (not a registry field)"
         else:
-            where, msg = ".".join(loc), first["msg"]
+            where, msg = ".".join(loc) or "models", first["msg"].removeprefix("Value error, ")
         raise RegistryError(f"model registry {path}: {where}: {msg}") from None
 
 

@@ -94,7 +94,7 @@ def emit(draft: Draft, key: str, marker: str | None) -> PlanStrategy:
                 top_p=t.top_p,
                 max_tokens=t.max_tokens,
                 seed=t.seed,
-                cost_per_token=t.entry.params,
+                cost_per_token=t.entry.cost_per_token,
                 escalate_if=t.escalate_if,
                 retry=t.retry,
                 explore=t.explore,
@@ -127,7 +127,7 @@ def plan_models(draft: Draft, registry: ModelRegistry) -> dict[str, PlanModel]:
         out[e.id] = PlanModel(
             id=e.id,
             path=registry.weights_path(e) if known else e.id,
-            params=e.params,
+            params=e.cost_per_token,
             greedy_only=e.greedy_only,
             tensor_parallel_size=e.tensor_parallel_size,
             max_model_len=e.max_model_len,

@@ -131,4 +131,4 @@ def _check_tier(
         )
         if found is not None:
             out.append(place.report(found))
-    return out, entry.params if entry is not None else 0.0
+    return out, entry.cost_per_token if entry is not None else 0.0

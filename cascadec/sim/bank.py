@@ -105,7 +105,7 @@ def bank_spec_texts(
         defaults["prompt"] = prompt
     head = f"version: 1\nmodels: {json.dumps(registry_ref)}\ndefaults: {json.dumps(defaults)}\n"
     out = {}
-    for entry in sorted(registry.models, key=lambda e: e.params):
+    for entry in sorted(registry.models, key=lambda e: e.cost_per_token):
         alias = entry.aliases[0] if entry.aliases else entry.id
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", alias)
         bodies = {"greedy": f"plain: {{model: {json.dumps(alias)}}}"}
