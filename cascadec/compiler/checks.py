@@ -40,6 +40,8 @@ def share_steps(s: PlanStrategy, n: int) -> bool:
     vote = s.vote
     if vote is None or VotePolicy(vote.policy) is VotePolicy.MAJORITY:
         return True
+    if VotePolicy(vote.policy) is VotePolicy.BEST:  # one kept sample: 0 or 1
+        return True
     return VotePolicy(vote.policy) is VotePolicy.FILTERED and math.ceil(vote.keep * n - 1e-9) <= 1
 
 

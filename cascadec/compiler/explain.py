@@ -145,6 +145,7 @@ def policy_lines(s: PlanStrategy) -> list[str]:
             "majority": "one sample, one vote",
             "weighted": f"each sample weighs {weigh}",
             "filtered": f"keep the {v.keep:.0%} most confident samples ({v.metric.value}), then weigh {weigh}",
+            "best": f"the answer of the sample with the highest {v.metric.value} (best-of-n)",
         }[v.policy.value]
         lines.append(f"vote: {v.policy.value} ({how}); confidence groups of {v.window} tokens, tail {v.tail}")
     if s.online is not None:

@@ -1,17 +1,37 @@
 """The signal registry: every signal a condition may name, its type, range and how it moves with k.
 
 One table. The condition checker (unknown names), the compiler's reachability proofs
-(agreement moves in steps of 1/k, entropy is at most ln k) and the runtime's
-``compute_signals`` all read it; a new signal is one row here.
+(agreement moves in steps of 1/k, entropy is at most ln k), the runtime's
+``compute_signals``, the vectorised simulator (which signals it measures over arrays) and the
+report (how a signal reads as a confidence) all read it. Adding a signal is its row here and
+its computation in :mod:`cascadec.runtime.signals` (and, to simulate it without the runtime,
+in :mod:`cascadec.sim.tally`, then ``simulated=True``); nothing else.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Literal
 
 Step = Literal["1/k", "int", "exact", "real", "share"]  # share: any real in its range, but {0, 1} at k = 1
+
+
+class Scale(StrEnum):
+    """How a signal reads as a confidence (reports: reliability diagrams)."""
+
+    PROBABILITY = "probability"  # already in [0, 1]: calibrated means accuracy = value
+    EXP = "exp"  # a mean log-probability: exp() is the geometric-mean token probability
+    HIGHER = "higher"  # unbounded, higher = more confident: accuracy by quantile bin, no ECE
+    LOWER = "lower"  # unbounded, lower = more confident (entropies)
+
+
+class Scope(StrEnum):
+    """What a signal reads: the tier's own samples, or the tiers that ran before it too."""
+
+    TIER = "tier"
+    LADDER = "ladder"
 
 
 @dataclass(frozen=True)
@@ -22,26 +42,44 @@ class SignalInfo:
     low: float
     high: float | None = None  # None: unbounded; "ln k" for entropy is computed in value_range
     step: Step = "real"  # how it moves with k: multiples of 1/k, integers, exactly k, any real
+    scale: Scale | None = None  # how it reads as a confidence (None: not a confidence)
+    simulated: bool = True  # the vectorised simulator measures it (else: the runtime's exact path)
+    scope: Scope = Scope.TIER
 
+
+_P, _H, _L = Scale.PROBABILITY, Scale.HIGHER, Scale.LOWER
 
 SIGNALS: dict[str, SignalInfo] = {
-    "agreement": SignalInfo("largest answer cluster / k", 0.0, 1.0, "1/k"),
-    "margin": SignalInfo("(largest - second cluster) / k", 0.0, 1.0, "1/k"),
+    "agreement": SignalInfo("largest answer cluster / k", 0.0, 1.0, "1/k", _P),
+    "margin": SignalInfo("(largest - second cluster) / k", 0.0, 1.0, "1/k", _P),
     "no_answer": SignalInfo("share of samples without an answer", 0.0, 1.0, "1/k"),
-    "entropy": SignalInfo("answer-cluster entropy in nats (max ln k)", 0.0, None, "real"),
-    "mean_logprob": SignalInfo("mean token log-probability", -math.inf, 0.0, "real"),
-    "token_entropy": SignalInfo("mean per-token entropy in nats", 0.0, None, "real"),
+    "entropy": SignalInfo("answer-cluster entropy in nats (max ln k)", 0.0, None, "real", _L),
+    "mean_logprob": SignalInfo("mean token log-probability", -math.inf, 0.0, "real", Scale.EXP),
+    "token_entropy": SignalInfo("mean per-token entropy in nats", 0.0, None, "real", _L),
     "tokens": SignalInfo("generated tokens at this tier", 0.0, None, "int"),
     "k": SignalInfo("samples drawn at this tier", 1.0, None, "exact"),
     # confidence (DeepConf; cascadec.runtime.confidence): NaN without token records
-    "weighted_agreement": SignalInfo("winner's share of the vote weight", 0.0, 1.0, "share"),
-    "hybrid": SignalInfo("sqrt(agreement x weighted_agreement)", 0.0, 1.0, "share"),
-    "confidence": SignalInfo("mean trace confidence (vote metric)", 0.0, None, "real"),
-    "winner_conf": SignalInfo("mean trace confidence of the winner", 0.0, None, "real"),
-    "token_conf": SignalInfo("mean token confidence", 0.0, None, "real"),
-    "lowest_group_conf": SignalInfo("mean lowest-group confidence", 0.0, None, "real"),
-    "bottom10_conf": SignalInfo("mean bottom-10% group confidence", 0.0, None, "real"),
-    "tail_conf": SignalInfo("mean tail confidence", 0.0, None, "real"),
+    "weighted_agreement": SignalInfo("winner's share of the vote weight", 0.0, 1.0, "share", _P, False),
+    "hybrid": SignalInfo("sqrt(agreement x weighted_agreement)", 0.0, 1.0, "share", _P, False),
+    "confidence": SignalInfo("mean trace confidence (vote metric)", 0.0, None, "real", _H, False),
+    "winner_conf": SignalInfo("mean trace confidence of the winner", 0.0, None, "real", _H, False),
+    "token_conf": SignalInfo("mean token confidence", 0.0, None, "real", _H, False),
+    "lowest_group_conf": SignalInfo("mean lowest-group confidence", 0.0, None, "real", _H, False),
+    "bottom10_conf": SignalInfo("mean bottom-10% group confidence", 0.0, None, "real", _H, False),
+    "tail_conf": SignalInfo("mean tail confidence", 0.0, None, "real", _H, False),
+    # external scores (reward model, verifier, judge): the bank's ``score`` column; NaN without one
+    "score_mean": SignalInfo("mean external score of the tier's samples", -math.inf, None, "real", _H),
+    "score_max": SignalInfo("highest external score of the tier's samples", -math.inf, None, "real", _H),
+    "winner_score": SignalInfo("mean external score of the winner's samples", -math.inf, None, "real", _H),
+    # a second opinion (FrugalGPT / AutoMix / MoT): NaN at the first tier that runs
+    "agrees_prev": SignalInfo(
+        "1 when this tier's answer equals the previous tier's, else 0",
+        0.0,
+        1.0,
+        "real",
+        _P,
+        scope=Scope.LADDER,
+    ),
 }
 
 
@@ -53,3 +91,8 @@ def value_range(name: str, k: int) -> tuple[float, float]:
     if info.step == "exact":
         return float(k), float(k)
     return info.low, math.inf if info.high is None else info.high
+
+
+SIMULATED_SIGNALS = frozenset(name for name, info in SIGNALS.items() if info.simulated)
+TIER_SIGNALS = frozenset(name for name, info in SIGNALS.items() if info.scope is Scope.TIER)
+CONFIDENCE_SCALES: dict[str, Scale] = {n: i.scale for n, i in SIGNALS.items() if i.scale is not None}

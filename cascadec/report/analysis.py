@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import StrEnum
 
 import numpy as np
 
-from cascadec.core.signals import SIGNALS
+from cascadec.core.signals import CONFIDENCE_SCALES, Scale
 from cascadec.sim.stats import bootstrap_interval, mcnemar_exact
 
 BOOTSTRAP_SEED = 0  # one seed: the same inputs give the same report, byte for byte
@@ -18,34 +17,6 @@ BOOTSTRAP_DRAWS = 2000
 RELIABILITY_BINS = 10
 
 
-class Scale(StrEnum):
-    """How a signal reads as a confidence."""
-
-    PROBABILITY = "probability"  # already in [0, 1]: calibrated means accuracy = value
-    EXP = "exp"  # a mean log-probability: exp() is the geometric-mean token probability
-    HIGHER = "higher"  # unbounded, higher = more confident: accuracy by quantile bin, no ECE
-    LOWER = "lower"  # unbounded, lower = more confident (entropies)
-
-
-# the confidence signals of the registry and how each reads; the others (no_answer, tokens, k) are not confidences
-CONFIDENCE_SCALES: dict[str, Scale] = {
-    **{n: Scale.PROBABILITY for n in ("agreement", "margin", "weighted_agreement", "hybrid")},
-    "mean_logprob": Scale.EXP,
-    "entropy": Scale.LOWER,
-    "token_entropy": Scale.LOWER,
-    **{
-        n: Scale.HIGHER
-        for n in (
-            "confidence",
-            "winner_conf",
-            "token_conf",
-            "lowest_group_conf",
-            "bottom10_conf",
-            "tail_conf",
-        )
-    },
-}
-assert set(CONFIDENCE_SCALES) <= set(SIGNALS)  # one registry of signals
 
 
 @dataclass(frozen=True)

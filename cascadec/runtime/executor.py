@@ -130,6 +130,8 @@ def to_record(sample: Sample, job: Job, ask: Ask, offset: int, seconds: float) -
         temperature=ask.temperature,
         token_logprobs=_finite_or_none(sample.logprobs),
         token_confidence=_finite_or_none(sample.confidences),
+        score=sample.score,
+        cost=sample.cost,
     )
 
 

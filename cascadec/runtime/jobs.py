@@ -38,7 +38,7 @@ from cascadec.runtime.records import (
     VoteCount,
     VoteWeight,
 )
-from cascadec.runtime.signals import compute_signals, json_safe
+from cascadec.runtime.signals import agreement_with_previous, compute_signals, json_safe
 from cascadec.runtime.vote_policy import PolicyVote, apply_policy
 from cascadec.runtime.voting import Ballot, Vote, tally
 from cascadec.spec.vote import VotePolicy
@@ -124,7 +124,7 @@ class Job:
 
     @property
     def cost(self) -> float:
-        return sum(len_tokens(r) * r.tier.cost_per_token for r in self.runs)
+        return sum(run_cost(r) for r in self.runs)
 
     # --- transitions: runtime.decide says what, the job only keeps the state -------------------
     def _spent(self) -> Spent:
@@ -182,6 +182,13 @@ class Job:
         run.signals = compute_signals(
             run.vote, run.samples, run.weighted, run.confidences, self.voting.signal_metric()
         )
+        previous = self.runs[-2].weighted if len(self.runs) > 1 else None
+        run.signals["agrees_prev"] = agreement_with_previous(
+            previous.winner if previous is not None else None,
+            run.weighted.winner,
+            self.eq.same,
+            len(self.runs) > 1,
+        )
         state = TierState(
             pos=run.pos,
             drawn=len(run.samples),
@@ -206,7 +213,8 @@ class Job:
     ) -> tuple[Vote, PolicyVote]:
         vote = tally(ballots(samples), self.eq)
         logprobs = [s.mean_logprob for s in samples]
-        return vote, apply_policy(vote, confidences, self.voting, logprobs)
+        scores = [s.score for s in samples]
+        return vote, apply_policy(vote, confidences, self.voting, logprobs, scores)
 
     def _finish(self, reason: StopReason) -> None:
         self.done = True
@@ -286,8 +294,16 @@ class Job:
         return any(self.eq.was_ungraded(a, b) for i, a in enumerate(answers) for b in answers[i + 1 :])
 
 
-def len_tokens(run: TierRun) -> int:
-    return sum(s.num_tokens for s in run.samples)
+def run_cost(run: TierRun) -> float:
+    """A tier's cost: its samples' tokens x the model's cost per token, except samples that carry
+    a recorded cost (an API's price, from an imported bank), which count that instead. Summed in
+    this order (tokens first, recorded costs in sample order) here and in the simulator."""
+    tokens = sum(s.num_tokens for s in run.samples if s.cost is None)
+    recorded = 0.0
+    for s in run.samples:
+        if s.cost is not None:
+            recorded += s.cost
+    return tokens * run.tier.cost_per_token + recorded
 
 
 def _weights(weighted: PolicyVote | None) -> list[VoteWeight] | None:

@@ -73,6 +73,8 @@ class SampleRecord(Record):
     seconds: float = 0.0
     token_logprobs: list[Float32 | None] | None = None  # per token (null: the engine gave -inf/NaN)
     token_confidence: list[Float32 | None] | None = None  # per token: -mean of the top-L logprobs
+    score: float | None = None  # external score (reward model, verifier): from an imported bank
+    cost: float | None = None  # recorded cost (an API's price); None: num_tokens x cost per token
 
     @property
     def votes(self) -> bool:

@@ -9,6 +9,12 @@ Definitions (k = samples drawn on the tier so far, voting or not):
 - ``mean_logprob``: mean over samples of each sample's mean chosen-token logprob;
 - ``token_entropy``: mean over samples of each sample's mean per-token entropy;
 - ``tokens``: tokens generated on the tier; ``k``: samples drawn;
+- ``score_mean``, ``score_max``: mean and highest external score (reward model, verifier,
+  judge: the bank's ``score`` column) over the tier's samples that carry one;
+  ``winner_score``: the mean over the winning answer's samples that carry one;
+- ``agrees_prev``: 1 when the tier's winning answer is the previous tier's (equivalent under
+  the run's equivalence), 0 when not or when either has none; NaN at the first tier that ran
+  (set by the job, which knows the earlier tiers: :func:`agreement_with_previous`);
 - confidence signals (``weighted_agreement``, ``hybrid``, ``confidence``, ``winner_conf``,
   ``token_conf``, ``lowest_group_conf``, ``bottom10_conf``, ``tail_conf``): see
   :mod:`cascadec.spec.condition`'s table; computed from each sample's trace confidence.
@@ -61,6 +67,7 @@ class _Measured(Protocol):
     num_tokens: int
     mean_logprob: float | None
     mean_entropy: float | None
+    score: float | None
 
 
 def _mean(values: Sequence[float | None]) -> float:
@@ -90,6 +97,27 @@ def confidence_signals(
     return out
 
 
+def score_signals(
+    vote: Vote, weighted: PolicyVote | None, scores: Sequence[float | None]
+) -> dict[str, float]:
+    """The external-score signals of one tier (NaN where no sample carries a score)."""
+    known = [s for s in scores if s is not None]
+    ranked = weighted.clusters if weighted is not None else vote.clusters
+    winners = [scores[m] for m in ranked[0].members] if ranked else []
+    return {
+        "score_mean": _mean(scores),
+        "score_max": max(known) if known else math.nan,
+        "winner_score": _mean(winners),
+    }
+
+
+def agreement_with_previous(previous: str | None, current: str | None, same, has_previous: bool) -> float:
+    """``agrees_prev``: NaN without a previous tier; 1.0 when both answers exist and ``same``."""
+    if not has_previous:
+        return math.nan
+    return 1.0 if previous is not None and current is not None and same(previous, current) else 0.0
+
+
 def compute_signals(
     vote: Vote,
     samples: Sequence[_Measured],
@@ -115,6 +143,8 @@ def compute_signals(
         "tokens": float(sum(s.num_tokens for s in samples)),
         "k": float(k),
         **confidence_signals(vote, weighted, conf, metric),
+        **score_signals(vote, weighted, [getattr(s, "score", None) for s in samples]),
+        "agrees_prev": math.nan,  # the job fills it in: it knows the tiers before this one
     }
 
 

@@ -119,6 +119,21 @@ def validate_bank(df: pd.DataFrame, source: str) -> pd.DataFrame:
                 raise DataError(
                     f"'temperature' must be in [0, 2] or null, got {short(v)}", where=_row(source, i, df)
                 )
+    for column, low in (("score", -math.inf), ("cost", 0.0)):
+        if column in df.columns:
+            for i, v in enumerate(df[column].tolist()):
+                if is_missing(v):
+                    continue
+                if (
+                    isinstance(v, bool | np.bool_)
+                    or not isinstance(v, numbers.Real)
+                    or not math.isfinite(float(v))
+                    or float(v) < low
+                ):
+                    bound = "a finite number >= 0" if low == 0 else "a finite number"
+                    raise DataError(
+                        f"{column!r} must be {bound} or null, got {short(v)}", where=_row(source, i, df)
+                    )
     for column, high in (("logprobs", 0.0), ("entropies", math.inf), ("confidences", math.inf)):
         if column in df.columns:
             for i, v in enumerate(df[column].tolist()):

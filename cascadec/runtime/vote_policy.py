@@ -10,7 +10,9 @@ and only change how much each sample counts:
   default ``logprob`` metric — mean chosen-token logprob — at temperature 0.01); without
   one, the raw confidence (token confidences are >= 0; DeepConf's weighted vote);
 - ``filtered``: keep the ``keep`` share of the most confident samples (rounded up, at least
-  one; equal confidences keep the earlier sample), then the weighted vote (DeepConf-offline).
+  one; equal confidences keep the earlier sample), then the weighted vote (DeepConf-offline);
+- ``best``: keep only the most confident sample (equal confidences: the earlier): best-of-n,
+  e.g. by a reward model's ``score`` (Qwen2.5-Math's RM@n).
 
 Ranking and ties (documented, tested): clusters rank by total weight, then by number of
 votes, then by the earliest member in sample order. With ``majority`` the tally's own order
@@ -100,12 +102,15 @@ def trace_scores(
     settings: VoteSpec,
     confidences: Sequence[TraceConfidence | None],
     logprobs: Sequence[float | None] | None,
+    scores: Sequence[float | None] | None = None,
 ) -> list[float] | None:
     """Each drawn sample's score by the vote's metric (None when any sample lacks it)."""
-    if ConfidenceMetric(settings.metric) is ConfidenceMetric.LOGPROB:
-        if logprobs is None or any(v is None or not math.isfinite(v) for v in logprobs):
+    metric = ConfidenceMetric(settings.metric)
+    if not metric.is_token_confidence():
+        values = logprobs if metric is ConfidenceMetric.LOGPROB else scores
+        if values is None or any(v is None or not math.isfinite(v) for v in values):
             return None
-        return [float(v) for v in logprobs]  # type: ignore[arg-type]
+        return [float(v) for v in values]  # type: ignore[arg-type]
     if any(c is None for c in confidences):
         return None
     return [c.get(settings.metric) for c in confidences]  # type: ignore[union-attr]
@@ -124,24 +129,31 @@ def apply_policy(
     confidences: Sequence[TraceConfidence | None],
     settings: VoteSpec = MAJORITY,
     logprobs: Sequence[float | None] | None = None,
+    scores: Sequence[float | None] | None = None,
 ) -> PolicyVote:
     """Re-rank ``vote``'s clusters under ``settings``.
 
-    ``confidences`` and ``logprobs`` (each sample's mean chosen-token logprob) are per drawn
-    sample, in order; ``logprobs`` is needed by the ``logprob`` metric only.
+    ``confidences``, ``logprobs`` (each sample's mean chosen-token logprob) and ``scores`` (its
+    external score) are per drawn sample, in order; ``logprobs`` is needed by the ``logprob``
+    metric only, ``scores`` by the ``score`` metric only.
     """
     if len(confidences) != vote.drawn:
         raise ValueError(f"{len(confidences)} confidences for {vote.drawn} samples")
     if logprobs is not None and len(logprobs) != vote.drawn:
         raise ValueError(f"{len(logprobs)} logprobs for {vote.drawn} samples")
+    if scores is not None and len(scores) != vote.drawn:
+        raise ValueError(f"{len(scores)} scores for {vote.drawn} samples")
     policy = VotePolicy(settings.policy)
-    scores = None if policy is VotePolicy.MAJORITY else trace_scores(settings, confidences, logprobs)
-    if policy is VotePolicy.MAJORITY or scores is None:
+    values = None if policy is VotePolicy.MAJORITY else trace_scores(settings, confidences, logprobs, scores)
+    if policy is VotePolicy.MAJORITY or values is None:
         return majority_vote(vote)
-    kept = (
-        kept_positions(scores, settings.keep) if policy is VotePolicy.FILTERED else tuple(range(vote.drawn))
-    )
-    weights = softmax_weights(scores, settings.softmax_temperature())
+    if policy is VotePolicy.FILTERED:
+        kept = kept_positions(values, settings.keep)
+    elif policy is VotePolicy.BEST:
+        kept = kept_positions(values, 1.0 / max(len(values), 1))
+    else:
+        kept = tuple(range(vote.drawn))
+    weights = softmax_weights(values, settings.softmax_temperature())
     keep_set = set(kept)
     clusters = []
     for c in vote.clusters:

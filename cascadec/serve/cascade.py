@@ -24,7 +24,7 @@ from cascadec.plan import resolve_tiers
 from cascadec.runtime.data import Problem
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.executor import to_record
-from cascadec.runtime.jobs import Job
+from cascadec.runtime.jobs import Job, run_cost
 from cascadec.runtime.online import OnlineMonitor
 from cascadec.runtime.prompts import render
 from cascadec.runtime.records import SampleRecord
@@ -188,7 +188,7 @@ def summary(outcome: Outcome, reference_cost_per_token: float) -> dict:
                 "votes": run.vote.counts() if run.vote else {},
                 "signals": json_safe(run.signals),
                 "tokens": tokens,
-                "cost": round(tokens * run.tier.cost_per_token, 6),
+                "cost": round(run_cost(run), 6),
                 "batch_requests": size,
                 "seconds": round(wait, 4),
             }

@@ -46,6 +46,8 @@ class BankArrays:
     lp: np.ndarray  # [S, P, N] per-sample mean logprob (NaN: none)
     ent: np.ndarray  # [S, P, N] per-sample mean entropy (NaN: none)
     tok: np.ndarray  # [S, P, N] generated tokens
+    cost: np.ndarray  # [S, P, N] recorded cost (NaN: tokens x the model's cost per token)
+    score: np.ndarray | None  # [S, P, N] external score (NaN: none); None: the bank has no scores
     n_classes: int
     correct: np.ndarray  # [P, C] the class's representative is right
     graded: np.ndarray  # [P] the problem has a gold answer
@@ -80,6 +82,20 @@ class Prefix:
     ents: np.ndarray
     entn: np.ndarray
     tok: np.ndarray
+    tokc: np.ndarray  # [S, P, N+1] tokens of samples priced per token (no recorded cost)
+    cost: np.ndarray  # [S, P, N+1] sum of recorded costs
+    scores: ScorePrefix | None
+
+
+@dataclass
+class ScorePrefix:
+    """Prefix sums of the external scores (only for a bank that has them)."""
+
+    sum: np.ndarray  # [S, P, N+1]
+    n: np.ndarray  # [S, P, N+1] samples with a score
+    max: np.ndarray  # [S, P, N+1] highest score so far (NaN: none yet)
+    cls: np.ndarray  # [S, P, N+1, K] score sums per class
+    clsn: np.ndarray  # [S, P, N+1, K] samples with a score per class
 
 
 def prefixes(A: BankArrays) -> Prefix:
@@ -95,6 +111,19 @@ def prefixes(A: BankArrays) -> Prefix:
     onehot = A.cls[..., None] == np.arange(K)
     lp_known, ent_known = ~np.isnan(A.lp), ~np.isnan(A.ent)
     first = np.where(onehot.any(axis=2), onehot.argmax(axis=2), BIG)
+    priced = np.isnan(A.cost)
+    scores = None
+    if A.score is not None:
+        known = ~np.isnan(A.score)
+        running = np.full((S, P, N + 1), np.nan)
+        running[:, :, 1:] = np.fmax.accumulate(A.score, axis=2)
+        scores = ScorePrefix(
+            sum=cum(np.where(known, A.score, 0.0)),
+            n=cum(known.astype(np.int64)),
+            max=running,
+            cls=cum(np.where(onehot & known[..., None], A.score[..., None], 0.0)),
+            clsn=cum((onehot & known[..., None]).astype(np.int64)),
+        )
     return Prefix(
         cc=cum(onehot.astype(np.int64)),
         cl=cum(np.where(onehot, A.lp[..., None], 0.0)),
@@ -105,6 +134,9 @@ def prefixes(A: BankArrays) -> Prefix:
         ents=cum(np.where(ent_known, A.ent, 0.0)),
         entn=cum(ent_known.astype(np.int64)),
         tok=cum(A.tok),
+        tokc=cum(np.where(priced, A.tok, 0)),
+        cost=cum(np.where(priced, 0.0, A.cost)),
+        scores=scores,
     )
 
 
@@ -161,6 +193,8 @@ def build_arrays(
     lp = np.full((S, P, n), np.nan)
     ent = np.full((S, P, n), np.nan)
     tok = np.zeros((S, P, n), dtype=np.int64)
+    cost = np.full((S, P, n), np.nan)
+    score = np.full((S, P, n), np.nan)
     for key, s in streams.items():
         for r in rows[key]:
             p, i = pindex[str(r.problem_id)], int(r.sample_index)
@@ -175,11 +209,16 @@ def build_arrays(
             lp[s, p, i] = np.nan if mean_lp is None else mean_lp
             ent[s, p, i] = np.nan if mean_ent is None else mean_ent
             tok[s, p, i] = sample.num_tokens
+            cost[s, p, i] = np.nan if sample.cost is None else sample.cost
+            score[s, p, i] = np.nan if sample.score is None else sample.score
     # replay serves indices 0..m-1: what a problem really has is its leading run of samples
     run = np.cumprod(present, axis=2)
     avail[:, :] = run.sum(axis=2)
     cls, correct, graded, exact_only, n_classes = _classes(answers, problems, equivalence, S, n)
-    return BankArrays(problems, streams, n, avail, cls, lp, ent, tok, n_classes, correct, graded, exact_only)
+    scored = score if not np.isnan(score).all() else None
+    return BankArrays(
+        problems, streams, n, avail, cls, lp, ent, tok, cost, scored, n_classes, correct, graded, exact_only
+    )
 
 
 def _classes(answers, problems: list[Problem], eq: Equivalence, S: int, n: int):

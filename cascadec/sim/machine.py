@@ -16,7 +16,7 @@ from cascadec.errors import DataError
 from cascadec.plan import PlanStrategy, resolve_tiers
 from cascadec.sim.arrays import BIG, BankArrays, log_terms
 from cascadec.sim.tables import POLICIES, Outcome, Tables, veval
-from cascadec.sim.tally import signals, vote
+from cascadec.sim.tally import at_winner, signals, vote
 
 
 class Machine:
@@ -59,6 +59,11 @@ class Machine:
         self.pclsum = np.zeros((M, K))
         self.pfirst = np.full((M, K), BIG, dtype=np.int64)
         self.pnolp, self.tokens = i64(), i64()
+        self.priced_tier, self.recorded_tier = i64(), f64()  # cost: tokens x cost per token + recorded
+        self.scored = A.score is not None
+        self.score_sum, self.score_n, self.score_max = f64(), i64(), np.full(M, np.nan)
+        self.class_score = np.zeros((M, K) if self.scored else (0, 0))
+        self.class_score_n = np.zeros((M, K) if self.scored else (0, 0), dtype=np.int64)
         self.cost_prev = f64()
         self.cur_win, self.last_win, self.best_win = i64() - 1, i64() - 1, i64() - 1
         self.cur_agree = f64()
@@ -80,7 +85,8 @@ class Machine:
         return np.where(rs > 0, np.minimum(rs, remaining), remaining)
 
     def _cost(self, rows):
-        return self.cost_prev[rows] + self.tok_tier[rows] * self.tb.cpt[self.cfg[rows], self.t[rows]]
+        cpt = self.tb.cpt[self.cfg[rows], self.t[rows]]
+        return self.cost_prev[rows] + (self.priced_tier[rows] * cpt + self.recorded_tier[rows])
 
     def _over(self, rows, n):
         c = self.cfg[rows]
@@ -118,6 +124,12 @@ class Machine:
         self.first[rows] = BIG
         for a in (self.nolp, self.tok_tier, self.lpn, self.entn, self.lpsum, self.entsum):
             a[rows] = 0
+        for a in (self.priced_tier, self.recorded_tier, self.score_sum, self.score_n):
+            a[rows] = 0
+        self.score_max[rows] = np.nan
+        if self.scored:
+            self.class_score[rows] = 0.0
+            self.class_score_n[rows] = 0
         self.reached[rows, pos] = True
         self.mixed[rows] = False
         self.runs[rows] += 1
@@ -127,6 +139,8 @@ class Machine:
         """The tier is over: its vote is the one the final-answer policies see."""
         self.cost_prev[rows] = self._cost(rows)
         self.tok_tier[rows] = 0
+        self.priced_tier[rows] = 0
+        self.recorded_tier[rows] = 0.0
         win = self.cur_win[rows]
         self.last_win[rows] = win
         has = (win >= 0).astype(np.int64)
@@ -178,6 +192,15 @@ class Machine:
         self.entsum[r], self.entn[r] = pre.ents[s, p, b], pre.entn[s, p, b]
         self.tok_tier[r] = pre.tok[s, p, b]
         self.tokens[r] += pre.tok[s, p, b] - pre.tok[s, p, a]
+        self.priced_tier[r], self.recorded_tier[r] = pre.tokc[s, p, b], pre.cost[s, p, b]
+        sc = pre.scores
+        if sc is not None:
+            self.score_sum[r], self.score_n[r], self.score_max[r] = (
+                sc.sum[s, p, b],
+                sc.n[s, p, b],
+                sc.max[s, p, b],
+            )
+            self.class_score[r], self.class_score_n[r] = sc.cls[s, p, b], sc.clsn[s, p, b]
 
     def _missing(self, r, idx, s, p):
         A = self.A
@@ -205,10 +228,24 @@ class Machine:
             self.entn[r] += has_ent
             self.tok_tier[r] += tk
             self.tokens[r] += tk
+            cost = A.cost[s, p, idx]
+            priced = np.isnan(cost)
+            self.priced_tier[r] += np.where(priced, tk, 0)
+            self.recorded_tier[r] += np.where(priced, 0.0, cost)
+            if self.scored:
+                sc = A.score[s, p, idx]
+                known = ~np.isnan(sc)
+                self.score_sum[r] += np.where(known, sc, 0.0)
+                self.score_n[r] += known
+                self.score_max[r] = np.fmax(self.score_max[r], sc)
             v = c >= 0
             rv, cv, lv = r[v], c[v], lp[v]
             self.counts[rv, cv] += 1
             self.clsum[rv, cv] += lv
+            if self.scored:
+                sv = A.score[s, p, idx][v]
+                self.class_score[rv, cv] += np.where(np.isnan(sv), 0.0, sv)
+                self.class_score_n[rv, cv] += ~np.isnan(sv)
             self.first[rv, cv] = np.minimum(self.first[rv, cv], self.drawn[rv] + i)
             self.nolp[rv] += np.isnan(lv)
             self.pcounts[rv, cv] += 1
@@ -218,9 +255,31 @@ class Machine:
 
     def _signals(self, rows, top, second, voters):
         sums = (self.lpsum[rows], self.lpn[rows], self.entsum[rows], self.entn[rows])
-        return signals(
-            self.drawn[rows], self.counts[rows], top, second, voters, sums, self.tok_tier[rows], self.logt
+        win = self.cur_win[rows]
+        scores = None
+        if self.scored:
+            scores = (
+                self.score_sum[rows],
+                self.score_n[rows],
+                self.score_max[rows],
+                at_winner(self.class_score[rows], win),
+                at_winner(self.class_score_n[rows], win),
+            )
+        out = signals(
+            self.drawn[rows],
+            self.counts[rows],
+            top,
+            second,
+            voters,
+            sums,
+            self.tok_tier[rows],
+            self.logt,
+            scores,
         )
+        last = self.last_win[rows]
+        same = ((win >= 0) & (last >= 0) & (win == last)).astype(np.float64)
+        out["agrees_prev"] = np.where(self.runs[rows] > 1, same, np.nan)
+        return out
 
     def _step(self, rows):
         self._receive(rows)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cascadec.core.conditions import parse_condition
+from cascadec.core.signals import SIMULATED_SIGNALS
 from cascadec.plan import Plan, PlanStrategy
 from cascadec.runtime.data import Problem, problems_from_frame
 from cascadec.runtime.equivalence import Equivalence
@@ -83,12 +84,6 @@ def problems_for(plan: Plan, frame: pd.DataFrame, source: str = "<data>") -> lis
     return problems_from_frame(frame, feature_columns=columns, source=source)
 
 
-# what the vectorised machine measures (sim.vector._signals); any other signal needs the runtime
-VECTOR_SIGNALS = frozenset(
-    {"agreement", "margin", "entropy", "no_answer", "mean_logprob", "token_entropy", "tokens", "k"}
-)
-
-
 def needs_token_records(strategy: PlanStrategy) -> bool:
     """Whether a strategy uses what the arrays do not model (a vote policy or stop rule beyond
     plain majority and ``decided``, a confidence signal). Such strategies go through the
@@ -105,7 +100,7 @@ def needs_token_records(strategy: PlanStrategy) -> bool:
         conditions += [tier.escalate_if]
         conditions += [tier.retry.when] if tier.retry else []
         conditions += [tier.explore.when] if tier.explore else []
-    return any(not parse_condition(c).signals() <= VECTOR_SIGNALS for c in conditions if c)
+    return any(not parse_condition(c).signals() <= SIMULATED_SIGNALS for c in conditions if c)
 
 
 def _stand_in(strategy: PlanStrategy) -> PlanStrategy:

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cascadec.core.conditions import parse_condition
+from cascadec.core.signals import TIER_SIGNALS
 from cascadec.plan import PlanStrategy
 from cascadec.sim.arrays import BIG, BankArrays, log_terms
 from cascadec.sim.tables import CONFIDENT, LAST_TIER, POLICIES, Outcome, Tables, veval
-from cascadec.sim.tally import signals, vote
+from cascadec.sim.tally import at_winner, signals, vote
 
 LAST = POLICIES.index("last_tier")
 GROUP_ELEMENTS = 500_000  # configurations × problems evaluated together: bounds memory
@@ -26,8 +28,10 @@ GROUP_ELEMENTS = 500_000  # configurations × problems evaluated together: bound
 
 def sweepable(strategy: PlanStrategy) -> bool:
     """Whether every tier's decision depends only on that tier's own samples."""
+    conditions = [t.escalate_if for t in strategy.tiers if t.escalate_if]
     return (
-        strategy.adaptive_k is None
+        all(parse_condition(c).signals() <= TIER_SIGNALS for c in conditions)
+        and strategy.adaptive_k is None
         and strategy.budget is None
         and strategy.final_answer in ("last_tier", "most_confident")
         and all(t.retry is None and t.explore is None for t in strategy.tiers)
@@ -40,6 +44,8 @@ class TierStats:
 
     drawn: np.ndarray  # samples the tier takes (early stopping may take fewer than k)
     tokens: np.ndarray
+    priced_tokens: np.ndarray  # tokens of samples without a recorded cost
+    recorded_cost: np.ndarray  # sum of the samples' recorded costs
     win: np.ndarray  # winning class, -1: no vote
     has: np.ndarray  # 1 when the tier has a winner (most_confident's first key)
     agree: np.ndarray  # top / drawn (most_confident's second key)
@@ -101,13 +107,25 @@ class Sweep:
         win, top, second, voters = vote(counts, pre.cl[s, p, i], first, pre.nolp[s, p, i])
         tokens = pre.tok[s, p, i]
         sums = (pre.lps[s, p, i], pre.lpn[s, p, i], pre.ents[s, p, i], pre.entn[s, p, i])
+        sc = pre.scores
+        scores = None
+        if sc is not None:
+            scores = (
+                sc.sum[s, p, i],
+                sc.n[s, p, i],
+                sc.max[s, p, i],
+                at_winner(sc.cls[s, p, i], win),
+                at_winner(sc.clsn[s, p, i], win),
+            )
         return TierStats(
             drawn=b,
             tokens=tokens,
+            priced_tokens=pre.tokc[s, p, i],
+            recorded_cost=pre.cost[s, p, i],
             win=win,
             has=(win >= 0).astype(np.int64),
             agree=top / np.maximum(b, 1),
-            signals=signals(b, counts, top, second, voters, sums, tokens, self.logt),
+            signals=signals(b, counts, top, second, voters, sums, tokens, self.logt, scores),
             short=b > avail,
         )
 
@@ -129,7 +147,7 @@ class Sweep:
         cost_t, tokens_t, samples_t, short_t = np.zeros(P), 0, 0, np.zeros(P, dtype=bool)
         best_has, best_agree, best_win = np.full(P, -1), np.full(P, -np.inf), np.full(P, -1)
         for t, st in enumerate(stats):
-            cost_t = cost_t + st.tokens * tb.cpt[c, t]  # the runtime's order: tier by tier
+            cost_t = cost_t + (st.priced_tokens * tb.cpt[c, t] + st.recorded_cost)  # the runtime's order
             tokens_t, samples_t, short_t = tokens_t + st.tokens, samples_t + st.drawn, short_t | st.short
             if policy == LAST:
                 win = st.win

@@ -48,9 +48,18 @@ def synthetic_bank(
     models: dict[str, float] | None = None,
     skill: dict[str, float] | None = None,
     logprobs: bool = True,
+    scores: bool = False,
+    costs: bool = False,
 ) -> pd.DataFrame:
-    """Bank rows for every model at every temperature (k samples) plus greedy (T=0, one sample)."""
+    """Bank rows for every model at every temperature (k samples) plus greedy (T=0, one sample).
+
+    ``scores``: a ``score`` column (an external verifier: higher when right, now and then
+    missing); ``costs``: a recorded ``cost`` for the largest model's samples (an API price),
+    null for the others (priced per token). Both drawn from their own generator, so the rest
+    of the bank is the same with or without them."""
     rng = np.random.default_rng(seed + 7919)
+    extra = np.random.default_rng(seed + 104729)
+    largest = max(models or SYNTHETIC_MODELS, key=(models or SYNTHETIC_MODELS).get)
     models = models or SYNTHETIC_MODELS
     skill = skill or SKILL
     rows = []
@@ -74,8 +83,16 @@ def synthetic_bank(
                     text, finish = sample_text(answer)
                     tokens = int(rng.integers(8, 40))
                     lp = float(-abs(rng.normal(0.05 if right else 0.4, 0.1))) if logprobs else None
+                    row_extra = {}
+                    if scores:
+                        s = float(np.round(extra.normal(0.8 if right else 0.3, 0.2), 3))
+                        row_extra["score"] = None if extra.uniform() < 0.05 else s
+                    if costs:
+                        price = float(np.round(extra.uniform(20.0, 40.0), 2))
+                        row_extra["cost"] = tokens * price if model == largest else None
                     rows.append(
                         {
+                            **row_extra,
                             "model": model,
                             "problem_id": str(row.id),
                             "sample_index": i,

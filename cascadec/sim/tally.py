@@ -37,9 +37,11 @@ def signals(
     sums: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     tokens: np.ndarray,
     logt: np.ndarray,
+    scores: tuple[np.ndarray, ...] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every signal a condition may read (see ``simulate.VECTOR_SIGNALS``) for rows that drew
-    ``k`` samples; ``sums`` = (logprob sum, logprob count, entropy sum, entropy count)."""
+    """Every tier signal the arrays model (``core.signals.SIMULATED_SIGNALS``) for rows that drew
+    ``k`` samples; ``sums`` = (logprob sum, logprob count, entropy sum, entropy count);
+    ``scores`` = (score sum, count, max, the winner's score sum, its count) or None (no scores)."""
     lpsum, lpn, entsum, entn = sums
     denom = np.maximum(k, 1)
     ranked = -np.sort(-counts, axis=1)
@@ -59,4 +61,27 @@ def signals(
         "token_entropy": te,
         "tokens": tokens.astype(np.float64),
         "k": k.astype(np.float64),
+        **score_signals(k.shape[0], scores),
     }
+
+
+def score_signals(rows: int, scores: tuple[np.ndarray, ...] | None) -> dict[str, np.ndarray]:
+    """``score_mean``, ``score_max``, ``winner_score`` as the runtime computes them (NaN: none)."""
+    if scores is None:
+        nan = np.full(rows, np.nan)
+        return {"score_mean": nan, "score_max": nan, "winner_score": nan}
+    total, n, best, win_total, win_n = scores
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            "score_mean": np.where(n > 0, total / np.maximum(n, 1), np.nan),
+            "score_max": np.where(n > 0, best, np.nan),
+            "winner_score": np.where(win_n > 0, win_total / np.maximum(win_n, 1), np.nan),
+        }
+
+
+def at_winner(per_class: np.ndarray, win: np.ndarray) -> np.ndarray:
+    """Rows of ``per_class`` [R, K] read at each row's winning class (0 where there is none)."""
+    if per_class.shape[1] == 0:
+        return np.zeros(win.shape[0], dtype=per_class.dtype)
+    picked = np.take_along_axis(per_class, np.maximum(win, 0)[:, None], axis=1)[:, 0]
+    return np.where(win >= 0, picked, 0)

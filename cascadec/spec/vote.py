@@ -40,25 +40,34 @@ Float = Annotated[float, Strict(), AllowInfNan(False)]
 
 
 class VotePolicy(StrEnum):
-    """majority: one sample one vote; weighted: confidence-weighted; filtered: top share, then weighted."""
+    """majority: one sample one vote; weighted: confidence-weighted; filtered: top share, then
+    weighted; best: the single most confident sample's answer (best-of-n, e.g. by a reward
+    model's ``score``: Qwen2.5-Math's RM@n)."""
 
     MAJORITY = "majority"
     WEIGHTED = "weighted"
     FILTERED = "filtered"
+    BEST = "best"
 
 
 class ConfidenceMetric(StrEnum):
     """The trace-level confidence that weighs, filters or stops a vote.
 
     ``logprob`` is the trace's mean chosen-token logprob (<= 0; needs no top-L records);
-    the others are token confidences (>= 0; DeepConf, from the top-L logprobs).
+    ``score`` is the sample's external score (reward model, verifier, judge: a bank's ``score``
+    column); the others are token confidences (>= 0; DeepConf, from the top-L logprobs).
     """
 
     LOGPROB = "logprob"
+    SCORE = "score"
     MEAN = "mean"
     LOWEST_GROUP = "lowest_group"
     BOTTOM10 = "bottom10"
     TAIL = "tail"
+
+    def is_token_confidence(self) -> bool:
+        """Whether it is read from a trace's token records (DeepConf), not a per-sample number."""
+        return self not in (ConfidenceMetric.LOGPROB, ConfidenceMetric.SCORE)
 
 
 class StopRule(StrEnum):
@@ -77,10 +86,11 @@ class _Frozen(BaseModel):
 class VoteSpec(_Frozen):
     """How every tier of the strategy votes (and how its confidence signals are measured)."""
 
-    policy: VotePolicy = Field(VotePolicy.MAJORITY, description="majority | weighted | filtered")
+    policy: VotePolicy = Field(VotePolicy.MAJORITY, description="majority | weighted | filtered | best")
     metric: ConfidenceMetric = Field(
         ConfidenceMetric.LOGPROB,
-        description="Trace confidence that weighs and filters: logprob | mean | lowest_group | bottom10 | tail",
+        description="Trace confidence that weighs and filters: logprob | score | mean | lowest_group | "
+        "bottom10 | tail",
     )
     temperature: Float | None = Field(
         None,
@@ -105,7 +115,7 @@ class VoteSpec(_Frozen):
         The vote's metric when it is a token confidence; ``lowest_group`` under ``logprob``
         (the logprob has its own signal, ``mean_logprob``; these two signals stay >= 0).
         """
-        return ConfidenceMetric.LOWEST_GROUP if self.metric is ConfidenceMetric.LOGPROB else self.metric
+        return self.metric if self.metric.is_token_confidence() else ConfidenceMetric.LOWEST_GROUP
 
 
 class EarlyStopFields(_Frozen):

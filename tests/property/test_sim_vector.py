@@ -29,6 +29,9 @@ from cascadec.spec.vote import ConfidenceMetric, StopRule, VotePolicy
 
 PROBLEMS = synthetic_problems(14, seed=3)
 BANK = synthetic_bank(PROBLEMS, k=16, seed=3)
+# external scores (a verifier) on every model, a recorded API cost on the largest one
+SCORED = synthetic_bank(PROBLEMS, k=16, seed=3, scores=True, costs=True)
+BANKS = st.sampled_from([BANK, SCORED])
 
 CONDITIONS = [
     "agreement < 0.75",
@@ -43,6 +46,12 @@ CONDITIONS = [
     "false",
     "weighted_agreement < 0.8",
     "hybrid < 0.9 or lowest_group_conf < 0.5",
+    "score_mean < 0.6",
+    "score_max < 0.9 or agreement < 0.75",
+    "winner_score < 0.55",
+    "agrees_prev < 1",
+    "agrees_prev < 1 or agreement < 0.5",
+    "not (agrees_prev >= 1) and score_mean < 0.9",
 ]
 
 
@@ -138,12 +147,12 @@ def plans(draw):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(plans())
-def test_vector_simulation_equals_replay_run(plan):
-    assert_equals_replay(plan)
+@given(plans(), BANKS)
+def test_vector_simulation_equals_replay_run(plan, bank):
+    assert_equals_replay(plan, bank)
 
 
-def assert_equals_replay(plan):
+def assert_equals_replay(plan, bank=BANK):
     eq = Equivalence("exact")
     table = PROBLEMS.merge(
         __import__("pandas").DataFrame({"strategy": [s.key for s in plan.strategies]}), how="cross"
@@ -152,8 +161,8 @@ def assert_equals_replay(plan):
         prepared = prepare(plan, table, strategy_column="strategy")
     except CascadecError:  # a plan the static checks refuse never runs
         assume(False)
-    rows, _, _, _ = execute(prepared, ReplayBackend(BANK), out=None, equivalence=eq)
-    sim = simulate(plan, BANK, problems_for(plan, PROBLEMS), equivalence=eq)
+    rows, _, _, _ = execute(prepared, ReplayBackend(bank), out=None, equivalence=eq)
+    sim = simulate(plan, bank, problems_for(plan, PROBLEMS), equivalence=eq)
     o = sim.outcome
     assert sim.exact_problems == 0
     by = {(r.id, r.strategy): r for r in rows.itertuples(index=False)}
@@ -223,7 +232,7 @@ def test_problems_left_to_the_runtime_get_the_same_outcomes():
 
 
 # --- the sweep (tier-local fast path) against the general machine and replay ------------------
-SWEEP_CONDITIONS = [c for c in CONDITIONS if "weighted" not in c and "hybrid" not in c] + [
+SWEEP_CONDITIONS = [c for c in CONDITIONS if not any(w in c for w in ("weighted", "hybrid", "prev"))] + [
     f"agreement < {a} or mean_logprob < {lp}" for a in (0.5, 0.75, 1.0) for lp in (-0.2, -0.05)
 ]
 
@@ -268,18 +277,62 @@ def assert_same_outcome(a: Outcome, b: Outcome) -> None:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sweep_plans())
-def test_sweep_equals_the_general_machine(plan):
+@given(sweep_plans(), BANKS)
+def test_sweep_equals_the_general_machine(plan, bank):
     assert all(sweepable(s) for s in plan.strategies)
-    arrays = build_arrays(BANK, problems_for(plan, PROBLEMS), plan, Equivalence("exact"))
+    arrays = build_arrays(bank, problems_for(plan, PROBLEMS), plan, Equivalence("exact"))
     fast = simulate_vector(plan.strategies, arrays)
     assert_same_outcome(fast, simulate_vector(plan.strategies, arrays, general_only=True))
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(sweep_plans())
-def test_sweep_equals_replay_run(plan):
-    assert_equals_replay(plan)
+@given(sweep_plans(), BANKS)
+def test_sweep_equals_replay_run(plan, bank):
+    assert_equals_replay(plan, bank)
+
+
+def test_agrees_prev_is_simulated_on_the_arrays_and_moves_decisions():
+    """A second-opinion ladder: escalate when the second model disagrees with the first."""
+    plan = make_plan(
+        [
+            strategy(
+                "second",
+                [
+                    tier("S", 1, 0.0, escalate_if="true"),
+                    tier("M", 1, 0.0, escalate_if="agrees_prev < 1"),
+                    tier("L", 1, 0.0),
+                ],
+            ),
+            strategy(
+                "always",
+                [
+                    tier("S", 1, 0.0, escalate_if="true"),
+                    tier("M", 1, 0.0, escalate_if="true"),
+                    tier("L", 1, 0.0),
+                ],
+            ),
+        ],
+        SYNTHETIC_MODELS,
+    )
+    assert not any(sweepable(s) for s in plan.strategies[:1])  # it reads the tier before: the machine
+    sim = simulate(plan, SCORED, problems_for(plan, PROBLEMS), equivalence=Equivalence("exact"))
+    assert sim.exact_problems == 0
+    reached_top = sim.outcome.reached[:, :, 2].sum(axis=1)
+    assert reached_top[1] == len(PROBLEMS) and 0 < reached_top[0] < len(PROBLEMS)
+    assert_equals_replay(plan, SCORED)
+
+
+def test_recorded_costs_replace_token_prices():
+    plan = make_plan([strategy("top", [tier("L", 2)])], SYNTHETIC_MODELS)
+    eq = Equivalence("exact")
+    plain = simulate(plan, BANK, problems_for(plan, PROBLEMS), equivalence=eq).outcome.cost
+    priced = simulate(plan, SCORED, problems_for(plan, PROBLEMS), equivalence=eq).outcome.cost
+    recorded = SCORED[
+        (SCORED["model"] == "L") & (SCORED["temperature"] == 0.7) & (SCORED["sample_index"] < 2)
+    ]
+    expected = recorded.groupby("problem_id", sort=False)["cost"].sum()
+    np.testing.assert_allclose(priced[0], [expected[p] for p in PROBLEMS["id"]])
+    assert not np.allclose(plain, priced)
 
 
 @pytest.mark.parametrize("escalate", ["false", "true", "agreement < 1.0"])

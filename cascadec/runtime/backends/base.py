@@ -36,6 +36,8 @@ class Sample:
     logprobs: tuple[float, ...] | None = None  # chosen-token logprobs
     entropies: tuple[float, ...] | None = None  # per-token entropy over the returned top logprobs
     confidences: tuple[float, ...] | None = None  # per-token -mean of the top-L logprobs (DeepConf)
+    score: float | None = None  # an external score of the sample (reward model, verifier, judge)
+    cost: float | None = None  # the sample's recorded cost; None: num_tokens x the model's cost per token
 
 
 ProgressFn = Callable[[int], None]

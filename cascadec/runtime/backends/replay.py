@@ -23,6 +23,10 @@ finish_reason  string       ``stop`` or ``length`` (optional, default ``stop``)
 logprobs       list<float>  chosen-token logprobs (optional, may be null)
 entropies      list<float>  per-token entropies (optional, may be null)
 confidences    list<float>  per-token confidence, -mean top-L logprob (optional, may be null)
+score          float        an external score of the sample: reward model, verifier, judge
+                            (optional, may be null; signals ``score_*``, vote metric ``score``)
+cost           float        the sample's recorded cost in the registry's unit, e.g. an API's
+                            price (optional, may be null: then num_tokens x cost per token)
 temperature    float        optional; when present a request only gets rows at its
                             temperature (null rows match any temperature)
 =============  ===========  ==============================================================
@@ -133,6 +137,8 @@ def bank_from_samples(samples: pd.DataFrame) -> pd.DataFrame:
             "entropies": [None if pd.isna(v) else [float(v)] for v in samples["mean_entropy"]],
             "confidences": [None if _null(c) else _token_list(c) for c in confidences],
             "temperature": samples["temperature"] if "temperature" in samples else float("nan"),
+            "score": samples["score"] if "score" in samples else float("nan"),
+            "cost": samples["cost"] if "cost" in samples else float("nan"),
         }
     )
     return rows.drop_duplicates(["model", "problem_id", "temperature", "sample_index"]).reset_index(drop=True)
@@ -165,7 +171,14 @@ def sample_from_row(r) -> Sample:
         logprobs=_floats(getattr(r, "logprobs", None)),
         entropies=_floats(getattr(r, "entropies", None)),
         confidences=_floats(getattr(r, "confidences", None)),
+        score=_real(getattr(r, "score", None)),
+        cost=_real(getattr(r, "cost", None)),
     )
+
+
+def _real(value) -> float | None:
+    """An optional number cell (``score``, ``cost``): None when absent or null."""
+    return None if value is None or _null(value) else float(value)
 
 
 class ReplayBackend:
