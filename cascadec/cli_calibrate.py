@@ -6,6 +6,7 @@ Errors are one message and an exit code by the one rule (``cascadec.errors.exit_
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +14,9 @@ from typing import Annotated
 import typer
 
 from cascadec.cli_evidence import console, fail, guarded, print_frame
+from cascadec.errors import CascadecError
 from cascadec.limits import check_output_file, write_output
+from cascadec.outputs import file_lock
 from cascadec.sim.certificate import CALIBRATED_HEAD, CERT_KEYS, write_spec
 
 
@@ -141,12 +144,18 @@ def register(app: typer.Typer) -> None:
             from cascadec.sim.space import rebase_paths
             from cascadec.sim.targets import parse_targets
 
-            if out.exists() and not overwrite:
-                raise fail(f"{out} exists; pass --overwrite to replace it")
             inputs = (space, bank, data, reference if reference and Path(reference).exists() else None)
-            # --overwrite replaces an earlier calibrated spec, never an input or a user's file
-            check_output_file(out, inputs, prefix=CALIBRATED_HEAD)
+
+            def check_out() -> None:
+                # --overwrite replaces an earlier calibrated spec, never an input or a user's file
+                if os.path.lexists(out) and not overwrite:
+                    raise CascadecError("exists; pass --overwrite to replace it", code="E901", where=out)
+                check_output_file(out, inputs, prefix=CALIBRATED_HEAD)
+
+            check_out()  # before the work; again under the lock before writing
             if json_out is not None:
+                if os.path.lexists(json_out) and not overwrite:
+                    raise CascadecError("exists; pass --overwrite to replace it", code="E901", where=json_out)
                 check_output_file(json_out, (*inputs, out), replaceable=CERT_KEYS)
             target, named = parse_targets(
                 targets or [],
@@ -173,7 +182,9 @@ def register(app: typer.Typer) -> None:
             cert = result.certificate(bank_hash(bank), split_seed, fraction)
             spec = rebase_paths(dict(candidates[result.chosen].spec), space, out.parent)
             spec["name"] = name or out.stem.replace(" ", "_")
-            write_spec(spec, cert, out)
+            with file_lock(out):  # of two calibrates to one --out, the second waits, then refuses
+                check_out()
+                write_spec(spec, cert, out)
             compile_spec(out)  # the written spec compiles (raises a located error otherwise)
             h = result.held_out
             print_frame(
@@ -206,7 +217,11 @@ def register(app: typer.Typer) -> None:
             )
             if json_out is not None:
                 write_output(
-                    json_out, json.dumps(cert, indent=2) + "\n", (*inputs, out), replaceable=CERT_KEYS
+                    json_out,
+                    json.dumps(cert, indent=2) + "\n",
+                    (*inputs, out),
+                    replaceable=CERT_KEYS,
+                    overwrite=overwrite,
                 )
 
         guarded(go)

@@ -174,20 +174,15 @@ def _write_or_print(
 
     Never over an input, never over a file cascadec did not write (``limits.check_output_file``);
     atomically (a temp file renamed), so a failure leaves the old file whole."""
-    from cascadec.limits import atomic_write, check_output_file
+    from cascadec.limits import write_output
 
     if output is None:
         sys.stdout.write(text)
         return False
     try:
-        check_output_file(output, inputs, replaceable=replaceable)
+        write_output(output, text, inputs, replaceable=replaceable)  # checked and written under a lock
     except CascadecError as exc:
         raise _fail(exc) from None
-    try:
-        atomic_write(output, text.encode("utf-8"))
-    except OSError as exc:
-        sys.stderr.write(f"error: cannot write {output}: {exc.strerror or exc}\n")
-        raise typer.Exit(ExitCode.USAGE) from None
     return True
 
 

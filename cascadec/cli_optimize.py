@@ -129,23 +129,27 @@ def optimize_command(
     def go():
         from cascadec.cli_calibrate import load_search, reference_strategy
         from cascadec.compiler import compile_spec
+        from cascadec.errors import RunDirError
+        from cascadec.outputs import OPTIMIZE, OwnedDir, refuse_foreign, survey
         from cascadec.sim.bank import bank_hash
         from cascadec.sim.calibrate import split
         from cascadec.sim.optimize import optimize
         from cascadec.sim.space import rebase_paths
 
         inputs = (space, bank, data)
-        targets = [(json_out, ".json")] if json_out is not None else []
+        if json_out is not None:
+            if json_out.exists() and not overwrite:
+                raise fail(f"{json_out} exists; pass --overwrite to replace it")
+            check_output_file(json_out, inputs, **_KIND[".json"])
+
+        def check_folder() -> None:  # only optimize's own earlier files, and only with --overwrite
+            s = survey(out, OPTIMIZE)
+            refuse_foreign(s, OPTIMIZE, "nothing was written")
+            if s.owned and not overwrite:
+                raise RunDirError("already holds a frontier; pass --overwrite to replace it", where=out)
+
         if out is not None:
-            if out.exists() and not out.is_dir():
-                raise fail(f"--out {out} exists and is not a folder")
-            targets += [(out / "frontier.json", ".json"), (out / "frontier.md", ".md")]
-            targets += [(p, ".yaml") for p in sorted(out.glob("point-*.yaml"))]
-        taken = [(t, kind) for t, kind in targets if t.exists()]
-        if taken and not overwrite:
-            raise fail(f"{taken[0][0]} exists; pass --overwrite to replace it")
-        for t, kind in taken:  # --overwrite replaces earlier outputs of optimize only
-            check_output_file(t, inputs, **_KIND[kind])
+            check_folder()
         base, plan, candidates, problems, frame, eq = load_search(space, bank, data, equivalence, limit)
         ref, _ = reference_strategy(plan, reference, None)
         sys.stderr.write(f"optimize: {len(candidates)} candidates × {len(problems)} problems\n")
@@ -186,25 +190,31 @@ def optimize_command(
             "baselines": _baselines(plan, frame, [problems[i] for i in hold], eq),
         }
         if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            for old in out.glob("point-*.yaml"):
-                old.unlink()  # earlier points (checked above): a shorter frontier leaves none behind
-            written = []
-            try:
-                for n, (row, point) in enumerate(zip(rows, result.points, strict=True)):
-                    spec = rebase_paths(dict(candidates[point.candidate].spec), space, out)
-                    spec["name"] = f"frontier_{n:02d}"
-                    written.append(out / row["spec"])
-                    write_output(written[-1], _spec_text(spec, row, ref.key), inputs, prefix=POINT_HEAD)
-                    compile_spec(written[-1])  # every written point compiles (a located error otherwise)
-            except BaseException:
-                for path in written:  # nothing half-written is left behind
-                    path.unlink(missing_ok=True)
-                raise
-            write_output(out / "frontier.json", json.dumps(body, indent=2) + "\n", inputs, **_KIND[".json"])
-            write_output(out / "frontier.md", markdown(body), inputs, **_KIND[".md"])
+            with OwnedDir(out, OPTIMIZE, "nothing was written") as folder:  # locked and recorded
+                check_folder()  # again, under the lock
+                for old in sorted(folder.files):
+                    if old.startswith("point-"):
+                        folder.remove(old)  # earlier points: a shorter frontier leaves none behind
+                written = []
+                try:
+                    for n, (row, point) in enumerate(zip(rows, result.points, strict=True)):
+                        spec = rebase_paths(dict(candidates[point.candidate].spec), space, out)
+                        spec["name"] = f"frontier_{n:02d}"
+                        written.append(row["spec"])
+                        folder.write(row["spec"], _spec_text(spec, row, ref.key).encode("utf-8"))
+                        compile_spec(
+                            out / row["spec"]
+                        )  # every written point compiles (a located error otherwise)
+                except BaseException:
+                    for name in written:  # nothing half-written is left behind
+                        folder.remove(name)
+                    raise
+                folder.write("frontier.json", (json.dumps(body, indent=2) + "\n").encode("utf-8"))
+                folder.write("frontier.md", markdown(body).encode("utf-8"))
         if json_out is not None:
-            write_output(json_out, json.dumps(body, indent=2) + "\n", inputs, **_KIND[".json"])
+            write_output(
+                json_out, json.dumps(body, indent=2) + "\n", inputs, overwrite=overwrite, **_KIND[".json"]
+            )
         shown = [{k: r[k] for k in ("point", *MD_COLUMNS[1:], "dominated_on_held_out")} for r in rows]
         print_frame(shown, f"Pareto frontier: {len(rows)} points, held-out figures vs {ref.key}")
         if body["baselines"]:

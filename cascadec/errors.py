@@ -78,7 +78,11 @@ CODES: dict[str, Code] = {
         Code("E402", "plan has an unknown schema_version"),
         Code("E500", "data error (unreadable table content, missing column, bad rows)"),
         Code("E501", "backend error (engine not installed, sample bank lacks samples, ...)"),
-        Code("E502", "run directory error (resume mismatch, corrupt results, not a run to replace)"),
+        Code(
+            "E502",
+            "output folder error: it holds files cascadec did not write (refused, --overwrite or not), "
+            "another kind of output, another writer; resume mismatch, corrupt results",
+        ),
         Code("E600", "serve: unknown model name, or a model no engine serves (HTTP 404)"),
         Code("E601", "serve: request too large: body or problem text over the limit (HTTP 413)"),
         Code(

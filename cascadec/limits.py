@@ -11,13 +11,14 @@ device would block or never end), at most ``limit`` bytes.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
-from collections.abc import Callable
 from pathlib import Path
 
 from cascadec.errors import CascadecError
+from cascadec.outputs import atomic_write, file_lock, refuse_link_or_owned
+
+__all__ = ["atomic_write", "check_output_file", "read_regular_file", "write_output"]
 
 MAX_K = 1024  # samples per tier (and per retry or exploration)
 MAX_TIERS = 16  # tiers per strategy
@@ -93,8 +94,10 @@ def check_output_file(
     """Refuse an output file that would destroy something: one of the command's own inputs, a
     special file, or an existing file that is not an earlier output of the same kind (a JSON
     object with one of the ``replaceable`` keys, such as a plan's ``schema_version``, or a text
-    that starts with ``prefix``)."""
+    that starts with ``prefix``). Never a symlink (dangling or not: it could point anywhere),
+    never a path inside a folder cascadec owns (a run, a bank, a report: E502)."""
     out = Path(output)
+    refuse_link_or_owned(out)
     if not out.exists():
         return
     for item in inputs:
@@ -130,29 +133,21 @@ def write_output(
     *,
     replaceable: tuple[str, ...] = (),
     prefix: str | None = None,
+    overwrite: bool = True,
 ) -> None:
-    """Write a command's output file: checked by :func:`check_output_file`, then atomically."""
-    check_output_file(output, inputs, replaceable=replaceable, prefix=prefix)
-    try:
-        atomic_write(output, text.encode("utf-8"))
-    except OSError as exc:
-        raise CascadecError(f"cannot write: {exc.strerror or exc}", code="E901", where=output) from None
+    """Write a command's output file: checked by :func:`check_output_file`, then atomically.
 
-
-def atomic_write(path: str | Path, data: bytes | Callable[[Path], None]) -> None:
-    """Write ``data`` (bytes, or a writer called with the temp path) to ``path`` atomically."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        if callable(data):
-            data(tmp)
-        else:
-            with open(tmp, "wb") as f:
-                f.write(data)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    Check and write happen under :func:`cascadec.outputs.file_lock`: of two commands writing
+    one path at once, the second waits, then sees the first one's file (and, without
+    ``overwrite``, refuses it: E502) — never both "wrote".
+    """
+    with file_lock(output):
+        if not overwrite and os.path.lexists(output):
+            raise CascadecError(
+                "exists (written meanwhile?); pass --overwrite to replace it", code="E502", where=output
+            )
+        check_output_file(output, inputs, replaceable=replaceable, prefix=prefix)
+        try:
+            atomic_write(output, text.encode("utf-8"))
+        except OSError as exc:
+            raise CascadecError(f"cannot write: {exc.strerror or exc}", code="E901", where=output) from None

@@ -1,7 +1,10 @@
 """Assemble a report: read the inputs, set them against the bank's baselines, draw, write.
 
 Nothing is written until every input has been read and checked; an existing report is
-replaced only with ``overwrite``, and a directory of other files is never written into.
+replaced only with ``overwrite``, and a directory holding anything cascadec did not write
+there (by the folder's ownership record, ``cascadec.outputs``) is never written into. A report
+killed half-way (a PNG written, no ``report.md`` yet) is cascadec's own: run again, it is
+finished in place.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from cascadec.errors import RunDirError
-from cascadec.limits import atomic_write
+from cascadec.outputs import REPORT as LAYOUT
+from cascadec.outputs import OwnedDir, refuse_foreign, survey
 from cascadec.report import figures
 from cascadec.report.analysis import (
     BOOTSTRAP_DRAWS,
@@ -49,19 +53,15 @@ class BankInputs:
     equivalence: object
 
 
+WRITES = "no report was written"
+
+
 def check_out(out: Path, overwrite: bool) -> None:
-    """Refuse to write over an earlier report without ``overwrite``, or into other files at all."""
-    if out.exists() and not out.is_dir():
-        raise RunDirError("--out must be a directory, and this is a file", where=out)
-    if out.is_dir() and any(out.iterdir()):
-        if not (out / REPORT).is_file():
-            raise RunDirError(
-                f"--out is not empty and holds no {REPORT}; a report writes only into a new or empty "
-                "directory, or replaces an earlier report",
-                where=out,
-            )
-        if not overwrite:
-            raise RunDirError("already holds a report; pass --overwrite to replace it", where=out)
+    """Refuse to write over a finished report without ``overwrite``, or into other files at all."""
+    s = survey(out, LAYOUT)
+    refuse_foreign(s, LAYOUT, WRITES)
+    if REPORT in s.owned and not overwrite:
+        raise RunDirError("already holds a report; pass --overwrite to replace it", where=out)
 
 
 def build_report(
@@ -97,10 +97,15 @@ def build_report(
     pairs = _pairs(entries, base)
     flows = [(e.name, e.reached, e.answered) for e in entries]
 
-    out.mkdir(parents=True, exist_ok=True)
-    frontier = figures.accuracy_cost(points, xlabel, out / figures.ACCURACY_COST)
-    figures.tier_flow(flows, out / figures.TIER_FLOW)
-    figures.reliability(curves, out / figures.RELIABILITY)
+    with OwnedDir(out, LAYOUT, WRITES) as folder:  # locked: a second report into it is refused
+        check_out(out, overwrite)  # again, under the lock
+        return _write(folder, out, paths, entries, base, bank, points, xlabel, flows, curves, pairs, ratio)
+
+
+def _write(folder, out, paths, entries, base, bank, points, xlabel, flows, curves, pairs, ratio) -> Path:
+    frontier = figures.accuracy_cost(points, xlabel, out / figures.ACCURACY_COST, folder.write)
+    figures.tier_flow(flows, out / figures.TIER_FLOW, folder.write)
+    figures.reliability(curves, out / figures.RELIABILITY, folder.write)
 
     lines = ["# cascadec report", "", f"Inputs: {', '.join(f'`{p}`' for p in paths)}.", ""]
     oracle_pp = float(base.oracle.cost.mean()) if base is not None and base.problems else None
@@ -118,9 +123,7 @@ def build_report(
     )
     lines += reliability_section(figures.RELIABILITY, curves, note.strip())
     lines += significance_section(pairs, BOOTSTRAP_DRAWS, BOOTSTRAP_SEED)
-    path = out / REPORT
-    atomic_write(path, ("\n".join(lines).rstrip() + "\n").encode("utf-8"))  # a planted symlink is replaced
-    return path
+    return folder.write(REPORT, ("\n".join(lines).rstrip() + "\n").encode("utf-8"))
 
 
 def _nan(x: float | None) -> float:

@@ -6,6 +6,7 @@ Files carry no timestamp or version metadata, so the same inputs draw the same b
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from cascadec.errors import CascadecError
@@ -35,15 +36,23 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> None:
-    """Atomically: never half a PNG, and a symlink planted at ``path`` is replaced, not followed."""
-    atomic_write(
-        path,
-        lambda tmp: fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None}, bbox_inches="tight"),
-    )
+Write = Callable[[str, Callable[[Path], None]], object]  # an owned folder's recorded write
 
 
-def accuracy_cost(points: list[Point], xlabel: str, path: Path) -> list[Point]:
+def _save(fig, path: Path, write: Write | None = None) -> None:
+    """Atomically: never half a PNG; a symlink at ``path`` is replaced, not followed. With
+    ``write`` (``OwnedDir.write``), recorded in the report folder's ownership record."""
+
+    def draw(tmp: Path) -> None:
+        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None}, bbox_inches="tight")
+
+    if write is not None:
+        write(path.name, draw)
+    else:
+        atomic_write(path, draw)
+
+
+def accuracy_cost(points: list[Point], xlabel: str, path: Path, write: Write | None = None) -> list[Point]:
     """Scatter of every point, the Pareto frontier as a step line; returns the frontier."""
     plt = _pyplot()
     frontier = pareto_frontier(points)
@@ -86,12 +95,12 @@ def accuracy_cost(points: list[Point], xlabel: str, path: Path) -> list[Point]:
     ax.set_title("Accuracy against cost")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    _save(fig, path)
+    _save(fig, path, write)
     plt.close(fig)
     return frontier
 
 
-def tier_flow(flows: list[tuple[str, list[int], list[int]]], path: Path) -> None:
+def tier_flow(flows: list[tuple[str, list[int], list[int]]], path: Path, write: Write | None = None) -> None:
     """Per strategy and tier: problems answered there and problems passed on (stacked bars)."""
     plt = _pyplot()
     labels, answered, escalated = [], [], []
@@ -109,11 +118,11 @@ def tier_flow(flows: list[tuple[str, list[int], list[int]]], path: Path) -> None
     ax.set_title("How problems flow through the tiers")
     ax.legend(fontsize=8)
     ax.grid(True, axis="x", alpha=0.3)
-    _save(fig, path)
+    _save(fig, path, write)
     plt.close(fig)
 
 
-def reliability(curves: list[Reliability], path: Path) -> None:
+def reliability(curves: list[Reliability], path: Path, write: Write | None = None) -> None:
     """One panel per signal: binned confidence against accuracy, one line per source."""
     plt = _pyplot()
     signals = list(dict.fromkeys(c.signal for c in curves))
@@ -144,5 +153,5 @@ def reliability(curves: list[Reliability], path: Path) -> None:
         axes[0, 0].text(0.5, 0.5, "no confidence signals in the inputs", ha="center", va="center")
         axes[0, 0].axis("off")
     fig.tight_layout()
-    _save(fig, path)
+    _save(fig, path, write)
     plt.close(fig)

@@ -1,17 +1,18 @@
-"""``--overwrite``: the one way a command replaces an earlier run, and only a run.
+"""``--overwrite``: the one way a command replaces an earlier run, and only its own files.
 
-No command deletes a directory it did not create. A run directory is recognised by what a
-run writes first (``cascadec.runtime.rundir.is_run_dir``: its lock file or manifest); anything else in ``--out`` is
-the user's and is never removed, with or without ``--overwrite``.
+No command deletes a file it did not write. What a run wrote is what its folder's ownership
+record lists (``cascadec.outputs``); ``--overwrite`` deletes exactly those files, and a folder
+holding anything else (a user's notes, a folder of data, a copied ``manifest.json`` beside a
+thesis) is refused whole, nothing deleted, with or without ``--overwrite``.
 """
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from cascadec.errors import RunDirError
-from cascadec.runtime.rundir import MANIFEST_NAME, RunDirLock, is_run_dir
+from cascadec.outputs import RUN, clear, refuse_foreign, survey
+from cascadec.runtime.rundir import MANIFEST_NAME, WRITES, is_run_dir
 
 __all__ = ["MANIFEST_NAME", "is_run_dir", "refuse_existing", "replace_run"]
 
@@ -19,30 +20,17 @@ __all__ = ["MANIFEST_NAME", "is_run_dir", "refuse_existing", "replace_run"]
 def replace_run(out: Path) -> bool:
     """Delete the earlier run in ``out`` so a new one can start there; True if one was removed.
 
-    A missing or empty ``out`` is left as it is; a directory that holds no run is refused.
+    A missing or empty ``out`` is left as it is; a directory holding anything but a run's own
+    files is refused (E502) and nothing in it is deleted.
     """
-    if not out.exists():
-        return False
-    if not out.is_dir():
-        raise RunDirError(f"{out}: --out must be a directory, and this is a file", code="E502")
-    if not any(out.iterdir()):
-        return False
-    if not is_run_dir(out):
-        raise RunDirError(
-            f"{out}: holds no cascadec run (no run manifest); --overwrite only replaces a run, "
-            "it never deletes other files: choose another --out",
-            code="E502",
-        )
-    with RunDirLock(out):  # a run still writing there holds the lock: refused, nothing deleted
-        shutil.rmtree(out)
-    return True
+    return clear(Path(out), RUN, "nothing was deleted")
 
 
 def refuse_existing(out: Path, *, what: str = "a run") -> None:
     """Stop before touching a non-empty ``out`` unless the caller was given ``--overwrite``."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    s = survey(Path(out), RUN)
+    refuse_foreign(s, RUN, WRITES)
+    if s.owned:
         raise RunDirError(
-            f"{out}: already holds {what if is_run_dir(out) else 'files'}; pass --overwrite to replace "
-            "an earlier run, or choose another --out",
-            code="E502",
+            f"already holds {what}; pass --overwrite to replace it, or choose another --out", where=out
         )

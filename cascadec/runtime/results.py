@@ -36,7 +36,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from cascadec.errors import RunDirError
-from cascadec.limits import atomic_write
+from cascadec.outputs import OwnedDir
 from cascadec.plan import Plan, plan_to_json
 from cascadec.runtime.outcomes import RunStatus
 from cascadec.runtime.records import (
@@ -52,7 +52,7 @@ from cascadec.runtime.records import (
     Totals,
     arrow_schema,
 )
-from cascadec.runtime.rundir import RunDirLock, claim
+from cascadec.runtime.rundir import claim
 
 MANIFEST, PLAN_FILE = "manifest.json", "plan.json"
 SAMPLES_JOURNAL, PROBLEMS_JOURNAL = "samples.jsonl", "problems.jsonl"
@@ -152,7 +152,7 @@ class RunStore:
         self.finished: dict[tuple[str, str], ProblemRecord] = {}
         self.resumed = False
         self._journals: tuple[_Journal, _Journal] | None = None
-        self._lock: RunDirLock | None = None
+        self._lock: OwnedDir | None = None  # the folder: locked, every file recorded
         self.manifest = Manifest(
             status=RunStatus.RUNNING,
             plan_hash=plan.hash,
@@ -203,19 +203,24 @@ class RunStore:
                     where=out,
                 )
             out.mkdir(parents=True, exist_ok=True)
-            atomic_write(out / PLAN_FILE, plan_to_json(self.plan).encode())
+            assert self._lock is not None
+            self._lock.write(PLAN_FILE, plan_to_json(self.plan).encode())
         self._update(
             status=RunStatus.RUNNING,
             sessions=[*self.manifest.sessions, Session(started=_now(), resumed=self.resumed)],
         )
-        self._journals = (_Journal(out / SAMPLES_JOURNAL), _Journal(out / PROBLEMS_JOURNAL))
+        assert self._lock is not None
+        self._journals = (
+            _Journal(self._lock.journal(SAMPLES_JOURNAL)),
+            _Journal(self._lock.journal(PROBLEMS_JOURNAL)),
+        )
 
     # --- the manifest ---------------------------------------------------------------------------
     def _update(self, **changes) -> None:
         self.manifest = self.manifest.model_copy(update=changes)
-        if self.out is not None:
+        if self._lock is not None:
             text = self.manifest.model_dump_json(indent=2)
-            atomic_write(self.out / MANIFEST, (text + "\n").encode())
+            self._lock.write(MANIFEST, (text + "\n").encode())
 
     def _update_session(self, **changes) -> None:
         if self.manifest.sessions:
@@ -265,9 +270,9 @@ class RunStore:
     def finalize(self, order: Sequence[tuple[str, str]], totals: Totals) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Write the parquet tables and complete the manifest; returns (problems, samples) frames."""
         problems, samples = self.tables(order)
-        if self.out is not None:
+        if self._lock is not None:
             for name, table in ((PROBLEMS_TABLE, problems), (SAMPLES_TABLE, samples)):
-                _write_parquet(self.out / name, table)
+                _write_parquet(self._lock, name, table)
             self._update_session(finished=_now())
             self._update(status=RunStatus.COMPLETE, totals=totals)
         return _frame(problems), _frame(samples)
@@ -324,11 +329,11 @@ def samples_frame(records: Sequence[SampleRecord]) -> pd.DataFrame:
     return _frame(samples_table(records))
 
 
-def _write_parquet(path: Path, table) -> None:
-    """Write one results table (its schema carries the version), atomically: temp file + rename."""
+def _write_parquet(folder: OwnedDir, name: str, table) -> None:
+    """Write one results table (its schema carries the version), atomically and recorded."""
     import pyarrow.parquet as pq
 
-    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+    folder.write(name, lambda tmp: pq.write_table(table, tmp))
 
 
 def load_results(out: str | Path, samples: bool = False) -> pd.DataFrame:

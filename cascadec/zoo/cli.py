@@ -38,18 +38,19 @@ def sample(
 ) -> None:
     """Write held-out problems as JSONL: id, problem, answer, difficulty, bucket."""
     from cascadec.errors import CascadecError, exit_code
-    from cascadec.limits import check_output_file
+    from cascadec.limits import check_output_file, write_output
 
     try:
-        check_output_file(out)  # never over a file of the user's (their data, say)
+        check_output_file(out)  # never over a file of the user's (their data, say), never via a link
+        rows = sample_problems(n, seed)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_output(out, "".join(json.dumps(row) + "\n" for row in rows))  # checked again, atomically
     except CascadecError as exc:
         sys.stderr.write(f"error: {exc}\n")
         raise typer.Exit(exit_code(exc)) from None
-    rows = sample_problems(n, seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row) + "\n")
+    except OSError as exc:
+        sys.stderr.write(f"error: {out}: E901 cannot write: {exc.strerror or exc}\n")
+        raise typer.Exit(exit_code(exc)) from None
     console.print(f"wrote {len(rows)} problems to {out}")
 
 

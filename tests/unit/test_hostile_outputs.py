@@ -128,7 +128,8 @@ def test_calibrate_overwrite_replaces_its_own_calibrated_spec(files, tmp_path):
     assert again.exit_code == 0, again.output
 
 
-def test_report_replaces_planted_symlinks_never_their_targets(files, tmp_path):
+def test_report_refuses_planted_symlinks_and_never_writes_their_targets(files, tmp_path):
+    """A link planted where the report wrote a file is not cascadec's: refused, --overwrite or not."""
     pytest.importorskip("matplotlib")
     sim = tmp_path / "sim.json"
     assert simulate(files, sim).exit_code == 0
@@ -140,7 +141,7 @@ def test_report_replaces_planted_symlinks_never_their_targets(files, tmp_path):
         (out / name).unlink()
         (out / name).symlink_to(victim)
     res = runner.invoke(app, ["report", str(sim), "--out", str(out), "--overwrite"])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 1 and "E502" in res.output and "accuracy_cost.png (a link" in res.output
     assert victim.read_text() == "the user's own file\n"
-    assert not (out / "report.md").is_symlink() and "# cascadec report" in (out / "report.md").read_text()
+    assert (out / "report.md").is_symlink() and (out / "accuracy_cost.png").is_symlink()
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]

@@ -32,11 +32,11 @@ def test_replace_run_refuses_a_folder_of_user_files(tmp_path):
     mine.mkdir()
     (mine / "thesis.tex").write_text("precious")
     (mine / "manifest.json").write_text("{not a run manifest")
-    with pytest.raises(RunDirError, match="holds no cascadec run") as info:
+    with pytest.raises(RunDirError, match="cascadec did not write") as info:
         replace_run(mine)
-    assert info.value.code == "E502"
+    assert info.value.code == "E502" and "thesis.tex" in str(info.value)
     assert (mine / "thesis.tex").read_text() == "precious"
-    with pytest.raises(RunDirError, match="already holds files"):
+    with pytest.raises(RunDirError, match="cascadec did not write"):
         refuse_existing(mine)
     refuse_existing(tmp_path / "new")  # a new directory is fine
 
@@ -46,16 +46,16 @@ def test_run_needs_overwrite_to_replace_a_finished_run(app, files):  # noqa: F81
     first = invoke_replay(app, files, files / "plan.json", *data)
     assert first.exit_code == 0, first.stderr
     manifest = json.loads((files / "out" / "manifest.json").read_text())
-    (files / "out" / "stale.txt").write_text("from the first run")
     again = invoke_replay(app, files, files / "plan.json", *data)
     assert again.exit_code == 1 and "--overwrite" in again.stderr
     assert json.loads((files / "out" / "manifest.json").read_text()) == manifest, "the old run is intact"
     both = invoke_replay(app, files, files / "plan.json", *data, "--resume", "--overwrite")
     assert both.exit_code == 2 and "give one" in both.stderr
+    (files / "out" / "problems.parquet").unlink()  # a file the earlier run wrote and no longer has
     replaced = invoke_replay(app, files, files / "plan.json", *data, "--overwrite")
     assert replaced.exit_code == 0, replaced.stderr
-    assert not (files / "out" / "stale.txt").exists(), "the earlier run was replaced, not merged into"
     assert (files / "out" / "problems.parquet").exists()
+    assert json.loads((files / "out" / "manifest.json").read_text())["created"] >= manifest["created"]
 
 
 def test_run_overwrite_never_deletes_user_files(app, files):  # noqa: F811
@@ -63,7 +63,7 @@ def test_run_overwrite_never_deletes_user_files(app, files):  # noqa: F811
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
     r = invoke_replay(app, files, files / "plan.json", "--data", files / "data.jsonl", "--overwrite", out=out)
-    assert r.exit_code == 1 and "holds no cascadec run" in r.stderr
+    assert r.exit_code == 1 and "cascadec did not write (notes.txt)" in r.stderr and "E502" in r.stderr
     assert (out / "notes.txt").read_text() == "keep me"
 
 

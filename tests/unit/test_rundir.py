@@ -48,7 +48,7 @@ def test_out_that_is_not_a_run_is_refused(files):
     (foreign / "problems.parquet").write_bytes(b"precious")
     before = snapshot(foreign)
     done = run_cli(files, foreign)
-    assert done.returncode == 1 and "holds no cascadec run" in done.stderr
+    assert done.returncode == 1 and "cascadec did not write (plan.json, problems.parquet)" in done.stderr
     assert snapshot(foreign) == before
     with pytest.raises(RunDirError, match="is a file"):
         check_out_dir(files / "data.jsonl")
@@ -102,7 +102,7 @@ def test_lock_is_released_when_the_holder_dies(tmp_path):
         assert info["pid"] == os.getpid()
         with pytest.raises(RunDirError, match=f"pid {os.getpid()}"):
             RunDirLock(tmp_path)
-    assert lock._fd is None
+    assert lock._lock is None
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
