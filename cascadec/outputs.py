@@ -449,6 +449,9 @@ class OwnedDir:
                     if hashes != JOURNAL:
                         self.files[rel] = [sha256_file(self.folder / rel)]
             self._save()
+            for rel in s.owned:  # temp files a killed writer left: under the lock, none is in use
+                if _TEMP.match(rel.rpartition("/")[2]) and rel not in self.files:
+                    (self.folder / rel).unlink(missing_ok=True)
         except BaseException:
             self.release()
             raise
