@@ -140,24 +140,133 @@ def bank_build(
     guarded(go)
 
 
+@bank_app.command("import")
+def bank_import(
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="FILE...", help="Recorded outputs (.jsonl, .json, .csv, .parquet, .gz)."),
+    ],
+    data: Annotated[
+        str, typer.Option("--data", help="Problems: a file or a shipped set (gsm8k, math500, ...).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", help="Bank directory to write (samples.parquet, import.json).")
+    ],
+    models: Annotated[
+        str | None,
+        typer.Option("--models", help="Registry naming and pricing the models (default: generated)."),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="auto, samples, lm-eval, openai, wide or per-model.")
+    ] = "auto",
+    score: Annotated[
+        str | None, typer.Option("--score", help="Which score_<NAME> column is the primary score.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="The model's name (per-model and lm-eval files; overrides the file's)."),
+    ] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option("--temperature", min=0, max=2, help="Temperature of rows that record none."),
+    ] = None,
+    answer: Annotated[
+        str,
+        typer.Option(
+            "--answer", help="Answer format the grader reads: boxed_or_final_line, boxed, gsm8k, choice."
+        ),
+    ] = "boxed_or_final_line",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an earlier bank in --out.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the import report as JSON.")] = False,
+) -> None:
+    """Import recorded outputs (any models, any source) into a bank, re-graded by cascadec's grader."""
+
+    def go():
+        from cascadec.core.answer_format import AnswerFormat
+        from cascadec.sim.bank_import import import_bank
+
+        if answer not in {f.value for f in AnswerFormat}:
+            raise fail(f"--answer must be one of {', '.join(f.value for f in AnswerFormat)}, got {answer!r}")
+        result = import_bank(
+            list(files),
+            data=data,
+            out=out,
+            models=models,
+            fmt=fmt,
+            score=score,
+            model=model,
+            temperature=temperature,
+            answer=answer,
+            overwrite=overwrite,
+        )
+        report = result.report
+        if as_json:
+            sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
+            return
+        print_import_report(report, out)
+
+    guarded(go)
+
+
+def print_import_report(report: dict, out: Path) -> None:
+    """The import's figures: per model, the file's verdicts against ours, what was estimated."""
+    c = console()
+    c.print(
+        f"{out}: {report['samples']} samples of {len(report['models'])} models on "
+        f"{report['problems_covered']}/{report['problems']} problems of {report['data']}",
+        markup=False,
+    )
+    print_frame(report["models"], f"imported (graded by cascadec, answers read as {report['answer_format']})")
+    agreement = report["source_agreement"]
+    if agreement["verdicts"]:
+        c.print(
+            f"agreement with the file's own verdicts: {agreement['agreement']:.4f} on {agreement['verdicts']} "
+            f"samples, {agreement['disagreements']} disagreements (all in {out}/import.json)",
+            markup=False,
+        )
+        shown = report["disagreements"][:20]
+        keys = ("id", "model", "sample", "source", "ours", "answer", "source_answer", "gold")
+        print_frame([{k: d[k] for k in keys} for d in shown], f"disagreements (first {len(shown)})")
+    est = report["estimation"]
+    if est["completion_tokens_estimated"] or est["prompt_tokens_estimated"]:
+        c.print(
+            f"estimated ({est['rule']}): {est['completion_tokens_estimated']:.0%} of completion token counts, "
+            f"{est['prompt_tokens_estimated']:.0%} of prompt token counts; costs resting on them are estimates too",
+            markup=False,
+        )
+    for note in report["notes"]:
+        c.print(f"note: {note}", markup=False)
+    if report["registry"].endswith("(generated)"):
+        sys.stderr.write(
+            f"warning: {out}/models.yaml was generated; its costs are placeholders unless the file recorded "
+            "costs: give real prices or params and pass it as --models\n"
+        )
+
+
 @bank_app.command("info")
 def bank_info(
     bank: Annotated[Path, typer.Argument(help="Bank parquet or bank directory.")],
+    data: Annotated[
+        str | None, typer.Option("--data", help="Grade every sample against these problems' gold.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """What a bank can replay: models, temperatures, problems and samples per problem."""
+    """What a bank can replay, and per model its accuracy and whether its figures are estimated."""
 
     def go():
         from cascadec.sim.bank import bank_hash, coverage, load_bank
 
         frame = load_bank(bank)
         rows = [c.__dict__ for c in coverage(frame)]
+        models, graded_by = bank_models(frame, data)
         info = {
             "bank": str(bank),
             "hash": bank_hash(bank),
             "problems": int(frame["problem_id"].nunique()),
             "samples": len(frame),
             "streams": rows,
+            "models": models,
+            "graded_by": graded_by,
         }
         if as_json:
             sys.stdout.write(json.dumps(info, indent=2) + "\n")
@@ -167,8 +276,42 @@ def bank_info(
             markup=False,
         )
         print_frame(rows, "replayable: a tier can ask up to min_k samples of (model, temperature)")
+        print_frame(models, f"models (accuracy: share of samples right, graded by {graded_by})")
+        estimated = [m["model"] for m in models if m.get("tokens_estimated")]
+        if estimated:
+            console().print(
+                "estimated: token counts of "
+                + ", ".join(
+                    f"{m['model']} ({m['tokens_estimated']:.0%})" for m in models if m.get("tokens_estimated")
+                )
+                + " are ceil(characters / 4), and so are the costs resting on them",
+                markup=False,
+            )
 
     guarded(go)
+
+
+def bank_models(frame, data: str | None) -> tuple[list[dict], str]:
+    """Per-model figures of a bank: graded now against ``data``, else the grades import stored."""
+    from cascadec.sim.import_grade import model_summary
+
+    if data is None:
+        has = "correct" in frame.columns and frame["correct"].notna().any()
+        return model_summary(frame), "bank import (stored)" if has else "nothing (give --data)"
+    from cascadec.runtime.data import problems_from_frame, read_table
+    from cascadec.sim.import_grade import grade
+
+    problems = {p.id: p for p in problems_from_frame(read_table(data), source=str(data))}
+    part = frame[frame["problem_id"].astype(str).isin(problems)]
+    finished = (
+        (part["finish_reason"].fillna("stop") == "stop").to_numpy() if "finish_reason" in part else None
+    )
+    if finished is None:
+        import numpy as np
+
+        finished = np.ones(len(part), dtype=bool)
+    _, correct = grade(part["text"].tolist(), finished, part["problem_id"].astype(str).tolist(), problems)
+    return model_summary(part, correct), f"cascadec against {data}"
 
 
 SIMULATE_JSON_KEYS = ("plan_hash",)  # an earlier ``simulate --json`` output may be replaced

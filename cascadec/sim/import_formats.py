@@ -1,0 +1,325 @@
+"""Reading recorded outputs for ``cascadec bank import``: files, cells, and the open per-sample format.
+
+Every adapter (this module's :func:`read_samples` and :mod:`cascadec.sim.import_adapters`)
+turns one file into a :class:`Parsed` frame of *long rows*, one per sample, with the columns
+of :data:`LONG` (and any ``score_<name>``): what the file says, typed, nothing decided yet.
+:mod:`cascadec.sim.bank_import` maps ids to problems, numbers samples, estimates tokens,
+prices and grades them.
+
+Cells are checked here, each bad one a :class:`DataError` (E500) naming the file and row:
+an id or model that is not text, a negative or non-integral token count, a temperature
+outside [0, 2], a ``cost`` that is negative, infinite or NaN (a *missing* cost — JSON
+``null``, an empty CSV cell, a parquet null — is allowed and means "price it from tokens").
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cascadec.errors import CascadecError, DataError, InputFileError
+from cascadec.limits import MAX_DATA_BYTES, MAX_TOKENS, read_regular_file
+from cascadec.runtime.validate import short
+
+STRINGS = ("id", "problem_text", "model", "text", "answer", "finish_reason", "source_answer")
+NUMBERS = ("sample", "temperature", "prompt_tokens", "completion_tokens", "cost", "prompt_share")
+LONG = ("file", "row", *STRINGS, *NUMBERS, "prompt_chars", "logprobs", "confidences", "source_correct")
+VERDICT_KEYS = ("correct", "is_correct", "source_correct")
+Where = Callable[[int], str]
+
+
+@dataclass
+class Parsed:
+    """One file's samples as long rows, and what the reader noticed."""
+
+    frame: pd.DataFrame
+    fmt: str
+    verdict: str | None = None  # where the file's own verdicts came from
+    notes: list[str] = field(default_factory=list)
+
+
+# --- files ---------------------------------------------------------------------------------
+def file_bytes(path: Path) -> bytes:
+    """The file's bytes (gunzipped for ``.gz``), at most MAX_DATA_BYTES either way."""
+    try:
+        raw = read_regular_file(path, MAX_DATA_BYTES, "outputs file")
+    except CascadecError as exc:
+        raise InputFileError(exc.message, where=path) from None
+    if path.suffix.lower() != ".gz":
+        return raw
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as fh:
+            data = fh.read(MAX_DATA_BYTES + 1)
+    except (OSError, EOFError) as exc:
+        raise DataError(f"cannot gunzip: {exc}", where=path) from None
+    if len(data) > MAX_DATA_BYTES:
+        raise DataError(f"unpacks to more than {MAX_DATA_BYTES} bytes", where=path)
+    return data
+
+
+def kind(path: Path) -> str:
+    """``jsonl``, ``json``, ``csv`` or ``parquet`` from the name (``.gz`` looked through)."""
+    name = path.name.lower().removesuffix(".gz")
+    for suffix, what in ((".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "json"), (".csv", "csv")):
+        if name.endswith(suffix):
+            return what
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    raise DataError(
+        "unsupported outputs file; use .jsonl, .json, .csv or .parquet (or .gz of one)", where=path
+    )
+
+
+def records(path: Path) -> list[dict]:
+    """The objects of a JSONL file, or of a JSON file holding one object or a list of them."""
+    text = file_bytes(path).decode("utf-8", errors="replace")
+    if kind(path) == "json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            data = None  # JSON Lines named .json
+        if data is not None:
+            data = data if isinstance(data, list) else [data]
+            if not all(isinstance(r, dict) for r in data):
+                raise DataError("a .json outputs file must hold an object or a list of objects", where=path)
+            return data
+    out = []
+    for n, line in enumerate(text.splitlines()):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise DataError(f"row {n}: not JSON ({str(exc)[:80]})", where=path) from None
+        if not isinstance(obj, dict):
+            raise DataError(f"row {n}: a JSON object expected, got {short(obj)}", where=path)
+        out.append(obj)
+    if not out:
+        raise DataError("the outputs file has no rows", where=path)
+    return out
+
+
+def columns_of(path: Path) -> dict[str, list]:
+    """A tabular file as column lists, missing cells None (never NaN: a NaN cell stays NaN)."""
+    what = kind(path)
+    if what == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except Exception as exc:  # pyarrow raises many types for a corrupt file
+            raise DataError(f"cannot read parquet: {str(exc).splitlines()[0]}", where=path) from None
+        return {name: table.column(name).to_pylist() for name in table.column_names}
+    if what == "csv":
+        try:
+            df = pd.read_csv(io.BytesIO(file_bytes(path)), dtype=str, keep_default_na=False)
+        except Exception as exc:
+            raise DataError(f"cannot read CSV: {str(exc).splitlines()[0]}", where=path) from None
+        return {str(c): [v if v != "" else None for v in df[c].tolist()] for c in df.columns}
+    rows = records(path)
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    return {name: [r.get(name) for r in rows] for name in names}
+
+
+# --- cells ---------------------------------------------------------------------------------
+def null(value: object) -> bool:
+    return value is None or value is pd.NA
+
+
+def strings(values: Sequence, column: str, where: Where, *, limit: int | None = None) -> list[str | None]:
+    """Text cells: strings, or plain numbers written as text (``17`` → ``"17"``); None stays None."""
+    out: list[str | None] = []
+    for i, v in enumerate(values):
+        if null(v) or (isinstance(v, float) and math.isnan(v)):
+            out.append(None)
+            continue
+        if isinstance(v, str):
+            text = v
+        elif isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_):
+            text = str(int(v)) if float(v).is_integer() else str(v)
+        else:
+            raise DataError(f"{column!r} must be text, got {type(v).__name__} {short(v)}", where=where(i))
+        if limit is not None and len(text) > limit:
+            raise DataError(f"{column!r} is {len(text)} characters; at most {limit}", where=where(i))
+        out.append(text)
+    return out
+
+
+def floats(
+    values: Sequence,
+    column: str,
+    where: Where,
+    *,
+    integer: bool = False,
+    low: float = -math.inf,
+    high: float = math.inf,
+    nan_is_null: bool = True,
+) -> np.ndarray:
+    """Number cells as float64, missing → NaN. Text is parsed (CSV). Out of range → DataError.
+
+    ``nan_is_null=False`` (``cost``): a NaN cell is an error, only a missing one is allowed.
+    """
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        if null(v):
+            continue
+        x = v
+        if isinstance(v, str):
+            try:
+                x = float(v.strip())
+            except ValueError:
+                raise DataError(f"{column!r} must be a number, got {short(v)}", where=where(i)) from None
+        if isinstance(x, bool | np.bool_) or not isinstance(x, numbers.Real):
+            raise DataError(f"{column!r} must be a number, got {short(v)}", where=where(i))
+        x = float(x)
+        if math.isnan(x):
+            if nan_is_null:
+                continue
+            raise DataError(f"{column!r} is NaN (leave the cell empty when it is unknown)", where=where(i))
+        if not math.isfinite(x) or not low <= x <= high or (integer and not x.is_integer()):
+            kind_ = "an integer" if integer else "a number"
+            raise DataError(
+                f"{column!r} must be {kind_} in [{low:g}, {high:g}], got {short(v)}", where=where(i)
+            )
+        out[i] = x
+    return out
+
+
+def verdicts(values: Sequence, column: str, where: Where) -> list[bool | None]:
+    """The file's own verdicts: booleans, 0/1, ``true``/``false`` text; missing → None."""
+    out: list[bool | None] = []
+    for i, v in enumerate(values):
+        if null(v) or (isinstance(v, float) and math.isnan(v)):
+            out.append(None)
+        elif isinstance(v, bool | np.bool_):
+            out.append(bool(v))
+        elif isinstance(v, numbers.Real) and float(v) in (0.0, 1.0):
+            out.append(float(v) == 1.0)
+        elif isinstance(v, str) and v.strip().lower() in ("true", "false", "1", "0", "1.0", "0.0"):
+            out.append(v.strip().lower() in ("true", "1", "1.0"))
+        else:
+            raise DataError(f"{column!r} must be true/false, got {short(v)}", where=where(i))
+    return out
+
+
+def float_lists(values: Sequence, column: str, where: Where, *, high: float = math.inf) -> list:
+    """Lists of finite numbers (or their JSON text, from CSV); missing → None."""
+    out: list = []
+    for i, v in enumerate(values):
+        if null(v) or (isinstance(v, float) and math.isnan(v)):
+            out.append(None)
+            continue
+        if isinstance(v, str):
+            try:
+                v = json.loads(v)
+            except json.JSONDecodeError:
+                raise DataError(
+                    f"{column!r} must be a list of numbers, got {short(v)}", where=where(i)
+                ) from None
+        if isinstance(v, dict) or not hasattr(v, "__iter__"):
+            raise DataError(f"{column!r} must be a list of numbers, got {short(v)}", where=where(i))
+        items = list(v)
+        if len(items) > MAX_TOKENS:
+            raise DataError(f"{column!r} has {len(items)} values; at most {MAX_TOKENS}", where=where(i))
+        for x in items:
+            if isinstance(x, bool) or not isinstance(x, numbers.Real) or not -math.inf < float(x) <= high:
+                raise DataError(
+                    f"{column!r} holds {short(x)}, not a finite number <= {high:g}", where=where(i)
+                )
+        out.append([float(x) for x in items])
+    return out
+
+
+def long_frame(file: str, rows: Sequence[int], cells: dict[str, Sequence], where: Where) -> pd.DataFrame:
+    """Long rows from column lists (absent columns null), every cell checked."""
+    n = len(rows)
+    frame: dict[str, object] = {"file": [file] * n, "row": np.asarray(rows, dtype=np.int64)}
+    for name in STRINGS:
+        limit = 1000 if name in ("id", "model") else None
+        frame[name] = strings(cells[name], name, where, limit=limit) if name in cells else [None] * n
+
+    def number(name: str, **bounds) -> np.ndarray:
+        return floats(cells[name], name, where, **bounds) if name in cells else np.full(n, np.nan)
+
+    frame["sample"] = number("sample", integer=True, low=0, high=2**31)
+    frame["temperature"] = number("temperature", low=0, high=2)
+    for name in ("prompt_tokens", "completion_tokens"):
+        frame[name] = number(name, integer=True, low=0, high=MAX_TOKENS)
+    frame["cost"] = number("cost", low=0, nan_is_null=False)
+    frame["prompt_share"] = number("prompt_share", low=0, high=1) if "prompt_share" in cells else np.ones(n)
+    frame["prompt_chars"] = number("prompt_chars", low=0)
+    for name, high in (("logprobs", 0.0), ("confidences", math.inf)):
+        frame[name] = float_lists(cells[name], name, where, high=high) if name in cells else [None] * n
+    frame["source_correct"] = (
+        verdicts(cells["source_correct"], "source_correct", where)
+        if "source_correct" in cells
+        else [None] * n
+    )
+    for name, values in cells.items():
+        if name == "score" or name.startswith("score_"):
+            frame[name] = floats(values, name, where)
+    return pd.DataFrame(frame)
+
+
+def row_where(path: Path, rows: Sequence[int]) -> Where:
+    return lambda i: f"{path}: row {rows[i]}"
+
+
+# --- the open per-sample format ------------------------------------------------------------
+OPEN_COLUMNS = {  # file column -> long column
+    "id": "id",
+    "problem_id": "id",
+    "model": "model",
+    "sample": "sample",
+    "sample_index": "sample",
+    "text": "text",
+    "answer": "answer",
+    "temperature": "temperature",
+    "prompt_tokens": "prompt_tokens",
+    "completion_tokens": "completion_tokens",
+    "num_tokens": "completion_tokens",
+    "cost": "cost",
+    "logprobs": "logprobs",
+    "confidences": "confidences",
+    "finish_reason": "finish_reason",
+    "problem": "problem_text",
+    "question": "problem_text",
+    "correct": "source_correct",
+    "is_correct": "source_correct",
+    "source_answer": "source_answer",
+}
+
+
+def read_samples(path: Path, cols: dict[str, list] | None = None) -> Parsed:
+    """The open format: one row per sample (``id``, ``model``, ``text`` or ``answer``, ...)."""
+    cols = columns_of(path) if cols is None else cols
+    missing = [c for c in ("id", "model") if c not in cols and not (c == "id" and "problem_id" in cols)]
+    if missing or not ({"text", "answer"} & set(cols)):
+        need = missing + ([] if {"text", "answer"} & set(cols) else ["text or answer"])
+        raise DataError(
+            f"not the open per-sample format: no {', '.join(need)} column (columns: {', '.join(cols)})",
+            where=path,
+        )
+    n = len(next(iter(cols.values())))
+    rows = list(range(n))
+    cells: dict[str, list] = {}
+    ignored = []
+    for name, values in cols.items():
+        target = name if name == "score" or name.startswith("score_") else OPEN_COLUMNS.get(name)
+        if target is not None and target not in cells:
+            cells[target] = values
+        else:
+            ignored.append(name)
+    frame = long_frame(str(path), rows, cells, row_where(path, rows))
+    notes = [f"columns ignored: {', '.join(ignored)}"] if ignored else []
+    verdict = next((c for c in ("correct", "is_correct") if c in cols), None)
+    return Parsed(frame, "samples", verdict, notes)
