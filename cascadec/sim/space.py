@@ -1,26 +1,8 @@
-"""The search space: a cascade spec plus a ``search:`` section saying what may vary.
+"""The search space's candidates for the simulator: a cascade spec plus a ``search:`` section.
 
-```yaml
-version: 1
-name: zoo_search
-models: zoo
-defaults: {max_tokens: 48, prompt: raw}
-strategy:
-  cascade:
-    - {model: 0.034M, k: 4, temperature: 0.7, escalate_if: "agreement < 1.0"}
-    - {model: 0.084M, k: 4, temperature: 0.7, escalate_if: "agreement < 1.0"}
-    - {model: 1.1M}
-search:
-  tiers:                      # one entry per cascade tier, in order ({} keeps a tier as written)
-    - {k: [2, 3, 4], escalate_if: "agreement < {a} or mean_logprob < {lp}", grid: {a: [0.75, 1.0], lp: [-0.05, -0.02]}}
-    - {k: [2, 4], escalate_if: "agreement < {a}", grid: {a: [0.75, 1.0]}, optional: true}
-    - {}
-  early_stop: [null, 1]       # round sizes to try (null: no early stopping)
-  final_answer: [last_tier]
-  adaptive_k:                 # per-difficulty first-tier k and start tier (needs a difficulty column)
-    - null
-    - {policy: difficulty_buckets, buckets: [[0.5, 2], [1.0, 8]], escalation_k_threshold: 8}
-```
+The space's model, its loading (located errors) and its syntax live in ``cascadec.spec.space``
+(the light layer ``cascadec lint`` and ``compile --check`` read); this module compiles the base
+and expands every candidate to a plan strategy to simulate and spec data to write.
 
 Every combination is a candidate (at most ``max_candidates``). Templates are filled with
 every grid point and each result is parsed and type-checked as a condition; a candidate is a
@@ -32,54 +14,23 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-import string
 from pathlib import Path
-from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from cascadec.core.conditions import parse_condition
 from cascadec.errors import SpecError
-from cascadec.limits import MAX_K
 from cascadec.plan import AdaptiveK, EarlyStop, Plan, PlanStrategy
+from cascadec.spec.space import Number, SearchSpace, TierSearch, load_space
+from cascadec.spec.space import fill as _fill
 
-Number = float | int
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-K = Annotated[int, Field(ge=1, le=MAX_K)]  # the plan's bounds, checked when the space loads
-RoundSize = Annotated[int, Field(ge=1, le=MAX_K)]
-Temperature = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
-
-
-class TierSearch(_Model):
-    k: list[K] | None = Field(None, description="k values to try")
-    temperature: list[Temperature] | None = Field(
-        None, description="temperatures to try (the bank must have them)"
-    )
-    escalate_if: str | None = Field(None, description="condition template with {name} placeholders")
-    grid: dict[str, list[Number]] = Field(default_factory=dict, description="values of each placeholder")
-    optional: bool = Field(False, description="the tier may be left out")
-
-
-class SearchSpace(_Model):
-    tiers: list[TierSearch]
-    early_stop: list[RoundSize | None] = [None]
-    final_answer: list[Literal["last_tier", "most_confident", "pooled"]] | None = None
-    adaptive_k: list[dict[str, Any] | None] = [None]
-
-    @field_validator("adaptive_k")
-    @classmethod
-    def _adaptive_k_is_a_plan_policy(cls, value: list[dict[str, Any] | None]) -> list[dict[str, Any] | None]:
-        for item in value:
-            if item is not None:
-                AdaptiveK(**item)  # a ValidationError here is reported at search.adaptive_k
-        return value
-
-    max_candidates: int = Field(20000, ge=1, le=1_000_000)
+__all__ = [
+    "Candidate",
+    "Number",
+    "SearchSpace",
+    "TierSearch",
+    "compile_base",
+    "expand",
+    "load_space",
+    "rebase_paths",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,35 +39,6 @@ class Candidate:
 
     strategy: PlanStrategy
     spec: dict
-
-
-def load_space(path: str | Path) -> tuple[dict, SearchSpace]:
-    """(spec data without ``search``, the search space) of a space file; errors are located."""
-    from cascadec.spec.loader import parse_yaml, read_spec_text
-
-    text = read_spec_text(path)
-    doc = parse_yaml(text, str(path))
-    data = doc.data
-    if not isinstance(data, dict) or "search" not in data:
-        raise SpecError("a search space is a cascade spec with a 'search:' section", code="E200", where=path)
-    base = {k: v for k, v in data.items() if k != "search"}
-    try:
-        space = SearchSpace.model_validate(data["search"])
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in ("search", *first["loc"]))
-        line, col = doc.locate(tuple(("search", *first["loc"])))
-        raise SpecError(f"{where}: {first['msg']}", code="E200", where=f"{path}:{line}:{col}") from None
-    cascade = base.get("strategy", {}).get("cascade") if isinstance(base.get("strategy"), dict) else None
-    if not isinstance(cascade, list):
-        raise SpecError("a search space needs a 'strategy: cascade:' base", code="E200", where=path)
-    if len(space.tiers) != len(cascade):
-        raise SpecError(
-            f"search.tiers has {len(space.tiers)} entries, the cascade {len(cascade)} tiers",
-            code="E200",
-            where=path,
-        )
-    return base, space
 
 
 def compile_base(base: dict, source: Path) -> Plan:
@@ -135,20 +57,6 @@ def compile_base(base: dict, source: Path) -> Plan:
     finally:
         tmp.unlink(missing_ok=True)
     return plan
-
-
-def _fill(template: str | None, grid: dict[str, list[Number]], where: str) -> list[str | None]:
-    if template is None:
-        return [None]
-    names = [f for _, f, _, _ in string.Formatter().parse(template) if f]
-    missing = [n for n in names if n not in grid]
-    if missing:
-        raise SpecError(f"{where}: placeholder(s) {', '.join(missing)} have no grid values", code="E200")
-    out = []
-    for values in itertools.product(*(grid[n] for n in names)):
-        text = template.format(**dict(zip(names, values, strict=True)))
-        out.append(str(parse_condition(text)))  # type-checked and canonical
-    return out
 
 
 def expand(base: dict, space: SearchSpace, plan: Plan) -> list[Candidate]:

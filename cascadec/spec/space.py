@@ -1,0 +1,296 @@
+"""The search space's model: a cascade spec plus a ``search:`` section saying what may vary.
+
+```yaml
+version: 1
+name: zoo_search
+models: zoo
+defaults: {max_tokens: 48, prompt: raw}
+strategy:
+  cascade:
+    - {model: 0.034M, k: 4, temperature: 0.7, escalate_if: "agreement < 1.0"}
+    - {model: 0.084M, k: 4, temperature: 0.7, escalate_if: "agreement < 1.0"}
+    - {model: 1.1M}
+search:
+  tiers:                      # one entry per cascade tier, in order ({} keeps a tier as written)
+    - {k: [2, 3, 4], escalate_if: "agreement < {a} or mean_logprob < {lp}", grid: {a: [0.75, 1.0], lp: [-0.05, -0.02]}}
+    - {k: [2, 4], escalate_if: "agreement < {a}", grid: {a: [0.75, 1.0]}, optional: true}
+    - {}
+  early_stop: [null, 1]       # round sizes to try (null: no early stopping)
+  final_answer: [last_tier]
+  adaptive_k:                 # per-difficulty first-tier k and start tier (needs a difficulty column)
+    - null
+    - {policy: difficulty_buckets, buckets: [[0.5, 2], [1.0, 8]], escalation_k_threshold: 8}
+```
+
+Every combination is a candidate (at most ``max_candidates``). Templates are filled with
+every grid point and each result is parsed and type-checked as a condition.
+
+This module is the pure model (pydantic, no plan, no simulator), so ``cascadec lint`` and
+``compile --check`` read spaces in their own light layer: ``cascadec.compiler.space`` checks
+every candidate through the compiler, ``cascadec.sim.space`` expands them for the simulator.
+"""
+
+from __future__ import annotations
+
+import itertools
+import string
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cascadec.core.conditions import parse_condition
+from cascadec.errors import SpecError
+from cascadec.limits import MAX_K, MAX_TIERS
+from cascadec.spec.model import AdaptiveKSpec, Spec
+
+Number = float | int
+
+# the spec's bounds (TierSpec), checked when the space loads: a value no candidate could take
+K = Annotated[int, Field(ge=1, le=MAX_K)]
+RoundSize = Annotated[int, Field(ge=1, le=MAX_K)]
+Temperature = Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)]
+FinalAnswer = Literal["last_tier", "most_confident", "pooled"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TierSearch(_Model):
+    """What may vary in one cascade tier (``{}`` keeps the tier as written)."""
+
+    k: list[K] | None = Field(None, min_length=1, description="k values to try")
+    temperature: list[Temperature] | None = Field(
+        None, min_length=1, description="temperatures to try (the bank must have them)"
+    )
+    escalate_if: str | None = Field(None, description="condition template with {name} placeholders")
+    grid: dict[str, list[Number]] = Field(default_factory=dict, description="values of each placeholder")
+    optional: bool = Field(False, description="the tier may be left out")
+
+
+class SearchSpace(_Model):
+    """The ``search:`` section of a search-space file."""
+
+    tiers: list[TierSearch] = Field(description="one entry per cascade tier, in order")
+    early_stop: list[RoundSize | None] = Field(
+        [None], min_length=1, description="round sizes to try (null: no early stopping)"
+    )
+    final_answer: list[FinalAnswer] | None = Field(
+        None, min_length=1, description="final-answer rules to try"
+    )
+    adaptive_k: list[dict[str, Any] | None] = Field(
+        [None], min_length=1, description="adaptive-k policies to try (null: none), as in a spec"
+    )
+    max_candidates: int = Field(20000, ge=1, le=1_000_000, description="refuse a larger space")
+
+    @field_validator("adaptive_k")
+    @classmethod
+    def _adaptive_k_is_a_spec_policy(cls, value: list[dict[str, Any] | None]) -> list[dict[str, Any] | None]:
+        for item in value:
+            if item is None:
+                continue
+            policy = AdaptiveKSpec.model_validate(item)  # a ValidationError is reported at search.adaptive_k
+            if any(not 1 <= k <= MAX_K for _, k in policy.buckets):
+                raise ValueError(f"every bucket k must be in [1, {MAX_K}]")
+            if any(not 0 <= t < MAX_TIERS for _, t in policy.start_tiers):
+                raise ValueError(f"every start tier must be in [0, {MAX_TIERS - 1}]")
+        return value
+
+
+class _SearchSpaceSchema(SearchSpace):
+    """The schema's view: adaptive-k policies typed as the spec's (the model keeps plain dicts)."""
+
+    adaptive_k: list[AdaptiveKSpec | None] = Field(  # type: ignore[assignment]
+        [None], min_length=1, description="adaptive-k policies to try (null: none), as in a spec"
+    )
+
+
+class SpaceFile(Spec):
+    """A search-space file: a cascade spec (the base) plus ``search:`` (``cascadec schema space``)."""
+
+    search: _SearchSpaceSchema
+
+
+def space_json_schema() -> dict:
+    return SpaceFile.model_json_schema()
+
+
+def is_space_data(data: Any) -> bool:
+    return isinstance(data, dict) and "search" in data
+
+
+def load_space_document(path: str | Path):
+    """(document, spec data without ``search``, the search space) of a space file; errors are located."""
+    from cascadec.spec.loader import parse_yaml, read_spec_text
+
+    text = read_spec_text(path)
+    doc = parse_yaml(text, str(path))
+    data = doc.data
+    if not is_space_data(data):
+        raise SpecError("a search space is a cascade spec with a 'search:' section", code="E200", where=path)
+    base = {k: v for k, v in data.items() if k != "search"}
+    try:
+        space = SearchSpace.model_validate(data["search"])
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(p for p in first["loc"] if not isinstance(p, str) or not p.startswith("function-"))
+        where = ".".join(str(p) for p in ("search", *loc))
+        line, col = doc.locate(("search", *loc))
+        raise SpecError(f"{where}: {first['msg']}", code="E200", where=f"{path}:{line}:{col}") from None
+    cascade = base.get("strategy", {}).get("cascade") if isinstance(base.get("strategy"), dict) else None
+    if not isinstance(cascade, list):
+        raise SpecError("a search space needs a 'strategy: cascade:' base", code="E200", where=path)
+    if len(space.tiers) != len(cascade):
+        line, col = doc.locate(("search", "tiers"))
+        raise SpecError(
+            f"search.tiers has {len(space.tiers)} entries, the cascade {len(cascade)} tiers",
+            code="E200",
+            where=f"{path}:{line}:{col}",
+        )
+    return doc, base, space
+
+
+def load_space(path: str | Path) -> tuple[dict, SearchSpace]:
+    """(spec data without ``search``, the search space) of a space file; errors are located."""
+    _, base, space = load_space_document(path)
+    return base, space
+
+
+def template_names(template: str) -> list[str]:
+    return list(dict.fromkeys(f for _, f, _, _ in string.Formatter().parse(template) if f))
+
+
+def fill(template: str | None, grid: dict[str, list[Number]], where: str) -> list[str | None]:
+    """Every grid point of a condition template, parsed, type-checked and canonical."""
+    if template is None:
+        return [None]
+    try:
+        names = [f for _, f, _, _ in string.Formatter().parse(template) if f]
+    except ValueError as exc:  # an unmatched brace
+        raise SpecError(f"{where}.escalate_if: not a template: {exc}", code="E200") from None
+    missing = [n for n in names if n not in grid]
+    if missing:
+        raise SpecError(f"{where}: placeholder(s) {', '.join(missing)} have no grid values", code="E200")
+    out = []
+    for values in itertools.product(*(grid[n] for n in names)):
+        text = template.format(**dict(zip(names, values, strict=True)))
+        out.append(str(parse_condition(text)))  # type-checked and canonical
+    return out
+
+
+def unused_grid_names(tier: TierSearch) -> list[str]:
+    used = set(template_names(tier.escalate_if)) if tier.escalate_if else set()
+    return [name for name in tier.grid if name not in used]
+
+
+@dataclass(frozen=True)
+class SpecCandidate:
+    """One point of the space at the spec level: its spec data and where each choice came from."""
+
+    index: int  # candidate-{index}, the key calibrate and optimize give it
+    spec: dict
+    tiers: tuple[int, ...]  # the original tier index of each kept tier
+    choices: tuple[tuple[int, int, int] | None, ...]  # per original tier: (k, T, condition) option indices
+    early_stop: int
+    final_answer: int
+    adaptive_k: int
+
+    def describe(self, space: SearchSpace, options: list[list[tuple]]) -> str:
+        parts = []
+        for i, choice in enumerate(self.choices):
+            ts = space.tiers[i]
+            if choice is None:
+                parts.append(f"tier {i} left out")
+                continue
+            k, t, cond = options[i][choice[0]]
+            bits = ([f"k {k}"] if ts.k else []) + ([f"T {t:g}"] if ts.temperature else [])
+            if ts.escalate_if and i != self.tiers[-1]:
+                bits.append(f"escalate_if {cond!r}")
+            if bits:
+                parts.append(f"tier {i}: " + ", ".join(bits))
+        if len(space.early_stop) > 1:
+            parts.append(f"early_stop {space.early_stop[self.early_stop]}")
+        if space.final_answer and len(space.final_answer) > 1:
+            parts.append(f"final_answer {space.final_answer[self.final_answer]}")
+        if len(space.adaptive_k) > 1:
+            parts.append(f"adaptive_k #{self.adaptive_k}")
+        return "; ".join(parts)
+
+
+def tier_options(base: dict, space: SearchSpace) -> list[list[tuple]]:
+    """Per tier, its (k, temperature, condition) options in expansion order (None: as written).
+
+    Conditions are filled templates (parsed and type-checked: a SpecError names the tier)."""
+    spec_tiers = base["strategy"]["cascade"]
+    out = []
+    for i, (ts, tier) in enumerate(zip(space.tiers, spec_tiers, strict=True)):
+        written = tier if isinstance(tier, dict) else {}
+        ks = ts.k or [written.get("k")]
+        temps = ts.temperature or [written.get("temperature")]
+        conds = (
+            fill(ts.escalate_if, ts.grid, f"search.tiers[{i}]")
+            if ts.escalate_if
+            else [written.get("escalate_if")]
+        )
+        out.append([(k, t, c) for k in ks for t in temps for c in conds])
+    return out
+
+
+def count_candidates(space: SearchSpace, options: list[list[tuple]]) -> int:
+    """How many candidates the space expands to (every tier left out is no candidate)."""
+    per_tier, all_out = 1, 1
+    for ts, opts in zip(space.tiers, options, strict=True):
+        per_tier *= len(opts) + ts.optional
+        all_out *= int(ts.optional)
+    rest = len(space.early_stop) * len(space.final_answer or [None]) * len(space.adaptive_k)
+    return (per_tier - all_out) * rest
+
+
+def spec_candidates(base: dict, space: SearchSpace, options: list[list[tuple]]) -> Iterator[SpecCandidate]:
+    """Every candidate's spec data, in the order (and with the index) ``cascadec.sim.space.expand`` gives."""
+    import copy
+
+    spec_tiers = base["strategy"]["cascade"]
+    per_tier: list[list[tuple[int, int, int] | None]] = []
+    for ts, opts in zip(space.tiers, options, strict=True):
+        choices: list[tuple[int, int, int] | None] = [(j, 0, 0) for j in range(len(opts))]
+        if ts.optional:
+            choices.append(None)
+        per_tier.append(choices)
+    finals = list(range(len(space.final_answer))) if space.final_answer else [0]
+    index = 0
+    for choice in itertools.product(*per_tier):
+        kept = [i for i, c in enumerate(choice) if c is not None]
+        if not kept:
+            continue
+        spec_list = []
+        for pos, i in enumerate(kept):
+            k, temp, cond = options[i][choice[i][0]]  # type: ignore[index]
+            st = dict(spec_tiers[i]) if isinstance(spec_tiers[i], dict) else {"model": spec_tiers[i]}
+            for key, value in (("k", k), ("temperature", temp)):
+                if value is not None:
+                    st[key] = value
+            st.pop("escalate_if", None)
+            if pos < len(kept) - 1 and cond is not None:
+                st["escalate_if"] = cond
+            spec_list.append(st)
+        for es, fa, ak in itertools.product(
+            range(len(space.early_stop)), finals, range(len(space.adaptive_k))
+        ):
+            spec = copy.deepcopy(base)
+            body = spec["strategy"]
+            body["cascade"] = spec_list
+            if space.final_answer:
+                body["final_answer"] = space.final_answer[fa]
+            # the space decides early stopping and adaptive k (the base's are not kept: list them)
+            body.pop("early_stop", None)
+            body.pop("adaptive_k", None)
+            if space.early_stop[es] is not None:
+                body["early_stop"] = {"round_size": space.early_stop[es]}
+            if space.adaptive_k[ak] is not None:
+                body["adaptive_k"] = dict(space.adaptive_k[ak])  # type: ignore[arg-type]
+            yield SpecCandidate(index, spec, tuple(kept), choice, es, fa, ak)
+            index += 1
