@@ -16,6 +16,7 @@ import typer
 
 from cascadec import __version__
 from cascadec.errors import CascadecError, ExitCode, exit_code
+from cascadec.redact import install_log_redaction, redact
 
 app = typer.Typer(
     name="cascadec",
@@ -116,6 +117,7 @@ def _printable_streams() -> None:
 def main() -> None:
     """Console-script entry point: map errors to messages and exit codes."""
     _printable_streams()
+    install_log_redaction()  # a library logging a key it was given never shows it
     try:
         app()
     except CascadecError as exc:
@@ -123,7 +125,7 @@ def main() -> None:
         sys.exit(exit_code(exc))
     except OSError as exc:  # a file the user named cannot be read or written: I/O, not a bug
         sys.stderr.write(
-            f"error: {exc.filename or ''}: {exc.strerror or exc}\n".replace("error: : ", "error: ")
+            redact(f"error: {exc.filename or ''}: {exc.strerror or exc}\n").replace("error: : ", "error: ")
         )
         sys.exit(exit_code(exc))
     except KeyboardInterrupt:
@@ -133,7 +135,8 @@ def main() -> None:
         if os.environ.get("CASCADEC_DEBUG"):
             raise
         sys.stderr.write(
-            f"cascadec: E999 internal error: {type(exc).__name__}: {exc}\n(set CASCADEC_DEBUG=1 for the traceback)\n"
+            f"cascadec: E999 internal error: {type(exc).__name__}: {redact(str(exc))}\n"
+            "(set CASCADEC_DEBUG=1 for the traceback)\n"
         )
         sys.exit(ExitCode.INTERNAL)
 

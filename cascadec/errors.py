@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal
 
+from cascadec.redact import redact
+
 Severity = Literal["error", "warning"]
 
 
@@ -204,6 +206,7 @@ class CascadecError(Exception):
         where: object = None,
         diagnostics: list[Diagnostic] | None = None,
     ):
+        message = redact(message)  # an upstream's error may echo a key: never shown, never logged
         super().__init__(message)
         if code is not None:
             self.code = code

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
+from cascadec.redact import install_log_redaction
 from cascadec.runtime.backends.base import Backend
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.serve.cascade import CascadeRunner, Outcome, summary, upstream_error
@@ -284,6 +285,8 @@ def create_app(
 ) -> FastAPI:
     """The server as an ASGI app; ``backends`` (model id → backend) replaces the configured engines."""
     config = config or ServeConfig()
+    install_log_redaction()  # every log line of the server: messages, access log paths, tracebacks
+    config.auth_token()  # registered as secrets from the start (cascadec.redact)
     catalog = catalog or Catalog(config.models, config.specs, config.max_samples)
     engines = build_engines(
         catalog.models,

@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cascadec.redact import register_secret
+
 AUTH_ENV = "CASCADEC_SERVE_API_KEY"  # bearer token clients must send (unset: no auth)
 UPSTREAM_KEY_ENV = "CASCADEC_UPSTREAM_API_KEY"  # key sent to upstream endpoints (else OPENAI_API_KEY)
 
@@ -57,7 +59,11 @@ class ServeConfig(BaseModel):
     upstream_key_env: str = UPSTREAM_KEY_ENV
 
     def auth_token(self) -> str | None:
-        return os.environ.get(self.auth_env) or None
+        token = os.environ.get(self.auth_env) or None
+        register_secret(token)  # never in a response or a log line (cascadec.redact)
+        return token
 
     def upstream_key(self) -> str | None:
-        return os.environ.get(self.upstream_key_env) or None
+        key = os.environ.get(self.upstream_key_env) or None
+        register_secret(key)
+        return key

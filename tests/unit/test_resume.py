@@ -186,7 +186,7 @@ def test_damaged_run_directories(files):
     out = files / "out"
     out.mkdir()
     (out / "samples.jsonl").write_text("{}\n")
-    with pytest.raises(RunDirError, match="holds no cascadec run"):
+    with pytest.raises(RunDirError, match=r"cascadec did not write \(samples.jsonl\)"):
         _start(files, out)
     good = files / "good"
     _start(files, good)

@@ -35,6 +35,7 @@ from pathlib import Path
 from cascadec.errors import BackendError, CascadecError
 from cascadec.limits import MAX_SPEC_BYTES, read_regular_file
 from cascadec.plan import PlanModel
+from cascadec.redact import redact, register_secret
 from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
 from cascadec.runtime.backends.openai_wire import Chunks, choice_sample, completion_args, too_long
 from cascadec.runtime.backends.streaming import StreamEvent
@@ -113,6 +114,7 @@ class OpenAIBackend:
         self.endpoints = read_endpoints(endpoints)
         self.base_url = base_url
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        register_secret(self.api_key)  # an upstream echoing it back never shows it (cascadec.redact)
         self.logprobs = int(logprobs)
         self.concurrency = int(concurrency)
         self.timeout_s = timeout_s
@@ -361,13 +363,14 @@ class OpenAIBackend:
             cause = exc.__cause__ or exc.__context__
             why = f": {type(cause).__name__}" if cause is not None else ""
             return BackendError(f"lost the connection to {self.url} (model {self.model_id}){why}")
+        why = redact(str(exc))  # an upstream's error body may echo the request's headers
         if isinstance(exc, openai.BadRequestError):
             return BackendError(
-                f"{self.url}: model {self.model_id!r}: request {request.request_id} rejected: {exc}"
+                f"{self.url}: model {self.model_id!r}: request {request.request_id} rejected: {why}"
             )
         return BackendError(
             f"{self.url}: model {self.model_id!r}: request {request.request_id} failed "
-            f"after {self.max_retries} retries: {exc}"
+            f"after {self.max_retries} retries: {why}"
         )
 
     @property
