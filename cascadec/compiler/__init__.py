@@ -5,31 +5,41 @@ located diagnostics for errors: ``MarkerError`` (E1xx) for a bad marker, ``SpecE
 (E2xx/E3xx) for a bad spec, ``CompileError`` (E4xx) when a static check fails, and code
 E901 for I/O. ``check_spec_file`` is the one that never raises (for ``cascadec lint``).
 
+There are two front doors and everything passes through one of them: ``compile_spec`` (a
+file) and ``compile_spec_data`` (a spec in memory: a ``Spec`` or its plain data, as the bank
+builder, the search space, the baselines and the reference strategy build theirs). Both run
+the same validation, passes, checks and sealing; nothing is written to disk to compile.
+
 The plan's ``source`` says where it came from and is *not* part of its content hash, so a
 marker and its YAML twin give plans with the same hash and, but for ``source``, equal bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from cascadec.compiler.context import Context, MarkerLocator, RegistryLike, resolve_registry, spec_registry
 from cascadec.compiler.pipeline import build_plan, compile_strategy
-from cascadec.compiler.verify import verify_plan
+from cascadec.compiler.verify import check_load_settings, verify_plan, weights_refused
 from cascadec.errors import CascadecError, DataError, Diagnostic, MarkerError
 from cascadec.marker import analyze_marker
 from cascadec.plan import Plan, PlanModel, PlanStrategy, load_plan
 from cascadec.spec.from_marker import spec_from_marker
-from cascadec.spec.loader import load_spec
+from cascadec.spec.loader import SpecDocument, load_spec, validate_spec
+from cascadec.spec.model import Spec
 
 __all__ = [
+    "check_load_settings",
     "check_spec_file",
     "compile_marker",
     "compile_markers",
     "compile_spec",
+    "compile_spec_data",
     "load_any",
     "verify_plan",
+    "weights_refused",
 ]
 
 
@@ -100,9 +110,37 @@ def compile_markers(
 def compile_spec(path: str | Path, registry: RegistryLike = None) -> tuple[Plan, list[Diagnostic]]:
     """A YAML spec file → a one-strategy plan. ``registry`` (``--models``) overrides the spec's ``models:``."""
     spec, doc = load_spec(path)
-    reg = spec_registry(registry, spec.models, doc, Path(path).parent)
-    strategy, models, diags = compile_strategy(spec, Context(reg, doc), fallback_key=Path(path).stem)
-    return build_plan([strategy], models, str(path)), diags
+    return _compile(spec, doc, registry, Path(path).parent, Path(path).stem)
+
+
+def _compile(
+    spec: Spec, doc: SpecDocument, registry: RegistryLike, base: Path | None, fallback_key: str
+) -> tuple[Plan, list[Diagnostic]]:
+    """The one path every spec takes: its registry, the passes, the checks, a sealed plan."""
+    reg = spec_registry(registry, spec.models, doc, base)
+    strategy, models, diags = compile_strategy(spec, Context(reg, doc), fallback_key=fallback_key)
+    return build_plan([strategy], models, doc.source), diags
+
+
+def compile_spec_data(
+    spec: Spec | Mapping[str, Any],
+    registry: RegistryLike = None,
+    *,
+    base_dir: str | Path | None = None,
+    source: str = "<spec>",
+    fallback_key: str = "strategy",
+) -> tuple[Plan, list[Diagnostic]]:
+    """A spec in memory (a ``Spec`` or the data a YAML spec holds) → a one-strategy plan.
+
+    The same validation (E2xx), passes and static checks (E4xx) and the same sealed plan as
+    :func:`compile_spec` on a file holding that data. ``registry`` (``--models``) overrides the
+    spec's ``models:``; a relative ``models:`` path resolves against ``base_dir``. Diagnostics
+    are located at ``source`` (there is no text to point into); an unnamed spec without a
+    canonical marker is keyed ``fallback_key``.
+    """
+    doc = SpecDocument(source, "", spec if isinstance(spec, Spec) else dict(spec), {}, {})
+    parsed = spec if isinstance(spec, Spec) else validate_spec(doc)
+    return _compile(parsed, doc, registry, None if base_dir is None else Path(base_dir), fallback_key)
 
 
 def load_any(target: str, registry: RegistryLike = None) -> tuple[Plan, list[Diagnostic]]:
@@ -110,7 +148,8 @@ def load_any(target: str, registry: RegistryLike = None) -> tuple[Plan, list[Dia
     lower = target.lower()
     if lower.endswith(".json"):
         plan = load_plan(target)
-        return plan, verify_plan(plan, target)
+        diags = verify_plan(plan, target)
+        return plan, diags + check_load_settings(plan, registry, target)  # trust is not in a hash
     if lower.endswith((".yaml", ".yml")):
         return compile_spec(target, registry)
     return compile_marker(target, registry)
