@@ -78,6 +78,16 @@ CODES: dict[str, Code] = {
         Code("W400", "static check warning (threshold never fires, tier can never run, ...)"),
         Code("E401", "plan file is not a valid plan"),
         Code("E402", "plan has an unknown schema_version"),
+        Code(
+            "E403",
+            "a plan file's load settings (trust_remote_code, path, dtype, ...) are not what the registry "
+            "it is checked against lists (--models, else the shipped ones): refused where they take effect",
+        ),
+        Code(
+            "W402",
+            "a plan file's load settings are not vouched for by a registry: it runs on replay and OpenAI "
+            "endpoints only (a backend that loads weights refuses it, E403)",
+        ),
         Code("E500", "data error (unreadable table content, missing column, bad rows)"),
         Code("E501", "backend error (engine not installed, sample bank lacks samples, ...)"),
         Code(
@@ -269,6 +279,12 @@ class PlanError(CascadecError):
 
 class DataError(CascadecError):
     code = "E500"
+
+
+class UsageError(CascadecError):
+    """A missing, malformed or contradictory option (exit 2): the one way a usage error is raised."""
+
+    code = "E900"
 
 
 class InputFileError(DataError):

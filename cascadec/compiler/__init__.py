@@ -22,10 +22,11 @@ from typing import Any
 
 from cascadec.compiler.context import Context, MarkerLocator, RegistryLike, resolve_registry, spec_registry
 from cascadec.compiler.pipeline import build_plan, compile_strategy
-from cascadec.compiler.verify import check_load_settings, verify_plan, weights_refused
+from cascadec.compiler.verify import check_load_settings, verify_plan
 from cascadec.errors import CascadecError, DataError, Diagnostic, MarkerError
 from cascadec.marker import analyze_marker
 from cascadec.plan import Plan, PlanModel, PlanStrategy, load_plan
+from cascadec.registry import ModelEntry, ModelRegistry
 from cascadec.spec.from_marker import spec_from_marker
 from cascadec.spec.loader import SpecDocument, load_spec, validate_spec
 from cascadec.spec.model import Spec
@@ -38,8 +39,8 @@ __all__ = [
     "compile_spec",
     "compile_spec_data",
     "load_any",
+    "plan_registry",
     "verify_plan",
-    "weights_refused",
 ]
 
 
@@ -141,6 +142,33 @@ def compile_spec_data(
     doc = SpecDocument(source, "", spec if isinstance(spec, Spec) else dict(spec), {}, {})
     parsed = spec if isinstance(spec, Spec) else validate_spec(doc)
     return _compile(parsed, doc, registry, None if base_dir is None else Path(base_dir), fallback_key)
+
+
+def plan_registry(plan: Plan) -> ModelRegistry:
+    """The registry a plan's models make (each under its id and the aliases its tiers used), so
+    more strategies over the same models compile with the same costs and limits — e.g. a
+    bank's baselines when the only record of its models is the bank's ``plan.json``."""
+    aliases: dict[str, list[str]] = {key: [] for key in plan.models}
+    for strategy in plan.strategies:
+        for t in strategy.tiers:
+            if t.alias and t.alias != t.model and t.alias not in aliases[t.model]:
+                aliases[t.model].append(t.alias)
+    entries = tuple(
+        ModelEntry(
+            id=key,
+            aliases=tuple(aliases[key]),
+            path=None if m.path == key else m.path,
+            params=m.params,
+            greedy_only=m.greedy_only,
+            tensor_parallel_size=m.tensor_parallel_size,
+            max_model_len=m.max_model_len,
+            dtype=m.dtype,
+            gpu_memory_utilization=m.gpu_memory_utilization,
+            trust_remote_code=m.trust_remote_code,
+        )
+        for key, m in plan.models.items()
+    )
+    return ModelRegistry(models=entries)  # source <memory>: paths are taken as the plan has them
 
 
 def load_any(target: str, registry: RegistryLike = None) -> tuple[Plan, list[Diagnostic]]:

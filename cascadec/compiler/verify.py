@@ -13,11 +13,23 @@ from __future__ import annotations
 from cascadec.compiler.checks import CHECKS
 from cascadec.compiler.context import Context, NodePath, raise_if_errors
 from cascadec.core.conditions import parse_condition
-from cascadec.errors import CascadecError, CompileError, Diagnostic
-from cascadec.plan import Plan, PlanStrategy
-from cascadec.registry import ModelRegistry
+from cascadec.errors import CascadecError, CompileError, Diagnostic, PlanError
+from cascadec.plan import Plan, PlanModel, PlanStrategy
+from cascadec.registry import ModelRegistry, RegistryLike, load_registry, resolve_registry
 
-__all__ = ["verify_plan"]
+__all__ = ["LOAD_SETTINGS", "UNVOUCHED", "check_load_settings", "verify_plan"]
+
+# what a plan says about loading a model, copied from a registry at compile time: the hash proves
+# these bytes were not damaged, never that the registry said so (anyone can recompute a sha256)
+LOAD_SETTINGS = (
+    "path",
+    "trust_remote_code",
+    "tensor_parallel_size",
+    "max_model_len",
+    "dtype",
+    "gpu_memory_utilization",
+)
+UNVOUCHED = "W402"  # cascadec.runtime.session refuses it for backends that load weights (E403)
 
 
 class PlanLocator:
@@ -82,3 +94,83 @@ def verify_plan(plan: Plan, source: str | None = None) -> list[Diagnostic]:
         except CascadecError as exc:  # a plan's findings are plan errors whatever their code
             raise CompileError(exc.message, code=exc.code, diagnostics=exc.diagnostics) from None
     return diags
+
+
+def _shipped_registries() -> list[ModelRegistry]:
+    from cascadec.resources import data_dir
+
+    out = []
+    for path in sorted((data_dir("specs") / "models").glob("*.yaml")):
+        try:
+            out.append(load_registry(path))
+        except CascadecError:
+            continue
+    return out
+
+
+def _settings(model: PlanModel) -> dict:
+    return {name: getattr(model, name) for name in LOAD_SETTINGS}
+
+
+def _plain(model: PlanModel) -> bool:
+    """What compiling gives a model id no registry lists (W104): the hub id, default settings."""
+    defaults = {n: PlanModel.model_fields[n].default for n in LOAD_SETTINGS if n != "path"}
+    return model.path == model.id and all(getattr(model, n) == v for n, v in defaults.items())
+
+
+def _vouched(model: PlanModel, registry: ModelRegistry) -> bool:
+    entry = registry.get(model.id)
+    if entry is None or entry.id != model.id:
+        return False
+    listed = {
+        "path": registry.weights_path(entry),
+        "trust_remote_code": entry.trust_remote_code,
+        "tensor_parallel_size": entry.tensor_parallel_size,
+        "max_model_len": entry.max_model_len,
+        "dtype": entry.dtype,
+        "gpu_memory_utilization": entry.gpu_memory_utilization,
+    }
+    return listed == _settings(model)
+
+
+def check_load_settings(
+    plan: Plan, registry: RegistryLike = None, source: str | None = None
+) -> list[Diagnostic]:
+    """Check a plan *file*'s load settings against a registry: the one given (``--models``), else
+    the shipped ones. A model they do not list with exactly these settings (a ``path`` or
+    ``dtype`` of the file's own) is a W402 warning — a backend that loads weights refuses the
+    plan (E403), replay and OpenAI endpoints load nothing from it; ``trust_remote_code: true``
+    nobody vouches for is refused here (E403): it would run the plan author's code."""
+    source = source or plan.source or "<plan>"
+    if registry is not None:
+        registries = [resolve_registry(registry)]
+        named = f"registry {registries[0].source}"
+    else:
+        registries = _shipped_registries()
+        named = "the shipped registries (pass --models REGISTRY to check against yours)"
+    found = []
+    for key, model in plan.models.items():
+        if _plain(model) or any(_vouched(model, r) for r in registries):
+            continue
+        shown = ", ".join(
+            f"{n}={v!r}" for n, v in _settings(model).items() if v not in (None, False, 1, "auto")
+        )
+        if model.trust_remote_code:
+            raise PlanError(
+                f"model {key!r} asks for trust_remote_code ({shown}) and {named} does not list it so: "
+                "a plan file's hash proves it is intact, not that its settings are yours; compile the "
+                "spec against your registry, or pass the registry that lists it with --models",
+                code="E403",
+                where=source,
+            )
+        found.append(
+            Diagnostic(
+                UNVOUCHED,
+                f"model {key!r}: load settings {shown} are not what {named} lists for it; "
+                "only backends that load no weights (replay, openai) run this plan",
+                1,
+                1,
+                source,
+            )
+        )
+    return found

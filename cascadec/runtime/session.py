@@ -50,6 +50,24 @@ def _strategy_for(plan: Plan, cell: str, spell: Spelling | None) -> PlanStrategy
         return plan.strategy(spelled)
 
 
+WEIGHT_LOADERS = ("vllm", "ray")  # backends that load a model's weights (its path, dtype ...) here
+
+
+def weights_refused(diagnostics: Sequence[Diagnostic]) -> PlanError | None:
+    """E403 when a plan file's load settings are not a registry's (W402, ``compiler.verify``): a
+    backend that loads weights never loads a path or settings only the plan file vouches for."""
+    unvouched = [d for d in diagnostics if d.code == "W402"]
+    if not unvouched:
+        return None
+    return PlanError(
+        f"{unvouched[0].message.split(';')[0]}; a backend that loads weights runs only settings a "
+        "registry lists (the hash proves a plan intact, not trusted): compile the spec, or pass "
+        "--models with the registry that compiled the plan",
+        code="E403",
+        where=unvouched[0].source,
+    )
+
+
 def check_plan(plan: Plan) -> None:
     """Every name and condition the runtime will use, checked up front (no model loaded yet)."""
     for s in plan.strategies:
@@ -153,6 +171,10 @@ def execute(
     """
     eq = equivalence or Equivalence()
     plan = prepared.plan
+    if getattr(backend, "name", None) in WEIGHT_LOADERS:  # a plan file's own path/dtype: never loaded
+        refused = weights_refused(prepared.diagnostics)
+        if refused is not None:
+            raise refused
     info = RunInfo(
         plan_source=plan.source,
         problems=len(prepared.problems),

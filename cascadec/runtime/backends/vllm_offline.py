@@ -134,7 +134,8 @@ class VLLMBackend:
         if model.trust_remote_code:
             sys.stderr.write(
                 f"warning: model {model.id!r} may run its own Python code as it loads "
-                "(trust_remote_code: true in its registry)\n"
+                "(trust_remote_code: true, from a registry that lists it so; a plan file carrying it "
+                "runs only when the registry it is checked against agrees)\n"
             )
         config = worker_config(
             model,
