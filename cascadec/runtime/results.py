@@ -95,7 +95,8 @@ def _read_journal(path: Path, model: type[Record]) -> list:
 class _Journal:
     def __init__(self, path: Path):
         self.path = path
-        self._f = open(path, "ab")  # noqa: SIM115 (kept open for the whole run)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # never through a link
+        self._f = os.fdopen(os.open(path, flags, 0o644), "ab")  # kept open for the whole run
 
     def append(self, records: Iterable[Record]) -> None:
         data = b"".join(r.model_dump_json().encode() + b"\n" for r in records)
