@@ -94,10 +94,39 @@ def compile_command(
     models: Annotated[
         str | None, typer.Option("--models", help="Model registry: zoo, qwen2.5-math or a YAML file.")
     ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Only check (no plan); a search space: the base and every candidate, and how many there are.",
+        ),
+    ] = False,
 ) -> None:
-    """Compile a spec, a marker or a table of markers into a JSON execution plan."""
+    """Compile a spec, a marker or a table of markers into a JSON execution plan
+    (``--check``: only check it; search spaces are checked candidate by candidate)."""
     from cascadec.plan import plan_to_json
 
+    if check and output is not None:
+        sys.stderr.write("error: --check writes nothing; drop -o\n")
+        raise typer.Exit(ExitCode.USAGE)
+    if spec is not None and spec.lower().endswith((".yaml", ".yml")) and marker is None and table is None:
+        from cascadec.compiler.space import check_space, is_space_file
+
+        if is_space_file(spec):
+            if not check:
+                sys.stderr.write(
+                    f"error: {spec} is a search space (a spec with 'search:'), not one strategy: "
+                    "check it with `cascadec compile --check` or `cascadec lint`, "
+                    "search it with `cascadec calibrate` or `cascadec optimize --space`\n"
+                )
+                raise typer.Exit(ExitCode.USAGE)
+            try:
+                found = check_space(spec, _registry(models))
+            except CascadecError as exc:
+                raise _fail(exc) from None
+            _emit_diagnostics(found.diagnostics)
+            sys.stderr.write(found.summary() + "\n")
+            raise typer.Exit(exit_code(findings=not found.ok))
     try:
         plan, warnings = _compile(spec, marker, table, column, models)
     except _Usage as exc:
@@ -106,6 +135,9 @@ def compile_command(
     except CascadecError as exc:
         raise _fail(exc) from None
     _emit_diagnostics(warnings)
+    if check:
+        sys.stderr.write(f"ok: {len(plan.strategies)} strategies compile ({plan.hash[:19]})\n")
+        return
     if _write_or_print(plan_to_json(plan), output, inputs=(spec, table, models)):
         sys.stderr.write(f"wrote {output} ({len(plan.strategies)} strategies, {plan.hash[:19]})\n")
 
@@ -186,15 +218,19 @@ def _write_or_print(
     return True
 
 
-SCHEMAS = ("spec", "plan", "results")
+SCHEMAS = ("spec", "plan", "results", "space")
 
 
 def schema_text(which: str) -> str:
-    """The JSON Schema of a spec, a plan or a run's results, as deterministic text."""
+    """The JSON Schema of a spec, a plan, a run's results or a search space, as deterministic text."""
     if which == "results":
         from cascadec.runtime.records import results_json_schema
 
         body = results_json_schema()
+    elif which == "space":
+        from cascadec.spec.space import space_json_schema
+
+        body = space_json_schema()
     else:
         from cascadec.plan import Plan
         from cascadec.spec.model import Spec
@@ -205,12 +241,12 @@ def schema_text(which: str) -> str:
 
 
 def schema_command(
-    which: Annotated[str, typer.Argument(help="spec, plan or results")],
+    which: Annotated[str, typer.Argument(help="spec, plan, results or space (a search space)")],
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write here (default: stdout).")
     ] = None,
 ) -> None:
-    """Print the JSON Schema of a strategy spec, an execution plan or a run's result records."""
+    """Print the JSON Schema of a strategy spec, an execution plan, a run's result records or a search space."""
     if which not in SCHEMAS:
         sys.stderr.write(f"error: schema is one of {', '.join(SCHEMAS)}, got {which!r}\n")
         raise typer.Exit(ExitCode.USAGE)

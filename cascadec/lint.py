@@ -31,6 +31,7 @@ class LintResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     io_errors: list[str] = field(default_factory=list)
     checked: int = 0
+    notes: list[str] = field(default_factory=list)  # one line per search space: its size
 
     @property
     def errors(self) -> int:
@@ -216,7 +217,14 @@ def _lint_table(
 
 def _lint_spec(p: Path, registry_arg, result: LintResult) -> Iterator[Diagnostic]:
     from cascadec.compiler import check_spec_file
+    from cascadec.compiler.space import check_space, is_space_file
 
+    if is_space_file(p):  # a search space: the base and every candidate (cascadec.compiler.space)
+        found = check_space(p, registry=registry_arg)
+        result.checked += found.candidates or 1
+        result.notes.append(found.summary())
+        yield from found.diagnostics
+        return
     result.checked += 1
     yield from check_spec_file(p, registry=registry_arg)
 
@@ -243,6 +251,7 @@ def render(result: LintResult, fmt: str = "text") -> tuple[str, str]:
         out = "".join(d.format() + "\n" for d in result.diagnostics)
     err = "".join(f"error: {e}\n" for e in result.io_errors)
     if fmt == "text":
+        err += "".join(f"{note}\n" for note in result.notes)
         if result.diagnostics:
             err += f"Found {result.errors} error(s) and {result.warnings} warning(s) in {result.checked} strategies.\n"
         elif not result.io_errors:

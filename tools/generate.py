@@ -3,7 +3,7 @@
 
 - ``tests/golden/*.plan.json``: every shipped spec and the seed markers, compiled;
 - the README's table of diagnostic codes, from ``cascadec.errors.CODES``;
-- ``specs/schema/{spec,plan,results}.schema.json``, the exported JSON Schemas.
+- ``specs/schema/{spec,plan,results,space}.schema.json``, the exported JSON Schemas.
 
 ``--check`` writes nothing and exits 1 when a file is out of date (for CI).
 """
@@ -36,7 +36,7 @@ def expected_files() -> dict[Path, str]:
 
     files = {ROOT / GOLDEN_DIR / name: text for name, text in golden_plans(ROOT).items()}
     files[ROOT / "README.md"] = readme_with_codes((ROOT / "README.md").read_text(encoding="utf-8"))
-    for which in ("spec", "plan", "results"):
+    for which in ("spec", "plan", "results", "space"):
         files[ROOT / "specs" / "schema" / f"{which}.schema.json"] = schema_text(which)
     return files
 

@@ -100,7 +100,7 @@ class SearchSpace(_Model):
         return value
 
 
-class _SearchSpaceSchema(SearchSpace):
+class SearchSection(SearchSpace):
     """The schema's view: adaptive-k policies typed as the spec's (the model keeps plain dicts)."""
 
     adaptive_k: list[AdaptiveKSpec | None] = Field(  # type: ignore[assignment]
@@ -111,7 +111,7 @@ class _SearchSpaceSchema(SearchSpace):
 class SpaceFile(Spec):
     """A search-space file: a cascade spec (the base) plus ``search:`` (``cascadec schema space``)."""
 
-    search: _SearchSpaceSchema
+    search: SearchSection
 
 
 def space_json_schema() -> dict:
@@ -124,31 +124,34 @@ def is_space_data(data: Any) -> bool:
 
 def load_space_document(path: str | Path):
     """(document, spec data without ``search``, the search space) of a space file; errors are located."""
-    from cascadec.spec.loader import parse_yaml, read_spec_text
+    from cascadec.spec.loader import _data_path, parse_yaml, read_spec_text
 
     text = read_spec_text(path)
     doc = parse_yaml(text, str(path))
     data = doc.data
+
+    def fail(message: str, at: tuple = (), *, key: bool = True) -> SpecError:
+        d = doc.diag("E200", message, at, key=key)
+        return SpecError(message, code="E200", where=f"{path}:{d.line}:{d.column}", diagnostics=[d])
+
     if not is_space_data(data):
-        raise SpecError("a search space is a cascade spec with a 'search:' section", code="E200", where=path)
+        raise fail("a search space is a cascade spec with a 'search:' section")
     base = {k: v for k, v in data.items() if k != "search"}
     try:
         space = SearchSpace.model_validate(data["search"])
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = tuple(p for p in first["loc"] if not isinstance(p, str) or not p.startswith("function-"))
+        loc = _data_path(data["search"], first["loc"])  # without pydantic's union and validator names
         where = ".".join(str(p) for p in ("search", *loc))
-        line, col = doc.locate(("search", *loc))
-        raise SpecError(f"{where}: {first['msg']}", code="E200", where=f"{path}:{line}:{col}") from None
+        msg = first["msg"].removeprefix("Value error, ")
+        raise fail(f"{where}: {msg}", ("search", *loc), key=False) from None
     cascade = base.get("strategy", {}).get("cascade") if isinstance(base.get("strategy"), dict) else None
     if not isinstance(cascade, list):
-        raise SpecError("a search space needs a 'strategy: cascade:' base", code="E200", where=path)
+        raise fail("a search space needs a 'strategy: cascade:' base", ("strategy",))
     if len(space.tiers) != len(cascade):
-        line, col = doc.locate(("search", "tiers"))
-        raise SpecError(
+        raise fail(
             f"search.tiers has {len(space.tiers)} entries, the cascade {len(cascade)} tiers",
-            code="E200",
-            where=f"{path}:{line}:{col}",
+            ("search", "tiers"),
         )
     return doc, base, space
 

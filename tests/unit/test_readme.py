@@ -20,6 +20,13 @@ def _yaml_blocks() -> list[str]:
 def test_readme_spec_compiles(tmp_path, index):
     path = tmp_path / "readme.yaml"
     path.write_text(_yaml_blocks()[index], encoding="utf-8")
+    if "\nsearch:" in _yaml_blocks()[index]:  # a search space: every candidate compiles, no warning
+        from cascadec.compiler.space import check_space
+
+        found = check_space(path)
+        assert found.candidates and not found.diagnostics, [d.format() for d in found.diagnostics]
+        assert f"has {found.candidates:,} candidates" in README.read_text(encoding="utf-8")
+        return
     plan, _ = compile_spec(path)
     assert plan.strategies
 
