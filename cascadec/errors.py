@@ -106,6 +106,7 @@ CODES: dict[str, Code] = {
         ),
         Code("E604", "serve: too many requests in flight (HTTP 429)"),
         Code("E605", "serve: missing or wrong bearer token (HTTP 401)"),
+        Code("E606", "serve: no such route (HTTP 404) or method (HTTP 405)"),
         Code(
             "E700",
             "calibrate/optimize: no configuration of the search space meets the target on held-out problems",

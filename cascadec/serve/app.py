@@ -20,6 +20,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from cascadec.redact import install_log_redaction
 from cascadec.runtime.backends.base import Backend
@@ -97,10 +99,15 @@ class Server:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise too_large(f"request body of {declared} bytes exceeds {limit} (--max-request-bytes)")
         body = bytearray()
-        async for part in request.stream():
-            body += part
-            if len(body) > limit:
-                raise too_large(f"request body exceeds {limit} bytes (--max-request-bytes)")
+        try:
+            async for part in request.stream():
+                body += part
+                if len(body) > limit:
+                    raise too_large(f"request body exceeds {limit} bytes (--max-request-bytes)")
+        except ClientDisconnect:  # the client went away mid-body: nobody to answer, nothing to log
+            raise ServeError(
+                400, "the client disconnected before sending the whole body", code="E602"
+            ) from None
         try:
             data = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -194,7 +201,7 @@ class Server:
             except Exception as exc:  # never leave the client waiting
                 log.exception("stream failed")
                 await events.put(
-                    ("error", ServeError(500, f"internal error: {type(exc).__name__}", code="E900"))
+                    ("error", ServeError(500, f"internal error: {type(exc).__name__}", code="E999"))
                 )
             finally:
                 self.admission.release()
@@ -312,17 +319,33 @@ def create_app(
         finally:
             await engines.stop()
 
-    app = FastAPI(title="cascadec serve", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="cascadec serve", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.server = server
 
     @app.exception_handler(ServeError)
     async def _serve_error(_request: Request, exc: ServeError) -> JSONResponse:
         return error_response(exc)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        """Unknown routes and methods in the OpenAI error shape, with a registered code."""
+        if exc.status_code == 405:
+            return error_response(
+                ServeError(405, f"{request.method} is not allowed on {request.url.path}", code="E606")
+            )
+        if exc.status_code == 404:
+            return error_response(ServeError(404, f"no route {request.url.path}", code="E606"))
+        return error_response(ServeError(exc.status_code, str(exc.detail), code="E602"))
+
     @app.exception_handler(Exception)
     async def _internal(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error")
-        return error_response(ServeError(500, f"internal error: {type(exc).__name__}", code="E900"))
+        return error_response(ServeError(500, f"internal error: {type(exc).__name__}", code="E999"))
+
+    @app.get("/openapi.json")
+    async def openapi(request: Request) -> JSONResponse:
+        server.authorize(request)  # the API's description is behind the same token as the API
+        return JSONResponse(app.openapi())
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Response:

@@ -80,6 +80,9 @@ def register(app: typer.Typer) -> None:
         /metrics. Set CASCADEC_SERVE_API_KEY to require `Authorization: Bearer <key>`;
         CASCADEC_UPSTREAM_API_KEY (else OPENAI_API_KEY) is sent to the endpoints.
         """
+        levels = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
+        if log_level.lower() not in levels:
+            raise _fail(f"--log-level must be one of {', '.join(levels)}, got {log_level!r}", EXIT_USAGE)
         for name, value in (("engines", engines), ("equivalence", equivalence)):
             if value not in _choices(name):
                 raise _fail(f"--{name} must be {' or '.join(_choices(name))}, got {value!r}", EXIT_USAGE)
@@ -107,14 +110,42 @@ def register(app: typer.Typer) -> None:
         except ValidationError as exc:
             err = exc.errors()[0]
             raise _fail(f"{_flag(str(err['loc'][0]))}: {err['msg']}", EXIT_USAGE) from None
+        _check_listen(host, port)  # a bad host or a port in use: one line, before anything loads
         try:
             application = create_app(config)
         except CascadecError as exc:
             text = "\n".join(d.format() for d in exc.diagnostics) or str(exc)
-            raise _fail(text, exit_code(exc)) from None
-        uvicorn.run(application, host=host, port=port, log_level=log_level)
+            raise _fail(text, exit_code(exc), code_text=None) from None
+        try:
+            uvicorn.run(application, host=host, port=port, log_level=log_level.lower())
+        except OSError as exc:  # the port taken between the check and the bind
+            raise _fail(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_USAGE, code_text="E901"
+            ) from None
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    sys.stderr.write(f"error: {message}\n")
+def _check_listen(host: str, port: int) -> None:
+    """E901 (exit 2) unless ``host:port`` can be bound now (the address resolves, the port is free)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:
+        raise _fail(
+            f"--host {host!r} is not an address this machine has: {exc}", EXIT_USAGE, code_text="E901"
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    try:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        raise _fail(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_USAGE, code_text="E901"
+        ) from None
+
+
+def _fail(message: str, code: int, *, code_text: str | None = "E900") -> typer.Exit:
+    """One line on stderr: ``error: CODE message`` (a cascadec error's text carries its own code)."""
+    sys.stderr.write(f"error: {code_text} {message}\n" if code_text else f"error: {message}\n")
     return typer.Exit(code)

@@ -45,11 +45,15 @@ class ServeConfig(BaseModel):
         default=64, ge=1, description="Most samples a strategy may draw per request (then 422)."
     )
     timeout_s: float = Field(
-        default=120.0, gt=0, description="Seconds per request, all tiers together (then 503)."
+        default=120.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds per request, all tiers together (then 503).",
     )
     batch_window_ms: float = Field(
         default=2.0,
         ge=0,
+        allow_inf_nan=False,
         description="Gather asks this long: one engine call (in-process), sent together (endpoints).",
     )
     max_batch: int = Field(

@@ -16,10 +16,12 @@ _TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
     404: "not_found_error",
+    405: "invalid_request_error",
     413: "invalid_request_error",
     422: "invalid_request_error",
     429: "rate_limit_error",
     502: "upstream_error",
+    500: "server_error",
     503: "upstream_unavailable",
 }
 
