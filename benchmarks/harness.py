@@ -163,6 +163,13 @@ TARGETS: tuple[Target, ...] = (
         1.0,
         "bench_equivalence.py",
     ),
+    Target(
+        "import_rows_per_s",
+        "sample rows imported per second by `cascadec bank import`, whole process, every text re-extracted and re-graded (warm cache)",
+        ">=",
+        50_000,
+        "bench_import.py",
+    ),
 )
 BY_KEY = {t.key: t for t in TARGETS}
 

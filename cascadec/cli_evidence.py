@@ -170,6 +170,14 @@ def bank_import(
         float | None,
         typer.Option("--temperature", min=0, max=2, help="Temperature of rows that record none."),
     ] = None,
+    prompt_overhead: Annotated[
+        int,
+        typer.Option(
+            "--prompt-overhead",
+            min=0,
+            help="Tokens each prompt adds to the problem (few-shot prefix) where the file records none.",
+        ),
+    ] = 0,
     answer: Annotated[
         str,
         typer.Option(
@@ -196,6 +204,7 @@ def bank_import(
             score=score,
             model=model,
             temperature=temperature,
+            prompt_overhead=prompt_overhead,
             answer=answer,
             overwrite=overwrite,
         )

@@ -14,8 +14,9 @@ without ``--models``, ``BANK/models.yaml`` (a registry of the models seen). The 
 - **text**: the completion; a row with only ``answer`` gets the text ``\\boxed{answer}``.
 - **tokens**: ``completion_tokens`` when given, else **estimated as ceil(characters / 4)** of
   the text (OpenAI's rule of thumb for English) and flagged ``tokens_estimated``; missing
-  ``prompt_tokens`` likewise from the prompt the file shows, else from the problem text (a
-  few-shot prompt costs more: give ``prompt_tokens`` when you know them).
+  ``prompt_tokens`` likewise from the prompt the file shows (lm-eval), else from the problem
+  text plus ``prompt_overhead`` tokens (a few-shot prefix, a system prompt), flagged
+  ``prompt_tokens_estimated``.
 - **cost**: the file's ``cost`` when recorded; else, with a priced registry, prompt tokens ×
   input price + completion tokens × output price; with a params registry none (the simulator
   prices tokens × params). Recorded costs need a priced registry (one cost scale).
@@ -36,14 +37,16 @@ import pandas as pd
 import yaml
 
 from cascadec.core.answer_format import AnswerFormat
-from cascadec.errors import DataError, RunDirError
+from cascadec.errors import DataError
 from cascadec.limits import MAX_SAMPLE_CHARS
+from cascadec.outputs import RUN, OwnedDir, clear
 from cascadec.registry import ModelRegistry, load_registry, resolve_registry
 from cascadec.runtime.backends.replay import BANK_FILE, write_bank
 from cascadec.runtime.data import Problem, problems_from_frame, read_table
 from cascadec.runtime.equivalence import Equivalence
-from cascadec.runtime.overwrite import replace_run
-from cascadec.runtime.rundir import RunDirLock, check_out_dir
+from cascadec.runtime.overwrite import refuse_existing, replace_run
+from cascadec.runtime.rundir import check_out_dir
+from cascadec.sim.bank import bank_hash
 from cascadec.sim.import_adapters import read_outputs
 from cascadec.sim.import_formats import Parsed
 from cascadec.sim.import_grade import grade, import_report
@@ -110,23 +113,17 @@ def resolve_models(frame: pd.DataFrame, registry: ModelRegistry) -> list[str]:
     for name in frame["model"].unique():
         entry = registry.get(name) if isinstance(name, str) else None
         ids[name] = entry.id if entry is not None else None
-    unknown = frame["model"].map(lambda m: ids.get(m) is None).to_numpy()
+    mapped = frame["model"].map(ids)
+    unknown = mapped.isna().to_numpy()
     if unknown.any():
         i = int(np.flatnonzero(unknown)[0])
         name = frame["model"].iat[i]
         hint = registry.close_matches(str(name)) if isinstance(name, str) else []
-        more = (
-            f"; did you mean {' or '.join(hint)}?"
-            if hint
-            else f"; it has: {', '.join(e.id for e in registry.models)}"
-        )
-        what = (
-            "no model name (give --model)"
-            if name is None
-            else f"model {name!r} is not in the registry {registry.source}"
-        )
-        raise DataError(what + more, where=_where(frame, i))
-    return [ids[m] for m in frame["model"]]
+        known = ", ".join(e.id for e in registry.models)
+        more = f"; did you mean {' or '.join(hint)}?" if hint else f"; it has: {known}"
+        what = "no model name (give --model)" if name is None else f"model {name!r} is not in the registry"
+        raise DataError(f"{what} {registry.source}{more}", where=_where(frame, i))
+    return mapped.tolist()
 
 
 def number_samples(frame: pd.DataFrame) -> np.ndarray:
@@ -201,17 +198,19 @@ def import_bank(
     score: str | None = None,
     model: str | None = None,
     temperature: float | None = None,
+    prompt_overhead: int = 0,
     answer: AnswerFormat | str = AnswerFormat.BOXED_OR_FINAL_LINE,
     equivalence: str = "math",
     overwrite: bool = False,
+    zstd: bool = False,
 ) -> Imported:
     """Import recorded outputs into a bank directory ``out`` (see the module docstring)."""
     out = Path(out)
     fmt_answer = AnswerFormat(answer)
     inputs = [*files, data, models if isinstance(models, str | Path) else None]
-    check_out_dir(out, inputs)  # a non-empty --out must be a cascadec run or bank
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise RunDirError(f"{out}: already holds a bank or run; pass --overwrite to replace it", code="E502")
+    check_out_dir(out, inputs)  # --out holds nothing but cascadec's own files (or nothing)
+    if not overwrite:
+        refuse_existing(out, what="a bank or run")
     problem_list = problems_from_frame(read_table(data), source=str(data))
     problems = {p.id: p for p in problem_list}
     parsed: list[Parsed] = [read_outputs(Path(f), fmt, model) for f in files]
@@ -247,7 +246,8 @@ def import_bank(
     prompt_chars = frame["prompt_chars"].fillna(problem_chars)
     prompt_estimated = frame["prompt_tokens"].isna()
     frame["prompt_tokens_estimated"] = prompt_estimated.to_numpy()
-    frame["prompt_tokens"] = frame["prompt_tokens"].where(~prompt_estimated, estimate_tokens(prompt_chars))
+    estimate = estimate_tokens(prompt_chars) + np.where(frame["prompt_chars"].isna(), int(prompt_overhead), 0)
+    frame["prompt_tokens"] = frame["prompt_tokens"].where(~prompt_estimated, estimate)
     # costs: recorded, priced, or (generated registry) the registry follows the recorded ones
     written_registry = None
     notes: list[str] = [n for p in parsed for n in p.notes]
@@ -273,7 +273,7 @@ def import_bank(
         frame, bank, parsed, problems, files, data, registry, matched, notes, primary, fmt_answer
     )
     report["estimation"]["rule"] = f"tokens = ceil(characters / {CHARS_PER_TOKEN})"
-    _write(out, bank, report, written_registry, overwrite)
+    _write(out, bank, report, written_registry, overwrite, zstd)
     return Imported(out / BANK_FILE, report, bank)
 
 
@@ -318,32 +318,37 @@ def _bank_frame(frame: pd.DataFrame, primary: str | None) -> pd.DataFrame:
     return bank.iloc[np.lexsort([keys["s"], keys["t"], keys["p"], keys["m"]])].reset_index(drop=True)
 
 
-def _write(out: Path, bank: pd.DataFrame, report: dict, registry_text: str | None, overwrite: bool) -> None:
-    """Everything into a temporary folder beside ``out``, then renamed into place."""
-    import shutil
+def _write(
+    out: Path, bank: pd.DataFrame, report: dict, registry_text: str | None, overwrite: bool, zstd: bool
+) -> None:
+    """Everything into a temporary folder beside ``out`` (an owned folder: every file recorded, so
+    ``--overwrite`` can replace it later), then renamed into place (``zstd``: the parquet at zstd
+    level 19, half the size, for banks that are committed)."""
 
-    from cascadec.sim.bank import bank_hash
+    def parquet(path: Path) -> None:
+        write_bank(bank, path)
+        if zstd:
+            import pyarrow.parquet as pq
+
+            pq.write_table(pq.read_table(path), path, compression="zstd", compression_level=19)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.import-{os.getpid()}"
-    tmp.mkdir()
     try:
-        with RunDirLock(tmp):  # its lock file marks the folder as cascadec's: --overwrite may replace it
-            write_bank(bank, tmp / BANK_FILE)
+        with OwnedDir(tmp, RUN, "nothing was written") as owned:
+            owned.write(BANK_FILE, parquet)
             report["bank_sha256"] = bank_hash(tmp)
             if registry_text is not None:
-                (tmp / REGISTRY_FILE).write_text(registry_text, encoding="utf-8")
+                owned.write(REGISTRY_FILE, registry_text.encode("utf-8"))
                 load_registry(tmp / REGISTRY_FILE)  # what it wrote must load
-            (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
-        if out.is_dir() and any(out.iterdir()):
-            if not overwrite:
-                raise RunDirError(
-                    f"{out}: already holds a bank or run; pass --overwrite to replace it", code="E502"
-                )
-            replace_run(out)
-        elif out.is_dir():
-            out.rmdir()
+            owned.write(REPORT_FILE, (json.dumps(report, indent=2, default=str) + "\n").encode("utf-8"))
+        if overwrite:
+            replace_run(out)  # exactly the files cascadec wrote there; anything else refuses
+        refuse_existing(out, what="a bank or run")
+        if out.is_dir():
+            out.rmdir()  # empty
         os.rename(tmp, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # the temporary folder this call made, nothing else
+        if tmp.exists():
+            clear(tmp, RUN, "the import was abandoned")  # the temporary folder's own files, then it
         raise

@@ -28,7 +28,16 @@ from pathlib import Path
 from cascadec.errors import DataError
 from cascadec.runtime.confidence import token_confidence
 from cascadec.runtime.validate import short
-from cascadec.sim.import_formats import Parsed, columns_of, kind, long_frame, read_samples, records
+from cascadec.sim.import_formats import (
+    Parsed,
+    columns_of,
+    first_record,
+    jsonl_columns,
+    kind,
+    long_frame,
+    read_samples,
+    records,
+)
 
 FORMATS = ("samples", "lm-eval", "openai", "wide", "per-model")
 ID_KEYS = ("id", "idx", "problem_id", "unique_id", "doc_id")
@@ -42,20 +51,27 @@ def read_outputs(path: Path, fmt: str = "auto", model: str | None = None) -> Par
     if fmt not in ("auto", *FORMATS):
         raise DataError(f"unknown --format {fmt!r}; choose auto, {', '.join(FORMATS)}", code="E900")
     what = kind(path)
-    if what in ("parquet", "csv") or fmt in ("samples", "wide"):
+    if what in ("parquet", "csv"):
         cols = columns_of(path)
         fmt = detect_columns(path, cols) if fmt == "auto" else fmt
         if fmt == "samples":
             return read_samples(path, cols)
         if fmt == "wide":
             return read_wide(path, cols)
-        raise DataError(f"--format {fmt} reads JSON files, not {what}", where=path, code="E900")
+        raise DataError(f"--format {fmt} reads JSON or JSONL files, not {what}", where=path, code="E900")
+    head = first_record(path) if what == "jsonl" else None
+    if head is not None and (fmt == "samples" or fmt == "auto" and detect_record(path, head) == "samples"):
+        return read_samples(path, jsonl_columns(path))  # the open format: read by columns, fast
     recs = records(path)
     fmt = detect_record(path, recs[0]) if fmt == "auto" else fmt
     if fmt == "lm-eval":
         return read_lm_eval(path, recs, model)
     if fmt == "openai":
         return read_openai(path, recs, model)
+    if fmt in ("samples", "wide"):
+        names = list(dict.fromkeys(k for r in recs for k in r))
+        cols = {name: [r.get(name) for r in recs] for name in names}
+        return read_samples(path, cols) if fmt == "samples" else read_wide(path, cols)
     return read_per_model(path, recs, model)
 
 

@@ -108,6 +108,30 @@ def records(path: Path) -> list[dict]:
     return out
 
 
+def first_record(path: Path) -> dict | None:
+    """The first object of a JSONL file (for detecting its format), or None."""
+    head = file_bytes(path).split(b"\n", 1)[0]
+    try:
+        obj = json.loads(head)
+    except (json.JSONDecodeError, RecursionError, UnicodeDecodeError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def jsonl_columns(path: Path) -> dict[str, list]:
+    """A JSONL file of flat records as column lists: pyarrow's reader, else one line at a time
+    (which also reads what pyarrow refuses: ``NaN``, a column of mixed types)."""
+    import pyarrow.json as pj
+
+    try:
+        table = pj.read_json(io.BytesIO(file_bytes(path)), read_options=pj.ReadOptions(block_size=1 << 24))
+    except Exception:  # pyarrow raises several types; the line reader says exactly where
+        rows = records(path)
+        names = list(dict.fromkeys(k for r in rows for k in r))
+        return {name: [r.get(name) for r in rows] for name in names}
+    return {name: table.column(name).to_pylist() for name in table.column_names}
+
+
 def columns_of(path: Path) -> dict[str, list]:
     """A tabular file as column lists, missing cells None (never NaN: a NaN cell stays NaN)."""
     what = kind(path)
@@ -168,9 +192,27 @@ def floats(
 
     ``nan_is_null=False`` (``cost``): a NaN cell is an error, only a missing one is allowed.
     """
+    try:  # the whole column at once; any doubt and the cell-by-cell pass below says where
+        if any(type(v) is bool or isinstance(v, bytes | dict | list) for v in values):
+            raise ValueError
+        nulls = np.fromiter((v is None or v is pd.NA or v == "" for v in values), bool, len(values))
+        out = np.array([np.nan if n else v for v, n in zip(values, nulls, strict=True)], dtype=float)
+    except (ValueError, TypeError):
+        return _floats_slow(values, column, where, integer, low, high, nan_is_null)
+    ok = np.isnan(out) if nan_is_null else nulls.copy()
+    known = ~np.isnan(out)
+    ok |= known & (out >= low) & (out <= high) & (~np.isinf(out))
+    if integer:
+        ok &= ~known | (np.floor(np.where(known, out, 0)) == np.where(known, out, 0))
+    if not ok.all():
+        return _floats_slow(values, column, where, integer, low, high, nan_is_null)
+    return out
+
+
+def _floats_slow(values, column, where, integer, low, high, nan_is_null) -> np.ndarray:
     out = np.full(len(values), np.nan)
     for i, v in enumerate(values):
-        if null(v):
+        if null(v) or v == "":
             continue
         x = v
         if isinstance(v, str):

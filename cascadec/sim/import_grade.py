@@ -15,7 +15,9 @@ Also the per-model summary that ``bank import`` prints and ``bank info`` shows.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
+import multiprocessing as mp
 import os
 from collections.abc import Sequence
 
@@ -23,35 +25,57 @@ import numpy as np
 import pandas as pd
 
 from cascadec.core.answer_format import AnswerFormat
-from cascadec.runtime.answers import extract_answer
+from cascadec.runtime.answers import MAX_ANSWER_CHARS, extract_answer, normalize, raw_answer
 from cascadec.runtime.data import Problem
 from cascadec.runtime.equivalence import Equivalence
 
 MAX_LISTED = 1000  # disagreements kept in import.json
-PARALLEL_FROM = 40_000  # distinct texts from which extraction is shared out among processes
+PARALLEL_FROM = 20_000  # distinct texts from which extraction is shared out among processes
+_TEXTS: list[str] = []  # what forked workers read (inherited, never pickled)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _normalize(raw: str) -> str:
+    return normalize(raw)
+
+
+def read_one(text: str | None, fmt: AnswerFormat) -> str | None:
+    """``extract_answer(text, fmt)``, with the normalisation of each raw answer done once.
+
+    Models repeat their answers far more than their texts (a few hundred distinct raw answers
+    among tens of thousands of completions), and normalising is half of the work.
+    ``tests/unit/test_bank_import.py`` checks it equals ``extract_answer`` on real banks.
+    """
+    if fmt is AnswerFormat.CHOICE or not text:
+        return extract_answer(text, fmt)
+    raw = raw_answer(text, fmt)
+    if raw is None or len(raw) > MAX_ANSWER_CHARS:
+        return None
+    return _normalize(raw) or None
 
 
 def extract_all(texts: Sequence[str], fmt: AnswerFormat) -> list[str | None]:
-    """``extract_answer`` of each text, in order (in worker processes for many texts)."""
+    """:func:`read_one` of each text, in order (in forked worker processes for many texts)."""
+    fmt = AnswerFormat(fmt)
     workers = min(os.cpu_count() or 1, 8)
-    if len(texts) < PARALLEL_FROM or workers < 2:
-        return [extract_answer(t, fmt) for t in texts]
-    import multiprocessing as mp
+    if len(texts) < PARALLEL_FROM or workers < 2 or "fork" not in mp.get_all_start_methods():
+        return [read_one(t, fmt) for t in texts]
     from concurrent.futures import ProcessPoolExecutor
 
+    global _TEXTS
+    _TEXTS = list(texts)
+    size = math.ceil(len(texts) / workers)
+    spans = [(i, min(i + size, len(texts)), fmt) for i in range(0, len(texts), size)]
     try:
-        ctx = mp.get_context("fork")
-    except ValueError:  # no fork here: one process
-        return [extract_answer(t, fmt) for t in texts]
-    size = math.ceil(len(texts) / (workers * 4))
-    chunks = [list(texts[i : i + size]) for i in range(0, len(texts), size)]
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        parts = pool.map(_extract_chunk, chunks, [fmt] * len(chunks))
-        return [a for part in parts for a in part]
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            return [a for part in pool.map(_extract_span, spans) for a in part]
+    finally:
+        _TEXTS = []
 
 
-def _extract_chunk(texts: list[str], fmt: AnswerFormat) -> list[str | None]:
-    return [extract_answer(t, fmt) for t in texts]
+def _extract_span(span: tuple[int, int, AnswerFormat]) -> list[str | None]:
+    start, end, fmt = span
+    return [read_one(t, fmt) for t in _TEXTS[start:end]]
 
 
 def grade(
