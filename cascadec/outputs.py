@@ -210,7 +210,7 @@ def _starts_with(path: Path, head: str) -> bool:
         return False
 
 
-_LOG = re.compile(r"^[A-Za-z0-9_.-]+\.log$")
+_LOG = re.compile(r"^[\w.-]+\.log$")  # vllm_offline: {model id, made safe}-{pid}-{ns}.log
 RUN = Layout(
     "run",
     "a cascadec run (or bank)",
