@@ -46,7 +46,59 @@ from cascadec.sim.targets import Target
 
 
 class CalibrationError(CascadecError):
+    """Nothing meets the target (E700). ``report``: the stage that failed and the closest
+    candidates with why each failed (``calibrate --json`` writes it)."""
+
     code = "E700"
+
+    def __init__(self, message: str, *, report: dict | None = None, **kw):
+        super().__init__(message, **kw)
+        self.report = report or {}
+
+
+CLOSEST = 5  # candidates an E700 report names
+COST_BOUND = (
+    "the cost part is tested on an upper confidence bound of the mean cost ratio, not its point "
+    "value: an empirical-Bernstein bound on the mean of C - r*R, each problem's cost bounded by "
+    "its plan's worst case, so a small split or a large worst case widens it"
+)
+
+
+def _why(i: int, loss: np.ndarray, n: int, costs: Costs, target: Target) -> dict:
+    """One candidate's figures on a split, each part of the target and whether it passed."""
+    item: dict = {"losses": int(loss[i]), "problems": n}
+    failed = []
+    shortfall = 0.0
+    if target.max_loss is not None:
+        ok, p = _loss_ok(loss[i], n, target)
+        bound = clopper_pearson_upper(int(loss[i]), n, target.delta)
+        item.update({"loss_rate": round(int(loss[i]) / max(n, 1), 6), "loss_upper_bound": round(bound, 6)})
+        item["p_value"] = None if p is None else float(f"{p:.6g}")
+        if not ok:
+            failed.append(
+                f"accuracy: p = {p:.3g} > delta {target.delta:g} ({int(loss[i])} losses in {n}, "
+                f"loss rate <= {bound:.4f} at {100 * (1 - target.delta):g}% vs epsilon {target.max_loss:g})"
+            )
+        shortfall = max(shortfall, (bound - target.max_loss) / max(target.max_loss, 1e-12))
+    ref_total = float(costs.ref.sum())
+    point = float(costs.cand[i].sum() / ref_total) if ref_total else None
+    upper = costs.upper(i, target.delta)
+    item["cost_ratio"] = None if point is None else round(point, 6)
+    item["cost_ratio_upper_bound"] = round(upper, 6) if np.isfinite(upper) else None
+    if target.max_cost_ratio is not None:
+        if not costs.passes(i, target):
+            shown = "inf (too few problems)" if not np.isfinite(upper) else f"{upper:.4f}x"
+            failed.append(
+                f"cost: upper bound {shown} at {100 * (1 - target.delta):g}% > {target.max_cost_ratio:g}x "
+                f"(point ratio {point:.4f}x)"
+                if point is not None
+                else f"cost: upper bound {shown} > {target.max_cost_ratio:g}x"
+            )
+        bound = upper if np.isfinite(upper) else 1e9
+        shortfall = max(shortfall, (bound - target.max_cost_ratio) / max(target.max_cost_ratio, 1e-12))
+    item["failed"] = failed
+    item["shortfall"] = round(float(shortfall), 6)
+    return item
 
 
 def split(problems: list[Problem], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -236,11 +288,28 @@ def calibrate(
     c_costs = Costs(o.cost[:-1], o.cost[-1], worst, ref_max)
     sequence = order_candidates(c_loss, c_n, c_costs, target)
     if not sequence:
+        why = [_why(i, c_loss, c_n, c_costs, target) | {"candidate": i} for i in range(len(candidates))]
+        closest = sorted(why, key=lambda w: (w["shortfall"], w["candidate"]))[:CLOSEST]
+        bound_note = ""
+        if target.max_cost_ratio is not None:
+            best = min(
+                why,
+                key=lambda w: (
+                    w["cost_ratio_upper_bound"] if w["cost_ratio_upper_bound"] is not None else np.inf
+                ),
+            )
+            low = best["cost_ratio_upper_bound"]
+            bound_note = (
+                f"; {COST_BOUND}: the lowest bound is "
+                f"{'inf' if low is None else f'{low:.3g}x'} (candidate-{best['candidate']}, point ratio "
+                f"{best['cost_ratio']:.3g}x)"
+            )
         raise CalibrationError(
             f"no candidate meets the target ({target.describe(reference.key)}) even on the calibration split "
             f"({c_n} problems; the best loses {int(c_loss.min())}, the cheapest costs "
-            f"{c_costs.cand.sum(axis=1).min() / max(c_costs.ref.sum(), 1e-300):.3g}x{_parts(c_loss, c_n, c_costs, target)}); "
-            "widen the search space, lower the confidence or loosen the target"
+            f"{c_costs.cand.sum(axis=1).min() / max(c_costs.ref.sum(), 1e-300):.3g}x{_parts(c_loss, c_n, c_costs, target)}"
+            f"{bound_note}); widen the search space, lower the confidence or loosen the target",
+            report={"stage": "calibration", "closest": closest, "cost_bound": COST_BOUND},
         )
     # 2. held-out split: only the fixed sequence and the reference
     h_probs = [problems[i] for i in hold]
@@ -253,11 +322,26 @@ def calibrate(
     certified, pvals = certify(sequence, h_loss, h_n, h_costs, target)
     if not certified:
         p0 = "" if pvals[0] is None else f", p = {pvals[0]:.3g}"
+        closest = [
+            _why(j, h_loss, h_n, h_costs, target)
+            | {"candidate": sequence[j], "position": j, "tested": j < len(pvals)}
+            for j in range(min(len(sequence), CLOSEST))
+        ]
         raise CalibrationError(
             f"no candidate is certified on the held-out split: the first in the sequence lost "
             f"{int(h_loss[0])} of {h_n} problems{p0}, cost ratio <= {h_costs.upper(0, target.delta):.3g}x "
-            f"at {100 * (1 - target.delta):g}% for {target.describe(reference.key)}; "
-            "use more problems, widen the space or loosen the target"
+            f"(upper bound) at {100 * (1 - target.delta):g}% for {target.describe(reference.key)}; "
+            "use more problems, widen the space or loosen the target",
+            report={
+                "stage": "held_out",
+                "sequence": len(sequence),
+                "calibration_problems": len(calib),
+                "held_out_problems": len(hold),
+                "closest": closest,
+                "note": "fixed-sequence testing stops at the first candidate not certified; the "
+                "later ones (tested: false) were not tested, and trying them now would be another look",
+                "cost_bound": COST_BOUND,
+            },
         )
     chosen = choose(certified, sequence, c_loss, c_costs.cand.sum(axis=1), target)
     j = sequence.index(chosen)

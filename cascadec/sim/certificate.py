@@ -26,10 +26,25 @@ def write_spec(spec: dict, certificate: dict, out: Path) -> None:
         f"{certificate['calibration_problems']} others): loss rate <= {certificate['loss_upper_bound']:.4f} "
         f"with {100 * (1 - certificate['delta']):g}% confidence{_cost_text(certificate)}; "
         f"bank {certificate['bank_hash']}",
+        *_looks_text(certificate),
         CERT_PREFIX + json.dumps(certificate, sort_keys=True),
     ]
     text = "\n".join(head) + "\n" + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
     atomic_write(out, text.encode("utf-8"))  # never half a spec
+
+
+def _looks_text(certificate: dict) -> list[str]:
+    """How many times the held-out problems were looked at (``cascadec.sim.ledger``)."""
+    looks = certificate.get("looks")
+    if not looks:
+        return []
+    if looks["count"] <= 1:
+        return [f"# Held-out problems looked at once (this calibrate; ledger {looks['ledger']})."]
+    return [
+        f"# Held-out problems looked at {looks['count']} times (ledger {looks['ledger']}): by Bonferroni "
+        f"over the looks this certificate holds with confidence >= {100 * looks['corrected_confidence']:.4g}%, "
+        f"not {100 * (1 - certificate['delta']):g}%."
+    ]
 
 
 def _cost_text(certificate: dict) -> str:
