@@ -4,12 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.cascadec-installed
 
-.PHONY: setup demo calibrate-demo test test-fast lint generate bench bench-smoke clean fuzz
+.PHONY: setup demo calibrate-demo test test-fast lint generate bench bench-smoke evidence clean fuzz
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
-	$(PY) -m pip install -e '.[cpu,openai,ray,serve,dev,bench]'
+	$(PY) -m pip install -e '.[cpu,openai,ray,serve,dev,bench,router]'
 	@# torchvision/torchaudio/torchcodec break `transformers` imports on the CPU build
 	$(PY) -m pip uninstall -y torchvision torchaudio torchcodec >/dev/null 2>&1 || true
 	@touch $(STAMP)
@@ -47,6 +47,11 @@ bench: setup
 
 bench-smoke: setup
 	$(PY) benchmarks/run_all.py --smoke
+
+# Evidence on real models: every shipped real bank (data/banks/) through optimize and calibrate;
+# writes benchmarks/results/evidence.{json,md} and the README's "Evidence on real models" tables.
+evidence: setup
+	$(PY) benchmarks/bench_real.py --readme
 
 # fuzz: the Hypothesis fuzzers of every input kind with many more examples than the normal suite
 FUZZ_EXAMPLES ?= 2000

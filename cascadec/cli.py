@@ -79,6 +79,7 @@ def _register_commands() -> None:
         cli_evidence,
         cli_optimize,
         cli_report,
+        cli_router,
         cli_run,
         demo,
     )
@@ -94,6 +95,7 @@ def _register_commands() -> None:
         cli_calibrate,
         cli_optimize,
         cli_report,
+        cli_router,
         cli_data,
     )
     for module in modules:

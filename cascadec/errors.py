@@ -88,6 +88,11 @@ CODES: dict[str, Code] = {
             "a plan file's load settings are not vouched for by a registry: it runs on replay and OpenAI "
             "endpoints only (a backend that loads weights refuses it, E403)",
         ),
+        Code(
+            "E404",
+            "router error: a route's router artifact is missing, damaged, not what the plan's hash names, "
+            "or has no estimate for a tier's model",
+        ),
         Code("E500", "data error (unreadable table content, missing column, bad rows)"),
         Code("E501", "backend error (engine not installed, sample bank lacks samples, ...)"),
         Code(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -135,6 +135,35 @@ class Budget(_Frozen):
     max_samples_per_problem: int | None = Field(default=None, ge=1)
 
 
+RoutePolicy = Literal["threshold", "expected_cost", "none"]
+
+
+class PlanRoute(_Frozen):
+    """Learned routing (``cascadec.router``): where each problem starts, from the router's
+    estimate of P(right) per tier; and the ``router_p`` signal. Resolved by the compiler: the
+    router's content hash (checked whenever it loads) and, per tier, the head that estimates it."""
+
+    router: str = Field(description="Path of the router artifact (.npz, loaded without pickle)")
+    hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$", description="The router's content hash")
+    policy: RoutePolicy = Field(
+        default="threshold",
+        description="threshold: the cheapest tier whose P(right) >= tau; expected_cost: the tier "
+        "maximising P(right) - cost_weight x its cost / the last tier's; none: start at the first "
+        "tier (router_p only)",
+    )
+    tau: float | None = Field(default=None, ge=0, le=1, description="threshold: P(right) to start at a tier")
+    cost_weight: float | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description="expected_cost: points of P(right) one top-tier cost is worth",
+    )
+    heads: tuple[str, ...] = Field(
+        min_length=1, max_length=MAX_TIERS, description="Per tier: the router head estimating its P(right)"
+    )
+    columns: tuple[str, ...] = Field(default=(), description="Data columns the router reads")
+
+
 class PlanStrategy(_Frozen):
     key: str = Field(description="Stable id: the canonical marker, or the spec's name")
     marker: str | None = Field(
@@ -156,6 +185,11 @@ class PlanStrategy(_Frozen):
         exclude_if=lambda v: v is None,  # absent unless set: plans without it keep their bytes and hash
         description="DeepConf-online: abort weak traces mid-generation",
     )
+    route: PlanRoute | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,  # absent unless set: plans without it keep their bytes and hash
+        description="Learned routing: start tier per problem from a router's P(right)",
+    )
 
 
 class Plan(_Frozen):
@@ -172,10 +206,75 @@ class Plan(_Frozen):
         raise PlanError(f"plan has no strategy {key!r}; it has {', '.join(s.key for s in self.strategies)}")
 
 
-# --- adaptive k: a pure function the runtime calls, so it never interprets policies ----------
-def resolve_tiers(strategy: PlanStrategy, difficulties: Sequence[float | None]) -> list[tuple[PlanTier, ...]]:
+# --- adaptive k and routing: pure functions the runtime calls, so it never interprets policies --
+def data_columns(strategies: Sequence[PlanStrategy]) -> set[str]:
+    """The data columns the strategies read per problem: adaptive-k difficulty, router inputs."""
+    out = {s.adaptive_k.column for s in strategies if s.adaptive_k and s.adaptive_k.policy != "fixed"}
+    for s in strategies:
+        if s.route is not None:
+            out.update(s.route.columns)
+    return out
+
+
+def route_key(route: PlanRoute, head: str) -> str:
+    """The problem feature holding the router's P(right) of ``head`` (set by whoever predicts:
+    the runtime, the simulator, the server; cross-fitted values by calibrate)."""
+    return f"router:{route.hash}:{head}"
+
+
+def tier_probabilities(
+    strategy: PlanStrategy, features: Mapping[str, float | None]
+) -> tuple[float, ...] | None:
+    """The router's P(right) of each of the strategy's tiers for one problem (None without a route)."""
+    route = strategy.route
+    if route is None:
+        return None
+    out = []
+    for head in route.heads:
+        value = features.get(route_key(route, head))
+        if value is None:
+            raise PlanError(
+                f"strategy {strategy.key!r} routes by router {route.hash[:19]}…, but the problem has "
+                f"no prediction for {head!r} (predict with cascadec.runtime.router_features)"
+            )
+        out.append(float(value))
+    return tuple(out)
+
+
+def route_start(strategy: PlanStrategy, probabilities: Sequence[float] | None) -> int:
+    """Index of the tier the route sends a problem to (0 without a route or a prediction)."""
+    route = strategy.route
+    if route is None or probabilities is None or route.policy == "none":
+        return 0
+    last = len(strategy.tiers) - 1
+    if route.policy == "threshold":
+        tau = 0.5 if route.tau is None else route.tau
+        return next((i for i, p in enumerate(probabilities) if p >= tau), last)
+    # expected_cost: maximise P(right) - lambda x cost / the last tier's cost (ties: the cheaper tier)
+    costs = [t.k * t.cost_per_token for t in strategy.tiers]
+    weight = 0.0 if route.cost_weight is None else route.cost_weight
+    utility = [p - weight * c / costs[-1] for p, c in zip(probabilities, costs, strict=True)]
+    return max(range(len(utility)), key=lambda i: (utility[i], -i))
+
+
+def resolve_problems(
+    strategy: PlanStrategy, features: Sequence[Mapping[str, float | None]]
+) -> list[tuple[PlanTier, ...]]:
+    """:func:`resolve_tiers` from each problem's features (its difficulty column and, for a routed
+    strategy, the router's predictions): what the runtime, the simulator and the server call."""
+    column = strategy.adaptive_k.column if strategy.adaptive_k else "difficulty"
+    routes = [tier_probabilities(strategy, f) for f in features] if strategy.route is not None else None
+    return resolve_tiers(strategy, [f.get(column) for f in features], routes)
+
+
+def resolve_tiers(
+    strategy: PlanStrategy,
+    difficulties: Sequence[float | None],
+    routes: Sequence[Sequence[float] | None] | None = None,
+) -> list[tuple[PlanTier, ...]]:
     """Per problem, the tiers it will run: adaptive k applied to the first tier, then its difficulty's
-    start tier and cost-aware skipping."""
+    start tier, the route's start tier (``routes``: per problem the router's P(right) per tier)
+    and cost-aware skipping — the latest start of them all."""
     policy = strategy.adaptive_k
     if policy is None or policy.policy == "fixed":
         ks = [strategy.tiers[0].k] * len(difficulties)
@@ -183,12 +282,15 @@ def resolve_tiers(strategy: PlanStrategy, difficulties: Sequence[float | None]) 
         ks = [bucket_k(policy, d, strategy.tiers[0].k) for d in difficulties]
     else:
         ks = _budget_ks(policy, difficulties)
+    if routes is None:
+        routes = [None] * len(difficulties)
     out = []
-    for k, d in zip(ks, difficulties, strict=True):
+    for k, d, p in zip(ks, difficulties, routes, strict=True):
         first = strategy.tiers[0]
-        tiers = (first.model_copy(update={"k": k}), *strategy.tiers[1:])
+        tiers = (first if k == first.k else first.model_copy(update={"k": k}), *strategy.tiers[1:])
         threshold = policy.escalation_k_threshold if policy else None
-        out.append(select_tiers(tiers, k, threshold, bucket_start(policy, d)))
+        floor = max(bucket_start(policy, d), route_start(strategy, p))
+        out.append(select_tiers(tiers, k, threshold, floor))
     return out
 
 

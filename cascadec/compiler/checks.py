@@ -11,9 +11,11 @@ from collections.abc import Callable
 
 from cascadec.compiler.context import Context, NodePath, report
 from cascadec.compiler.cost import first_tier_floor, first_tier_ks, paths, worst_case
+from cascadec.compiler.route import check_route
 from cascadec.core import tier_rules
 from cascadec.core.conditions import parse_condition
 from cascadec.core.reachability import reachability
+from cascadec.core.signals import TIER_SIGNALS
 from cascadec.errors import Diagnostic
 from cascadec.plan import PlanStrategy
 from cascadec.spec.vote import StopRule, VotePolicy
@@ -29,6 +31,13 @@ def draw_counts(s: PlanStrategy, k: int) -> list[int]:
         return [k]
     r = es.round_size
     return sorted({min(r * j, k) for j in range(1, -(-k // r) + 1)})
+
+
+def _read_later(s: PlanStrategy, i: int) -> bool:
+    """Whether a tier after ``i`` reads earlier tiers' answers (``agrees_prev``: a second opinion),
+    so tier ``i``'s answers are used even when it always escalates."""
+    later = [c for t in s.tiers[i + 1 :] for c in (t.escalate_if, t.retry and t.retry.when) if c]
+    return any(not parse_condition(c).signals() <= TIER_SIGNALS for c in later)
 
 
 def share_steps(s: PlanStrategy, n: int) -> bool:
@@ -111,7 +120,11 @@ def check_thresholds(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context)
                 out.append(
                     ctx.locator.diag("W400", f"escalate_if {t.escalate_if!r} can never hold at {at}", loc)
                 )
-            elif all(v == "always" for v in reach.values()) and s.final_answer == "last_tier":
+            elif (
+                all(v == "always" for v in reach.values())
+                and s.final_answer == "last_tier"
+                and not _read_later(s, i)
+            ):
                 out.append(
                     ctx.locator.diag(
                         "W400",
@@ -304,4 +317,5 @@ CHECKS: tuple[Check, ...] = (
     check_cost_growth,
     check_budget,
     check_policies,
+    check_route,
 )

@@ -17,6 +17,7 @@ from cascadec.plan import (
     Exploration,
     PlanModel,
     PlanOnline,
+    PlanRoute,
     PlanStrategy,
     PlanTier,
     PlanVote,
@@ -58,6 +59,7 @@ class Draft:
     vote: PlanVote | None = None
     online: PlanOnline | None = None
     final_answer: str = "last_tier"
+    route: PlanRoute | None = None
     notes: tuple[str, ...] = field(default=())  # what passes did, for explain
 
 
@@ -114,6 +116,7 @@ def emit(draft: Draft, key: str, marker: str | None) -> PlanStrategy:
         budget=draft.budget,
         vote=draft.vote,
         online=draft.online,
+        route=draft.route,
     )
 
 

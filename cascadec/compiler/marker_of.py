@@ -59,6 +59,7 @@ STRATEGY_FIELDS: dict[str, StrategyDefault | None] = {
     "budget": lambda s, reg: None,
     "vote": lambda s, reg: None,  # a marker votes by majority with the default signals
     "online": lambda s, reg: None,  # a marker never aborts traces
+    "route": lambda s, reg: None,  # a marker never routes by a learned router
 }
 
 

@@ -22,6 +22,7 @@ from cascadec.compiler.defaults import (
     max_entropy_condition,
 )
 from cascadec.compiler.draft import Draft, DraftTier
+from cascadec.compiler.route import compile_route
 from cascadec.core import tier_rules
 from cascadec.core.conditions import analyze_condition
 from cascadec.core.kinds import CASCADES
@@ -278,5 +279,6 @@ PASSES: tuple[Pass, ...] = (
     normalize_kind,
     apply_defaults,
     compile_policies,
+    compile_route,
     attach_rules,
 )

@@ -19,10 +19,11 @@ stronger tier); ``pooled`` — one vote over every voting sample of every tier t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from cascadec.core.seeds import base_seed
-from cascadec.plan import PlanStrategy, PlanTier, PlanVote
+from cascadec.plan import PlanStrategy, PlanTier, PlanVote, tier_probabilities
 from cascadec.runtime.backends.base import GenerationRequest
 from cascadec.runtime.confidence import TraceConfidence, trace_confidence
 from cascadec.runtime.data import Problem
@@ -112,6 +113,8 @@ class Job:
         self.stop_reason: StopReason | None = None
         self.final_answer: str | None = None
         self.correct: bool | None = None
+        # learned routing: the router's P(right) per tier, predicted before any sample (router_p)
+        self.router_p = tier_probabilities(strategy, problem.features)
         self._apply(first_ask(strategy, tiers))
 
     @property
@@ -189,6 +192,7 @@ class Job:
             self.eq.same,
             len(self.runs) > 1,
         )
+        run.signals["router_p"] = self.router_p[run.index] if self.router_p is not None else math.nan
         state = TierState(
             pos=run.pos,
             drawn=len(run.samples),

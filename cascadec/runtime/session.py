@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from cascadec.errors import DataError, Diagnostic, PlanError
-from cascadec.plan import Plan, PlanStrategy, PlanTier, resolve_tiers
+from cascadec.plan import Plan, PlanStrategy, PlanTier, data_columns, resolve_problems
 from cascadec.runtime.backends.base import Backend
 from cascadec.runtime.data import Problem, fingerprint, problems_from_frame
 from cascadec.runtime.equivalence import Equivalence
@@ -26,6 +26,7 @@ from cascadec.runtime.online import OnlineMonitor
 from cascadec.runtime.prompts import CHAT, chat_tokenizer, check_template
 from cascadec.runtime.records import RunInfo, Totals
 from cascadec.runtime.results import RunStore
+from cascadec.runtime.router_features import attach_routes
 from cascadec.runtime.signals import check_condition
 
 __all__ = ["Prepared", "check_plan", "execute", "route"]
@@ -113,12 +114,13 @@ def route(
     if not isinstance(problems, pd.DataFrame):
         raise DataError(f"problems must be a pandas DataFrame, got {type(problems).__name__}", where=source)
     check_plan(plan)
-    columns = {
-        s.adaptive_k.column for s in plan.strategies if s.adaptive_k and s.adaptive_k.policy != "fixed"
-    }
     probs = problems_from_frame(
-        problems, strategy_column=strategy_column, feature_columns=columns, source=source
+        problems,
+        strategy_column=strategy_column,
+        feature_columns=data_columns(plan.strategies),
+        source=source,
     )
+    probs = attach_routes(plan.strategies, probs)  # learned routing: the router's P(right) per tier
     if strategy_column is None and len(plan.strategies) > 1:
         raise DataError(
             f"the plan has {len(plan.strategies)} strategies "
@@ -143,8 +145,7 @@ def route(
         mine = [i for i, c in enumerate(chosen) if c is s]
         if not mine:
             continue
-        col = s.adaptive_k.column if s.adaptive_k else "difficulty"
-        for i, tiers in zip(mine, resolve_tiers(s, [probs[i].features.get(col) for i in mine]), strict=True):
+        for i, tiers in zip(mine, resolve_problems(s, [probs[i].features for i in mine]), strict=True):
             assignments[i] = (probs[i], s, tiers)
     return Prepared(plan, probs, assignments, list(diagnostics or []))
 

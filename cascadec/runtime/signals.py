@@ -145,6 +145,7 @@ def compute_signals(
         **confidence_signals(vote, weighted, conf, metric),
         **score_signals(vote, weighted, [getattr(s, "score", None) for s in samples]),
         "agrees_prev": math.nan,  # the job fills it in: it knows the tiers before this one
+        "router_p": math.nan,  # the job fills it in: the route's prediction for this tier
     }
 
 

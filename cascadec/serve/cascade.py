@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from cascadec.errors import CascadecError
-from cascadec.plan import resolve_tiers
+from cascadec.plan import resolve_problems
 from cascadec.runtime.data import Problem
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.executor import to_record
@@ -28,6 +28,7 @@ from cascadec.runtime.jobs import Job, run_cost
 from cascadec.runtime.online import OnlineMonitor
 from cascadec.runtime.prompts import render
 from cascadec.runtime.records import SampleRecord
+from cascadec.runtime.router_features import attach_routes
 from cascadec.runtime.signals import json_safe
 from cascadec.serve.catalog import Served
 from cascadec.serve.engines import EnginePool
@@ -118,8 +119,12 @@ class CascadeRunner:
         pid: str | None = None,
     ) -> Outcome:
         """A new job for ``text`` (nothing asked yet); :meth:`drive` runs it."""
-        tiers = resolve_tiers(served.strategy, [difficulty])[0]
-        problem = Problem(id=pid or problem_id(text, seed), problem=text)
+        strategy = served.strategy
+        column = strategy.adaptive_k.column if strategy.adaptive_k else "difficulty"
+        features = {} if difficulty is None else {column: difficulty, "difficulty": difficulty}
+        problem = Problem(id=pid or problem_id(text, seed), problem=text, features=features)
+        problem = attach_routes([strategy], [problem])[0]  # learned routing: predicted from the prompt
+        tiers = resolve_problems(strategy, [problem.features])[0]
         return Outcome(served, Job(problem, served.strategy, tiers, self.eq), text, "", "stop", 0)
 
     async def drive(self, outcome: Outcome, on_delta: Delta | None = None) -> Outcome:

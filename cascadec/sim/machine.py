@@ -13,10 +13,29 @@ from __future__ import annotations
 import numpy as np
 
 from cascadec.errors import DataError
-from cascadec.plan import PlanStrategy, resolve_tiers
+from cascadec.plan import PlanStrategy, resolve_problems, route_key
 from cascadec.sim.arrays import BIG, BankArrays, log_terms
 from cascadec.sim.tables import POLICIES, Outcome, Tables, veval
 from cascadec.sim.tally import at_winner, signals, vote
+
+
+def route_starts(strategy: PlanStrategy, problems) -> np.ndarray:
+    """Each problem's start tier under the strategy's route: :func:`cascadec.plan.route_start` over
+    arrays (the same comparisons and the same floating-point operations, ties to the cheaper tier)."""
+    route = strategy.route
+    assert route is not None
+    n, last = len(problems), len(strategy.tiers) - 1
+    if route.policy == "none" or not n:
+        return np.zeros(n, dtype=np.int64)
+    keys = [route_key(route, h) for h in route.heads]
+    probs = np.array([[p.features[k] for k in keys] for p in problems], dtype=np.float64)
+    if route.policy == "threshold":
+        ok = probs >= (0.5 if route.tau is None else route.tau)
+        return np.where(ok.any(axis=1), ok.argmax(axis=1), last).astype(np.int64)
+    costs = np.array([t.k * t.cost_per_token for t in strategy.tiers], dtype=np.float64)
+    weight = 0.0 if route.cost_weight is None else route.cost_weight
+    utility = probs - weight * costs / costs[-1]
+    return utility.argmax(axis=1).astype(np.int64)
 
 
 class Machine:
@@ -32,12 +51,15 @@ class Machine:
         k0 = np.empty(M, dtype=np.int64)
         start = np.empty(M, dtype=np.int64)
         for c, s in enumerate(strategies):
-            if s.adaptive_k is None:  # every problem runs the tiers as written
+            if s.adaptive_k is None and s.route is None:  # every problem runs the tiers as written
                 start[c * P : (c + 1) * P] = 0
                 k0[c * P : (c + 1) * P] = s.tiers[0].k
                 continue
-            col = s.adaptive_k.column
-            resolved = resolve_tiers(s, [p.features.get(col) for p in A.problems])
+            if s.adaptive_k is None:  # routed only: the start tiers over arrays, as plan.route_start
+                start[c * P : (c + 1) * P] = route_starts(s, A.problems)
+                k0[c * P : (c + 1) * P] = s.tiers[0].k
+                continue
+            resolved = resolve_problems(s, [p.features for p in A.problems])
             for p, tiers in enumerate(resolved):
                 start[c * P + p] = len(s.tiers) - len(tiers)
                 k0[c * P + p] = tiers[0].k if len(tiers) == len(s.tiers) else s.tiers[0].k

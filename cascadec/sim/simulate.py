@@ -10,6 +10,7 @@ ones ``cascadec run --backend replay`` makes on the same bank.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -18,9 +19,10 @@ import pandas as pd
 
 from cascadec.core.conditions import parse_condition
 from cascadec.core.signals import SIMULATED_SIGNALS
-from cascadec.plan import Plan, PlanStrategy
+from cascadec.plan import Plan, PlanStrategy, data_columns
 from cascadec.runtime.data import Problem, problems_from_frame
 from cascadec.runtime.equivalence import Equivalence
+from cascadec.runtime.router_features import attach_routes
 from cascadec.sim.arrays import BankArrays, build_arrays
 from cascadec.sim.vector import REASONS, Outcome, simulate_vector
 
@@ -78,10 +80,7 @@ class Simulation:
 
 
 def problems_for(plan: Plan, frame: pd.DataFrame, source: str = "<data>") -> list[Problem]:
-    columns = {
-        s.adaptive_k.column for s in plan.strategies if s.adaptive_k and s.adaptive_k.policy != "fixed"
-    }
-    return problems_from_frame(frame, feature_columns=columns, source=source)
+    return problems_from_frame(frame, feature_columns=data_columns(plan.strategies), source=source)
 
 
 def needs_token_records(strategy: PlanStrategy) -> bool:
@@ -123,6 +122,10 @@ def simulate(
     arrays: BankArrays | None = None,
 ) -> Simulation:
     eq = equivalence or Equivalence("math")
+    routed = attach_routes(plan.strategies, problems)  # learned routing: predictions as features
+    if arrays is not None and routed != list(problems):
+        arrays = dataclasses.replace(arrays, problems=routed)
+    problems = routed
     arrays = arrays or build_arrays(bank, problems, plan, eq)
     strategies = list(plan.strategies)
     exact = [c for c, s in enumerate(strategies) if needs_token_records(s)]
@@ -139,7 +142,7 @@ def simulate(
 def _exact_into(outcome: Outcome, plan, strategies, bank, problems, where, eq, only=None) -> None:
     """Run ``problems`` through the runtime (replay, in memory) and write their outcomes
     (for the strategies at indices ``only``; default all)."""
-    from cascadec.plan import resolve_tiers
+    from cascadec.plan import resolve_problems
     from cascadec.runtime.backends.replay import ReplayBackend
     from cascadec.runtime.session import Prepared, execute
 
@@ -148,8 +151,7 @@ def _exact_into(outcome: Outcome, plan, strategies, bank, problems, where, eq, o
     for c, s in enumerate(strategies):
         if c not in chosen:
             continue
-        col = s.adaptive_k.column if s.adaptive_k else "difficulty"
-        for p, tiers in zip(problems, resolve_tiers(s, [p.features.get(col) for p in problems]), strict=True):
+        for p, tiers in zip(problems, resolve_problems(s, [p.features for p in problems]), strict=True):
             assignments.append((p, s, tiers))
     rows, _, _, _ = execute(
         Prepared(plan, problems, assignments), ReplayBackend(bank, piece=1), out=None, equivalence=eq

@@ -32,6 +32,7 @@ def sweepable(strategy: PlanStrategy) -> bool:
     return (
         all(parse_condition(c).signals() <= TIER_SIGNALS for c in conditions)
         and strategy.adaptive_k is None
+        and strategy.route is None
         and strategy.budget is None
         and strategy.final_answer in ("last_tier", "most_confident")
         and all(t.retry is None and t.explore is None for t in strategy.tiers)

@@ -175,6 +175,44 @@ class BudgetSpec(_Spec):
     max_samples_per_problem: Int | None = Field(None, ge=1)
 
 
+class RouteSpec(_Spec):
+    """Learned routing: a router (``cascadec router train``) estimates each tier's P(right) from the
+    problem text; each problem starts at the tier the policy picks, and ``router_p`` (the estimate
+    for the current tier) may be read by conditions. The router is data (an ``.npz`` read without
+    pickle): nothing here can run code."""
+
+    router: str = Field(
+        min_length=1, description="Router artifact (.npz); a relative path is relative to the spec"
+    )
+    hash: str | None = Field(
+        None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="Pin the router: compiling fails if its hash differs",
+    )
+    policy: Literal["threshold", "expected_cost", "none"] = Field(
+        "threshold",
+        description="threshold: start at the cheapest tier whose P(right) >= tau (else the last); "
+        "expected_cost: the tier maximising P(right) - cost_weight x cost / the last tier's cost; "
+        "none: start at the first tier (only router_p)",
+    )
+    tau: Float | None = Field(None, ge=0, le=1, description="threshold: the P(right) a tier must reach")
+    cost_weight: Float | None = Field(
+        None, ge=0, le=1000, description="expected_cost: P(right) points one last-tier cost is worth"
+    )
+
+    @model_validator(mode="after")
+    def _policy_fields(self) -> RouteSpec:
+        if self.policy == "threshold" and self.tau is None:
+            raise ValueError("policy threshold needs tau (the P(right) a tier must reach), e.g. tau: 0.8")
+        if self.policy == "expected_cost" and self.cost_weight is None:
+            raise ValueError("policy expected_cost needs cost_weight, e.g. cost_weight: 0.5")
+        if self.policy != "threshold" and self.tau is not None:
+            raise ValueError(f"tau is for policy threshold, not {self.policy}")
+        if self.policy != "expected_cost" and self.cost_weight is not None:
+            raise ValueError(f"cost_weight is for policy expected_cost, not {self.policy}")
+        return self
+
+
 class StrategySpec(_Spec):
     """Exactly one of ``plain`` / ``mv`` / ``cascade`` / ``entropy_cascade``, plus policies."""
 
@@ -194,6 +232,7 @@ class StrategySpec(_Spec):
     online: OnlineSpec | None = Field(None, description="DeepConf-online: abort weak traces mid-generation")
     final_answer: Literal["last_tier", "most_confident", "pooled"] = "last_tier"
     budget: BudgetSpec | None = None
+    route: RouteSpec | None = Field(None, description="Learned routing: start tier per problem from a router")
 
     @field_validator("plain", mode="before")
     @classmethod

@@ -62,6 +62,14 @@ def test_check_thresholds_per_adaptive_k():
     assert run_check(check_thresholds, s) == ["W400"]  # never at k=2 (ln 2 < 1), fine at 4 and 8
 
 
+def test_always_escalating_tier_is_used_when_a_later_tier_asks_for_a_second_opinion():
+    ask = {"model": "1.5B", "escalate_if": "true"}
+    alone = cascade(ask, {"model": "7B", "escalate_if": "agreement < 1"}, {"model": "72B"})
+    assert run_check(check_thresholds, alone) == ["W400"]  # its answers are never used
+    second = cascade(ask, {"model": "7B", "escalate_if": "agrees_prev < 1"}, {"model": "72B"})
+    assert run_check(check_thresholds, second) == []  # the next tier compares with them
+
+
 def test_check_explore_that_always_skips_makes_tiers_unreachable():
     tiers = [
         {"model": "1.5B", **SAMPLED, "explore": {"when": "true"}},
@@ -110,7 +118,7 @@ def test_check_policies():
 
 
 def test_all_checks_are_listed():
-    assert len(CHECKS) == 5
+    assert len(CHECKS) == 6
 
 
 # --- cost and marker expressibility -----------------------------------------------------------------

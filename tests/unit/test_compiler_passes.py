@@ -32,6 +32,7 @@ def test_passes_run_in_the_documented_order():
         "normalize_kind",
         "apply_defaults",
         "compile_policies",
+        "compile_route",
         "attach_rules",
     ]
 

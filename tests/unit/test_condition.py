@@ -183,6 +183,11 @@ def test_value_ranges():
         "lowest_group_conf",
         "bottom10_conf",
         "tail_conf",
+        "score_mean",
+        "score_max",
+        "winner_score",
+        "agrees_prev",
+        "router_p",
     }
 
 
