@@ -131,12 +131,20 @@ def _largest_id() -> str:
 def search_floor(space: Path, max_loss_pt: float, problems: Path, bank: Path, oracle: float) -> dict:
     """The cheapest configuration of a shipped search space within its accuracy target, chosen on
     these hidden problems themselves (``in_sample_floor``): what the signals allow at best."""
-    from cascadec.cli_calibrate import load_search, reference_strategy
     from cascadec.sim.optimize import in_sample_floor
+    from cascadec.sim.search import load_search
 
-    _, plan, candidates, probs, frame, eq = load_search(space, bank, problems, "math", None)
-    ref, _ = reference_strategy(plan, None, None)
-    floor = in_sample_floor([c.strategy for c in candidates], ref, plan, frame, probs, max_loss_pt, eq)
+    search = load_search(space, bank, problems, "math", None)
+    candidates = search.candidates
+    floor = in_sample_floor(
+        search.strategies,
+        search.reference,
+        search.plan,
+        search.bank,
+        search.problems,
+        max_loss_pt,
+        search.equivalence,
+    )
     if floor is None:
         return {"space": space.name, "candidates": len(candidates), "within_target": 0}
     return {

@@ -13,60 +13,15 @@ from typing import Annotated
 
 import typer
 
-from cascadec.cli_evidence import console, fail, guarded, print_frame
-from cascadec.errors import CascadecError
+from cascadec.cli_evidence import console, guarded, print_frame
+from cascadec.errors import CascadecError, UsageError
 from cascadec.limits import check_output_file, write_output
 from cascadec.outputs import file_lock
 from cascadec.sim.certificate import CALIBRATED_HEAD, CERT_KEYS, write_spec
 
 
-def reference_strategy(plan, spec_ref: str | None, models: str | None):
-    """The strategy the target is relative to: a named spec/marker, else the plan's largest model greedy."""
-    if spec_ref is not None:
-        from cascadec.api import resolve_plan
-
-        ref_plan, _ = resolve_plan(spec_ref, registry=models)
-        return ref_plan.strategies[0], ref_plan
-    base = plan.strategies[0]
-    largest = max(base.tiers, key=lambda t: plan.models[t.model].params)
-    tier = largest.model_copy(
-        update={"k": 1, "temperature": 0.0, "escalate_if": None, "retry": None, "explore": None}
-    )
-    label = f"{largest.alias or largest.model} greedy"
-    strategy = base.model_copy(
-        update={
-            "key": label,
-            "tiers": (tier,),
-            "early_stop": None,
-            "budget": None,
-            "adaptive_k": None,
-            "final_answer": "last_tier",
-        }
-    )
-    return strategy, plan
-
-
 def _bound(value: float | None) -> str:
     return "inf (too few problems)" if value is None else f"{value:.4f}x"
-
-
-def load_search(space_path: Path, bank: Path, data: Path, equivalence: str, limit: int | None):
-    from cascadec.runtime.data import problems_from_frame, read_table
-    from cascadec.runtime.equivalence import Equivalence
-    from cascadec.sim.bank import load_bank
-    from cascadec.sim.space import compile_base, expand, load_space
-
-    if equivalence not in ("math", "exact"):
-        raise fail(f"--equivalence must be math or exact, got {equivalence!r}")
-    base, space = load_space(space_path)
-    plan = compile_base(base, space_path)
-    candidates = expand(base, space, plan)
-    frame = read_table(data)
-    if limit is not None:
-        frame = frame.head(limit)
-    adaptive = {c.strategy.adaptive_k.column for c in candidates if c.strategy.adaptive_k}
-    problems = problems_from_frame(frame, feature_columns=adaptive, source=str(data))
-    return base, plan, candidates, problems, load_bank(bank), Equivalence(equivalence)
 
 
 def register(app: typer.Typer) -> None:
@@ -134,14 +89,23 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--name", help="Strategy name of the written spec (default: --out's stem)."),
         ] = None,
+        ledger: Annotated[
+            Path | None,
+            typer.Option(
+                "--ledger",
+                help="Calibration ledger (every look at the bank's held-out problems; "
+                "default: BANK.calibrations.jsonl beside the bank).",
+            ),
+        ] = None,
     ) -> None:
         """Choose the cheapest cascade of a search space that meets an accuracy (and cost) target, certified on held-out problems."""
 
         def go():
-            from cascadec.compiler import compile_spec
             from cascadec.sim.bank import bank_hash
-            from cascadec.sim.calibrate import calibrate
-            from cascadec.sim.space import rebase_paths
+            from cascadec.sim.calibrate import CalibrationError, calibrate
+            from cascadec.sim.ledger import ledger_path, problems_hash, read_looks, record_look, space_hash
+            from cascadec.sim.search import check_equivalence, load_search
+            from cascadec.sim.space import written_spec
             from cascadec.sim.targets import parse_targets
 
             inputs = (space, bank, data, reference if reference and Path(reference).exists() else None)
@@ -152,6 +116,7 @@ def register(app: typer.Typer) -> None:
                     raise CascadecError("exists; pass --overwrite to replace it", code="E901", where=out)
                 check_output_file(out, inputs, prefix=CALIBRATED_HEAD)
 
+            check_equivalence(equivalence)
             check_out()  # before the work; again under the lock before writing
             if json_out is not None:
                 if os.path.lexists(json_out) and not overwrite:
@@ -164,28 +129,89 @@ def register(app: typer.Typer) -> None:
                 confidence=confidence,
             )
             if named is not None and reference is not None and named != reference:
-                raise fail(f"--target names {named!r} but --reference is {reference!r}")
-            base, plan, candidates, problems, frame, eq = load_search(space, bank, data, equivalence, limit)
-            ref, _ = reference_strategy(plan, reference or named, None)
-            sys.stderr.write(f"calibrate: {len(candidates)} candidates × {len(problems)} problems\n")
-            result = calibrate(
-                [c.strategy for c in candidates],
-                ref,
-                plan,
-                frame,
-                problems,
-                target,
-                fraction=fraction,
-                seed=split_seed,
-                equivalence=eq,
+                raise UsageError(f"--target names {named!r} but --reference is {reference!r}")
+            search = load_search(space, bank, data, equivalence, limit, reference or named)
+            if search.candidates.rejected:
+                sys.stderr.write(f"calibrate: {search.candidates.summary()}\n")
+            sys.stderr.write(
+                f"calibrate: {len(search.candidates)} candidates × {len(search.problems)} problems\n"
             )
-            cert = result.certificate(bank_hash(bank), split_seed, fraction)
-            spec = rebase_paths(dict(candidates[result.chosen].spec), space, out.parent)
-            spec["name"] = name or out.stem.replace(" ", "_")
+            bank_id = bank_hash(bank)
+            ledger_file = ledger if ledger is not None else ledger_path(bank)
+            looks = read_looks(ledger_file, bank_id, target.delta)
+            if looks.warning():
+                sys.stderr.write(f"warning: {looks.warning()}\n")
+            look = {
+                "bank": str(bank),
+                "bank_hash": bank_id,
+                "problems": len(search.problems),
+                "problems_hash": problems_hash([p.id for p in search.problems]),
+                "space": str(space),
+                "space_hash": space_hash(space),
+                "target": target.describe(search.reference.key),
+                "delta": target.delta,
+                "reference": search.reference.key,
+                "split_seed": split_seed,
+                "calibration_fraction": fraction,
+            }
+            try:
+                result = calibrate(
+                    search.strategies,
+                    search.reference,
+                    search.plan,
+                    search.bank,
+                    search.problems,
+                    target,
+                    fraction=fraction,
+                    seed=split_seed,
+                    equivalence=search.equivalence,
+                )
+            except CalibrationError as exc:
+                looked = exc.report.get("stage") == "held_out"
+                record_look(ledger_file, {**look, "outcome": exc.code, "held_out_looked": looked})
+                if json_out is not None:  # the diagnosis, written on E700 too
+                    report = {
+                        "outcome": exc.code,
+                        "message": exc.message,
+                        "target": look["target"],
+                        "max_loss": target.max_loss,
+                        "max_cost_ratio": target.max_cost_ratio,
+                        "delta": target.delta,
+                        "reference": look["reference"],
+                        "split": {"seed": split_seed, "calibration_fraction": fraction},
+                        "bank_hash": bank_id,
+                        "looks": looks.certificate(this_one=looked),
+                        **{k: v for k, v in exc.report.items() if k != "closest"},
+                        "closest": [
+                            {"key": search.candidates[c["candidate"]].strategy.key, **c}
+                            for c in exc.report.get("closest", [])
+                        ],
+                    }
+                    write_output(
+                        json_out,
+                        json.dumps(report, indent=2) + "\n",
+                        (*inputs, out),
+                        replaceable=CERT_KEYS,
+                        overwrite=overwrite,
+                    )
+                    sys.stderr.write(f"calibrate: wrote the diagnosis to {json_out}\n")
+                raise
+            record_look(
+                ledger_file,
+                {
+                    **look,
+                    "outcome": "certified",
+                    "held_out_looked": True,
+                    "chosen": search.candidates[result.chosen].strategy.key,
+                },
+            )
+            cert = result.certificate(bank_id, split_seed, fraction)
+            cert["looks"] = looks.certificate()
+            chosen = search.candidates[result.chosen]
+            spec = written_spec(chosen, space, out.parent, name or out.stem.replace(" ", "_"))
             with file_lock(out):  # of two calibrates to one --out, the second waits, then refuses
                 check_out()
                 write_spec(spec, cert, out)
-            compile_spec(out)  # the written spec compiles (raises a located error otherwise)
             h = result.held_out
             print_frame(
                 [
@@ -211,7 +237,13 @@ def register(app: typer.Typer) -> None:
                 f"held-out loss rate <= {h['loss_upper_bound']:.4f}, mean cost ratio <= "
                 f"{_bound(h['cost_ratio_upper_bound'])} ({100 * (1 - target.delta):g}%); "
                 f"accuracy diff 95% CI {h['accuracy_diff_ci95']}, cost ratio 95% CI {h['cost_ratio_ci95']}\n"
-                f"wrote {out}",
+                f"held-out problems looked at {looks.count} time(s) (ledger {ledger_file})"
+                + (
+                    f": confidence >= {100 * (1 - looks.family_delta):.4g}% by Bonferroni over the looks"
+                    if looks.count > 1
+                    else ""
+                )
+                + f"\nwrote {out}",
                 markup=False,
                 highlight=False,
             )

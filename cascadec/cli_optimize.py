@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from cascadec.cli_evidence import console, fail, fmt_value, guarded, print_frame
+from cascadec.cli_evidence import console, fmt_value, guarded, print_frame
 from cascadec.limits import check_output_file, write_output
 
 POINT_HEAD = "# A Pareto point written by `cascadec optimize`"  # how an earlier output is recognised
@@ -40,6 +40,11 @@ def markdown(body: dict) -> str:
         f"calibration problems; figures below are on {body['held_out_problems']} held-out problems "
         f"(paired-bootstrap 95% intervals), cost relative to {body['reference']}.",
         "",
+    ]
+    if body.get("rejected"):
+        shown = "; ".join(body["rejected"][:3]) + ("; ..." if len(body["rejected"]) > 3 else "")
+        lines += [f"{len(body['rejected'])} more rejected by the compiler, never simulated: {shown}", ""]
+    lines += [
         "| " + " | ".join((*MD_COLUMNS, "spec")) + " |",
         "|" + "---|" * (len(MD_COLUMNS) + 1),
     ]
@@ -127,19 +132,19 @@ def optimize_command(
     """Pareto frontier (cost vs accuracy) of a search space: chosen on a calibration split, reported held-out."""
 
     def go():
-        from cascadec.cli_calibrate import load_search, reference_strategy
-        from cascadec.compiler import compile_spec
-        from cascadec.errors import RunDirError
+        from cascadec.errors import CascadecError, RunDirError
         from cascadec.outputs import OPTIMIZE, OwnedDir, refuse_foreign, survey
         from cascadec.sim.bank import bank_hash
         from cascadec.sim.calibrate import split
         from cascadec.sim.optimize import optimize
-        from cascadec.sim.space import rebase_paths
+        from cascadec.sim.search import check_equivalence, load_search
+        from cascadec.sim.space import written_spec
 
         inputs = (space, bank, data)
+        check_equivalence(equivalence)
         if json_out is not None:
             if json_out.exists() and not overwrite:
-                raise fail(f"{json_out} exists; pass --overwrite to replace it")
+                raise CascadecError("exists; pass --overwrite to replace it", code="E901", where=json_out)
             check_output_file(json_out, inputs, **_KIND[".json"])
 
         def check_folder() -> None:  # only optimize's own earlier files, and only with --overwrite
@@ -150,18 +155,25 @@ def optimize_command(
 
         if out is not None:
             check_folder()
-        base, plan, candidates, problems, frame, eq = load_search(space, bank, data, equivalence, limit)
-        ref, _ = reference_strategy(plan, reference, None)
+        search = load_search(space, bank, data, equivalence, limit, reference)
+        candidates, problems, ref, eq = (
+            search.candidates,
+            search.problems,
+            search.reference,
+            search.equivalence,
+        )
+        if candidates.rejected:
+            sys.stderr.write(f"optimize: {candidates.summary()}\n")
         sys.stderr.write(f"optimize: {len(candidates)} candidates × {len(problems)} problems\n")
         bar, tick = _progress(progress)
         try:
             if bar is not None:
                 bar.start()
             result = optimize(
-                [c.strategy for c in candidates],
+                search.strategies,
                 ref,
-                plan,
-                frame,
+                search.plan,
+                search.bank,
                 problems,
                 budget=budget,
                 fraction=fraction,
@@ -173,23 +185,32 @@ def optimize_command(
             if bar is not None:
                 bar.stop()
         rows = result.rows()
-        for n, row in enumerate(rows):
+        for n, (row, point) in enumerate(zip(rows, result.points, strict=True)):
             row["spec"] = f"point-{n:02d}.yaml"
+            row["candidate"] = candidates[point.candidate].index  # candidate-{index} of the space
         _, hold = split(problems, fraction, split_seed)
         body = {
             "space": str(space),
             "bank_hash": bank_hash(bank),
             "reference": ref.key,
             "candidates": len(candidates),
+            "rejected": [r.describe() for r in candidates.rejected],
             "evaluated": len(result.evaluated),
             "calibration_problems": result.calibration_size,
             "held_out_problems": result.held_out_size,
             "split": {"seed": split_seed, "calibration_fraction": fraction},
             "reference_figures": result.reference_figures,
             "frontier": rows,
-            "baselines": _baselines(plan, frame, [problems[i] for i in hold], eq),
+            "baselines": _baselines(search.plan, search.bank, [problems[i] for i in hold], eq),
         }
         if out is not None:
+            # every point compiled from where it will be written before anything is written
+            texts = [
+                _spec_text(
+                    written_spec(candidates[point.candidate], space, out, f"frontier_{n:02d}"), row, ref.key
+                ).encode("utf-8")
+                for n, (row, point) in enumerate(zip(rows, result.points, strict=True))
+            ]
             with OwnedDir(out, OPTIMIZE, "nothing was written") as folder:  # locked and recorded
                 check_folder()  # again, under the lock
                 for old in sorted(folder.files):
@@ -197,14 +218,9 @@ def optimize_command(
                         folder.remove(old)  # earlier points: a shorter frontier leaves none behind
                 written = []
                 try:
-                    for n, (row, point) in enumerate(zip(rows, result.points, strict=True)):
-                        spec = rebase_paths(dict(candidates[point.candidate].spec), space, out)
-                        spec["name"] = f"frontier_{n:02d}"
+                    for row, text in zip(rows, texts, strict=True):
                         written.append(row["spec"])
-                        folder.write(row["spec"], _spec_text(spec, row, ref.key).encode("utf-8"))
-                        compile_spec(
-                            out / row["spec"]
-                        )  # every written point compiles (a located error otherwise)
+                        folder.write(row["spec"], text)
                 except BaseException:
                     for name in written:  # nothing half-written is left behind
                         folder.remove(name)

@@ -21,13 +21,15 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-from cascadec.core.kinds import Kind
+from cascadec.compiler import compile_spec_data, plan_registry
 from cascadec.errors import DataError
 from cascadec.plan import Plan, PlanStrategy, seal
+from cascadec.registry import ModelRegistry
 from cascadec.runtime.data import Problem
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.sim.bank import coverage
 from cascadec.sim.simulate import Simulation, simulate
+from cascadec.spec.model import SPEC_VERSION, Defaults, Spec, StrategySpec, TierSpec
 
 DEFAULT_VOTE_TEMPERATURE = 0.7  # a bank without a temperature column serves any temperature
 
@@ -200,40 +202,40 @@ def baseline_routes(plan: Plan, bank: pd.DataFrame, ks: Sequence[int] | None = N
     return routes
 
 
-def route_strategy(route: Route, template: PlanStrategy) -> PlanStrategy:
-    """The one-tier strategy of a route, with the template's prompt, answer format and tier defaults."""
-    base = template.tiers[0]
-    tier = base.model_copy(
-        update={
-            "model": route.model,
-            "alias": route.alias,
-            "k": route.k,
-            "temperature": route.temperature,
-            "cost_per_token": route.params,
-            "escalate_if": None,
-            "retry": None,
-            "explore": None,
-        }
+def one_tier_spec(template: PlanStrategy, model: str, k: int, temperature: float) -> Spec:
+    """A one-tier spec over ``model`` (an alias or id) with the template's prompt, answer format,
+    first-tier max_tokens and seed: greedy (``plain``) at k 1, T 0, else a k-vote (``mv``).
+    Everything else (top_p, voting, online termination, budgets) is the compiler's default."""
+    first = template.tiers[0]
+    defaults = Defaults(
+        max_tokens=first.max_tokens, prompt=template.prompt, answer=template.answer, seed=first.seed
     )
-    return template.model_copy(
-        update={
-            "key": route.name,
-            "marker": None,
-            "kind": Kind.PLAIN if route.kind is BaselineKind.GREEDY else Kind.MV,
-            "tiers": (tier,),
-            "final_answer": "last_tier",
-            "adaptive_k": None,
-            "early_stop": None,
-            "budget": None,
-            "vote": None,
-        }
-    )
+    tier = TierSpec(model=model, k=k, temperature=temperature)
+    greedy = k == 1 and temperature == 0
+    body = StrategySpec(plain=tier) if greedy else StrategySpec(mv=tier)
+    return Spec(version=SPEC_VERSION, defaults=defaults, strategy=body)
+
+
+def compile_one_tier(
+    registry: ModelRegistry, template: PlanStrategy, model: str, k: int, temperature: float, key: str
+) -> PlanStrategy:
+    """:func:`one_tier_spec` compiled like any spec (checked, sealed), keyed ``key``."""
+    spec = one_tier_spec(template, model, k, temperature)
+    compiled, _ = compile_spec_data(spec, registry, source=key)
+    return compiled.strategies[0].model_copy(update={"key": key})  # a label: names may hold spaces
+
+
+def route_strategy(route: Route, plan: Plan, registry: ModelRegistry | None = None) -> PlanStrategy:
+    """The one-tier strategy of a route over the plan's models (:func:`plan_registry`), with the
+    prompt, answer format and first-tier defaults of the plan's first strategy."""
+    reg = registry or plan_registry(plan)
+    return compile_one_tier(reg, plan.strategies[0], route.alias, route.k, route.temperature, route.name)
 
 
 def baselines_plan(plan: Plan, routes: Sequence[Route]) -> Plan:
     """A plan of every route's one-tier strategy over the plan's models."""
-    template = plan.strategies[0]
-    strategies = tuple(route_strategy(r, template) for r in routes)
+    registry = plan_registry(plan)
+    strategies = tuple(route_strategy(r, plan, registry) for r in routes)
     return seal(Plan(models=dict(plan.models), strategies=strategies, source="baselines"))
 
 
