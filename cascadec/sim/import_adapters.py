@@ -35,6 +35,7 @@ from cascadec.sim.import_formats import (
     jsonl_columns,
     kind,
     long_frame,
+    pylist,
     read_samples,
     records,
 )
@@ -57,7 +58,7 @@ def read_outputs(path: Path, fmt: str = "auto", model: str | None = None) -> Par
         if fmt == "samples":
             return read_samples(path, cols)
         if fmt == "wide":
-            return read_wide(path, cols)
+            return read_wide(path, {name: pylist(values) for name, values in cols.items()})
         raise DataError(f"--format {fmt} reads JSON or JSONL files, not {what}", where=path, code="E900")
     head = first_record(path) if what == "jsonl" else None
     if head is not None and (fmt == "samples" or fmt == "auto" and detect_record(path, head) == "samples"):
@@ -79,7 +80,7 @@ def detect_columns(path: Path, cols: dict[str, list]) -> str:
     names = set(cols)
     if "model" in names and names & {"id", "problem_id"} and names & {"text", "answer"}:
         return "samples"
-    if any(n.endswith("_response") for n in names) or any(_text_cell(first(cols[n])) for n in names):
+    if any(n.endswith("_response") for n in names) or any(_text_cell(first(pylist(cols[n]))) for n in names):
         return "wide"
     raise DataError(
         "cannot tell the format: not the open per-sample format (id, model, text|answer) nor a wide "

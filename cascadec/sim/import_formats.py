@@ -129,7 +129,7 @@ def jsonl_columns(path: Path) -> dict[str, list]:
         rows = records(path)
         names = list(dict.fromkeys(k for r in rows for k in r))
         return {name: [r.get(name) for r in rows] for name in names}
-    return {name: table.column(name).to_pylist() for name in table.column_names}
+    return {name: table.column(name) for name in table.column_names}
 
 
 def columns_of(path: Path) -> dict[str, list]:
@@ -142,7 +142,7 @@ def columns_of(path: Path) -> dict[str, list]:
             table = pq.read_table(path)
         except Exception as exc:  # pyarrow raises many types for a corrupt file
             raise DataError(f"cannot read parquet: {str(exc).splitlines()[0]}", where=path) from None
-        return {name: table.column(name).to_pylist() for name in table.column_names}
+        return {name: table.column(name) for name in table.column_names}
     if what == "csv":
         try:
             df = pd.read_csv(io.BytesIO(file_bytes(path)), dtype=str, keep_default_na=False)
@@ -159,8 +159,26 @@ def null(value: object) -> bool:
     return value is None or value is pd.NA
 
 
-def strings(values: Sequence, column: str, where: Where, *, limit: int | None = None) -> list[str | None]:
+def pylist(values) -> Sequence:
+    """A column as Python values (a pyarrow column converted)."""
+    return values.to_pylist() if hasattr(values, "to_pylist") else values
+
+
+def _arrow(values, test: str) -> bool:
+    """Whether ``values`` is a pyarrow column of a type ``pyarrow.types.is_<test>`` accepts."""
+    import pyarrow.types as pt
+
+    return hasattr(values, "to_pylist") and getattr(pt, f"is_{test}")(values.type)
+
+
+def strings(values, column: str, where: Where, *, limit: int | None = None) -> list[str | None]:
     """Text cells: strings, or plain numbers written as text (``17`` → ``"17"``); None stays None."""
+    if _arrow(values, "string") or _arrow(values, "large_string"):
+        import pyarrow.compute as pc
+
+        if limit is None or len(values) == 0 or (pc.max(pc.utf8_length(values)).as_py() or 0) <= limit:
+            return values.to_pylist()  # text already: nothing to check cell by cell
+    values = pylist(values)
     out: list[str | None] = []
     for i, v in enumerate(values):
         if null(v) or (isinstance(v, float) and math.isnan(v)):
@@ -192,6 +210,13 @@ def floats(
 
     ``nan_is_null=False`` (``cost``): a NaN cell is an error, only a missing one is allowed.
     """
+    if _arrow(values, "integer") or _arrow(values, "floating"):  # typed already: checked as arrays
+        import pyarrow as pa
+
+        nulls = values.is_null().to_numpy(zero_copy_only=False)
+        out = values.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+        return _checked(out, nulls, values, column, where, integer, low, high, nan_is_null)
+    values = pylist(values)
     try:  # the whole column at once; any doubt and the cell-by-cell pass below says where
         if any(type(v) is bool or isinstance(v, bytes | dict | list) for v in values):
             raise ValueError
@@ -199,13 +224,18 @@ def floats(
         out = np.array([np.nan if n else v for v, n in zip(values, nulls, strict=True)], dtype=float)
     except (ValueError, TypeError):
         return _floats_slow(values, column, where, integer, low, high, nan_is_null)
+    return _checked(out, nulls, values, column, where, integer, low, high, nan_is_null)
+
+
+def _checked(out, nulls, values, column, where, integer, low, high, nan_is_null) -> np.ndarray:
+    """``out`` when every cell is in range, else the cell-by-cell pass's error."""
     ok = np.isnan(out) if nan_is_null else nulls.copy()
     known = ~np.isnan(out)
     ok |= known & (out >= low) & (out <= high) & (~np.isinf(out))
     if integer:
         ok &= ~known | (np.floor(np.where(known, out, 0)) == np.where(known, out, 0))
     if not ok.all():
-        return _floats_slow(values, column, where, integer, low, high, nan_is_null)
+        return _floats_slow(pylist(values), column, where, integer, low, high, nan_is_null)
     return out
 
 
@@ -236,8 +266,11 @@ def _floats_slow(values, column, where, integer, low, high, nan_is_null) -> np.n
     return out
 
 
-def verdicts(values: Sequence, column: str, where: Where) -> list[bool | None]:
+def verdicts(values, column: str, where: Where) -> list[bool | None]:
     """The file's own verdicts: booleans, 0/1, ``true``/``false`` text; missing → None."""
+    if _arrow(values, "boolean"):
+        return values.to_pylist()
+    values = pylist(values)
     out: list[bool | None] = []
     for i, v in enumerate(values):
         if null(v) or (isinstance(v, float) and math.isnan(v)):
@@ -253,8 +286,9 @@ def verdicts(values: Sequence, column: str, where: Where) -> list[bool | None]:
     return out
 
 
-def float_lists(values: Sequence, column: str, where: Where, *, high: float = math.inf) -> list:
+def float_lists(values, column: str, where: Where, *, high: float = math.inf) -> list:
     """Lists of finite numbers (or their JSON text, from CSV); missing → None."""
+    values = pylist(values)
     out: list = []
     for i, v in enumerate(values):
         if null(v) or (isinstance(v, float) and math.isnan(v)):

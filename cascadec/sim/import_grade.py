@@ -85,19 +85,47 @@ def grade(
     problems: dict[str, Problem],
     fmt: AnswerFormat = AnswerFormat.BOXED_OR_FINAL_LINE,
     equivalence: Equivalence | None = None,
+    cache: bool = True,
 ) -> tuple[list[str | None], list[bool | None]]:
     """(answer, correct) of every sample: correct None where the problem has no gold or the
-    grader could not decide."""
+    grader could not decide. ``cache``: reuse (and keep) what earlier imports read and graded
+    (:mod:`cascadec.sim.import_cache`)."""
+    from cascadec.sim.import_cache import Table, keys
+
+    fmt = AnswerFormat(fmt)
     eq = equivalence or Equivalence("math")
     codes, distinct = pd.factorize(pd.Series(texts, dtype=object), use_na_sentinel=False)
-    read = extract_all(list(distinct), fmt)
+    distinct = [t if isinstance(t, str) else "" for t in distinct]
+    store = Table(f"answers-{fmt.value}") if cache else None
+    h1, h2 = keys(distinct) if store else (np.zeros(0, np.uint64), np.zeros(0, np.uint64))
+    found, read = store.get(h1, h2) if store else (np.zeros(len(distinct), bool), [None] * len(distinct))
+    todo = np.flatnonzero(~found)
+    fresh = extract_all([distinct[i] for i in todo], fmt)
+    for i, a in zip(todo, fresh, strict=True):
+        read[i] = a
+    if store:
+        store.put(h1[todo], h2[todo], fresh)
+        store.save()
     answers = [read[c] if ok else None for c, ok in zip(codes, finished, strict=True)]
     gold = {pid: p.gold for pid, p in problems.items()}
-    pairs = {
-        (gold[pid], a) for pid, a in zip(problem_ids, answers, strict=True) if a is not None and gold[pid]
-    }
-    eq.prepare(sorted(pairs))
-    verdict = {pair: eq.grade(*pair) for pair in pairs}
+    pairs = sorted(
+        {(gold[p], a) for p, a in zip(problem_ids, answers, strict=True) if a is not None and gold[p]}
+    )
+    verdicts = Table(f"verdicts-{eq.mode}") if cache else None
+    p1, p2 = keys([f"{g}\0{a}" for g, a in pairs]) if verdicts else (None, None)
+    known, cached = verdicts.get(p1, p2) if verdicts else (np.zeros(len(pairs), bool), [])
+    missing = [pair for pair, ok in zip(pairs, known, strict=True) if not ok]
+    eq.prepare(missing)
+    verdict = {pair: bool(v) for pair, ok, v in zip(pairs, known, cached, strict=False) if ok}
+    verdict |= {pair: eq.grade(*pair) for pair in missing}
+    if verdicts:
+        keep = [
+            i
+            for i, (pair, ok) in enumerate(zip(pairs, known, strict=True))
+            if not ok and verdict[pair] is not None
+        ]
+        verdicts.put(p1[keep], p2[keep], [verdict[pairs[i]] for i in keep])
+        verdicts.save()
     correct: list[bool | None] = []
     for pid, a in zip(problem_ids, answers, strict=True):
         g = gold[pid]

@@ -65,6 +65,13 @@ def rows() -> list[dict]:
     return out
 
 
+@pytest.fixture(autouse=True)
+def grade_cache(tmp_path, monkeypatch):
+    """Each test its own grading cache (never the user's)."""
+    monkeypatch.setenv("CASCADEC_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
 @pytest.fixture
 def files(tmp_path):
     pd.DataFrame(PROBLEMS).to_json(tmp_path / "problems.jsonl", orient="records", lines=True)
@@ -257,3 +264,25 @@ def test_cli_prints_the_report_and_exits_1_on_bad_rows(files):
     res = runner.invoke(app, [*args, "--out", str(files / "other")])
     assert res.exit_code == 1 and "E500" in res.output and "row 0" in res.output
     assert not (files / "other").exists()
+
+
+def test_a_second_import_reads_the_grading_cache(files, grade_cache, monkeypatch):
+    first = run(files, out="one").frame
+    assert list(grade_cache.glob("answers-boxed_or_final_line-*.parquet"))
+
+    def never(*args, **kwargs):
+        raise AssertionError("extracted again despite the cache")
+
+    monkeypatch.setattr("cascadec.sim.import_grade.extract_all", lambda texts, fmt: never() if texts else [])
+    monkeypatch.setattr("cascadec.runtime.equivalence.Equivalence.grade", never)
+    second = run(files, out="two").frame
+    assert second[["answer", "correct"]].equals(first[["answer", "correct"]])
+    monkeypatch.setattr("cascadec.sim.import_cache.grader_version", lambda: "another-grader")
+    with pytest.raises(AssertionError, match="despite the cache"):
+        run(files, out="three")
+
+
+def test_the_cache_can_be_turned_off(files, grade_cache, monkeypatch):
+    monkeypatch.setenv("CASCADEC_CACHE_DIR", "off")
+    run(files)
+    assert not grade_cache.exists()

@@ -17,6 +17,13 @@ QUESTIONS = ["Tom has 3 apples and buys 4. How many?", "What is 6 times 7?", "Ha
 GOLD = ["7", "42", "5"]
 
 
+@pytest.fixture(autouse=True)
+def grade_cache(tmp_path, monkeypatch):
+    """Each test its own grading cache (never the user's)."""
+    monkeypatch.setenv("CASCADEC_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
 @pytest.fixture
 def problems(tmp_path):
     path = tmp_path / "problems.jsonl"
