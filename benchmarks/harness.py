@@ -164,6 +164,23 @@ TARGETS: tuple[Target, ...] = (
         "bench_equivalence.py",
     ),
     Target(
+        "real_grader_agreement",
+        "cascadec's verdicts / the verdicts recorded in the real releases that carry them (lowest source; each in latest.json)",
+        ">=",
+        0.99,
+        "bench_real.py",
+    ),
+    *(
+        Target(
+            f"real_certified_cost_ratio_{bank}",
+            f"held-out cost / the reference of the cascade certified within 1 pt (95%) on the real bank {bank}",
+            "<=",
+            0.6,
+            "bench_real.py",
+        )
+        for bank in ("faithful_cot", "routellm", "gsm_examples", "qwen_rm_example")
+    ),
+    Target(
         "import_rows_per_s",
         "sample rows imported per second by `cascadec bank import`, whole process, every text re-extracted and re-graded (warm cache)",
         ">=",

@@ -56,6 +56,10 @@ _PROSE = re.compile(
 _MATH_SPAN = re.compile(
     r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL
 )  # ``\$`` is a dollar sign, not a delimiter
+_LEADING_NUMBER = re.compile(  # a number, then only words and punctuation: units, remarks
+    r"^\$?\s*(?P<number>-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?)\s*(?P<percent>%?)"
+    r"(?=\s+[A-Za-z(]|\s*$)(?:\s+[A-Za-z(][A-Za-z()\s.,'!-]*)?$"
+)
 _NUMBER_IN_TEXT = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?|-?\.\d+")
 _CHOICE_IN_TEXT = re.compile(r"(?:^|[\s(\[{*])\(?([A-J])\)?(?=[\s.,:;)\]}*]|$)")
 
@@ -140,9 +144,16 @@ def final_box_run(text: str) -> str | None:
 
 # --- prose and final line ------------------------------------------------------------------
 def gsm8k_answer(text: str) -> str | None:
-    """The answer after the last ``####``, as GSM8K writes its solutions."""
+    """The answer after the last ``####``, as GSM8K writes its solutions. A number followed by
+    words only (``#### 36 red jelly beans``, ``#### 84 (corrected)``) is that number, as
+    lm-evaluation-harness's strict GSM8K filter reads it (``#### (-?[0-9.,]+)``); a fraction or
+    a percentage keeps its slash or sign, and anything with more math is kept whole."""
     found = _GSM8K.findall(text)
-    return found[-1].strip() if found else None
+    if not found:
+        return None
+    answer = found[-1].strip()
+    lead = _LEADING_NUMBER.match(answer)
+    return lead.group("number") + lead.group("percent") if lead else answer
 
 
 def prose_answer(text: str) -> str | None:

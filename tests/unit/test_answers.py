@@ -151,3 +151,31 @@ def test_read_answer_bare_or_worked():
     assert read_answer("$1$ and $2$ and $3$") == "1, 2, 3"
     assert read_answer("so she makes 9 * 2 = $18 every day.") == "18"
     assert read_answer("  ") is None
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # RouteLLM's Mixtral responses on GSM8K (lm-sys/RouteLLM gsm8k_responses.csv, rows 1215, 1236,
+        # 184): a number then words, read as lm-evaluation-harness's strict filter reads them
+        ("so Tim was off by 36 red jelly beans.\n\n#### 36 red jelly beans", "36"),
+        ("36 + 12 x 4 = 84 grapes.\n#### 84 (corrected)\n\n", "84"),
+        ("#### 25% more likely", "25%"),
+        ("#### 0.5", "0.5"),  # a decimal stays a decimal (gold 5: wrong, as it should be)
+        ("#### 5/2", "5/2"),
+        ("#### x = 5", "x = 5"),  # more than words after the number: kept whole
+        ("#### 3 + 4", "3 + 4"),
+    ],
+)
+def test_gsm8k_answer_keeps_the_number_before_words(text, expected):
+    from cascadec.runtime.answers import gsm8k_answer
+
+    assert gsm8k_answer(text) == expected
+
+
+def test_gsm8k_format_grades_a_number_with_units_right():
+    from cascadec.core.answer_format import AnswerFormat
+    from cascadec.runtime.equivalence import Equivalence
+
+    answer = extract_answer("off by 36.\n#### 36 red jelly beans", AnswerFormat.GSM8K)
+    assert Equivalence("math").grade("36", answer) is True
