@@ -25,10 +25,10 @@ def bank_inputs(
     from cascadec.runtime.data import problems_from_frame, read_table
     from cascadec.runtime.equivalence import Equivalence
     from cascadec.runtime.rundir import PLAN_NAME
-    from cascadec.sim.bank import build_plan, load_bank
+    from cascadec.sim.bank import bank_plan, load_bank
 
     if models is not None:
-        plan = build_plan(Path("report"), models, 2, [0.7], None, None)
+        plan = bank_plan(models, 2, [0.7], source="report")
     else:
         found = [p / PLAN_NAME for p in [bank, *runs] if (p / PLAN_NAME).is_file()]
         if not found:

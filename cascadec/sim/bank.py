@@ -20,7 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from cascadec.errors import DataError
+from cascadec.plan import Plan, seal
 from cascadec.runtime.backends.replay import BANK_FILE, bank_path, read_bank
+from cascadec.spec.model import SPEC_VERSION, Defaults, Spec, StrategySpec, TierSpec
 
 
 def bank_file(path: str | Path) -> Path:
@@ -90,60 +92,52 @@ def replayable_k(bank: pd.DataFrame, model: str, temperature: float) -> int:
     return 0
 
 
-def bank_spec_texts(
+def bank_specs(
     registry_ref: str, registry, k: int, temperatures: list[float], max_tokens: int | None, prompt: str | None
-) -> dict[str, str]:
-    """Name → YAML spec text of each strategy a bank build runs: per model greedy and a k-vote per T."""
-    import json
-
+) -> dict[str, Spec]:
+    """Name → spec of each strategy a bank build runs: per model greedy and a k-vote per T > 0."""
     from cascadec.marker import format_temperature
 
-    defaults: dict = {"seed": 0}
-    if max_tokens is not None:
-        defaults["max_tokens"] = max_tokens
-    if prompt is not None:
-        defaults["prompt"] = prompt
-    head = f"version: 1\nmodels: {json.dumps(registry_ref)}\ndefaults: {json.dumps(defaults)}\n"
+    defaults = Defaults(seed=0, max_tokens=max_tokens, prompt=prompt)
     out = {}
     for entry in sorted(registry.models, key=lambda e: e.cost_per_token):
         alias = entry.aliases[0] if entry.aliases else entry.id
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", alias)
-        bodies = {"greedy": f"plain: {{model: {json.dumps(alias)}}}"}
+        bodies = {"greedy": StrategySpec(plain=TierSpec(model=alias))}
         if not entry.greedy_only:
             for t in sorted(set(temperatures)):
                 if t > 0:
-                    bodies[f"k{k}_t{format_temperature(t)}"] = (
-                        f"mv: {{model: {json.dumps(alias)}, k: {k}, temperature: {t}}}"
-                    )
+                    vote = TierSpec(model=alias, k=k, temperature=t)
+                    bodies[f"k{k}_t{format_temperature(t)}"] = StrategySpec(mv=vote)
         for suffix, body in bodies.items():
             name = f"bank_{safe}_{suffix}"
-            out[name] = head + f"name: {name}\nstrategy:\n  {body}\n"
+            out[name] = Spec(
+                version=SPEC_VERSION, name=name, models=registry_ref, defaults=defaults, strategy=body
+            )
     return out
 
 
-def build_plan(out: Path, registry_ref: str, k: int, temperatures: list[float], max_tokens, prompt):
-    """Compile the bank's strategy specs into one plan (the run directory keeps the plan itself)."""
-    import tempfile
+def bank_plan(
+    registry_ref: str | Path,
+    k: int,
+    temperatures: list[float],
+    max_tokens: int | None = None,
+    prompt: str | None = None,
+    source: str = "bank",
+) -> Plan:
+    """The bank's strategies (:func:`bank_specs`) compiled through the compiler's front door into
+    one plan, in cost order (the run directory keeps the plan itself)."""
+    from cascadec.compiler import compile_spec_data
+    from cascadec.registry import resolve_registry
 
-    from cascadec.compiler import compile_spec
-    from cascadec.plan import Plan, seal
-    from cascadec.registry import load_registry, named_registry
-
-    ref = str(registry_ref)
-    reg_path = named_registry(ref) if not ref.endswith((".yaml", ".yml")) else Path(ref).resolve()
-    registry = load_registry(reg_path)
+    registry = resolve_registry(str(registry_ref))
     models: dict = {}
     strategies = []
-    with tempfile.TemporaryDirectory(prefix="cascadec-bank-") as tmp:
-        for name, text in bank_spec_texts(
-            str(reg_path), registry, k, temperatures, max_tokens, prompt
-        ).items():
-            path = Path(tmp) / f"{name}.yaml"
-            path.write_text(text, encoding="utf-8")
-            plan, _ = compile_spec(path)
-            models.update(plan.models)
-            strategies.extend(plan.strategies)
-    return seal(Plan(models=models, strategies=tuple(strategies), source=f"bank:{out}"))
+    for name, spec in bank_specs(str(registry_ref), registry, k, temperatures, max_tokens, prompt).items():
+        plan, _ = compile_spec_data(spec, registry, source=name)
+        models.update(plan.models)
+        strategies.extend(plan.strategies)
+    return seal(Plan(models=models, strategies=tuple(strategies), source=source))
 
 
 def build_bank(
@@ -164,7 +158,7 @@ def build_bank(
     from cascadec.runtime.session import execute, route
 
     out = Path(out)
-    plan = build_plan(out, registry_ref, k, temperatures, max_tokens, prompt)
+    plan = bank_plan(registry_ref, k, temperatures, max_tokens, prompt, source=f"bank:{out}")
     keys = [s.key for s in plan.strategies]
     table = pd.concat([problems.assign(strategy=key) for key in keys], ignore_index=True)
     prepared = route(plan, table, strategy_column="strategy", source="bank problems")
