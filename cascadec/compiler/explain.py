@@ -92,7 +92,7 @@ def strategy_table(
             k_text += f" (>={skip_at}: skipped)"
         cost = worst_case_samples(t, max(runs)) * t.max_tokens * t.cost_per_token / unit if max(runs) else 0.0
         table.add_row(
-            str(i + 1),
+            str(i),  # tiers count from 0, as in specs, results and reports
             t.alias or t.model,
             k_text,
             f"{t.temperature:g}",
@@ -126,10 +126,10 @@ def policy_lines(s: PlanStrategy) -> list[str]:
             f"[{a.min_k}, {a.max_k}]",
             "fixed": "fixed",
         }[a.policy]
-        skip = f"; skip tier 1 when k >= {a.escalation_k_threshold}" if a.escalation_k_threshold else ""
+        skip = f"; skip tier 0 when k >= {a.escalation_k_threshold}" if a.escalation_k_threshold else ""
         if a.start_tiers:
-            starts = ", ".join(f"<= {b:g}: tier {t + 1}" for b, t in a.start_tiers)
-            skip += f"; start tier by {a.column!r} ({starts}; above: tier {a.start_tiers[-1][1] + 1})"
+            starts = ", ".join(f"<= {b:g}: tier {t}" for b, t in a.start_tiers)
+            skip += f"; start tier by {a.column!r} ({starts}; above: tier {a.start_tiers[-1][1]})"
         lines.append(f"adaptive k: {rule}{skip}")
     if s.early_stop is not None:
         lines.append(

@@ -10,6 +10,7 @@ token, a YAML node) and spell ``suggest`` in their own syntax.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import NamedTuple
 
@@ -50,9 +51,38 @@ def resolve_model(tier: int, name: str, registry: ModelRegistry) -> tuple[ModelE
             f"cost guessed as {entry.params:g} params"
         )
         return entry, Finding("W104", message, tier, "model")
+    shipped = shipped_registries_knowing(name)
+    if shipped:  # a model of another shipped registry (0.034M without --models zoo): say which
+        where = " or ".join(f"--models {r}" for r in shipped)
+        message = (
+            f"unknown model {name!r} in this registry; it is a model of the shipped registry "
+            f"{' and '.join(shipped)}: did you mean {where}? (in a spec: models: {shipped[0]})"
+        )
+        return None, Finding("E105", message, tier, "model")
     matches = tuple(registry.close_matches(name))
     known = "" if matches else f"; known: {', '.join(registry.aliases())}"
     return None, Finding("E105", f"unknown model {name!r}{known}", tier, "model", matches=matches)
+
+
+@functools.cache
+def _shipped_registries() -> tuple[tuple[str, ModelRegistry], ...]:
+    from cascadec.registry import load_registry, named_registry
+
+    out = []
+    for path in sorted(named_registry("zoo").parent.glob("*.yaml")):
+        try:
+            out.append((path.stem, load_registry(path)))
+        except Exception:  # noqa: BLE001 - a hint must never fail a lint
+            continue
+    return tuple(out)
+
+
+def shipped_registries_knowing(name: str) -> list[str]:
+    """The shipped registries (``zoo``, ...) with a model whose id or alias is ``name``."""
+    try:
+        return [stem for stem, reg in _shipped_registries() if reg.get(name) is not None]
+    except OSError:
+        return []
 
 
 def greedy_k(tier: int, k: int, temperature: float) -> Finding | None:

@@ -80,7 +80,7 @@ def bank_estimate(plan: Plan, bank, problems, *, equivalence=None) -> dict[str, 
             reached = summary["reached"][t] / n
             tiers.append(
                 {
-                    "tier": t + 1,
+                    "tier": t,  # from 0, as everywhere
                     "model": tier.alias or tier.model,
                     "reached": reached,
                     "escalated": summary["escalation_rates"][t] if t < len(s.tiers) - 1 else None,

@@ -1,0 +1,41 @@
+"""Issue 23 item 7, the quick ones: tiers count from 0 everywhere (explain included); a zoo
+alias linted without ``--models zoo`` gets a hint naming the registry that knows it."""
+
+from typer.testing import CliRunner
+
+from cascadec.cli import app
+from cascadec.compiler.explain import policy_lines
+from cascadec.plan import AdaptiveK
+from cascadec.runtime.testing import strategy, tier
+
+runner = CliRunner()
+
+
+def test_explain_counts_tiers_from_zero_as_specs_and_reports_do():
+    res = runner.invoke(app, ["explain", "specs/demo.yaml"])
+    assert res.exit_code == 0, res.output
+    rows = [line for line in res.stdout.splitlines() if line.startswith("│")]
+    assert [r.split("│")[1].strip() for r in rows[:3]] == ["0", "1", "2"]
+    assert "start tier by 'bucket' (<= 1: tier 0, <= 4: tier 1, <= 5: tier 2" in " ".join(res.stdout.split())
+    s = strategy("c", [tier("S", 4, escalate_if="agreement < 1"), tier("L", 1, 0.0)])
+    s = s.model_copy(
+        update={
+            "adaptive_k": AdaptiveK(
+                policy="difficulty_buckets", buckets=((0.5, 2), (1.0, 8)), escalation_k_threshold=8
+            )
+        }
+    )
+    assert any("skip tier 0 when k >= 8" in line for line in policy_lines(s))
+
+
+def test_a_zoo_alias_without_models_zoo_gets_a_hint():
+    res = runner.invoke(app, ["lint", "-"], input="mv_cascade_0.034M_k4_t0.7_1.1M_k1_t0.0\n")
+    assert res.exit_code == 1
+    assert "unknown model '0.034M'" in res.stdout and "did you mean --models zoo?" in res.stdout
+    assert "1.5B" not in res.stdout  # no misleading close match from the default registry
+    res = runner.invoke(
+        app, ["lint", "--models", "zoo", "-"], input="mv_cascade_0.034M_k4_t0.7_1.1M_k1_t0.0\n"
+    )
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["lint", "-"], input="mv_1.6B_k4_t0.7\n")  # not in any shipped registry
+    assert "did you mean 1.5B?" in res.stdout and "--models" not in res.stdout
