@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from cascadec.api import prepare
 from cascadec.errors import CascadecError, DataError
-from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, PlanVote, RetryRule
+from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, PlanRoute, PlanVote, RetryRule
 from cascadec.runtime.backends.replay import ReplayBackend
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.session import execute
@@ -24,6 +24,7 @@ from cascadec.sim.arrays import build_arrays
 from cascadec.sim.simulate import problems_for, simulate
 from cascadec.sim.sweep import sweepable
 from cascadec.sim.synthetic import SYNTHETIC_MODELS, synthetic_bank, synthetic_problems
+from tests.property.routers import synthetic_router
 from cascadec.sim.vector import REASONS, Outcome, simulate_vector
 from cascadec.spec.vote import ConfidenceMetric, StopRule, VotePolicy
 
@@ -52,6 +53,8 @@ CONDITIONS = [
     "agrees_prev < 1",
     "agrees_prev < 1 or agreement < 0.5",
     "not (agrees_prev >= 1) and score_mean < 0.9",
+    "router_p < 0.6",
+    "router_p < 0.9 or agreement < 0.75",
 ]
 
 
@@ -137,6 +140,28 @@ def strategies_(draw, key):
         else None,
         budget=budget,
         adaptive_k=adaptive,
+        route=route_for(draw, ts),
+    )
+
+
+def route_for(draw, tiers_) -> PlanRoute | None:
+    """A learned route over the synthetic router (trained on a synthetic bank: text and
+    difficulty), or None; always one (policy none at least) when a condition reads router_p."""
+    texts = [t.escalate_if for t in tiers_]
+    texts += [t.retry.when for t in tiers_ if t.retry] + [t.explore.when for t in tiers_ if t.explore]
+    reads = any(c and "router_p" in c for c in texts)
+    policy = draw(st.sampled_from(["threshold", "expected_cost", "none", None]))
+    if policy is None and not reads:
+        return None
+    router, path = synthetic_router()
+    return PlanRoute(
+        router=str(path),
+        hash=router.hash,
+        policy=policy or "none",
+        tau=draw(st.sampled_from([0.3, 0.6, 0.85, 0.97])) if policy == "threshold" else None,
+        cost_weight=draw(st.sampled_from([0.0, 0.2, 1.0])) if policy == "expected_cost" else None,
+        heads=tuple(router.head_for(t.model, t.temperature, t.k) for t in tiers_),
+        columns=router.vectoriser.numeric,
     )
 
 
@@ -232,9 +257,9 @@ def test_problems_left_to_the_runtime_get_the_same_outcomes():
 
 
 # --- the sweep (tier-local fast path) against the general machine and replay ------------------
-SWEEP_CONDITIONS = [c for c in CONDITIONS if not any(w in c for w in ("weighted", "hybrid", "prev"))] + [
-    f"agreement < {a} or mean_logprob < {lp}" for a in (0.5, 0.75, 1.0) for lp in (-0.2, -0.05)
-]
+SWEEP_CONDITIONS = [
+    c for c in CONDITIONS if not any(w in c for w in ("weighted", "hybrid", "prev", "router_p"))
+] + [f"agreement < {a} or mean_logprob < {lp}" for a in (0.5, 0.75, 1.0) for lp in (-0.2, -0.05)]
 
 
 @st.composite
@@ -357,3 +382,38 @@ def test_sweep_reports_missing_samples_as_the_machine_does(escalate):
         assert_same_outcome(*results)
     else:
         assert results[0] == results[1] and "lacks samples for model 'M'" in results[0]
+
+
+@pytest.mark.parametrize("policy", ["threshold", "expected_cost"])
+def test_routed_strategies_start_where_the_router_says(policy):
+    """A learned route sends problems to different first tiers, simulated as replayed; the
+    machine's array version of the start rule is plan.route_start problem for problem."""
+    from cascadec.plan import route_start, tier_probabilities
+    from cascadec.runtime.router_features import attach_routes
+    from cascadec.sim.machine import route_starts
+
+    tiers_ = [
+        tier("S", 2, escalate_if="agreement < 1.0 or router_p < 0.5", cost=1.0),
+        tier("M", 2, escalate_if="agreement < 1.0", cost=4.0),
+        tier("L", 1, 0.0, cost=30.0),
+    ]
+    router, path = synthetic_router()
+    route = PlanRoute(
+        router=str(path),
+        hash=router.hash,
+        policy=policy,
+        tau=0.8 if policy == "threshold" else None,
+        cost_weight=0.3 if policy == "expected_cost" else None,
+        heads=tuple(router.head_for(t.model, t.temperature, t.k) for t in tiers_),
+        columns=router.vectoriser.numeric,
+    )
+    plan = make_plan([strategy("routed", tiers_, route=route)], SYNTHETIC_MODELS)
+    problems = attach_routes(plan.strategies, problems_for(plan, PROBLEMS))
+    s = plan.strategies[0]
+    starts = [route_start(s, tier_probabilities(s, p.features)) for p in problems]
+    assert len(set(starts)) > 1, starts  # the router tells problems apart
+    assert route_starts(s, problems).tolist() == starts
+    sim = simulate(plan, BANK, problems_for(plan, PROBLEMS), equivalence=Equivalence("exact"))
+    first = sim.outcome.reached[0].argmax(axis=1)
+    assert first.tolist() == starts
+    assert_equals_replay(plan, BANK)
