@@ -24,9 +24,9 @@ from cascadec.sim.arrays import build_arrays
 from cascadec.sim.simulate import problems_for, simulate
 from cascadec.sim.sweep import sweepable
 from cascadec.sim.synthetic import SYNTHETIC_MODELS, synthetic_bank, synthetic_problems
-from tests.property.routers import synthetic_router
 from cascadec.sim.vector import REASONS, Outcome, simulate_vector
 from cascadec.spec.vote import ConfidenceMetric, StopRule, VotePolicy
+from tests.property.routers import synthetic_router
 
 PROBLEMS = synthetic_problems(14, seed=3)
 BANK = synthetic_bank(PROBLEMS, k=16, seed=3)
