@@ -20,6 +20,15 @@ from cascadec.outputs import file_lock
 from cascadec.sim.certificate import CALIBRATED_HEAD, CERT_KEYS, write_spec
 
 
+def pick_space(positional: Path | None, option: Path | None) -> Path:
+    """The search space, as ``SPACE`` or ``--space SPACE`` (both commands take both spellings)."""
+    if positional is None and option is None:
+        raise UsageError("give the search space: SPACE or --space SPACE")
+    if positional is not None and option is not None and positional != option:
+        raise UsageError(f"two search spaces given: {positional} and --space {option}")
+    return positional if positional is not None else option  # type: ignore[return-value]
+
+
 def _bound(value: float | None) -> str:
     return "inf (too few problems)" if value is None else f"{value:.4f}x"
 
@@ -27,7 +36,6 @@ def _bound(value: float | None) -> str:
 def register(app: typer.Typer) -> None:
     @app.command("calibrate")
     def calibrate_command(
-        space: Annotated[Path, typer.Argument(metavar="SPACE", help="Cascade spec with a search: section.")],
         bank: Annotated[Path, typer.Option("--bank", help="Sample bank parquet or directory.")],
         data: Annotated[Path, typer.Option("--data", help="Problems with gold answers.")],
         out: Annotated[Path, typer.Option("--out", help="Where to write the calibrated spec (.yaml).")],
@@ -97,10 +105,20 @@ def register(app: typer.Typer) -> None:
                 "default: BANK.calibrations.jsonl beside the bank).",
             ),
         ] = None,
+        space_arg: Annotated[
+            Path | None,
+            typer.Argument(
+                metavar="SPACE", help="Cascade spec with a search: section (or --space).", show_default=False
+            ),
+        ] = None,
+        space_opt: Annotated[
+            Path | None, typer.Option("--space", help="The search space (same as SPACE, as in optimize).")
+        ] = None,
     ) -> None:
         """Choose the cheapest cascade of a search space that meets an accuracy (and cost) target, certified on held-out problems."""
 
         def go():
+            space = pick_space(space_arg, space_opt)
             from cascadec.sim.bank import bank_hash
             from cascadec.sim.calibrate import CalibrationError, calibrate
             from cascadec.sim.ledger import ledger_path, problems_hash, read_looks, record_look, space_hash

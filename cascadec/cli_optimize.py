@@ -104,7 +104,6 @@ def _progress(enabled: bool | None):
 def optimize_command(
     bank: Annotated[Path, typer.Option("--bank", help="Sample bank parquet or directory.")],
     data: Annotated[Path, typer.Option("--data", help="Problems with gold answers.")],
-    space: Annotated[Path, typer.Option("--space", help="Cascade spec with a search: section.")],
     budget: Annotated[
         int | None, typer.Option("--budget", min=1, help="Evaluate at most N candidates (a seeded sample).")
     ] = None,
@@ -128,11 +127,23 @@ def optimize_command(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N problems.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress", help="Progress bar.")] = None,
+    space_opt: Annotated[
+        Path | None, typer.Option("--space", help="Cascade spec with a search: section (or SPACE).")
+    ] = None,
+    space_arg: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="SPACE", help="The search space (same as --space, as in calibrate).", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Pareto frontier (cost vs accuracy) of a search space: chosen on a calibration split, reported held-out."""
 
     def go():
+        from cascadec.cli_calibrate import pick_space
         from cascadec.errors import CascadecError, RunDirError
+
+        space = pick_space(space_arg, space_opt)
         from cascadec.outputs import OPTIMIZE, OwnedDir, refuse_foreign, survey
         from cascadec.sim.bank import bank_hash
         from cascadec.sim.calibrate import split

@@ -39,3 +39,54 @@ def test_a_zoo_alias_without_models_zoo_gets_a_hint():
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["lint", "-"], input="mv_1.6B_k4_t0.7\n")  # not in any shipped registry
     assert "did you mean 1.5B?" in res.stdout and "--models" not in res.stdout
+
+
+def test_calibrate_and_optimize_take_the_space_both_ways(tmp_path):
+    import json
+
+    from cascadec.runtime.backends.replay import write_bank
+    from cascadec.sim.synthetic import synthetic_bank, synthetic_problems, synthetic_registry_yaml
+
+    problems = synthetic_problems(200, seed=4)
+    problems.to_json(tmp_path / "p.jsonl", orient="records", lines=True)
+    write_bank(synthetic_bank(problems, k=4, temperatures=(0.7,), seed=4), tmp_path / "bank.parquet")
+    (tmp_path / "reg.yaml").write_text(synthetic_registry_yaml())
+    (tmp_path / "space.yaml").write_text(
+        "version: 1\nmodels: reg.yaml\ndefaults: {max_tokens: 48, prompt: raw}\nstrategy:\n  cascade:\n"
+        '    - {model: 0.1M, k: 4, temperature: 0.7, escalate_if: "agreement < 1.0"}\n    - {model: 3M}\n'
+        'search:\n  tiers:\n    - {escalate_if: "agreement < {a}", grid: {a: [0.75, 1.0]}, optional: true}\n    - {}\n'
+    )
+    common = [
+        "--bank",
+        str(tmp_path / "bank.parquet"),
+        "--data",
+        str(tmp_path / "p.jsonl"),
+        "--equivalence",
+        "exact",
+    ]
+    space = str(tmp_path / "space.yaml")
+    for i, spelling in enumerate(([space], ["--space", space])):
+        out = tmp_path / f"c{i}.yaml"
+        res = runner.invoke(app, ["calibrate", *spelling, *common, "--out", str(out), "--max-loss", "20"])
+        assert res.exit_code == 0 and out.exists(), res.output
+        report = tmp_path / f"f{i}.json"
+        res = runner.invoke(app, ["optimize", *spelling, *common, "--json", str(report), "--no-progress"])
+        assert res.exit_code == 0 and json.loads(report.read_text())["space"] == space, res.output
+    for command in ("calibrate", "optimize"):
+        res = runner.invoke(
+            app, [command, *common, "--out" if command == "calibrate" else "--json", str(tmp_path / "n")]
+        )
+        assert res.exit_code == 2 and "SPACE or --space SPACE" in res.output
+        res = runner.invoke(
+            app,
+            [
+                command,
+                space,
+                "--space",
+                str(tmp_path / "other.yaml"),
+                *common,
+                "--out",
+                str(tmp_path / "n.yaml"),
+            ],
+        )
+        assert res.exit_code == 2 and "two search spaces" in res.output
