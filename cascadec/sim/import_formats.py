@@ -301,6 +301,8 @@ def float_lists(values, column: str, where: Where, *, high: float = math.inf) ->
                 raise DataError(
                     f"{column!r} must be a list of numbers, got {short(v)}", where=where(i)
                 ) from None
+        if isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_):
+            v = [v]  # one number: a per-sample mean (``mean_logprob``), kept as a one-element list
         if isinstance(v, dict) or not hasattr(v, "__iter__"):
             raise DataError(f"{column!r} must be a list of numbers, got {short(v)}", where=where(i))
         items = list(v)
@@ -365,7 +367,9 @@ OPEN_COLUMNS = {  # file column -> long column
     "num_tokens": "completion_tokens",
     "cost": "cost",
     "logprobs": "logprobs",
+    "mean_logprob": "logprobs",  # one number: the sample's mean logprob (a one-element list)
     "confidences": "confidences",
+    "confidence": "score_confidence",  # one number per sample: a score like any other
     "finish_reason": "finish_reason",
     "problem": "problem_text",
     "question": "problem_text",

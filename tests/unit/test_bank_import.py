@@ -286,3 +286,108 @@ def test_the_cache_can_be_turned_off(files, grade_cache, monkeypatch):
     monkeypatch.setenv("CASCADEC_CACHE_DIR", "off")
     run(files)
     assert not grade_cache.exists()
+
+
+def test_an_api_ladder_imports_simulates_and_calibrates(tmp_path, monkeypatch):
+    """Recorded USD costs and per-sample confidences; a weak model with 16 samples per problem
+    beside a strong greedy one; no registry given: import, then simulate and calibrate on it."""
+    import random
+
+    rng = random.Random(7)
+    problems = pd.DataFrame(
+        [{"id": f"p{i}", "question": f"What is {i} + {i}?", "answer": str(2 * i)} for i in range(400)]
+    )
+    problems.to_json(tmp_path / "problems.jsonl", orient="records", lines=True)
+    lines = []
+    for i in range(400):
+        hard = i % 5 == 0
+        for s in range(16):
+            right = rng.random() < (0.3 if hard else 0.9)
+            answer = 2 * i if right else 2 * i + rng.randint(1, 9)
+            lines.append(
+                {
+                    "id": f"p{i}",
+                    "model": "acme/mini",
+                    "sample": s,
+                    "temperature": 0.7,
+                    "text": f"Adding, {i} + {i}. The answer is {answer}.",
+                    "completion_tokens": 12,
+                    "cost": 0.00002,
+                    "confidence": round(rng.random(), 3),
+                }
+            )
+        lines.append(
+            {
+                "id": f"p{i}",
+                "model": "acme/max",
+                "temperature": 0.0,
+                "completion_tokens": 30,
+                "text": f"The answer is {2 * i if rng.random() < 0.98 else 0}.",
+                "cost": 0.003,
+                "confidence": 0.9,
+            }
+        )
+    jsonl = tmp_path / "ladder.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    res = runner.invoke(
+        app,
+        [
+            "bank",
+            "import",
+            str(jsonl),
+            "--data",
+            str(tmp_path / "problems.jsonl"),
+            "--out",
+            str(tmp_path / "bank"),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    bank = load_bank(tmp_path / "bank")
+    assert bank["score"].notna().all() and bank["cost"].notna().all()  # confidence became the score
+    from cascadec.registry import load_registry
+
+    registry = load_registry(tmp_path / "bank" / "models.yaml")
+    assert registry.priced and registry.resolve("acme/max").cost_per_token == pytest.approx(0.003 / 30)
+    space = tmp_path / "space.yaml"
+    space.write_text(
+        f"version: 1\nname: ladder\nmodels: {tmp_path / 'bank' / 'models.yaml'}\ndefaults: {{seed: 0}}\n"
+        "strategy:\n  cascade:\n"
+        "    - {model: acme/mini, k: 16, temperature: 0.7, escalate_if: 'agreement < 0.5'}\n"
+        "    - {model: acme/max}\n"
+        "search:\n  tiers:\n    - escalate_if: 'agreement < {a}'\n      grid: {a: [0.3, 0.5, 0.7, 0.9, 1.01]}\n"
+        "    - {}\n"
+    )
+    args = ["--bank", str(tmp_path / "bank"), "--data", str(tmp_path / "problems.jsonl")]
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(space.read_text().split("search:")[0])
+    sim = runner.invoke(app, ["simulate", str(spec), *args, "--json", str(tmp_path / "sim.json")])
+    assert sim.exit_code == 0, sim.output
+    figures = json.loads((tmp_path / "sim.json").read_text())
+    samples = bank[bank["model"] == "acme/mini"]
+    assert figures["cost"] >= 16 * 400 * 0.00002 * (
+        1 - 1e-9
+    )  # every problem pays the weak tier's recorded cost
+    cal = runner.invoke(
+        app,
+        [
+            "calibrate",
+            str(space),
+            *args,
+            "--out",
+            str(tmp_path / "cal.yaml"),
+            "--target",
+            "accuracy >= largest - 3 pt with 90% confidence",
+        ],
+    )
+    assert cal.exit_code == 0, cal.output
+    text = (tmp_path / "cal.yaml").read_text()
+    assert "acme/mini" in text and "certif" in text.lower()
+    assert len(samples) == 16 * 400
+
+
+def test_scalar_mean_logprob_and_confidence(files):
+    line = {"id": "a", "model": "small", "text": "The answer is 5.", "mean_logprob": -0.3, "confidence": 0.8}
+    (files / "outputs.jsonl").write_text(json.dumps(line) + "\n")
+    bank = run(files).frame
+    assert bank["logprobs"].iloc[0] == [-0.3] and bank["score"].iloc[0] == 0.8
+    assert bank["score_confidence"].iloc[0] == 0.8
