@@ -26,6 +26,7 @@ def bank_inputs(
     from cascadec.runtime.equivalence import Equivalence
     from cascadec.runtime.rundir import PLAN_NAME
     from cascadec.sim.bank import bank_plan, load_bank
+    from cascadec.sim.baselines import compute_baselines
 
     if models is not None:
         plan = bank_plan(models, 2, [0.7], source="report")
@@ -46,7 +47,10 @@ def bank_inputs(
     if limit is not None:
         frame = frame.head(limit)
     problems = problems_from_frame(frame, source=str(data))
-    return BankInputs(plan, load_bank(bank), problems, str(bank), Equivalence(equivalence))
+    samples = load_bank(bank)
+    eq = Equivalence(equivalence)
+    base = compute_baselines(plan, samples, problems, equivalence=eq)
+    return BankInputs(plan, samples, problems, str(bank), eq, base)
 
 
 def register(app: typer.Typer) -> None:

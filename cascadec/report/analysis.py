@@ -1,5 +1,5 @@
 """The measurements a report shows: the Pareto frontier, reliability of confidence signals,
-paired significance between strategies. Pure numpy; the tests come from :mod:`cascadec.sim.stats`.
+paired significance between strategies. Pure numpy; the tests come from :mod:`cascadec.stats`.
 """
 
 from __future__ import annotations
@@ -10,13 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from cascadec.core.signals import CONFIDENCE_SCALES, Scale
-from cascadec.sim.stats import bootstrap_interval, mcnemar_exact
+from cascadec.stats import bootstrap_interval, mcnemar_exact
 
 BOOTSTRAP_SEED = 0  # one seed: the same inputs give the same report, byte for byte
 BOOTSTRAP_DRAWS = 2000
 RELIABILITY_BINS = 10
-
-
 
 
 @dataclass(frozen=True)

@@ -44,13 +44,16 @@ MAX_ALL_PAIRS = 12  # above this many strategies, each is compared with the firs
 
 @dataclass
 class BankInputs:
-    """A bank, its problems and the plan whose models (costs, aliases) the baselines use."""
+    """A bank, its problems, the plan whose models (costs, aliases) the baselines use, and the
+    baselines computed on them (``cascadec.sim.baselines.compute_baselines``: the caller computes
+    them, so the report never imports the simulator)."""
 
     plan: object  # cascadec.plan.Plan
     bank: object  # the bank frame
     problems: list
     path: str
     equivalence: object
+    baselines: object  # cascadec.sim.baselines.Baselines
 
 
 WRITES = "no report was written"
@@ -70,11 +73,7 @@ def build_report(
     """Write ``out/report.md`` and its PNGs; return the report's path."""
     check_out(out, overwrite)
     entries = load_inputs(paths)
-    base = None
-    if bank is not None:
-        from cascadec.sim.baselines import compute_baselines
-
-        base = compute_baselines(bank.plan, bank.bank, bank.problems, equivalence=bank.equivalence)
+    base = None if bank is None else bank.baselines
     ref_pp = base.reference_cost / len(base.problems) if base is not None and base.problems else None
 
     def ratio(cost_per_problem: float) -> float | None:

@@ -35,7 +35,7 @@ from cascadec.compiler.cost import worst_case
 from cascadec.errors import CascadecError
 from cascadec.plan import Plan, PlanStrategy, seal
 from cascadec.runtime.data import Problem
-from cascadec.sim.stats import (
+from cascadec.stats import (
     binom_tail_pvalue,
     bootstrap_interval,
     clopper_pearson_upper,

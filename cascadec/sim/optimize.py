@@ -20,7 +20,7 @@ from cascadec.errors import CascadecError
 from cascadec.plan import Plan, PlanStrategy, seal
 from cascadec.runtime.data import Problem
 from cascadec.sim.calibrate import held_out_figures, losses, split
-from cascadec.sim.stats import bootstrap_interval
+from cascadec.stats import bootstrap_interval
 
 CHUNK = 512  # candidates simulated per progress step
 

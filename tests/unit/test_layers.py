@@ -93,3 +93,70 @@ def test_every_top_level_module_has_a_layer():
     top = {f"cascadec.{p.stem}" for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
     top |= {f"cascadec.{p.parent.name}" for p in PACKAGE.glob("*/__init__.py")}
     assert sorted(top - named) == [], "add the module to a layer in pyproject.toml [tool.importlinter]"
+
+
+def _contracts() -> list[dict]:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"][
+        "contracts"
+    ]
+
+
+def test_serve_report_and_sim_are_independent_and_the_runtime_is_layered():
+    layers = next(c for c in _contracts() if c["type"] == "layers" and not c.get("containers"))["layers"]
+    assert "cascadec.serve | cascadec.report | cascadec.sim" in layers
+    for name in ("cascadec.limits", "cascadec.lint_batch", "cascadec.golden", "cascadec.stats"):
+        assert any(name in re.split(r"\s*[|:]\s*", layer.strip("()")) for layer in layers), name
+    runtime = next(c for c in _contracts() if c.get("containers") == ["cascadec.runtime"])
+    order = [m.strip() for layer in runtime["layers"] for m in re.split(r"[|:]", layer)]
+    assert order.index("executor") < order.index("jobs") < order.index("decide") < order.index("records")
+
+
+def test_readme_lists_the_layers_the_contracts_hold():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from generate import LAYERS_END, LAYERS_START, layers_text
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.partition(LAYERS_START)[2].partition(LAYERS_END)[0]
+    assert block == "\n" + layers_text(), "regenerate it: python tools/generate.py"
+
+
+@pytest.mark.parametrize(
+    "importer, imported",
+    [
+        ("sim/bank.py", "cascadec.serve.protocol"),
+        ("report/markdown.py", "cascadec.sim.baselines"),
+        ("runtime/records.py", "cascadec.runtime.executor"),
+    ],
+)
+def test_lint_imports_fails_on_an_import_against_the_contracts(tmp_path, importer, imported):
+    """A copy of the package with one forbidden import planted: lint-imports must break a contract."""
+    import shutil
+
+    pytest.importorskip("importlinter")
+    shutil.copytree(
+        PACKAGE, tmp_path / "cascadec", ignore=shutil.ignore_patterns("__pycache__", "*.jsonl", "*.npz")
+    )
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    target = tmp_path / "cascadec" / importer
+    target.write_text(
+        target.read_text(encoding="utf-8") + f"\nimport {imported}  # planted\n", encoding="utf-8"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from importlinter.cli import lint_imports_command; lint_imports_command()",
+            "--no-cache",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert done.returncode != 0, done.stdout[-2000:]
+    assert "BROKEN" in done.stdout and imported in done.stdout, done.stdout[-3000:]

@@ -16,7 +16,7 @@ from cascadec.plan import plan_to_json
 from cascadec.report.analysis import Point, paired, pareto_frontier, reliability
 from cascadec.runtime.backends.replay import write_bank
 from cascadec.runtime.testing import make_plan, strategy, tier
-from cascadec.sim.stats import mcnemar_exact
+from cascadec.stats import mcnemar_exact
 from cascadec.sim.synthetic import SYNTHETIC_MODELS, synthetic_bank, synthetic_problems
 
 runner = CliRunner()
