@@ -346,6 +346,7 @@ def simulate_command(
         from cascadec.runtime.data import read_table
         from cascadec.runtime.equivalence import Equivalence
         from cascadec.sim.bank import load_bank
+        from cascadec.sim.recorded import token_budget_warnings
         from cascadec.sim.simulate import problems_for, simulate
 
         if equivalence not in ("math", "exact"):
@@ -354,14 +355,17 @@ def simulate_command(
         writes = json_out is not None and str(json_out) != "-"
         if writes:  # before the work: never over an input or a user's file
             check_output_file(json_out, inputs, replaceable=SIMULATE_JSON_KEYS)
-        plan, diags = resolve_plan(target, registry=models)
+        plan, diags = resolve_plan(target, models=models)
         for d in diags:
             sys.stderr.write(d.format() + "\n")
         frame = read_table(data)
         if limit is not None:
             frame = frame.head(limit)
+        bank_frame = load_bank(bank)
+        for line in token_budget_warnings(plan, bank_frame):  # a budget the bank was not recorded at
+            sys.stderr.write(f"warning: {line}\n")
         sim = simulate(
-            plan, load_bank(bank), problems_for(plan, frame, str(data)), equivalence=Equivalence(equivalence)
+            plan, bank_frame, problems_for(plan, frame, str(data)), equivalence=Equivalence(equivalence)
         )
         rows = [sim.summary(c) for c in range(len(sim.strategies))]
         for r in rows:

@@ -90,3 +90,51 @@ def test_calibrate_and_optimize_take_the_space_both_ways(tmp_path):
             ],
         )
         assert res.exit_code == 2 and "two search spaces" in res.output
+
+
+def test_simulate_warns_when_the_bank_was_recorded_at_another_token_budget(tmp_path):
+    import pandas as pd
+
+    from cascadec.runtime.backends.replay import write_bank
+    from cascadec.runtime.testing import bank_from_answers
+    from cascadec.sim.synthetic import synthetic_registry_yaml
+
+    answers = {("S", p): ["4", "4", "4", "5"] for p in ("a", "b")} | {("L", p): ["4"] for p in ("a", "b")}
+    bank = bank_from_answers(answers)
+    bank["temperature"] = [0.7 if m == "S" else 0.0 for m in bank["model"]]
+    bank["num_tokens"] = 20
+    bank.loc[bank.index[:2], ["num_tokens", "finish_reason"]] = [48, "length"]  # two S samples cut at 48
+    write_bank(bank, tmp_path / "bank.parquet")
+    pd.DataFrame({"id": ["a", "b"], "problem": ["2+2", "2+2"], "answer": ["4", "4"]}).to_json(
+        tmp_path / "p.jsonl", orient="records", lines=True
+    )
+    (tmp_path / "reg.yaml").write_text(synthetic_registry_yaml())
+
+    def simulate(max_tokens):
+        spec = tmp_path / f"s{max_tokens}.yaml"
+        spec.write_text(
+            f"version: 1\nmodels: reg.yaml\ndefaults: {{max_tokens: {max_tokens}, prompt: raw}}\nstrategy:\n"
+            '  cascade:\n    - {model: 0.1M, k: 4, temperature: 0.7, escalate_if: "agreement < 1.0"}\n    - {model: 3M}\n'
+        )
+        res = runner.invoke(
+            app,
+            [
+                "simulate",
+                str(spec),
+                "--bank",
+                str(tmp_path / "bank.parquet"),
+                "--data",
+                str(tmp_path / "p.jsonl"),
+                "--equivalence",
+                "exact",
+            ],
+        )
+        assert res.exit_code == 0, res.output
+        return " ".join(res.stderr.split())
+
+    assert "warning" not in simulate(48)
+    more = simulate(128)
+    assert "tier 0 (0.1M) asks max_tokens 128, but the bank's samples of it were recorded at 48" in more
+    assert "tier 1" not in more  # 3M's samples were never cut
+    less = simulate(32)
+    assert "asks max_tokens 32, but 2 of the bank's 8 samples of it are longer (up to 48 tokens)" in less
