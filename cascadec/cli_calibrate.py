@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from cascadec.cli_evidence import console, guarded, print_frame
+from cascadec.cli_router import check_router_out
 from cascadec.errors import CascadecError, UsageError
 from cascadec.limits import check_output_file, write_output
 from cascadec.outputs import file_lock
@@ -122,6 +123,13 @@ def register(app: typer.Typer) -> None:
             from cascadec.sim.bank import bank_hash
             from cascadec.sim.calibrate import CalibrationError, calibrate
             from cascadec.sim.ledger import ledger_path, problems_hash, read_looks, record_look, space_hash
+            from cascadec.sim.routed import (
+                problems_with_columns,
+                route_columns,
+                route_search,
+                routes_asked,
+                with_search,
+            )
             from cascadec.sim.search import check_equivalence, load_search
             from cascadec.sim.space import written_spec
             from cascadec.sim.targets import parse_targets
@@ -149,6 +157,21 @@ def register(app: typer.Typer) -> None:
             if named is not None and reference is not None and named != reference:
                 raise UsageError(f"--target names {named!r} but --reference is {reference!r}")
             search = load_search(space, bank, data, equivalence, limit, reference or named)
+            router_out = None
+            if routes_asked(search.space):  # learned routes: a router trained on the calibration split
+                router_out = out.with_name(f"{out.stem}.router.npz")
+                check_router_out(router_out, inputs, overwrite)
+                routed = route_search(
+                    search,
+                    fraction=fraction,
+                    seed=split_seed,
+                    router_out=router_out,
+                    problems=problems_with_columns(search, data, limit, route_columns(search.space)),
+                )
+                search = with_search(search, routed)
+                sys.stderr.write(
+                    f"calibrate: router {routed.router.hash} → {router_out} ({routed.seconds:.1f}s)\n"
+                )
             if search.candidates.rejected:
                 sys.stderr.write(f"calibrate: {search.candidates.summary()}\n")
             sys.stderr.write(

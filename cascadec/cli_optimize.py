@@ -141,6 +141,7 @@ def optimize_command(
 
     def go():
         from cascadec.cli_calibrate import pick_space
+        from cascadec.cli_router import check_router_out
         from cascadec.errors import CascadecError, RunDirError
 
         space = pick_space(space_arg, space_opt)
@@ -148,6 +149,13 @@ def optimize_command(
         from cascadec.sim.bank import bank_hash
         from cascadec.sim.calibrate import split
         from cascadec.sim.optimize import optimize
+        from cascadec.sim.routed import (
+            problems_with_columns,
+            route_columns,
+            route_search,
+            routes_asked,
+            with_search,
+        )
         from cascadec.sim.search import check_equivalence, load_search
         from cascadec.sim.space import written_spec
 
@@ -167,6 +175,27 @@ def optimize_command(
         if out is not None:
             check_folder()
         search = load_search(space, bank, data, equivalence, limit, reference)
+        if routes_asked(search.space):  # learned routes: a router trained on the calibration split
+            import tempfile
+
+            router_out = (
+                out.with_name(f"{out.name}.router.npz")
+                if out is not None
+                else Path(tempfile.mkdtemp(prefix="cascadec-router-")) / "router.npz"
+            )
+            check_router_out(router_out, inputs, overwrite)
+            routed = route_search(
+                search,
+                fraction=fraction,
+                seed=split_seed,
+                router_out=router_out,
+                problems=problems_with_columns(search, data, limit, route_columns(search.space)),
+                spec_dir=out,
+            )
+            search = with_search(search, routed)
+            sys.stderr.write(
+                f"optimize: router {routed.router.hash} → {router_out} ({routed.seconds:.1f}s)\n"
+            )
         candidates, problems, ref, eq = (
             search.candidates,
             search.problems,

@@ -119,7 +119,7 @@ def _compile(
 ) -> tuple[Plan, list[Diagnostic]]:
     """The one path every spec takes: its registry, the passes, the checks, a sealed plan."""
     reg = spec_registry(registry, spec.models, doc, base)
-    strategy, models, diags = compile_strategy(spec, Context(reg, doc), fallback_key=fallback_key)
+    strategy, models, diags = compile_strategy(spec, Context(reg, doc, base), fallback_key=fallback_key)
     return build_plan([strategy], models, doc.source), diags
 
 

@@ -54,6 +54,7 @@ class MarkerLocator:
 class Context:
     registry: ModelRegistry
     locator: Locator
+    base: Path | None = None  # the spec's folder: relative paths in it (a route's router) resolve here
 
 
 def yaml_fix(f: Finding) -> str | None:

@@ -21,14 +21,16 @@ from cascadec.plan import PlanRoute, PlanStrategy
 ROUTER_SIGNAL = "router_p"
 
 
-def router_path(text: str, source: str) -> Path:
-    """A relative router path is relative to the spec's folder (the working folder without a file)."""
+def router_path(text: str, source: str, base: Path | None = None) -> Path:
+    """A relative router path is relative to the spec's folder (``base``; else the folder of the
+    spec file ``source``; else the working folder)."""
     p = Path(text).expanduser()
     if p.is_absolute():
         return p
-    spec = Path(source)
-    base = spec.parent if source and not source.startswith("<") and spec.exists() else Path.cwd()
-    return (base / p).resolve()
+    if base is None:
+        spec = Path(source)
+        base = spec.parent if source and not source.startswith("<") and spec.exists() else Path.cwd()
+    return (Path(base) / p).resolve()
 
 
 def compile_route(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
@@ -39,7 +41,7 @@ def compile_route(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
     if r is None:
         return d, []
     where: NodePath = ("strategy", "route", "router")
-    path = router_path(r.router, ctx.locator.source)
+    path = router_path(r.router, ctx.locator.source, ctx.base)
     try:
         router = load_router(path, r.hash)
     except CascadecError as exc:

@@ -218,6 +218,7 @@ def save_router(router: Router, path: str | Path) -> Router:
         hash=np.frombuffer(router.hash.encode(), dtype=np.uint8),
     )
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(buf.getvalue())
     tmp.replace(path)

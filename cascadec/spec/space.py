@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cascadec.core.conditions import parse_condition
 from cascadec.errors import SpecError
@@ -71,6 +71,32 @@ class TierSearch(_Model):
     optional: bool = Field(False, description="the tier may be left out")
 
 
+Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+CostWeight = Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]
+
+
+class RouteSearch(_Model):
+    """Learned routes to try: ``calibrate`` / ``optimize`` train the router on the calibration split
+    (cross-fitted there) and write it beside the chosen spec (``cascadec.sim.routed``)."""
+
+    policy: Literal["threshold", "expected_cost", "none"] = Field(
+        "threshold", description="as a spec's route"
+    )
+    tau: list[Probability] | None = Field(None, min_length=1, description="threshold: values of tau to try")
+    cost_weight: list[CostWeight] | None = Field(
+        None, min_length=1, description="expected_cost: values of cost_weight to try"
+    )
+    columns: list[str] = Field(default_factory=list, description="numeric data columns the router may read")
+
+    @model_validator(mode="after")
+    def _values(self) -> RouteSearch:
+        if self.policy == "threshold" and not self.tau:
+            raise ValueError("a threshold route needs tau: [values to try]")
+        if self.policy == "expected_cost" and not self.cost_weight:
+            raise ValueError("an expected_cost route needs cost_weight: [values to try]")
+        return self
+
+
 class SearchSpace(_Model):
     """The ``search:`` section of a search-space file."""
 
@@ -83,6 +109,11 @@ class SearchSpace(_Model):
     )
     adaptive_k: list[dict[str, Any] | None] = Field(
         [None], min_length=1, description="adaptive-k policies to try (null: none), as in a spec"
+    )
+    route: list[RouteSearch | None] = Field(
+        [None],
+        min_length=1,
+        description="learned routes to try (null: none); the router is trained on the calibration split",
     )
     max_candidates: int = Field(20000, ge=1, le=1_000_000, description="refuse a larger space")
 
