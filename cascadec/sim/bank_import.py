@@ -164,8 +164,8 @@ def _costs(frame: pd.DataFrame, registry: ModelRegistry | None) -> np.ndarray:
             )
         return recorded
     rates = {e.id: e.price.per_token() for e in registry.models if e.price is not None}
-    inp = frame["bank_model"].map(lambda m: rates[m][0]).to_numpy(dtype=float)
-    out = frame["bank_model"].map(lambda m: rates[m][1]).to_numpy(dtype=float)
+    inp = frame["bank_model"].map({m: r[0] for m, r in rates.items()}).to_numpy(dtype=float)
+    out = frame["bank_model"].map({m: r[1] for m, r in rates.items()}).to_numpy(dtype=float)
     priced = frame["prompt_tokens"].to_numpy(float) * frame["prompt_share"].to_numpy(float) * inp
     priced += frame["num_tokens"].to_numpy(float) * out
     return np.where(np.isnan(recorded), priced, recorded)
@@ -242,7 +242,7 @@ def import_bank(
         estimated, estimate_tokens(lengths), frame["completion_tokens"].fillna(0)
     ).astype("int64")
     frame["tokens_estimated"] = estimated.to_numpy()
-    problem_chars = frame["problem_id"].map(lambda pid: len(problems[pid].problem))
+    problem_chars = frame["problem_id"].map({pid: len(p.problem) for pid, p in problems.items()})
     prompt_chars = frame["prompt_chars"].fillna(problem_chars)
     prompt_estimated = frame["prompt_tokens"].isna()
     frame["prompt_tokens_estimated"] = prompt_estimated.to_numpy()
@@ -306,7 +306,7 @@ def _bank_frame(frame: pd.DataFrame, primary: str | None) -> pd.DataFrame:
     cols["answer"] = frame["answer"]
     cols["correct"] = frame["correct"].astype("boolean")
     bank = pd.DataFrame(cols)
-    order = {pid: i for i, pid in enumerate(dict.fromkeys(frame["problem_id"]))}
+    order = {pid: i for i, pid in enumerate(pd.unique(frame["problem_id"]))}
     keys = pd.DataFrame(
         {
             "m": bank["model"],

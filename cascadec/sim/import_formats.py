@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from cascadec.errors import CascadecError, DataError, InputFileError
-from cascadec.limits import MAX_DATA_BYTES, MAX_TOKENS, read_regular_file
+from cascadec.limits import MAX_DATA_BYTES, MAX_TOKENS, check_regular_file, read_regular_file
 from cascadec.runtime.validate import short
 
 STRINGS = ("id", "problem_text", "model", "text", "answer", "finish_reason", "source_answer")
@@ -110,7 +110,14 @@ def records(path: Path) -> list[dict]:
 
 def first_record(path: Path) -> dict | None:
     """The first object of a JSONL file (for detecting its format), or None."""
-    head = file_bytes(path).split(b"\n", 1)[0]
+    try:
+        check_regular_file(path, MAX_DATA_BYTES, "outputs file")
+        with gzip.open(path) if path.suffix.lower() == ".gz" else open(path, "rb") as fh:
+            head = fh.readline(MAX_DATA_BYTES)
+    except CascadecError as exc:
+        raise InputFileError(exc.message, where=path) from None
+    except (OSError, EOFError):
+        return None  # the full read says what is wrong with it
     try:
         obj = json.loads(head)
     except (json.JSONDecodeError, RecursionError, UnicodeDecodeError):
