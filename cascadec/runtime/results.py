@@ -68,6 +68,24 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+def _holds_a_run(out: Path) -> str:
+    """Why a folder holding a run is refused: a finished run is not offered --resume."""
+    try:
+        old = read_manifest(out)
+    except Exception:  # noqa: BLE001 - a damaged manifest: the plain refusal
+        old = None
+    if old is not None and old.status == RunStatus.COMPLETE:
+        done = f" ({old.totals.problems} problems)" if old.totals is not None else ""
+        return (
+            f"already holds a finished run{done}: its results are in {out / 'problems.parquet'} "
+            "(cascadec.load_results, cascadec report); --overwrite to replace it, or choose another --out"
+        )
+    return (
+        "already holds a run that did not finish; pass --resume to finish it, --overwrite to replace it, "
+        "or choose another --out"
+    )
+
+
 def _read_journal(path: Path, model: type[Record]) -> list:
     """Every complete line of a journal, as records. Lines are written whole by one ``write``, so
     a kill can only leave a prefix: the bytes after the last newline are a torn line, cut off here."""
@@ -175,10 +193,7 @@ class RunStore:
         assert out is not None
         if (out / MANIFEST).exists():
             if not resume:
-                raise RunDirError(
-                    "already holds a run; pass --resume to finish it, --overwrite to replace it, or choose another --out",
-                    where=out,
-                )
+                raise RunDirError(_holds_a_run(out), where=out)
             old = read_manifest(out)
             if old.plan_hash != self.plan.hash:
                 raise RunDirError(

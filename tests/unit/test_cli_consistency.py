@@ -138,3 +138,34 @@ def test_simulate_warns_when_the_bank_was_recorded_at_another_token_budget(tmp_p
     assert "tier 1" not in more  # 3M's samples were never cut
     less = simulate(32)
     assert "asks max_tokens 32, but 2 of the bank's 8 samples of it are longer (up to 48 tokens)" in less
+
+
+def test_only_an_unfinished_run_is_offered_resume(tmp_path):
+    import pandas as pd
+    import pytest
+
+    from cascadec.api import run
+    from cascadec.errors import BackendError, RunDirError
+    from cascadec.runtime.testing import bank_from_answers
+
+    df = pd.DataFrame({"id": ["a", "b"], "problem": ["2+2", "1+1"], "answer": ["4", "2"]})
+    model = "cascadec-zoo/arith-0.034M"
+    out = tmp_path / "run"
+    with pytest.raises(BackendError):  # the bank lacks problem b: the run stops half-way
+        run(
+            "mv_0.034M_k4_t0.7",
+            df,
+            "replay",
+            bank=bank_from_answers({(model, "a"): ["4"] * 4}),
+            models="zoo",
+            out=out,
+            progress=False,
+            batch_size=1,
+        )
+    full = bank_from_answers({(model, "a"): ["4"] * 4, (model, "b"): ["2"] * 4})
+    with pytest.raises(RunDirError, match="did not finish; pass --resume to finish it"):
+        run("mv_0.034M_k4_t0.7", df, "replay", bank=full, models="zoo", out=out, progress=False)
+    run("mv_0.034M_k4_t0.7", df, "replay", bank=full, models="zoo", out=out, progress=False, resume=True)
+    with pytest.raises(RunDirError, match=r"finished run \(2 problems\)") as done:
+        run("mv_0.034M_k4_t0.7", df, "replay", bank=full, models="zoo", out=out, progress=False)
+    assert "--resume" not in str(done.value) and "problems.parquet" in str(done.value)

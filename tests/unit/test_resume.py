@@ -164,8 +164,9 @@ def _start(files, out, plan=PLAN, frame=None, resume=False):
 def test_resume_refuses_another_plan_or_data(files):
     out = files / "out"
     _start(files, out)
-    with pytest.raises(RunDirError, match="already holds a run"):
+    with pytest.raises(RunDirError, match="already holds a finished run") as done:
         _start(files, out)
+    assert "--resume" not in str(done.value)  # nothing left to finish
     other = make_plan(
         [strategy("c", [tier("S", 4, escalate_if="agreement < 0.5"), tier("L", 1, 0.0)])], MODELS
     )
@@ -210,5 +211,6 @@ def test_cli_reports_resume_errors(files):
     args = cli(files, out)[3:]  # from "run" on
     assert CliRunner().invoke(app, args).exit_code == 0
     again = CliRunner().invoke(app, args)
-    assert again.exit_code == 1 and "E502" in again.stderr and "--resume" in again.stderr
+    assert again.exit_code == 1 and "E502" in again.stderr and "finished run" in again.stderr
+    assert "--resume" not in again.stderr  # a finished run has nothing to resume
     assert "Traceback" not in again.output
