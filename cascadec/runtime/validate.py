@@ -69,8 +69,13 @@ def int_cell(value: object, where: str, column: str, *, low: int, high: int) -> 
     return number
 
 
-def floats_cell(value: object, where: str, column: str, *, high: float) -> None:
-    """A list of finite floats, each <= ``high`` (logprobs <= 0), at most MAX_TOKENS long; or null."""
+def floats_cell(
+    value: object, where: str, column: str, *, high: float, nulls: bool = False, tokens: int | None = None
+) -> None:
+    """A list of finite floats, each <= ``high`` (logprobs <= 0), at most MAX_TOKENS long; or null.
+
+    ``tokens``: the sample's token count: the list holds one value (a recorded mean) or at most
+    one per token. ``nulls``: null entries allowed (a run's token records: an engine's -inf)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return
     if isinstance(value, str | bytes | dict) or not isinstance(value, Iterable):
@@ -78,22 +83,118 @@ def floats_cell(value: object, where: str, column: str, *, high: float) -> None:
     items = list(value)
     if len(items) > MAX_TOKENS:
         raise DataError(f"{column!r} has {len(items)} values; at most {MAX_TOKENS}", where=where)
+    if tokens is not None and len(items) > max(tokens, 1):
+        raise DataError(
+            f"{column!r} has {len(items)} values for a sample of {tokens} tokens "
+            "(one value per token at most, or one: a mean)",
+            where=where,
+        )
     for x in items:
+        if nulls and is_missing(x):
+            continue
         if isinstance(x, bool | np.bool_) or not isinstance(x, numbers.Real) or not math.isfinite(float(x)):
             raise DataError(f"{column!r} holds {short(x)}, not a finite number", where=where)
         if float(x) > high:
             raise DataError(f"{column!r} holds {short(x)}, above {high:g}", where=where)
 
 
+def string_cell(value: object, where: str, column: str, *, limit: int) -> str:
+    """A cell that must be a string (a generated text): never a number taken as its digits."""
+    if not isinstance(value, str):
+        raise DataError(f"{column!r} must be text, got {type(value).__name__} {short(value)}", where=where)
+    if len(value) > limit:
+        raise DataError(f"{column!r} is {len(value)} characters; at most {limit}", where=where)
+    return value
+
+
+def real_cell(
+    value: object, where: str, column: str, *, low: float = -math.inf, high: float = math.inf
+) -> None:
+    """A finite number in [low, high], or null."""
+    if is_missing(value):
+        return
+    if (
+        isinstance(value, bool | np.bool_)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(float(value))
+        or not low <= float(value) <= high
+    ):
+        bound = "a finite number" + (
+            ""
+            if (low, high) == (-math.inf, math.inf)
+            else f" <= {high:g}"
+            if low == -math.inf
+            else f" >= {low:g}"
+            if high == math.inf
+            else f" in [{low:g}, {high:g}]"
+        )
+        raise DataError(f"{column!r} must be {bound} or null, got {short(value)}", where=where)
+
+
+def validate_samples(df: pd.DataFrame, source: str) -> None:
+    """A run's ``samples.parquet`` read as a bank: every cell the conversion reads is checked
+    first (``bank_from_samples`` converts only what passed), so a null or non-numeric index, a
+    string mean logprob or a scalar where a token list belongs is a located E500, never a crash
+    or a silent truncation."""
+    required = ("id", "model", "sample_index", "text", "num_tokens", "mean_logprob")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise DataError(f"run samples lack column(s) {', '.join(missing)}", where=source)
+    for column in ("id", "model"):
+        for i, v in enumerate(df[column].tolist()):
+            if is_missing(v):
+                _null(source, i, df, column)
+            text_cell(v, _row(source, i, df), column, limit=1000)
+    for i, v in enumerate(df["text"].tolist()):
+        string_cell(v, _row(source, i, df), "text", limit=MAX_SAMPLE_CHARS)
+    counts = []
+    for column, high in (("sample_index", MAX_SAMPLE_INDEX), ("num_tokens", MAX_TOKENS)):
+        got = [
+            int_cell(v, _row(source, i, df), column, low=0, high=high)
+            for i, v in enumerate(df[column].tolist())
+        ]
+        if column == "num_tokens":
+            counts = got
+    for column, low, high in (
+        ("mean_logprob", -math.inf, 0.0),
+        ("mean_entropy", 0.0, math.inf),
+        ("temperature", 0.0, 2.0),
+        ("score", -math.inf, math.inf),
+        ("cost", 0.0, math.inf),
+    ):
+        if column in df.columns:
+            for i, v in enumerate(df[column].tolist()):
+                real_cell(v, _row(source, i, df), column, low=low, high=high)
+    if "finish_reason" in df.columns:
+        for i, v in enumerate(df["finish_reason"].tolist()):
+            if not is_missing(v) and not isinstance(v, str):
+                raise DataError(f"'finish_reason' must be text, got {short(v)}", where=_row(source, i, df))
+    for column, high in (("token_logprobs", 0.0), ("token_confidence", math.inf)):
+        if column in df.columns:
+            for i, v in enumerate(df[column].tolist()):
+                floats_cell(v, _row(source, i, df), column, high=high, nulls=True, tokens=counts[i])
+
+
 def validate_bank(df: pd.DataFrame, source: str) -> pd.DataFrame:
-    """The bank with typed columns (str ids, int64 indices and counts); DataError on any bad cell."""
+    """The bank with typed columns (str ids, int64 indices and counts); DataError on any bad cell.
+
+    Rows repeating a sample's key (model, problem, temperature, index) with the same content are
+    one sample (kept once); with different content (text, tokens, finish, score, cost) the bank
+    is ambiguous and refused, naming both rows — never first-wins."""
     out = {}
     n = len(df)
     for column in ("model", "problem_id", "text"):
         values = df[column].tolist()
-        limit = MAX_SAMPLE_CHARS if column == "text" else 1000
+        if column == "text":
+            out[column] = [
+                string_cell(v, _row(source, i, df), column, limit=MAX_SAMPLE_CHARS)
+                if not is_missing(v)
+                else _null(source, i, df, column)
+                for i, v in enumerate(values)
+            ]
+            continue
         out[column] = [
-            text_cell(v, _row(source, i, df), column, limit=limit)
+            text_cell(v, _row(source, i, df), column, limit=1000)
             if not is_missing(v)
             else _null(source, i, df, column)
             for i, v in enumerate(values)
@@ -134,14 +235,49 @@ def validate_bank(df: pd.DataFrame, source: str) -> pd.DataFrame:
                     raise DataError(
                         f"{column!r} must be {bound} or null, got {short(v)}", where=_row(source, i, df)
                     )
+    counts = out["num_tokens"]
     for column, high in (("logprobs", 0.0), ("entropies", math.inf), ("confidences", math.inf)):
         if column in df.columns:
             for i, v in enumerate(df[column].tolist()):
-                floats_cell(v, _row(source, i, df), column, high=high)
+                floats_cell(v, _row(source, i, df), column, high=high, tokens=int(counts[i]))
     typed = df.copy()
     for column, values in out.items():
         typed[column] = values
-    return typed
+    return _without_duplicates(typed, source)
+
+
+_KEY = ("model", "problem_id", "temperature", "sample_index")
+_CONTENT = ("text", "num_tokens", "finish_reason", "score", "cost")
+
+
+def _without_duplicates(df: pd.DataFrame, source: str) -> pd.DataFrame:
+    """The bank with each sample once; DataError when two rows of one key disagree."""
+    key = [c for c in _KEY if c in df.columns]
+    frame = df[key].copy()
+    if "temperature" in frame.columns:
+        frame["temperature"] = pd.to_numeric(frame["temperature"], errors="coerce").fillna(-1.0)
+    dup = frame.duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return df
+    content = [c for c in _CONTENT if c in df.columns]
+    first: dict[tuple, tuple[int, tuple]] = {}
+    keys = frame[dup].itertuples(index=False)
+    cells = df.loc[dup, content].itertuples(index=False)
+    for i, k, c in zip(np.flatnonzero(dup), keys, cells, strict=True):
+        k, c = tuple(k), tuple(None if is_missing(v) else v for v in c)
+        if k not in first:
+            first[k] = (int(i), c)
+            continue
+        j, seen = first[k]
+        if seen != c:
+            diff = next(name for name, a, b in zip(content, seen, c, strict=True) if a != b)
+            named = ", ".join(f"{n}={short(v, 24)}" for n, v in zip(key, k, strict=True))
+            raise DataError(
+                f"rows {j} and {i} are one sample ({named}) with different {diff!r}: "
+                "a bank holds one sample per key; remove one of them",
+                where=_row(source, int(i), df),
+            )
+    return df.loc[~frame.duplicated(keep="first").to_numpy()].reset_index(drop=True)
 
 
 def _row(source: str, i: int, df: pd.DataFrame) -> str:

@@ -58,7 +58,7 @@ from cascadec.limits import MAX_DATA_BYTES, check_regular_file
 from cascadec.plan import PlanModel
 from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
 from cascadec.runtime.backends.streaming import ABORT, StreamEvent, aborted
-from cascadec.runtime.validate import validate_bank
+from cascadec.runtime.validate import validate_bank, validate_samples
 
 REQUIRED = ("model", "problem_id", "sample_index", "text", "num_tokens")
 DELAY_ENV = "CASCADEC_REPLAY_DELAY"
@@ -93,6 +93,7 @@ def read_bank(bank: str | Path | pd.DataFrame) -> pd.DataFrame:
         except Exception as exc:
             raise DataError(f"cannot read sample bank: {str(exc).splitlines()[0]}", where=source) from None
     if "problem_id" not in df.columns and {"id", "model", "mean_logprob"} <= set(df.columns):
+        validate_samples(df, source)  # validate, then convert: every cell it reads checked first
         df = bank_from_samples(df)  # a run's samples.parquet: replay what that run recorded
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
@@ -118,7 +119,10 @@ def bank_from_samples(samples: pd.DataFrame) -> pd.DataFrame:
     A run keeps each sample's token records (``token_logprobs``, ``token_confidence``); the
     bank carries them, and the mean entropy as a one-element list (a run made before token
     records carries its mean logprob that way too): every signal replays exactly. When several
-    strategies drew the same (model, problem, temperature, index), the first row is kept.
+    strategies drew the same (model, problem, temperature, index), the bank holds it once
+    (:func:`~cascadec.runtime.validate.validate_bank`: the same text, or the bank is refused).
+    ``read_bank`` checks a run's cells (:func:`~cascadec.runtime.validate.validate_samples`)
+    before converting them.
     """
     means = [None if pd.isna(v) else [float(v)] for v in samples["mean_logprob"]]
     tokens = samples["token_logprobs"] if "token_logprobs" in samples else [None] * len(samples)
@@ -141,7 +145,7 @@ def bank_from_samples(samples: pd.DataFrame) -> pd.DataFrame:
             "cost": samples["cost"] if "cost" in samples else float("nan"),
         }
     )
-    return rows.drop_duplicates(["model", "problem_id", "temperature", "sample_index"]).reset_index(drop=True)
+    return rows
 
 
 def _null(value) -> bool:
