@@ -13,8 +13,8 @@ from typing import Annotated
 
 import typer
 
-from cascadec.cli_evidence import fail, guarded, print_frame
-from cascadec.errors import CascadecError
+from cascadec.cli_evidence import guarded, print_frame
+from cascadec.errors import CascadecError, UsageError
 
 router_app = typer.Typer(
     add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None, no_args_is_help=True
@@ -23,23 +23,25 @@ router_app = typer.Typer(
 
 def bank_plan(bank: Path, models: str | None):
     """The plan pricing the bank's models: ``--models``, else the bank directory's plan.json."""
-    from cascadec.errors import PlanError, exit_code
+    from cascadec.errors import PlanError
     from cascadec.plan import load_plan
     from cascadec.runtime.rundir import PLAN_NAME
-    from cascadec.sim.bank import build_plan
+    from cascadec.sim.bank import bank_plan as build_bank_plan
 
     if models is not None:
-        return build_plan(Path("router"), models, 2, [0.7], None, None)
+        return build_bank_plan(models, 2, [0.7], source="router")
     found = bank / PLAN_NAME
     if not found.is_file():
-        raise fail(
+        raise UsageError(
             "--bank is a parquet file without its run directory's plan.json: name the models with "
             "--models REGISTRY (zoo, qwen2.5-math or a YAML path)"
         )
     try:
         return load_plan(found)
     except PlanError as exc:
-        raise fail(f"{exc}; name the bank's models with --models REGISTRY instead", exit_code(exc)) from None
+        raise PlanError(
+            f"{exc.message}; name the bank's models with --models REGISTRY instead", where=exc.where
+        ) from None
 
 
 def check_router_out(out: Path, inputs: tuple, overwrite: bool) -> None:
@@ -124,7 +126,7 @@ def router_train(
         from cascadec.sim.router_fit import fit_router
 
         if equivalence not in ("math", "exact"):
-            raise fail(f"--equivalence must be math or exact, got {equivalence!r}")
+            raise UsageError(f"--equivalence must be math or exact, got {equivalence!r}")
         inputs = (bank, data, models if models and Path(models).exists() else None)
         check_router_out(out, inputs, overwrite)
         plan = bank_plan(bank, models)
@@ -134,14 +136,14 @@ def router_train(
         cols = list(dict.fromkeys(columns or []))
         missing = [col for col in cols if col not in frame.columns]
         if missing:
-            raise fail(f"--column {', '.join(missing)}: not in {data}")
+            raise UsageError(f"--column {', '.join(missing)}: not in {data}")
         problems = problems_from_frame(frame, feature_columns=cols, source=str(data))
         k_list = None
         if ks is not None:
             try:
                 k_list = sorted({int(x) for x in ks.split(",") if x.strip()})
             except ValueError:
-                raise fail(f"--k must be comma-separated integers, got {ks!r}") from None
+                raise UsageError(f"--k must be comma-separated integers, got {ks!r}") from None
         trained = fit_router(
             plan,
             load_bank(bank),

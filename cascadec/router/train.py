@@ -173,7 +173,6 @@ def train_router(
         "seed": seed,
         "learner": f"sklearn.linear_model.LogisticRegression(solver={learner}, C={C:g})",
         "C": C,
-        "seconds": round(seconds, 3),
         **(training or {}),
     }
     router = Router(
