@@ -24,6 +24,7 @@ disagreement, what was estimated). Options per bank, and why:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -110,9 +111,19 @@ def build(spec: Bank) -> dict:
             answer=spec.answer,
             zstd=True,
         )
+        built = Path(tmp) / spec.name
+        old = out_dir / "import.json"
+        if old.is_file() and same_report(json.loads(old.read_text()), result.report):
+            (built / "import.json").unlink()  # nothing but the date changed: keep the committed one
         for name in KEPT:  # the bank's own two files, replaced whole
-            os.replace(Path(tmp) / spec.name / name, out_dir / name)
+            if (built / name).exists():
+                os.replace(built / name, out_dir / name)
     return result.report
+
+
+def same_report(a: dict, b: dict) -> bool:
+    strip = lambda r: {k: v for k, v in json.loads(json.dumps(r, default=str)).items() if k != "created"}  # noqa: E731
+    return strip(a) == strip(b)
 
 
 def main(argv: list[str]) -> int:
