@@ -35,6 +35,12 @@ def _explore(t: PlanTier) -> str:
 
 def _measured_caption(m: dict, unit: float) -> str:
     acc = "" if m.get("accuracy") is None else f", accuracy {m['accuracy']:.4f}"
+    if m.get("cost_ratio") is not None:  # the one cost ratio, as simulate and calibrate print it
+        return (
+            f"measured on {m['problems']} bank problems: {m['samples_per_problem']:.2f} samples, cost "
+            f"{m['cost_per_problem']:.3g} per problem, cost_ratio {m['cost_ratio']:.4f} (total cost / "
+            f"total cost of {m['reference']} on the same problems; per tier in the cost_ratio column){acc}"
+        )
     return (
         f"measured on {m['problems']} bank problems: {m['samples_per_problem']:.2f} samples, cost "
         f"{m['cost_per_problem']:.3g} ({m['cost_per_problem'] / unit:.2f}) per problem{acc}"
@@ -75,7 +81,11 @@ def strategy_table(
         "retry",
         "explore",
         "reached",
-        *(("escalated", "samples", "cost") if measured else ()),
+        *(
+            ("escalated", "samples", "cost_ratio" if measured.get("cost_ratio") is not None else "cost")
+            if measured
+            else ()
+        ),
         "worst cost",
     ):
         table.add_column(
@@ -110,6 +120,12 @@ def strategy_table(
 
 
 def _measured_cells(row: dict, unit: float) -> tuple[str, str, str]:
+    if "cost_ratio" in row:  # this tier's share of the cost ratio (the tiers' shares add up to it)
+        return (
+            _cell(row["escalated"], ".1%"),
+            _cell(row["samples_per_problem"], ".2f"),
+            _cell(row["cost_ratio"], ".4f"),
+        )
     cost = None if row["cost_per_problem"] is None else row["cost_per_problem"] / unit
     return _cell(row["escalated"], ".1%"), _cell(row["samples_per_problem"], ".2f"), _cell(cost, ".3f")
 

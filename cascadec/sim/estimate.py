@@ -67,6 +67,7 @@ def bank_estimate(plan: Plan, bank, problems, *, equivalence=None) -> dict[str, 
     full = seal(Plan(models=plan.models, strategies=tuple([*strategies, *extra]), source=plan.source))
     sim = simulate(full, bank, problems, equivalence=equivalence)
     n = max(len(problems), 1)
+    ref_key, ref_total = _reference_total(plan, bank, problems, equivalence)
     out = {}
     for c, s in enumerate(strategies):
         summary = sim.summary(c)
@@ -90,8 +91,29 @@ def bank_estimate(plan: Plan, bank, problems, *, equivalence=None) -> dict[str, 
                 }
             )
         summary["tiers"] = tiers
+        if ref_total:  # the one cost ratio: total cost over the reference's total, same problems
+            summary["reference"] = ref_key
+            summary["cost_ratio"] = summary["cost"] / ref_total
+            for row in tiers:
+                cost = row["cost_per_problem"]
+                row["cost_ratio"] = None if cost is None else cost * n / ref_total
         out[s.key] = summary
     return out
+
+
+def _reference_total(plan: Plan, bank, problems, equivalence) -> tuple[str | None, float]:
+    """(key, total cost) of the reference — the largest model of the plan's first strategy,
+    greedy (:mod:`cascadec.sim.reference`, as ``simulate`` and ``calibrate``) — on the same bank
+    and problems; (None, 0) when the bank cannot replay it."""
+    from cascadec.errors import CascadecError
+    from cascadec.sim.reference import reference_strategy
+
+    try:
+        ref, ref_plan = reference_strategy(plan)
+        both = seal(Plan(models={**ref_plan.models, **plan.models}, strategies=(ref,), source="reference"))
+        return ref.key, simulate(both, bank, problems, equivalence=equivalence).summary(0)["cost"]
+    except CascadecError:
+        return None, 0.0
 
 
 def estimate_files(
