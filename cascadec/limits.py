@@ -34,6 +34,11 @@ MAX_MARKER_FILE_BYTES = 64 << 20  # a marker file or table given to lint
 MAX_DATA_BYTES = 4 << 30  # a problem table or a sample bank
 MAX_PROBLEM_CHARS = 1_000_000  # one problem's text
 MAX_SAMPLE_CHARS = 10_000_000  # one recorded sample's text
+MAX_CANDIDATES = 1_000_000  # a search space's max_candidates (default 20,000), counted before filling
+MAX_PLACEHOLDERS = 8  # distinct {name} placeholders of one condition template
+MAX_NAME_CHARS = 1_000  # a strategy's key or name (a spec name, a canonical marker, a figure's label)
+MAX_JSON_ITEMS = 100_000  # a list in a JSON input (simulate JSON's tiers, reached, strategies)
+MAX_DRY_RUN_ROWS = 100_000  # problems a dry run lists one by one (more: counted, not listed)
 
 
 def read_regular_file(path: str | Path, limit: int, what: str = "file") -> bytes:

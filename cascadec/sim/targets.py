@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from cascadec.errors import CascadecError
 
 LARGEST = "largest"
-_NUM = r"\d+(?:\.\d*)?|\.\d+"
+_NUM = r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+"  # ASCII digits only
 _CONF = rf"(?:\s*,?\s*with\s+(?P<conf>{_NUM})\s*%\s*confidence)?\s*$"
 _ACCURACY = re.compile(
     rf"^\s*acc(?:uracy)?\s*(?:>=|≥)\s*(?P<ref>[^\s]+?)\s*(?:-\s*(?P<pt>{_NUM})\s*(?:pts?|points?|%)?)?{_CONF}",

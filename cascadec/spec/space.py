@@ -43,10 +43,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cascadec.core.conditions import parse_condition
 from cascadec.errors import SpecError
-from cascadec.limits import MAX_K, MAX_TIERS
+from cascadec.limits import MAX_CANDIDATES, MAX_K, MAX_PLACEHOLDERS, MAX_TIERS
 from cascadec.spec.model import AdaptiveKSpec, Spec
 
-Number = float | int
+Number = Annotated[float, Field(allow_inf_nan=False)] | int
 
 # the spec's bounds (TierSpec), checked when the space loads: a value no candidate could take
 K = Annotated[int, Field(ge=1, le=MAX_K)]
@@ -69,6 +69,34 @@ class TierSearch(_Model):
     escalate_if: str | None = Field(None, description="condition template with {name} placeholders")
     grid: dict[str, list[Number]] = Field(default_factory=dict, description="values of each placeholder")
     optional: bool = Field(False, description="the tier may be left out")
+
+    @field_validator("escalate_if")
+    @classmethod
+    def _a_template(cls, value: str | None) -> str | None:
+        if value is not None:
+            template_names(value)  # a ValueError is reported at search.tiers[i].escalate_if
+        return value
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_values(cls, value: dict[str, list[Number]]) -> dict[str, list[Number]]:
+        for name, values in value.items():
+            if not name.isidentifier() or not name.isascii():
+                raise ValueError(f"grid name {name!r} is not a placeholder name (letters, digits, _)")
+            if not values:
+                raise ValueError(f"grid {name!r} has no values: give at least one")
+        return value
+
+    @model_validator(mode="after")
+    def _every_placeholder_has_values(self) -> TierSearch:
+        if self.escalate_if is not None:
+            missing = [n for n in template_names(self.escalate_if) if n not in self.grid]
+            if missing:
+                raise ValueError(
+                    f"escalate_if: placeholder(s) {', '.join(missing)} have no grid values "
+                    f"(grid: {{{missing[0]}: [...]}})"
+                )
+        return self
 
 
 Probability = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
@@ -115,7 +143,12 @@ class SearchSpace(_Model):
         min_length=1,
         description="learned routes to try (null: none); the router is trained on the calibration split",
     )
-    max_candidates: int = Field(20000, ge=1, le=1_000_000, description="refuse a larger space")
+    max_candidates: int = Field(
+        20000,
+        ge=1,
+        le=MAX_CANDIDATES,
+        description="refuse a larger space (counted before any template is filled)",
+    )
 
     @field_validator("adaptive_k")
     @classmethod
@@ -173,8 +206,10 @@ def load_space_document(path: str | Path):
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = _data_path(data["search"], first["loc"])  # without pydantic's union and validator names
-        where = ".".join(str(p) for p in ("search", *loc))
         msg = first["msg"].removeprefix("Value error, ")
+        if msg.startswith("escalate_if: ") and loc and loc[-1] != "escalate_if":
+            loc, msg = (*loc, "escalate_if"), msg.removeprefix("escalate_if: ")
+        where = ".".join(str(p) for p in ("search", *loc))
         raise fail(f"{where}: {msg}", ("search", *loc), key=False) from None
     cascade = base.get("strategy", {}).get("cascade") if isinstance(base.get("strategy"), dict) else None
     if not isinstance(cascade, list):
@@ -184,6 +219,10 @@ def load_space_document(path: str | Path):
             f"search.tiers has {len(space.tiers)} entries, the cascade {len(cascade)} tiers",
             ("search", "tiers"),
         )
+    try:
+        check_space_size(space)
+    except SpecError as exc:
+        raise fail(exc.message, ("search",)) from None
     return doc, base, space
 
 
@@ -194,7 +233,82 @@ def load_space(path: str | Path) -> tuple[dict, SearchSpace]:
 
 
 def template_names(template: str) -> list[str]:
-    return list(dict.fromkeys(f for _, f, _, _ in string.Formatter().parse(template) if f))
+    """The distinct ``{name}`` placeholders of a condition template, in order.
+
+    ValueError (a located E200 where a space loads) for anything but plain names: an unmatched
+    ``{`` or ``}``, an empty ``{}`` or a positional ``{0}``, attribute or index access
+    (``{a.b}``, ``{a[0]}``), a conversion (``{a!r}``) or a format spec (``{a:>9}``: a
+    placeholder is filled with the number as written), more than MAX_PLACEHOLDERS names."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:  # "Single '}' encountered", "expected '}' before end of string"
+        raise ValueError(f"not a condition template: {exc} (write a placeholder as {{name}})") from None
+    names: list[str] = []
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if not name or not name.isidentifier() or not name.isascii():
+            shown = "{" + name + "}"
+            raise ValueError(
+                f"placeholder {shown!r} is not a name: write {{name}} with letters, digits and _ "
+                "(no positional {} or {0}, no attributes or indexes)"
+            )
+        if spec or conversion:
+            raise ValueError(f"placeholder {{{name}}} has a conversion or format spec; write {{{name}}}")
+        if name not in names:
+            names.append(name)
+    if len(names) > MAX_PLACEHOLDERS:
+        raise ValueError(f"the template has {len(names)} placeholders; at most {MAX_PLACEHOLDERS}")
+    return names
+
+
+def tier_option_count(ts: TierSearch) -> int:
+    """How many (k, temperature, condition) options a tier has, counted without filling anything."""
+    conds = 1
+    if ts.escalate_if:
+        for name in template_names(ts.escalate_if):
+            conds *= len(ts.grid.get(name, ()))
+    return len(ts.k or [None]) * len(ts.temperature or [None]) * conds
+
+
+def route_option_count(space: SearchSpace) -> int:
+    """How many routes the space tries (None, each tau, each cost weight: as ``cascadec.sim.routed``)."""
+    seen: set[tuple] = set()
+    for entry in space.route:
+        if entry is None:
+            seen.add((None,))
+        elif entry.policy == "threshold":
+            seen.update(("threshold", t) for t in entry.tau or ())
+        elif entry.policy == "expected_cost":
+            seen.update(("expected_cost", w) for w in entry.cost_weight or ())
+        else:
+            seen.add(("none",))
+    return max(len(seen), 1)
+
+
+def space_size(space: SearchSpace) -> int:
+    """How many candidates the space expands to (routes included), counted before any template is
+    filled."""
+    per_tier, all_out = 1, 1
+    for ts in space.tiers:
+        per_tier *= tier_option_count(ts) + ts.optional
+        all_out *= int(ts.optional)
+    rest = len(space.early_stop) * len(space.final_answer or [None]) * len(space.adaptive_k)
+    return (per_tier - all_out) * rest * route_option_count(space)
+
+
+def check_space_size(space: SearchSpace) -> int:
+    """The space's size; SpecError (E200) above ``max_candidates`` — before any template is filled,
+    so 4 placeholders x 300 values is refused at once, not after parsing 8.1e9 conditions."""
+    total = space_size(space)
+    if total > space.max_candidates:
+        shown = f"{total:,}" if total < 10**15 else f"about 10^{len(str(total)) - 1}"
+        raise SpecError(
+            f"the search space has {shown} candidates, more than max_candidates {space.max_candidates:,} "
+            f"(at most {MAX_CANDIDATES:,}); narrow the grids or the lists",
+            code="E200",
+        )
+    return total
 
 
 def fill(template: str | None, grid: dict[str, list[Number]], where: str) -> list[str | None]:
@@ -202,9 +316,9 @@ def fill(template: str | None, grid: dict[str, list[Number]], where: str) -> lis
     if template is None:
         return [None]
     try:
-        names = [f for _, f, _, _ in string.Formatter().parse(template) if f]
-    except ValueError as exc:  # an unmatched brace
-        raise SpecError(f"{where}.escalate_if: not a template: {exc}", code="E200") from None
+        names = template_names(template)
+    except ValueError as exc:
+        raise SpecError(f"{where}.escalate_if: {exc}", code="E200") from None
     missing = [n for n in names if n not in grid]
     if missing:
         raise SpecError(f"{where}: placeholder(s) {', '.join(missing)} have no grid values", code="E200")
@@ -257,7 +371,9 @@ class SpecCandidate:
 def tier_options(base: dict, space: SearchSpace) -> list[list[tuple]]:
     """Per tier, its (k, temperature, condition) options in expansion order (None: as written).
 
-    Conditions are filled templates (parsed and type-checked: a SpecError names the tier)."""
+    Conditions are filled templates (parsed and type-checked: a SpecError names the tier), once
+    the space's size is known to be within ``max_candidates`` (:func:`check_space_size`)."""
+    check_space_size(space)
     spec_tiers = base["strategy"]["cascade"]
     out = []
     for i, (ts, tier) in enumerate(zip(space.tiers, spec_tiers, strict=True)):
