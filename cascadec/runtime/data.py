@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import numbers
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from cascadec import datasets
@@ -37,7 +39,7 @@ PROBLEM_COLUMNS = ("problem", "question", "Problem", "Question")
 GOLD_COLUMNS = ("answer", "Answer", "solution", "Solution")
 ID_COLUMNS = ("id", "ID", "unique_id", "problem_id")
 MAX_ID_CHARS = 1000
-_LEVEL = re.compile(r"^\s*(?:level\s*)?([-+]?\d+(?:\.\d+)?)\s*$", re.IGNORECASE)
+_LEVEL = re.compile(r"^\s*(?:level\s*)?([-+]?[0-9]+(?:\.[0-9]+)?)\s*$", re.IGNORECASE | re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     suffix = "".join(s for s in p.suffixes[-2:] if s != ".gz").lower() or p.suffix.lower()
     try:
         if suffix.endswith((".jsonl", ".ndjson")):
-            df = pd.read_json(p, lines=True, dtype=False)
+            df = pd.read_json(p, lines=True, dtype=False, encoding="utf-8-sig")  # a BOM, as CSV
         elif suffix.endswith(".json"):
             df = _read_json_any(p)
         elif suffix.endswith(".csv"):
@@ -99,11 +101,11 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
 
 def _read_json_any(p: Path) -> pd.DataFrame:
-    text = p.read_text(encoding="utf-8")
+    text = p.read_text(encoding="utf-8-sig")
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
-        return pd.read_json(p, lines=True, dtype=False)
+        return pd.read_json(p, lines=True, dtype=False, encoding="utf-8-sig")
     if isinstance(data, dict):
         data = next((v for v in data.values() if isinstance(v, list)), [data])
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
@@ -134,7 +136,11 @@ def _as_id(value: object) -> str:
 def _as_difficulty(value: object, where: str) -> float | None:
     if _missing(value) or (isinstance(value, str) and not value.strip()):
         return None
+    if isinstance(value, bool | np.bool_):
+        raise DataError(f"difficulty {value!r} is not a number", where=where)
     if isinstance(value, numbers.Real):
+        if not math.isfinite(float(value)):
+            raise DataError(f"difficulty {value!r} is not a finite number", where=where)
         return float(value)
     m = _LEVEL.match(str(value))
     if not m:
@@ -147,9 +153,14 @@ def problems_from_frame(
     *,
     strategy_column: str | None = None,
     feature_columns: Iterable[str] = (),
+    required_columns: Iterable[str] = (),
     source: str = "<frame>",
 ) -> list[Problem]:
-    """Validate ``df`` and turn its rows into :class:`Problem` records (``df`` is not modified)."""
+    """Validate ``df`` and turn its rows into :class:`Problem` records (``df`` is not modified).
+
+    ``required_columns`` (:func:`routing_columns`: what an adaptive-k policy routes by): every
+    row needs a number there — a missing column or an empty cell is an E500, never silently
+    the first tier's k and start (which changes the routing)."""
     if len(df) == 0:
         raise DataError("no problems (the table is empty)", where=source)
     text_col = _pick(df.columns, PROBLEM_COLUMNS)
@@ -167,7 +178,15 @@ def problems_from_frame(
             where=source,
             code="E900",  # --column names a column the table lacks: a usage error, as in lint
         )
-    features = [c for c in dict.fromkeys(feature_columns) if c in df.columns]
+    required = list(dict.fromkeys(required_columns))
+    absent = [c for c in required if c not in df.columns]
+    if absent:
+        raise DataError(
+            f"no column {absent[0]!r}: the strategy's adaptive_k routes each problem by it "
+            f"(columns: {', '.join(map(str, df.columns))})",
+            where=source,
+        )
+    features = [c for c in dict.fromkeys([*feature_columns, *required]) if c in df.columns]
     out: list[Problem] = []
     seen: dict[str, int] = {}
     for pos, (_, row) in enumerate(df.iterrows()):
@@ -196,16 +215,31 @@ def problems_from_frame(
             also = "" if strategy is None else f" with strategy {strategy!r}"
             raise DataError(f"duplicate id {rid!r}{also} (first at row {seen[key]})", where=where)
         seen[key] = pos
+        values = {c: _as_difficulty(row[c], where) for c in features}
+        for c in required:
+            if values[c] is None:
+                raise DataError(
+                    f"no {c!r} value: the strategy's adaptive_k routes each problem by it "
+                    "(fill the cell, or drop the problem)",
+                    where=where,
+                )
         out.append(
             Problem(
                 id=rid,
                 problem=text_cell(text, where, str(text_col)),
                 gold=gold_answer(row[gold_col]) if gold_col else None,
                 strategy=strategy,
-                features={c: _as_difficulty(row[c], where) for c in features},
+                features=values,
             )
         )
     return out
+
+
+def routing_columns(strategies: Iterable) -> list[str]:
+    """The columns adaptive-k policies route by (every problem needs a value there)."""
+    return sorted(
+        {s.adaptive_k.column for s in strategies if s.adaptive_k and s.adaptive_k.policy != "fixed"}
+    )
 
 
 def fingerprint(problems: Iterable[Problem]) -> str:

@@ -18,7 +18,7 @@ import pandas as pd
 from cascadec.errors import DataError, Diagnostic, PlanError
 from cascadec.plan import Plan, PlanStrategy, PlanTier, data_columns, resolve_problems
 from cascadec.runtime.backends.base import Backend
-from cascadec.runtime.data import Problem, fingerprint, problems_from_frame
+from cascadec.runtime.data import Problem, fingerprint, problems_from_frame, routing_columns
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.executor import Executor, Reporter, SampleMonitor, Schedule
 from cascadec.runtime.jobs import Job
@@ -118,6 +118,7 @@ def route(
         problems,
         strategy_column=strategy_column,
         feature_columns=data_columns(plan.strategies),
+        required_columns=routing_columns(plan.strategies),
         source=source,
     )
     probs = attach_routes(plan.strategies, probs)  # learned routing: the router's P(right) per tier

@@ -71,7 +71,7 @@ def load_search(
     reference: str | None = None,
 ) -> Search:
     """Load and compile everything a search needs, before any simulation (see the module docstring)."""
-    from cascadec.runtime.data import problems_from_frame, read_table
+    from cascadec.runtime.data import problems_from_frame, read_table, routing_columns
     from cascadec.runtime.equivalence import Equivalence
     from cascadec.sim.bank import load_bank
 
@@ -84,7 +84,12 @@ def load_search(
     if limit is not None:
         frame = frame.head(limit)
     adaptive = {c.strategy.adaptive_k.column for c in candidates if c.strategy.adaptive_k}
-    problems = problems_from_frame(frame, feature_columns=adaptive, source=str(data))
+    problems = problems_from_frame(
+        frame,
+        feature_columns=adaptive,
+        required_columns=routing_columns(c.strategy for c in candidates),
+        source=str(data),
+    )
     return Search(
         base, space, plan, candidates, problems, load_bank(bank), Equivalence(equivalence), registry, ref
     )

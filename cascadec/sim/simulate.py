@@ -20,7 +20,7 @@ import pandas as pd
 from cascadec.core.conditions import parse_condition
 from cascadec.core.signals import SIMULATED_SIGNALS
 from cascadec.plan import Plan, PlanStrategy, data_columns
-from cascadec.runtime.data import Problem, problems_from_frame
+from cascadec.runtime.data import Problem, problems_from_frame, routing_columns
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.router_features import attach_routes
 from cascadec.sim.arrays import BankArrays, build_arrays
@@ -80,7 +80,12 @@ class Simulation:
 
 
 def problems_for(plan: Plan, frame: pd.DataFrame, source: str = "<data>") -> list[Problem]:
-    return problems_from_frame(frame, feature_columns=data_columns(plan.strategies), source=source)
+    return problems_from_frame(
+        frame,
+        feature_columns=data_columns(plan.strategies),
+        required_columns=routing_columns(plan.strategies),
+        source=source,
+    )
 
 
 def needs_token_records(strategy: PlanStrategy) -> bool:

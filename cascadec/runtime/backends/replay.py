@@ -88,7 +88,7 @@ def read_bank(bank: str | Path | pd.DataFrame) -> pd.DataFrame:
             df = (
                 pd.read_parquet(bank)
                 if str(bank).endswith((".parquet", ".pq"))
-                else pd.read_json(bank, lines=True)
+                else pd.read_json(bank, lines=True, encoding="utf-8-sig")
             )
         except Exception as exc:
             raise DataError(f"cannot read sample bank: {str(exc).splitlines()[0]}", where=source) from None
