@@ -15,8 +15,8 @@ from typing import Annotated
 import typer
 
 from cascadec import __version__
-from cascadec.errors import CascadecError, ExitCode, exit_code
-from cascadec.redact import install_log_redaction, redact
+from cascadec.errors import CascadecError, UsageError, error_exit
+from cascadec.redact import install_log_redaction
 
 app = typer.Typer(
     name="cascadec",
@@ -62,7 +62,7 @@ def lint(
     from cascadec.lint import lint_paths, render
 
     if format not in ("text", "json"):
-        raise typer.BadParameter(f"--format must be text or json, got {format!r}")
+        raise error_exit(UsageError(f"--format must be text or json, got {format!r}"))
     result = lint_paths(paths, column=column, registry=models)
     out, err = render(result, format)
     sys.stdout.write(out)
@@ -116,31 +116,40 @@ def _printable_streams() -> None:
             reconfigure(errors="backslashreplace")
 
 
+def _is_usage_error(exc: BaseException) -> bool:
+    """click's own usage errors (typer ships its own copy of click: matched by class name)."""
+    return any(c.__name__ == "UsageError" for c in type(exc).__mro__) and hasattr(exc, "format_message")
+
+
+def _usage_error(exc) -> UsageError:
+    """A click usage error (a missing option, a bad choice, an unknown flag, no command) as E900."""
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None else "cascadec"
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        sys.stderr.write(ctx.get_help() + "\n\n" if ctx is not None else "")
+        return UsageError(f"{path}: give a command (see above)")
+    return UsageError(f"{path}: {exc.format_message()} (see '{path} --help')")
+
+
 def main() -> None:
-    """Console-script entry point: map errors to messages and exit codes."""
+    """Console-script entry point: every error is printed once, with its registered code, by
+    ``cascadec.errors.error_exit`` and exits by the one rule (``exit_code``)."""
     _printable_streams()
     install_log_redaction()  # a library logging a key it was given never shows it
     try:
-        app()
-    except CascadecError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        sys.exit(exit_code(exc))
-    except OSError as exc:  # a file the user named cannot be read or written: I/O, not a bug
-        sys.stderr.write(
-            redact(f"error: {exc.filename or ''}: {exc.strerror or exc}\n").replace("error: : ", "error: ")
-        )
-        sys.exit(exit_code(exc))
-    except KeyboardInterrupt:
+        status = app(standalone_mode=False, prog_name="cascadec")
+    except (CascadecError, OSError) as exc:  # OSError: a file the user named; I/O, not a bug
+        raise error_exit(exc) from None
+    except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write("interrupted\n")
         sys.exit(130)
     except Exception as exc:  # the last line of defence: never a raw traceback
+        if _is_usage_error(exc):
+            raise error_exit(_usage_error(exc)) from None
         if os.environ.get("CASCADEC_DEBUG"):
             raise
-        sys.stderr.write(
-            f"cascadec: E999 internal error: {type(exc).__name__}: {redact(str(exc))}\n"
-            "(set CASCADEC_DEBUG=1 for the traceback)\n"
-        )
-        sys.exit(ExitCode.INTERNAL)
+        raise error_exit(exc) from None
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":

@@ -15,24 +15,12 @@ from typing import Annotated
 
 import typer
 
-from cascadec.errors import CascadecError, Diagnostic, ExitCode, exit_code
-
-
-class _Usage(Exception):
-    """A usage or I/O problem: message on stderr, exit 2."""
+from cascadec.errors import CascadecError, Diagnostic, UsageError, error_exit, exit_code
 
 
 def _emit_diagnostics(diagnostics: list[Diagnostic]) -> None:
     for d in diagnostics:
         sys.stderr.write(d.format() + "\n")
-
-
-def _fail(exc: CascadecError) -> typer.Exit:
-    if exc.diagnostics:
-        _emit_diagnostics(exc.diagnostics)
-    else:
-        sys.stderr.write(f"error: {exc}\n")
-    return typer.Exit(exit_code(exc))
 
 
 def _registry(models: str | None):
@@ -52,7 +40,7 @@ def _table_markers(path: Path, column: str) -> tuple[list[str], list[tuple[int, 
 
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
-        raise _Usage(f"{path}: --table reads {', '.join(sorted(TABLE_SUFFIXES))} files")
+        raise UsageError(f"{path}: --table reads {', '.join(sorted(TABLE_SUFFIXES))} files")
     texts, where = [], []
     try:
         for line, offset, value in table_cells(path, suffix, column):
@@ -68,7 +56,7 @@ def _compile(spec: str | None, marker: str | None, table: Path | None, column: s
 
     given = [x for x in (spec, marker, table) if x is not None]
     if len(given) != 1:
-        raise _Usage("give exactly one of SPEC, --marker TEXT or --table FILE")
+        raise UsageError("give exactly one of SPEC, --marker TEXT or --table FILE")
     registry = _registry(models)
     if marker is not None:
         return compile_marker(marker, registry)
@@ -77,7 +65,7 @@ def _compile(spec: str | None, marker: str | None, table: Path | None, column: s
         return compile_markers(texts, registry, source=str(table), locations=where)
     assert spec is not None
     if not spec.lower().endswith((".yaml", ".yml")):
-        raise _Usage(f"SPEC must be a .yaml/.yml file, got {spec!r} (use --marker for marker text)")
+        raise UsageError(f"SPEC must be a .yaml/.yml file, got {spec!r} (use --marker for marker text)")
     return compile_spec(spec, registry)
 
 
@@ -107,33 +95,30 @@ def compile_command(
     from cascadec.plan import plan_to_json
 
     if check and output is not None:
-        sys.stderr.write("error: --check writes nothing; drop -o\n")
-        raise typer.Exit(ExitCode.USAGE)
+        raise error_exit(UsageError("--check writes nothing; drop -o"))
     if spec is not None and spec.lower().endswith((".yaml", ".yml")) and marker is None and table is None:
         from cascadec.compiler.space import check_space, is_space_file
 
         if is_space_file(spec):
             if not check:
-                sys.stderr.write(
-                    f"error: {spec} is a search space (a spec with 'search:'), not one strategy: "
-                    "check it with `cascadec compile --check` or `cascadec lint`, "
-                    "search it with `cascadec calibrate` or `cascadec optimize --space`\n"
+                raise error_exit(
+                    UsageError(
+                        f"{spec} is a search space (a spec with 'search:'), not one strategy: "
+                        "check it with `cascadec compile --check` or `cascadec lint`, "
+                        "search it with `cascadec calibrate` or `cascadec optimize --space`"
+                    )
                 )
-                raise typer.Exit(ExitCode.USAGE)
             try:
                 found = check_space(spec, _registry(models))
             except CascadecError as exc:
-                raise _fail(exc) from None
+                raise error_exit(exc) from None
             _emit_diagnostics(found.diagnostics)
             sys.stderr.write(found.summary() + "\n")
             raise typer.Exit(exit_code(findings=not found.ok))
     try:
         plan, warnings = _compile(spec, marker, table, column, models)
-    except _Usage as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        raise typer.Exit(ExitCode.USAGE) from None
     except CascadecError as exc:
-        raise _fail(exc) from None
+        raise error_exit(exc) from None
     _emit_diagnostics(warnings)
     if check:
         sys.stderr.write(f"ok: {len(plan.strategies)} strategies compile ({plan.hash[:19]})\n")
@@ -179,22 +164,19 @@ def explain_command(
 
     try:
         if (target is None) == (marker is None):
-            raise _Usage("give exactly one of SPEC|PLAN or --marker TEXT")
+            raise UsageError("give exactly one of SPEC|PLAN or --marker TEXT")
         if not (0 <= escalation_rate <= 1 and 0 < token_share <= 1):
-            raise _Usage("--escalation-rate must be in [0, 1] and --token-share in (0, 1]")
+            raise UsageError("--escalation-rate must be in [0, 1] and --token-share in (0, 1]")
         if (bank is None) != (data is None):
-            raise _Usage("--bank and --data go together")
+            raise UsageError("--bank and --data go together")
         if equivalence not in ("math", "exact"):
-            raise _Usage(f"--equivalence must be math or exact, got {equivalence!r}")
+            raise UsageError(f"--equivalence must be math or exact, got {equivalence!r}")
         plan, warnings = load_any(marker if marker is not None else target, _registry(models))
         if bank is not None and not BANK_ESTIMATORS:
-            raise _Usage("--bank needs the simulator, which this command line does not have")
+            raise UsageError("--bank needs the simulator, which this command line does not have")
         measured = None if bank is None else BANK_ESTIMATORS[0](plan, bank, data, equivalence, limit)
-    except _Usage as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        raise typer.Exit(ExitCode.USAGE) from None
     except CascadecError as exc:
-        raise _fail(exc) from None
+        raise error_exit(exc) from None
     _emit_diagnostics(warnings)
     render_plan(plan, escalation_rate=escalation_rate, token_share=token_share, measured=measured)
 
@@ -214,7 +196,7 @@ def _write_or_print(
     try:
         write_output(output, text, inputs, replaceable=replaceable)  # checked and written under a lock
     except CascadecError as exc:
-        raise _fail(exc) from None
+        raise error_exit(exc) from None
     return True
 
 
@@ -248,8 +230,7 @@ def schema_command(
 ) -> None:
     """Print the JSON Schema of a strategy spec, an execution plan, a run's result records or a search space."""
     if which not in SCHEMAS:
-        sys.stderr.write(f"error: schema is one of {', '.join(SCHEMAS)}, got {which!r}\n")
-        raise typer.Exit(ExitCode.USAGE)
+        raise error_exit(UsageError(f"schema is one of {', '.join(SCHEMAS)}, got {which!r}"))
     _write_or_print(schema_text(which), output, replaceable=("$schema",))
 
 

@@ -7,13 +7,12 @@ Errors are one message and an exit code (1 bad content, 2 usage or I/O), never a
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated
 
 import typer
 
 from cascadec import datasets
-from cascadec.errors import CascadecError, exit_code
+from cascadec.errors import CascadecError, UsageError, error_exit
 
 data_app = typer.Typer(
     add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None, no_args_is_help=True
@@ -22,7 +21,7 @@ data_app = typer.Typer(
 
 def _format(value: str) -> str:
     if value not in ("text", "json"):
-        raise typer.BadParameter(f"--format must be text or json, got {value!r}")
+        raise error_exit(UsageError(f"--format must be text or json, got {value!r}"))
     return value
 
 
@@ -66,8 +65,7 @@ def show_command(
         frame = read_table(name)
         problems = problems_from_frame(frame, source=name)
     except CascadecError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        raise typer.Exit(exit_code(exc)) from None
+        raise error_exit(exc) from None
     head = [{"id": p.id, "problem": p.problem, "gold": p.gold} for p in problems[:rows]]
     summary = {
         "name": name,

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from cascadec.errors import CascadecError, ExitCode, exit_code
+from cascadec.errors import CascadecError, UsageError, error_exit
 from cascadec.limits import check_output_file, write_output
 
 bank_app = typer.Typer(
@@ -20,20 +20,12 @@ bank_app = typer.Typer(
 )
 
 
-def fail(message: str, code: int = ExitCode.USAGE) -> typer.Exit:
-    sys.stderr.write(f"error: {message}\n")
-    return typer.Exit(code)
-
-
 def guarded(fn):
-    """Run ``fn`` mapping cascadec errors to exit codes (as every command does)."""
+    """Run ``fn``; an error is printed with its code and exits by the one rule (``errors.error_exit``)."""
     try:
         return fn()
-    except CascadecError as exc:
-        text = "\n".join(d.format() for d in exc.diagnostics) if exc.diagnostics else str(exc)
-        raise fail(text, exit_code(exc)) from None
-    except OSError as exc:
-        raise fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), exit_code(exc)) from None
+    except (CascadecError, OSError) as exc:  # OSError: a file the user named (E901), not a bug
+        raise error_exit(exc) from None
 
 
 def console():
@@ -69,7 +61,7 @@ def parse_floats(text: str, what: str) -> list[float]:
     try:
         return [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise fail(f"{what} must be comma-separated numbers, got {text!r}") from None
+        raise UsageError(f"{what} must be comma-separated numbers, got {text!r}") from None
 
 
 @bank_app.command("build")
@@ -108,16 +100,16 @@ def bank_build(
         from cascadec.sim.bank import build_bank, coverage, load_bank
 
         if backend not in BACKENDS:
-            raise fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+            raise UsageError(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         temps = parse_floats(temperatures, "--temperatures")
         if any(not 0 <= t <= 2 for t in temps):
-            raise fail(f"--temperatures must be in [0, 2], got {temperatures}")
+            raise UsageError(f"--temperatures must be in [0, 2], got {temperatures}")
         frame = read_table(data)
         if limit is not None:
             frame = frame.head(limit)
         if backend == "replay":
             if source_bank is None:
-                raise fail("--backend replay needs --bank")
+                raise UsageError("--backend replay needs --bank")
             options = {"bank": load_bank(source_bank)}
         elif backend == "vllm":
             options = {"log_dir": out / "logs"}
@@ -194,7 +186,9 @@ def bank_import(
         from cascadec.sim.bank_import import import_bank
 
         if answer not in {f.value for f in AnswerFormat}:
-            raise fail(f"--answer must be one of {', '.join(f.value for f in AnswerFormat)}, got {answer!r}")
+            raise UsageError(
+                f"--answer must be one of {', '.join(f.value for f in AnswerFormat)}, got {answer!r}"
+            )
         result = import_bank(
             list(files),
             data=data,
@@ -350,7 +344,7 @@ def simulate_command(
         from cascadec.sim.simulate import problems_for, simulate
 
         if equivalence not in ("math", "exact"):
-            raise fail(f"--equivalence must be math or exact, got {equivalence!r}")
+            raise UsageError(f"--equivalence must be math or exact, got {equivalence!r}")
         inputs = (target, bank, data, models)
         writes = json_out is not None and str(json_out) != "-"
         if writes:  # before the work: never over an input or a user's file

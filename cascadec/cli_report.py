@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from cascadec.cli_evidence import fail, guarded
+from cascadec.cli_evidence import guarded
+from cascadec.errors import UsageError
 
 
 def bank_inputs(
@@ -19,7 +20,7 @@ def bank_inputs(
 ):
     """The bank, its problems and the plan its baselines price models by: ``--models``, else the
     bank directory's plan.json, else the first run's."""
-    from cascadec.errors import PlanError, exit_code
+    from cascadec.errors import PlanError
     from cascadec.plan import load_plan
     from cascadec.report.build import BankInputs
     from cascadec.runtime.data import problems_from_frame, read_table
@@ -33,15 +34,15 @@ def bank_inputs(
     else:
         found = [p / PLAN_NAME for p in [bank, *runs] if (p / PLAN_NAME).is_file()]
         if not found:
-            raise fail(
+            raise UsageError(
                 "--bank is a parquet file and no run directory has a plan.json: name the models with "
                 "--models REGISTRY (zoo, qwen2.5-math or a YAML path)"
             )
         try:
             plan = load_plan(found[0])
         except PlanError as exc:
-            raise fail(
-                f"{exc}; name the bank's models with --models REGISTRY instead", exit_code(exc)
+            raise PlanError(
+                f"{exc.message}; name the bank's models with --models REGISTRY instead", where=exc.where
             ) from None
     frame = read_table(data)
     if limit is not None:
@@ -94,9 +95,11 @@ def register(app: typer.Typer) -> None:
             from cascadec.report.build import build_report, check_out
 
             if equivalence not in ("math", "exact"):
-                raise fail(f"--equivalence must be math or exact, got {equivalence!r}")
+                raise UsageError(f"--equivalence must be math or exact, got {equivalence!r}")
             if (bank is None) != (data is None):
-                raise fail("--bank and --data go together (the baselines need the problems' gold answers)")
+                raise UsageError(
+                    "--bank and --data go together (the baselines need the problems' gold answers)"
+                )
             check_out(out, overwrite)  # before any slow work
             runs = [p for p in inputs if p.is_dir()]
             ctx = None if bank is None else bank_inputs(bank, data, models, runs, equivalence, limit)

@@ -14,21 +14,8 @@ from typing import Annotated
 
 import typer
 
-from cascadec.errors import CascadecError, ExitCode, exit_code
+from cascadec.errors import CascadecError, InputFileError, UsageError, error_exit
 from cascadec.runtime.equivalence import DEFAULT_BUDGET
-
-EXIT_USAGE = ExitCode.USAGE
-
-
-def _fail(message: str, code: int) -> typer.Exit:
-    sys.stderr.write(f"error: {message}\n")
-    return typer.Exit(code)
-
-
-def _error_text(exc: CascadecError) -> str:
-    if exc.diagnostics:
-        return "\n".join(d.format() for d in exc.diagnostics)
-    return str(exc)
 
 
 def register(app: typer.Typer) -> None:
@@ -104,10 +91,8 @@ def register(app: typer.Typer) -> None:
         options = dict(locals())  # exactly the command's parameters, by name
         try:
             _run(**options)
-        except CascadecError as exc:
-            raise _fail(_error_text(exc), exit_code(exc)) from None
-        except OSError as exc:  # an unwritable --out, a full disk: the user's to fix, not a crash
-            raise _fail(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), exit_code(exc)) from None
+        except (CascadecError, OSError) as exc:  # OSError: an unwritable --out, a full disk; not a crash
+            raise error_exit(exc) from None
         except KeyboardInterrupt:
             where = f" with: cascadec run ... --out {out} --resume" if out else ""
             sys.stderr.write(f"interrupted; finished samples are kept, continue{where}\n")
@@ -140,38 +125,34 @@ def _run(
     from cascadec.runtime.backends import BACKENDS, make_backend
 
     if target is not None and marker is not None:
-        raise _fail("give either a SPEC/PLAN argument or --marker, not both", EXIT_USAGE)
+        raise UsageError("give either a SPEC/PLAN argument or --marker, not both")
     if target is None and marker is None and column is None:
-        raise _fail(
-            "nothing to run: give a SPEC or PLAN, --marker TEXT, or --column with markers", EXIT_USAGE
-        )
+        raise UsageError("nothing to run: give a SPEC or PLAN, --marker TEXT, or --column with markers")
     if data is None:
-        raise _fail("--data FILE is required", EXIT_USAGE)
+        raise UsageError("--data FILE is required")
     if backend not in BACKENDS:
-        raise _fail(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}", EXIT_USAGE)
+        raise UsageError(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     if equivalence not in ("math", "exact"):
-        raise _fail(f"--equivalence must be math or exact, got {equivalence!r}", EXIT_USAGE)
+        raise UsageError(f"--equivalence must be math or exact, got {equivalence!r}")
     if not 0 < grading_budget < float("inf"):  # NaN fails both comparisons
-        raise _fail(
-            f"--grading-budget must be a positive number of seconds, got {grading_budget}", EXIT_USAGE
-        )
+        raise UsageError(f"--grading-budget must be a positive number of seconds, got {grading_budget}")
     if schedule not in ("continuous", "barrier"):
-        raise _fail(f"--schedule must be continuous or barrier, got {schedule!r}", EXIT_USAGE)
+        raise UsageError(f"--schedule must be continuous or barrier, got {schedule!r}")
     if not dry_run and out is None:
-        raise _fail("--out DIR is required (or use --dry-run)", EXIT_USAGE)
+        raise UsageError("--out DIR is required (or use --dry-run)")
     if resume and overwrite:
-        raise _fail("--resume finishes the run in --out, --overwrite replaces it: give one", EXIT_USAGE)
+        raise UsageError("--resume finishes the run in --out, --overwrite replaces it: give one")
     if target is not None and not Path(target).exists() and target.endswith((".json", ".yaml", ".yml")):
-        raise _fail(f"no such spec or plan file: {target}", EXIT_USAGE)
+        raise InputFileError(f"no such spec or plan file: {target}")
     if models is not None and str(models).endswith((".yaml", ".yml")) and not models.is_file():
-        raise _fail(f"no such model registry: {models}", EXIT_USAGE)
+        raise InputFileError(f"no such model registry: {models}")
     if backend == "replay" and not dry_run:
         if bank is None:
-            raise _fail("--backend replay needs --bank FILE", EXIT_USAGE)
+            raise UsageError("--backend replay needs --bank FILE")
         from cascadec.runtime.backends.replay import bank_path
 
         if not bank_path(bank).is_file():
-            raise _fail(f"no such sample bank (a parquet file or a bank directory): {bank}", EXIT_USAGE)
+            raise InputFileError(f"no such sample bank (a parquet file or a bank directory): {bank}")
 
     from cascadec.api import execute, prepare
     from cascadec.runtime.data import read_table
@@ -238,7 +219,7 @@ def _endpoint_options(endpoints: str) -> dict:
     if endpoints.startswith(("http://", "https://")):
         return {"base_url": endpoints}
     if not Path(endpoints).is_file():
-        raise _fail(f"no such endpoints file: {endpoints}", EXIT_USAGE)
+        raise InputFileError(f"no such endpoints file: {endpoints}")
     return {"endpoints": endpoints}
 
 

@@ -36,10 +36,18 @@ class Code:
     code: str
     summary: str
     exit: ExitCode = ExitCode.FINDINGS
+    http: int | None = None  # the status ``cascadec serve`` answers it with (default: see ``status``)
 
     @property
     def severity(self) -> Severity:
         return "warning" if self.code.startswith("W") else "error"
+
+    @property
+    def status(self) -> int:
+        """HTTP status: the registered one, else 500 for a bug and 400 for anything in the request."""
+        if self.http is not None:
+            return self.http
+        return 500 if self.exit is ExitCode.INTERNAL else 400
 
 
 _USAGE = ExitCode.USAGE
@@ -94,30 +102,34 @@ CODES: dict[str, Code] = {
             "or has no estimate for a tier's model",
         ),
         Code("E500", "data error (unreadable table content, missing column, bad rows)"),
-        Code("E501", "backend error (engine not installed, sample bank lacks samples, ...)"),
+        Code("E501", "backend error (engine not installed, sample bank lacks samples, ...)", http=502),
         Code(
             "E502",
             "output folder error: it holds files cascadec did not write (refused, --overwrite or not), "
             "another kind of output, another writer; resume mismatch, corrupt results",
         ),
-        Code("E600", "serve: unknown model name, or a model no engine serves (HTTP 404)"),
-        Code("E601", "serve: request too large: body or problem text over the limit (HTTP 413)"),
+        Code("E600", "serve: unknown model name, or a model no engine serves (HTTP 404)", http=404),
+        Code("E601", "serve: request too large: body or problem text over the limit (HTTP 413)", http=413),
         Code(
             "E602",
             "serve: invalid request: malformed JSON, unknown field, n > 1, too many samples (HTTP 400/422)",
+            http=422,
         ),
         Code(
-            "E603", "serve: an upstream engine failed or timed out; the message names the tier (HTTP 502/503)"
+            "E603",
+            "serve: an upstream engine failed (HTTP 502) or is unreachable, dead or too slow (HTTP 503: "
+            "UpstreamUnavailable); the message names the tier",
+            http=502,
         ),
-        Code("E604", "serve: too many requests in flight (HTTP 429)"),
-        Code("E605", "serve: missing or wrong bearer token (HTTP 401)"),
-        Code("E606", "serve: no such route (HTTP 404) or method (HTTP 405)"),
+        Code("E604", "serve: too many requests in flight (HTTP 429)", http=429),
+        Code("E605", "serve: missing or wrong bearer token (HTTP 401)", http=401),
+        Code("E606", "serve: no such route (HTTP 404) or method (HTTP 405)", http=404),
         Code(
             "E700",
             "calibrate/optimize: no configuration of the search space meets the target on held-out problems",
         ),
         Code("E701", "calibrate/optimize: bad target or split (a split too small to certify anything)"),
-        Code("E900", "usage error (a missing or contradictory option)", _USAGE),
+        Code("E900", "usage error (a missing, malformed or contradictory option or argument)", _USAGE),
         Code(
             "E901", "I/O error: an input file is missing or unreadable, an output cannot be written", _USAGE
         ),
@@ -136,10 +148,12 @@ def registered(code: str) -> Code:
 
 def code_table() -> str:
     """The README's table of codes, generated from :data:`CODES`."""
-    rows = ["| code | severity | exit | what |", "|---|---|---|---|"]
+    rows = ["| code | severity | exit | HTTP | what |", "|---|---|---|---|---|"]
     for c in CODES.values():
-        exit_text = "-" if c.severity == "warning" else str(int(c.exit))
-        rows.append(f"| {c.code} | {c.severity} | {exit_text} | {c.summary} |")
+        warning = c.severity == "warning"
+        exit_text = "-" if warning else str(int(c.exit))
+        http = "-" if warning else str(c.status)
+        rows.append(f"| {c.code} | {c.severity} | {exit_text} | {http} | {c.summary} |")
     return "\n".join(rows) + "\n"
 
 
@@ -159,6 +173,32 @@ def exit_code(outcome: BaseException | None = None, *, findings: bool = False) -
     if type(outcome).__name__ in ("UsageError", "BadParameter", "NoSuchOption", "MissingParameter"):
         return ExitCode.USAGE  # click's own (typer) parsing errors
     return ExitCode.INTERNAL
+
+
+def error_text(outcome: BaseException) -> str:
+    """How every command shows an error, always with a registered code: a cascadec error's
+    located diagnostics (``path:line:col: CODE message``, one a line) or ``error: where: CODE
+    message``; an ``OSError`` is E901; anything else is a bug, E999."""
+    if isinstance(outcome, CascadecError):
+        if outcome.diagnostics:
+            return "\n".join(d.format() for d in outcome.diagnostics)
+        return f"error: {outcome}"
+    if isinstance(outcome, OSError):
+        where = f"{outcome.filename}: " if outcome.filename else ""
+        return redact(f"error: {where}E901 {outcome.strerror or outcome}")
+    return redact(
+        f"cascadec: E999 internal error: {type(outcome).__name__}: {outcome}\n"
+        "(set CASCADEC_DEBUG=1 for the traceback)"
+    )
+
+
+def error_exit(outcome: BaseException) -> SystemExit:
+    """The one place an error is printed and mapped to an exit status: writes
+    :func:`error_text` to stderr and returns the ``SystemExit`` to raise (``raise error_exit(exc)``)."""
+    import sys
+
+    sys.stderr.write(error_text(outcome) + "\n")
+    return SystemExit(int(exit_code(outcome)))
 
 
 @dataclass(frozen=True)
@@ -301,6 +341,13 @@ class InputFileError(DataError):
 
 class BackendError(CascadecError):
     code = "E501"
+
+
+class UpstreamUnavailable(BackendError):
+    """An engine that cannot be reached, lost the connection, died or did not answer in time:
+    ``cascadec serve`` answers 503 (retry later), where another backend error is 502."""
+
+    http = 503
 
 
 class RunDirError(CascadecError):

@@ -176,7 +176,7 @@ class Server:
             await asyncio.wait_for(self.runner.drive(outcome, on_delta), self.config.timeout_s)
         except TimeoutError:
             raise upstream_error(
-                outcome.job, f"did not answer within {self.config.timeout_s:g}s (--timeout)"
+                outcome.job, f"did not answer within {self.config.timeout_s:g}s (--timeout)", unavailable=True
             ) from None
 
     def _extras(self, outcome: Outcome) -> tuple[dict, dict]:

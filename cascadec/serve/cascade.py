@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from cascadec.errors import CascadecError
+from cascadec.errors import CascadecError, UpstreamUnavailable
 from cascadec.plan import resolve_problems
 from cascadec.runtime.data import Problem
 from cascadec.runtime.equivalence import Equivalence
@@ -156,7 +156,9 @@ class CascadeRunner:
                     samples, size = await engine.generate(request)
                     outcome.batches.append(size)
             except CascadecError as exc:
-                raise upstream_error(job, exc.message) from None
+                raise upstream_error(
+                    job, exc.message, unavailable=isinstance(exc, UpstreamUnavailable)
+                ) from None
             outcome.waits.append(time.perf_counter() - t0)
             if online is not None:
                 samples = [online.settle(job, ask, i, s) for i, s in enumerate(samples)]
@@ -168,14 +170,12 @@ class CascadeRunner:
         return outcome
 
 
-def upstream_error(job: Job, reason: str) -> ServeError:
-    """502 (the engine answered wrongly) or 503 (unreachable, dead, too slow), naming the tier."""
+def upstream_error(job: Job, reason: str, *, unavailable: bool) -> ServeError:
+    """502 (the engine answered wrongly) or 503 (``unavailable``: unreachable, dead, too slow, as the
+    error's type says: ``UpstreamUnavailable``), naming the tier."""
     ask = job.pending
     where = f"tier {ask.tier} ({ask.model})" if ask is not None else "the engine"
-    down = any(
-        p in reason for p in ("lost the connection", "cannot reach", "died", "did not answer", "timed out")
-    )
-    return upstream(503 if down else 502, f"{where} failed: {reason}")
+    return upstream(503 if unavailable else 502, f"{where} failed: {reason}")
 
 
 def summary(outcome: Outcome, reference_cost_per_token: float) -> dict:

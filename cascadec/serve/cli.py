@@ -7,7 +7,6 @@ command only adds where to listen and how loud to log.
 
 from __future__ import annotations
 
-import sys
 import typing
 from pathlib import Path
 from typing import Annotated
@@ -15,10 +14,9 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from cascadec.errors import CascadecError, ExitCode, exit_code
+from cascadec.errors import CascadecError, UsageError, error_exit
 from cascadec.serve.config import ServeConfig
 
-EXIT_USAGE = ExitCode.USAGE
 FIELDS = ServeConfig.model_fields
 RENAMED = {"timeout_s": "--timeout"}  # options not spelled like their field
 
@@ -82,46 +80,41 @@ def register(app: typer.Typer) -> None:
         """
         levels = ("critical", "error", "warning", "info", "debug", "trace")  # uvicorn's
         if log_level.lower() not in levels:
-            raise _fail(f"--log-level must be one of {', '.join(levels)}, got {log_level!r}", EXIT_USAGE)
+            raise _fail(f"--log-level must be one of {', '.join(levels)}, got {log_level!r}")
         for name, value in (("engines", engines), ("equivalence", equivalence)):
             if value not in _choices(name):
-                raise _fail(f"--{name} must be {' or '.join(_choices(name))}, got {value!r}", EXIT_USAGE)
+                raise _fail(f"--{name} must be {' or '.join(_choices(name))}, got {value!r}")
         if engines == "local" and endpoints is not None:
-            raise _fail("give --endpoints or --engines local, not both", EXIT_USAGE)
+            raise _fail("give --endpoints or --engines local, not both")
         if (
             endpoints is not None
             and not endpoints.startswith(("http://", "https://"))
             and not Path(endpoints).is_file()
         ):
-            raise _fail(f"no such endpoints file: {endpoints}", EXIT_USAGE)
+            raise _fail(f"no such endpoints file: {endpoints}")
         if specs is not None and not specs.is_dir():
-            raise _fail(f"--specs: no such folder: {specs}", EXIT_USAGE)
+            raise _fail(f"--specs: no such folder: {specs}")
         try:
             import uvicorn
 
             from cascadec.serve.app import create_app
         except ImportError as exc:
-            raise _fail(
-                f"cascadec serve needs its extra: pip install 'cascadec[serve]' ({exc})", EXIT_USAGE
-            ) from None
+            raise _fail(f"cascadec serve needs its extra: pip install 'cascadec[serve]' ({exc})") from None
         given = {"timeout_s": timeout, **{k: v for k, v in locals().items() if k in FIELDS}}
         try:
             config = ServeConfig(**given)  # the options are the config's fields, by name
         except ValidationError as exc:
             err = exc.errors()[0]
-            raise _fail(f"{_flag(str(err['loc'][0]))}: {err['msg']}", EXIT_USAGE) from None
+            raise _fail(f"{_flag(str(err['loc'][0]))}: {err['msg']}") from None
         _check_listen(host, port)  # a bad host or a port in use: one line, before anything loads
         try:
             application = create_app(config)
         except CascadecError as exc:
-            text = "\n".join(d.format() for d in exc.diagnostics) or str(exc)
-            raise _fail(text, exit_code(exc), code_text=None) from None
+            raise error_exit(exc) from None
         try:
             uvicorn.run(application, host=host, port=port, log_level=log_level.lower())
         except OSError as exc:  # the port taken between the check and the bind
-            raise _fail(
-                f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_USAGE, code_text="E901"
-            ) from None
+            raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", code_text="E901") from None
 
 
 def _check_listen(host: str, port: int) -> None:
@@ -131,21 +124,17 @@ def _check_listen(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (OSError, UnicodeError) as exc:
-        raise _fail(
-            f"--host {host!r} is not an address this machine has: {exc}", EXIT_USAGE, code_text="E901"
-        ) from None
+        raise _fail(f"--host {host!r} is not an address this machine has: {exc}", code_text="E901") from None
     family, kind, proto, _, address = infos[0]
     try:
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
             probe.bind(address)
     except OSError as exc:
-        raise _fail(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}", EXIT_USAGE, code_text="E901"
-        ) from None
+        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", code_text="E901") from None
 
 
-def _fail(message: str, code: int, *, code_text: str | None = "E900") -> typer.Exit:
-    """One line on stderr: ``error: CODE message`` (a cascadec error's text carries its own code)."""
-    sys.stderr.write(f"error: {code_text} {message}\n" if code_text else f"error: {message}\n")
-    return typer.Exit(code)
+def _fail(message: str, *, code_text: str = "E900") -> SystemExit:
+    """``error: CODE message`` on stderr, printed (and the exit chosen) by ``errors.error_exit``."""
+    error = UsageError(message) if code_text == "E900" else CascadecError(message, code=code_text)
+    return error_exit(error)

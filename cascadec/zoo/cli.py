@@ -7,7 +7,6 @@ this module (and building the main CLI) stays fast.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -37,7 +36,7 @@ def sample(
     seed: Annotated[int, typer.Option(help="Test-namespace seed (training never uses these streams)")] = 0,
 ) -> None:
     """Write held-out problems as JSONL: id, problem, answer, difficulty, bucket."""
-    from cascadec.errors import CascadecError, exit_code
+    from cascadec.errors import CascadecError, error_exit
     from cascadec.limits import check_output_file, write_output
 
     try:
@@ -45,12 +44,8 @@ def sample(
         rows = sample_problems(n, seed)
         out.parent.mkdir(parents=True, exist_ok=True)
         write_output(out, "".join(json.dumps(row) + "\n" for row in rows))  # checked again, atomically
-    except CascadecError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        raise typer.Exit(exit_code(exc)) from None
-    except OSError as exc:
-        sys.stderr.write(f"error: {out}: E901 cannot write: {exc.strerror or exc}\n")
-        raise typer.Exit(exit_code(exc)) from None
+    except (CascadecError, OSError) as exc:
+        raise error_exit(exc) from None
     console.print(f"wrote {len(rows)} problems to {out}")
 
 
@@ -120,7 +115,7 @@ def evaluate(
     ] = False,
 ) -> None:
     """Measure the ladder with vLLM: greedy per bucket, k=4 votes and their AUROC, the demo cascade."""
-    from cascadec.errors import CascadecError, exit_code
+    from cascadec.errors import CascadecError, error_exit
     from cascadec.limits import check_output_file, write_output
     from cascadec.zoo.evaluate import measure
 
@@ -128,8 +123,7 @@ def evaluate(
         try:
             check_output_file(json_out, replaceable=LADDER_KEYS)
         except CascadecError as exc:
-            sys.stderr.write(f"error: {exc}\n")
-            raise typer.Exit(exit_code(exc)) from None
+            raise error_exit(exc) from None
     ladder = measure(n, seed, out, overwrite=overwrite)
     table = Table(
         title=f"zoo ladder on {n} held-out problems (cascadec zoo sample --seed {seed})", title_justify="left"

@@ -328,3 +328,39 @@ def test_local_engines_share_the_cores_out():
     assert cores_each(1) == cores
     assert cores_each(2) == max(1, cores // 2)
     assert cores_each(cores + 5) == 1  # never none
+
+
+class _Failing(ReplayBackend):
+    """A replay engine whose every generate raises ``error`` (its type, not its words, decides)."""
+
+    def __init__(self, bank, error):
+        super().__init__(bank)
+        self.error = error
+
+    def generate(self, *a, **k):
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "make, status",
+    [
+        (lambda e: e.UpstreamUnavailable("the worker went away"), 503),  # no telling word in its message
+        (
+            lambda e: e.BackendError("timed out while decoding a bad answer"),
+            502,
+        ),  # a 503's words, a 502's type
+    ],
+    ids=["unavailable", "failed"],
+)
+def test_502_or_503_is_decided_by_the_errors_type_not_its_words(make, status):
+    from cascadec import errors
+
+    catalog = Catalog("zoo", None, 64)
+    bank = bank_from_answers(ANSWERS)
+    backends = {m: _Failing(bank, make(errors)) for m in catalog.models}
+    app = create_app(ServeConfig(models="zoo", equivalence="exact"), catalog=catalog, backends=backends)
+    with TestClient(app) as http:
+        r = http.post(
+            "/v1/chat/completions", json={"model": CASCADE, "messages": [{"role": "user", "content": EASY}]}
+        )
+    assert r.status_code == status and r.json()["error"]["code"] == "E603", r.text

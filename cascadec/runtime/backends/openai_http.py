@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from cascadec.errors import BackendError, CascadecError
+from cascadec.errors import BackendError, CascadecError, UpstreamUnavailable
 from cascadec.limits import MAX_SPEC_BYTES, read_regular_file
 from cascadec.plan import PlanModel
 from cascadec.redact import redact, register_secret
@@ -150,7 +150,9 @@ class OpenAIBackend:
             served = [m.id for m in client.models.list()]
         except openai.APIConnectionError:
             client.close()
-            raise BackendError(f"cannot reach {url} for model {model.id!r}: is its server running?") from None
+            raise UpstreamUnavailable(
+                f"cannot reach {url} for model {model.id!r}: is its server running?"
+            ) from None
         except openai.APIError as exc:
             client.close()
             raise BackendError(f"{url}: listing models failed: {exc}") from None
@@ -362,7 +364,7 @@ class OpenAIBackend:
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__ or exc.__context__
             why = f": {type(cause).__name__}" if cause is not None else ""
-            return BackendError(f"lost the connection to {self.url} (model {self.model_id}){why}")
+            return UpstreamUnavailable(f"lost the connection to {self.url} (model {self.model_id}){why}")
         why = redact(str(exc))  # an upstream's error body may echo the request's headers
         if isinstance(exc, openai.BadRequestError):
             return BackendError(

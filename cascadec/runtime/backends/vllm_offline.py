@@ -37,7 +37,7 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
-from cascadec.errors import BackendError
+from cascadec.errors import BackendError, UpstreamUnavailable
 from cascadec.plan import PlanModel
 from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
 from cascadec.runtime.backends.streaming import StreamEvent
@@ -346,9 +346,11 @@ class VLLMBackend:
             if not proc.is_alive():
                 raise self._death(doing, None)
             if deadline is not None and time.monotonic() > deadline:
-                raise BackendError(f"vllm backend: timed out after {timeout:.0f} s {doing}{self._log_hint()}")
+                raise UpstreamUnavailable(
+                    f"vllm backend: timed out after {timeout:.0f} s {doing}{self._log_hint()}"
+                )
 
-    def _death(self, doing: str, error: str | None) -> BackendError:
+    def _death(self, doing: str, error: str | None) -> UpstreamUnavailable:
         code = self._proc.exitcode if self._proc is not None else None
         how = f"exit code {code}" if code is None or code >= 0 else f"killed by {signal.Signals(-code).name}"
         if code == -signal.SIGKILL:
@@ -356,7 +358,7 @@ class VLLMBackend:
         log = self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
         text = summarise_failure(error, log)
         of = f" of model {self.model.id!r}" if self.model is not None else ""
-        return BackendError(f"vllm worker{of} died while {doing} ({how}): {text}{self._log_hint()}")
+        return UpstreamUnavailable(f"vllm worker{of} died while {doing} ({how}): {text}{self._log_hint()}")
 
     def _log_hint(self) -> str:
         return f"\n(worker log: {self.log_path})" if self.log_path is not None and not self.verbose else ""
