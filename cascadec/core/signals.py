@@ -82,9 +82,7 @@ SIGNALS: dict[str, SignalInfo] = {
     ),
     # learned routing (cascadec.router): the route's estimate of P(right) for this tier's model,
     # from the problem text alone; NaN without a route. Per problem and tier, known before sampling
-    "router_p": SignalInfo(
-        "the router's P(right) for this tier (from the problem)", 0.0, 1.0, "real", _P, False
-    ),
+    "router_p": SignalInfo("the router's P(right) for this tier (from the problem)", 0.0, 1.0, "real", _P),
 }
 
 

@@ -19,6 +19,16 @@ from cascadec.sim.tables import POLICIES, Outcome, Tables, veval
 from cascadec.sim.tally import at_winner, signals, vote
 
 
+def route_matrix(strategy: PlanStrategy, problems) -> np.ndarray:
+    """[problems × tiers] the router's P(right) of each tier (the features the runtime reads)."""
+    route = strategy.route
+    assert route is not None
+    keys = [route_key(route, h) for h in route.heads]
+    return np.array([[p.features[k] for k in keys] for p in problems], dtype=np.float64).reshape(
+        -1, len(keys)
+    )
+
+
 def route_starts(strategy: PlanStrategy, problems) -> np.ndarray:
     """Each problem's start tier under the strategy's route: :func:`cascadec.plan.route_start` over
     arrays (the same comparisons and the same floating-point operations, ties to the cheaper tier)."""
@@ -27,8 +37,7 @@ def route_starts(strategy: PlanStrategy, problems) -> np.ndarray:
     n, last = len(problems), len(strategy.tiers) - 1
     if route.policy == "none" or not n:
         return np.zeros(n, dtype=np.int64)
-    keys = [route_key(route, h) for h in route.heads]
-    probs = np.array([[p.features[k] for k in keys] for p in problems], dtype=np.float64)
+    probs = route_matrix(strategy, problems)
     if route.policy == "threshold":
         ok = probs >= (0.5 if route.tau is None else route.tau)
         return np.where(ok.any(axis=1), ok.argmax(axis=1), last).astype(np.int64)
@@ -96,6 +105,11 @@ class Machine:
         self.mixed = np.zeros(M, bool)  # the tier drew from more than one stream (retry/explore temperature)
         self.pooled = tables.policy[self.cfg] == POLICIES.index("pooled")
         self.pre = A.prefix
+        # learned routing: the router's P(right) per (element, tier), known before any sample
+        self.router_p = np.full((M, T), np.nan)
+        for c, s in enumerate(strategies):
+            if s.route is not None and P:
+                self.router_p[c * P : (c + 1) * P, : len(s.tiers)] = route_matrix(s, A.problems)
 
     # --- per-element tier parameters --------------------------------------------------------
     def _k(self, rows, t):
@@ -301,6 +315,7 @@ class Machine:
         last = self.last_win[rows]
         same = ((win >= 0) & (last >= 0) & (win == last)).astype(np.float64)
         out["agrees_prev"] = np.where(self.runs[rows] > 1, same, np.nan)
+        out["router_p"] = self.router_p[rows, self.t[rows]]
         return out
 
     def _step(self, rows):

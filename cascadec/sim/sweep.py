@@ -30,7 +30,7 @@ def sweepable(strategy: PlanStrategy) -> bool:
     """Whether every tier's decision depends only on that tier's own samples."""
     conditions = [t.escalate_if for t in strategy.tiers if t.escalate_if]
     return (
-        all(parse_condition(c).signals() <= TIER_SIGNALS for c in conditions)
+        all(parse_condition(c).signals() <= TIER_SIGNALS - {"router_p"} for c in conditions)
         and strategy.adaptive_k is None
         and strategy.route is None
         and strategy.budget is None
