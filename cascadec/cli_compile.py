@@ -15,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from cascadec.core.policies import EquivalenceMode
 from cascadec.errors import CascadecError, Diagnostic, UsageError, error_exit, exit_code
 
 
@@ -169,7 +170,7 @@ def explain_command(
             raise UsageError("--escalation-rate must be in [0, 1] and --token-share in (0, 1]")
         if (bank is None) != (data is None):
             raise UsageError("--bank and --data go together")
-        if equivalence not in ("math", "exact"):
+        if equivalence not in tuple(EquivalenceMode):
             raise UsageError(f"--equivalence must be math or exact, got {equivalence!r}")
         plan, warnings = load_any(marker if marker is not None else target, _registry(models))
         if bank is not None and not BANK_ESTIMATORS:

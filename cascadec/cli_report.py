@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from cascadec.cli_evidence import guarded
+from cascadec.core.policies import EquivalenceMode
 from cascadec.errors import UsageError
 
 
@@ -94,7 +95,7 @@ def register(app: typer.Typer) -> None:
         def go():
             from cascadec.report.build import build_report, check_out
 
-            if equivalence not in ("math", "exact"):
+            if equivalence not in tuple(EquivalenceMode):
                 raise UsageError(f"--equivalence must be math or exact, got {equivalence!r}")
             if (bank is None) != (data is None):
                 raise UsageError(

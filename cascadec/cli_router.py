@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from cascadec.cli_evidence import guarded, print_frame
+from cascadec.core.policies import EquivalenceMode
 from cascadec.errors import CascadecError, UsageError
 
 router_app = typer.Typer(
@@ -125,7 +126,7 @@ def router_train(
         from cascadec.sim.bank import bank_hash, load_bank
         from cascadec.sim.router_fit import fit_router
 
-        if equivalence not in ("math", "exact"):
+        if equivalence not in tuple(EquivalenceMode):
             raise UsageError(f"--equivalence must be math or exact, got {equivalence!r}")
         inputs = (bank, data, models if models and Path(models).exists() else None)
         check_router_out(out, inputs, overwrite)

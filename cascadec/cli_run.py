@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from cascadec.core.policies import EquivalenceMode
 from cascadec.errors import CascadecError, InputFileError, UsageError, error_exit
 from cascadec.runtime.equivalence import DEFAULT_BUDGET
 
@@ -132,7 +133,7 @@ def _run(
         raise UsageError("--data FILE is required")
     if backend not in BACKENDS:
         raise UsageError(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if equivalence not in ("math", "exact"):
+    if equivalence not in tuple(EquivalenceMode):
         raise UsageError(f"--equivalence must be math or exact, got {equivalence!r}")
     if not 0 < grading_budget < float("inf"):  # NaN fails both comparisons
         raise UsageError(f"--grading-budget must be a positive number of seconds, got {grading_budget}")

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cascadec.core.answer_format import AnswerFormat
 from cascadec.core.kinds import Kind
+from cascadec.core.policies import AdaptiveKPolicy, ExploreAction, FinalAnswer
 from cascadec.core.selection import select_tiers
 from cascadec.errors import CascadecError, PlanError
 from cascadec.limits import (
@@ -34,8 +35,6 @@ from cascadec.limits import (
 from cascadec.spec.vote import EarlyStopFields, OnlineFields, VoteSpec
 
 SCHEMA_VERSION = 1
-
-FinalAnswer = Literal["last_tier", "most_confident", "pooled"]
 
 
 class _Frozen(BaseModel):
@@ -73,7 +72,7 @@ class Exploration(_Frozen):
     """Entropy-aware exploration: when ``when`` holds, skip to the top tier or resample hotter."""
 
     when: str
-    action: Literal["skip_to_top", "raise_temperature"]
+    action: ExploreAction
     temperature: float | None = Field(default=None, ge=0, le=2)
     extra_k: int = Field(default=0, ge=0, le=MAX_K)
 
@@ -95,7 +94,7 @@ class PlanTier(_Frozen):
 class AdaptiveK(_Frozen):
     """How the first tier's k adapts per problem."""
 
-    policy: Literal["fixed", "difficulty_buckets", "budget"] = "fixed"
+    policy: AdaptiveKPolicy = AdaptiveKPolicy.FIXED
     column: str = "difficulty"
     buckets: tuple[tuple[float, Annotated[int, Field(ge=1, le=MAX_K)]], ...] = Field(
         max_length=MAX_TIERS * 4,
@@ -175,7 +174,7 @@ class PlanStrategy(_Frozen):
     answer: AnswerFormat = Field(
         default=AnswerFormat.BOXED_OR_FINAL_LINE, description="How a completion's final answer is read"
     )
-    final_answer: FinalAnswer = "last_tier"
+    final_answer: FinalAnswer = FinalAnswer.LAST_TIER
     adaptive_k: AdaptiveK | None = None
     early_stop: EarlyStop | None = None
     budget: Budget | None = None
@@ -209,7 +208,11 @@ class Plan(_Frozen):
 # --- adaptive k and routing: pure functions the runtime calls, so it never interprets policies --
 def data_columns(strategies: Sequence[PlanStrategy]) -> set[str]:
     """The data columns the strategies read per problem: adaptive-k difficulty, router inputs."""
-    out = {s.adaptive_k.column for s in strategies if s.adaptive_k and s.adaptive_k.policy != "fixed"}
+    out = {
+        s.adaptive_k.column
+        for s in strategies
+        if s.adaptive_k and s.adaptive_k.policy != AdaptiveKPolicy.FIXED
+    }
     for s in strategies:
         if s.route is not None:
             out.update(s.route.columns)
@@ -276,9 +279,9 @@ def resolve_tiers(
     start tier, the route's start tier (``routes``: per problem the router's P(right) per tier)
     and cost-aware skipping — the latest start of them all."""
     policy = strategy.adaptive_k
-    if policy is None or policy.policy == "fixed":
+    if policy is None or policy.policy == AdaptiveKPolicy.FIXED:
         ks = [strategy.tiers[0].k] * len(difficulties)
-    elif policy.policy == "difficulty_buckets":
+    elif policy.policy == AdaptiveKPolicy.DIFFICULTY_BUCKETS:
         ks = [bucket_k(policy, d, strategy.tiers[0].k) for d in difficulties]
     else:
         ks = _budget_ks(policy, difficulties)
@@ -311,7 +314,7 @@ def bucket_k(policy: AdaptiveK, difficulty: float | None, default: int) -> int:
 
 def bucket_start(policy: AdaptiveK | None, difficulty: float | None) -> int:
     """Index of the tier a problem of this difficulty starts at (0 without a start-tier policy)."""
-    if policy is None or policy.policy != "difficulty_buckets":
+    if policy is None or policy.policy != AdaptiveKPolicy.DIFFICULTY_BUCKETS:
         return 0
     return _bucket(policy.start_tiers, difficulty, 0)
 

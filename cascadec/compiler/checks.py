@@ -14,6 +14,7 @@ from cascadec.compiler.cost import first_tier_floor, first_tier_ks, paths, worst
 from cascadec.compiler.route import check_route
 from cascadec.core import tier_rules
 from cascadec.core.conditions import parse_condition
+from cascadec.core.policies import ExploreAction, FinalAnswer
 from cascadec.core.reachability import reachability
 from cascadec.core.signals import TIER_SIGNALS
 from cascadec.errors import Diagnostic
@@ -122,7 +123,7 @@ def check_thresholds(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context)
                 )
             elif (
                 all(v == "always" for v in reach.values())
-                and s.final_answer == "last_tier"
+                and s.final_answer == FinalAnswer.LAST_TIER
                 and not _read_later(s, i)
             ):
                 out.append(
@@ -151,7 +152,7 @@ def check_thresholds(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context)
                         (*path, "explore"),
                     )
                 )
-            elif reach_e == {"always"} and t.explore.action == "skip_to_top" and i < n - 2:
+            elif reach_e == {"always"} and t.explore.action == ExploreAction.SKIP_TO_TOP and i < n - 2:
                 out.append(
                     ctx.locator.diag(
                         "E400",

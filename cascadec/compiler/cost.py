@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from cascadec.core.policies import AdaptiveKPolicy
 from cascadec.core.selection import select_tiers, worst_case_samples
 from cascadec.plan import PlanStrategy, PlanTier, bucket_start
 from cascadec.plan import bucket_k as resolve_k
@@ -18,9 +19,9 @@ from cascadec.plan import bucket_k as resolve_k
 def first_tier_ks(strategy: PlanStrategy) -> list[int]:
     """Every k the first tier can take under the strategy's adaptive-k policy."""
     a, k = strategy.adaptive_k, strategy.tiers[0].k
-    if a is None or a.policy == "fixed":
+    if a is None or a.policy == AdaptiveKPolicy.FIXED:
         return [k]
-    if a.policy == "difficulty_buckets":
+    if a.policy == AdaptiveKPolicy.DIFFICULTY_BUCKETS:
         return sorted({k, *(bk for _, bk in a.buckets)})
     return list(range(a.min_k, a.max_k + 1))
 
@@ -30,7 +31,7 @@ def entry_choices(strategy: PlanStrategy) -> list[tuple[int, int]]:
     functions of difficulty are evaluated at each bucket bound and above them all, plus the
     written k at the first tier for a problem without a difficulty."""
     a, k = strategy.adaptive_k, strategy.tiers[0].k
-    if a is None or a.policy != "difficulty_buckets" or not a.start_tiers:
+    if a is None or a.policy != AdaptiveKPolicy.DIFFICULTY_BUCKETS or not a.start_tiers:
         return [(fk, 0) for fk in first_tier_ks(strategy)]
     points = sorted({b for b, _ in (*a.buckets, *a.start_tiers)}) + [math.inf]
     pairs = {(k, 0), *((resolve_k(a, d, k), bucket_start(a, d)) for d in points)}

@@ -14,6 +14,7 @@ import math
 from cascadec.core.answer_format import AnswerFormat, default_answer_format
 from cascadec.core.conditions import parse_condition
 from cascadec.core.kinds import CASCADES
+from cascadec.core.policies import ExploreAction
 from cascadec.core.printer import format_number
 from cascadec.plan import Exploration
 from cascadec.registry import ModelEntry, ModelRegistry
@@ -71,7 +72,7 @@ def max_entropy_condition(k: int) -> str:
 def default_explore(kind: str, index: int, n_tiers: int, k: int) -> Exploration | None:
     """An entropy cascade skips to the top tier when all k >= 3 answers differ (not from its last two tiers)."""
     if kind == "entropy_cascade" and index < n_tiers - 2 and k >= 3:
-        return Exploration(when=max_entropy_condition(k), action="skip_to_top")
+        return Exploration(when=max_entropy_condition(k), action=ExploreAction.SKIP_TO_TOP)
     return None
 
 

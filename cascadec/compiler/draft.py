@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cascadec.core.answer_format import AnswerFormat, default_answer_format
+from cascadec.core.policies import FinalAnswer
 from cascadec.plan import (
     AdaptiveK,
     Budget,
@@ -58,7 +59,7 @@ class Draft:
     budget: Budget | None = None
     vote: PlanVote | None = None
     online: PlanOnline | None = None
-    final_answer: str = "last_tier"
+    final_answer: FinalAnswer = FinalAnswer.LAST_TIER
     route: PlanRoute | None = None
     notes: tuple[str, ...] = field(default=())  # what passes did, for explain
 

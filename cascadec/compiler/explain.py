@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cascadec.compiler.cost import expected, first_tier_ks, worst_case
+from cascadec.core.policies import AdaptiveKPolicy, ExploreAction
 from cascadec.core.selection import worst_case_samples
 from cascadec.plan import EarlyStop, Plan, PlanStrategy, PlanTier
 from cascadec.spec.vote import DEFAULT_GROUP_WINDOW
@@ -29,7 +30,11 @@ def _retry(t: PlanTier) -> str:
 def _explore(t: PlanTier) -> str:
     if t.explore is None:
         return ""
-    what = "skip to top" if t.explore.action == "skip_to_top" else f"resample at T={t.explore.temperature:g}"
+    what = (
+        "skip to top"
+        if t.explore.action == ExploreAction.SKIP_TO_TOP
+        else f"resample at T={t.explore.temperature:g}"
+    )
     return f"{t.explore.when} → {what}"
 
 
@@ -135,12 +140,12 @@ def policy_lines(s: PlanStrategy) -> list[str]:
     a = s.adaptive_k
     if a is not None:
         rule = {
-            "difficulty_buckets": f"buckets {list(a.buckets)} on column {a.column!r}"
+            AdaptiveKPolicy.DIFFICULTY_BUCKETS: f"buckets {list(a.buckets)} on column {a.column!r}"
             if a.buckets
             else f"k {s.tiers[0].k}",
-            "budget": f"{a.total_budget} first-tier samples shared by difficulty ({a.column!r}), k in "
+            AdaptiveKPolicy.BUDGET: f"{a.total_budget} first-tier samples shared by difficulty ({a.column!r}), k in "
             f"[{a.min_k}, {a.max_k}]",
-            "fixed": "fixed",
+            AdaptiveKPolicy.FIXED: "fixed",
         }[a.policy]
         skip = f"; skip tier 0 when k >= {a.escalation_k_threshold}" if a.escalation_k_threshold else ""
         if a.start_tiers:

@@ -21,6 +21,7 @@ from cascadec.compiler.defaults import (
     default_top_p,
 )
 from cascadec.core.kinds import Kind
+from cascadec.core.policies import FinalAnswer
 from cascadec.core.printer import marker_text
 from cascadec.marker import spellable
 from cascadec.plan import PlanStrategy
@@ -53,7 +54,7 @@ STRATEGY_FIELDS: dict[str, StrategyDefault | None] = {
     "tiers": SPELLED,  # each tier by TIER_FIELDS
     "prompt": lambda s, reg: default_prompt(reg.get(s.tiers[0].model), reg),
     "answer": lambda s, reg: default_answer(s.prompt),
-    "final_answer": lambda s, reg: "last_tier",
+    "final_answer": lambda s, reg: FinalAnswer.LAST_TIER,
     "adaptive_k": lambda s, reg: None,
     "early_stop": lambda s, reg: None,
     "budget": lambda s, reg: None,

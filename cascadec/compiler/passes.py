@@ -26,6 +26,7 @@ from cascadec.compiler.route import compile_route
 from cascadec.core import tier_rules
 from cascadec.core.conditions import analyze_condition
 from cascadec.core.kinds import CASCADES
+from cascadec.core.policies import AdaptiveKPolicy
 from cascadec.core.selection import start_tier
 from cascadec.errors import Diagnostic
 from cascadec.plan import AdaptiveK, Budget, EarlyStop, Exploration, PlanOnline, PlanVote, RetryRule
@@ -74,7 +75,7 @@ def skip_tiers(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
     With a per-problem policy the threshold stays in the plan and ``plan.resolve_tiers`` applies it.
     """
     policy = d.spec.strategy.adaptive_k
-    if policy is None or policy.policy != "fixed" or policy.escalation_k_threshold is None:
+    if policy is None or policy.policy != AdaptiveKPolicy.FIXED or policy.escalation_k_threshold is None:
         return d, []
     if start_tier(d.tiers[0].k, policy.escalation_k_threshold, len(d.tiers)):
         dropped = d.tiers[0]
@@ -146,7 +147,7 @@ def compile_policies(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
     """Adaptive k (a fixed k needs no policy), early stopping, budgets, as plan objects."""
     s, diags = d.spec.strategy, []
     adaptive = None
-    if s.adaptive_k is not None and s.adaptive_k.policy != "fixed":
+    if s.adaptive_k is not None and s.adaptive_k.policy != AdaptiveKPolicy.FIXED:
         a = s.adaptive_k
         adaptive = AdaptiveK(
             policy=a.policy,
@@ -172,7 +173,7 @@ def compile_policies(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
                     fix=f"use a tier index below {len(d.tiers)}",
                 )
             )
-        varies_k = a.policy == "budget" or any(k != first.k for _, k in a.buckets)
+        varies_k = a.policy == AdaptiveKPolicy.BUDGET or any(k != first.k for _, k in a.buckets)
         if varies_k and (first.temperature == 0 or first.entry.greedy_only):
             why = "is greedy-only" if first.entry.greedy_only else "samples at temperature 0"
             diags.append(

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
+from cascadec.core.policies import ExploreAction
+
 T = TypeVar("T")
 
 
@@ -51,6 +53,6 @@ def worst_case_samples(tier: TierLike, k: int | None = None) -> int:
     """Most samples a tier can draw: k, every retry, and a resampling exploration."""
     k = tier.k if k is None else k
     extra = tier.retry.max * tier.retry.extra_k if tier.retry is not None else 0
-    if tier.explore is not None and tier.explore.action == "raise_temperature":
+    if tier.explore is not None and tier.explore.action == ExploreAction.RAISE_TEMPERATURE:
         extra += tier.explore.extra_k or k
     return k + extra

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from cascadec import datasets
+from cascadec.core.policies import AdaptiveKPolicy
 from cascadec.errors import CascadecError, DataError, InputFileError
 from cascadec.limits import MAX_DATA_BYTES, check_regular_file
 from cascadec.runtime.answers import gold_answer
@@ -238,7 +239,11 @@ def problems_from_frame(
 def routing_columns(strategies: Iterable) -> list[str]:
     """The columns adaptive-k policies route by (every problem needs a value there)."""
     return sorted(
-        {s.adaptive_k.column for s in strategies if s.adaptive_k and s.adaptive_k.policy != "fixed"}
+        {
+            s.adaptive_k.column
+            for s in strategies
+            if s.adaptive_k and s.adaptive_k.policy != AdaptiveKPolicy.FIXED
+        }
     )
 
 

@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from cascadec.core.policies import ExploreAction
 from cascadec.plan import Budget, EarlyStop, PlanStrategy, PlanTier
 from cascadec.runtime.outcomes import Decision, Phase, StopReason
 from cascadec.runtime.signals import holds
@@ -205,7 +206,7 @@ def _after_tier(strategy: PlanStrategy, tiers: tuple[PlanTier, ...], state: Tier
         return Next(Action.STOP, decision=Decision.STOP, stop_reason=StopReason.CONFIDENT)
     ex = tier.explore
     if not final and ex is not None and not state.explored and holds(ex.when, sig):
-        if ex.action == "skip_to_top":
+        if ex.action == ExploreAction.SKIP_TO_TOP:
             return _enter(strategy, tiers, len(tiers) - 1, spent, Action.SKIP_TO_TOP)
         extra = ex.extra_k or tier.k
         if not over_budget(strategy.budget, spent, extra):

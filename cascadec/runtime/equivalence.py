@@ -35,12 +35,12 @@ import threading
 from collections.abc import Hashable, Iterable
 from fractions import Fraction
 from itertools import zip_longest
-from typing import Literal
 
+from cascadec.core.policies import EquivalenceMode
 from cascadec.runtime.answers import normalize, numeric_value, read_answer
 from cascadec.runtime.verify_pool import Verdict, Workers
 
-Mode = Literal["math", "exact"]
+Mode = EquivalenceMode
 _FLOAT_SAFE = Fraction(10**6)  # below this, a float keeps well over 6 decimals of 15 digits
 _FLOAT_GAP = Fraction(1, 10**5)  # 10× the rounding step: no rounding mode closes this gap
 _TIME = re.compile(r"^\d{1,2}:\d{2}$")
@@ -121,13 +121,16 @@ class Equivalence:
     """
 
     def __init__(
-        self, mode: Mode = "math", timeout: float = DEFAULT_TIMEOUT, budget: float | None = DEFAULT_BUDGET
+        self,
+        mode: Mode | str = EquivalenceMode.MATH,
+        timeout: float = DEFAULT_TIMEOUT,
+        budget: float | None = DEFAULT_BUDGET,
     ):
-        if mode not in ("math", "exact"):
+        if mode not in tuple(EquivalenceMode):
             raise ValueError(f"equivalence mode must be 'math' or 'exact', got {mode!r}")
         if budget is not None and not 0 < budget < float("inf"):
             raise ValueError(f"grading budget must be a positive number of seconds, got {budget!r}")
-        self.mode = mode
+        self.mode = EquivalenceMode(mode)
         self.timeout = max(1, int(round(timeout)))
         self.budget = budget
         self.pairs_verified = 0  # pairs math-verify was asked about
@@ -146,7 +149,7 @@ class Equivalence:
 
     def verify(self, gold: str, pred: str) -> Verdict:
         """math-verify's ``verify(gold, pred)``: asymmetric, tri-state."""
-        if self.mode == "exact":  # shortcuts only; the cache may hold math-verify's verdicts
+        if self.mode == EquivalenceMode.EXACT:  # shortcuts only; the cache may hold math-verify's verdicts
             return fast_verdict(_normal(gold), _normal(pred)) or Verdict.DIFFERENT
         known = _cache.get((gold, pred))
         if known is not None:
@@ -164,7 +167,7 @@ class Equivalence:
 
     def was_ungraded(self, a: str, b: str) -> bool:
         """Whether the pair (either way) was left ungraded; looks at the cache only, never grades."""
-        if self.mode == "exact":
+        if self.mode == EquivalenceMode.EXACT:
             return False
         x, y = _normal(a), _normal(b)
         if (x, y) in self._skipped or (y, x) in self._skipped:
@@ -208,7 +211,7 @@ class Equivalence:
         only when every one of them is out of budget. Owners take turns (one pair each, round
         robin), so a problem full of slow pairs delays the others' by at most its budget.
         """
-        if self.mode == "exact":
+        if self.mode == EquivalenceMode.EXACT:
             return
         owners: dict[tuple[str, str], set[Hashable]] = {}
         queues: list[list[tuple[str, str]]] = []
@@ -260,7 +263,7 @@ class Equivalence:
 
     def warm_up(self) -> None:
         """Start the pool now (e.g. while a model loads) so the first vote does not wait."""
-        if self.mode == "math":
+        if self.mode == EquivalenceMode.MATH:
             _get_pool().start()
 
 

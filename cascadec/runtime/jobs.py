@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from cascadec.core.policies import FinalAnswer
 from cascadec.core.seeds import base_seed
 from cascadec.plan import PlanStrategy, PlanTier, PlanVote, tier_probabilities
 from cascadec.runtime.backends.base import GenerationRequest
@@ -239,10 +240,10 @@ class Job:
         if not voted:
             return None
         policy = self.strategy.final_answer
-        if policy == "pooled":
+        if policy == FinalAnswer.POOLED:
             confidences = [c for r in voted for c in r.confidences]
             return self._vote([s for r in voted for s in r.samples], confidences)[1].winner
-        if policy == "most_confident":
+        if policy == FinalAnswer.MOST_CONFIDENT:
             key = "agreement" if self.voting.policy == "majority" else "weighted_agreement"
             best = max(reversed(voted), key=lambda r: (r.weighted.winner is not None, r.signals[key]))
             return best.weighted.winner  # ties: max() keeps the first, i.e. the later tier (reversed)

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from cascadec.core.policies import EquivalenceMode
 from cascadec.errors import DataError, Diagnostic, PlanError
 from cascadec.plan import Plan, PlanStrategy, PlanTier, data_columns, resolve_problems
 from cascadec.runtime.backends.base import Backend
@@ -207,7 +208,7 @@ def execute(
         ]
         if monitor is None and any(s.online is not None for s in plan.strategies):
             monitor = OnlineMonitor()  # DeepConf-online: abort weak traces through the backend
-        if eq.mode == "math" and getattr(backend, "name", "") != "replay":
+        if eq.mode == EquivalenceMode.MATH and getattr(backend, "name", "") != "replay":
             eq.warm_up()  # sympy imports in the workers while the first model loads
         executor = Executor(
             plan,

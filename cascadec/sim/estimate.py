@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cascadec.core.policies import ExploreAction
 from cascadec.core.selection import worst_case_samples
 from cascadec.plan import Plan, PlanStrategy, seal
 from cascadec.sim.simulate import Simulation, simulate
@@ -36,7 +37,9 @@ def splittable(strategy: PlanStrategy) -> bool:
         return False
     if strategy.budget is not None:
         return False
-    return not any(t.explore is not None and t.explore.action == "skip_to_top" for t in strategy.tiers)
+    return not any(
+        t.explore is not None and t.explore.action == ExploreAction.SKIP_TO_TOP for t in strategy.tiers
+    )
 
 
 def _per_tier(sim: Simulation, rows: list[int]) -> tuple[list[float], list[float]] | None:

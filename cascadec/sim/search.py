@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cascadec.core.policies import EquivalenceMode
 from cascadec.errors import UsageError
 from cascadec.plan import Plan, PlanStrategy, seal
 from cascadec.registry import ModelRegistry
@@ -25,7 +26,7 @@ from cascadec.sim.space import (
     space_registry,
 )
 
-EQUIVALENCE_MODES = ("math", "exact")
+EQUIVALENCE_MODES = tuple(EquivalenceMode)
 
 
 @dataclass

@@ -25,13 +25,19 @@ from cascadec.core.conditions import (
     Signal,
     parse_condition,
 )
+from cascadec.core.policies import ExploreAction, FinalAnswer
 from cascadec.plan import PlanStrategy
 from cascadec.runtime.outcomes import StopReason
 from cascadec.sim.arrays import BIG, BankArrays
 
-POLICIES = ("last_tier", "most_confident", "pooled")
-REASONS = tuple(r.value for r in StopReason)  # indices of Outcome.reason
-CONFIDENT, LAST_TIER, BUDGET = (REASONS.index(r.value) for r in StopReason)
+# the integer codes the arrays hold are indices into these tuples of the enums, never literals
+POLICIES: tuple[FinalAnswer, ...] = tuple(FinalAnswer)  # Tables.policy
+REASONS: tuple[StopReason, ...] = tuple(StopReason)  # Outcome.reason
+EXPLORE_KINDS: tuple[ExploreAction | None, ...] = (None, *ExploreAction)  # Tables.x_kind (0: no exploration)
+CONFIDENT, LAST_TIER, BUDGET = (REASONS.index(r) for r in StopReason)
+SKIP_TO_TOP = EXPLORE_KINDS.index(ExploreAction.SKIP_TO_TOP)
+RAISE_TEMPERATURE = EXPLORE_KINDS.index(ExploreAction.RAISE_TEMPERATURE)
+POLICY_LAST_TIER, POLICY_MOST_CONFIDENT, POLICY_POOLED = (POLICIES.index(p) for p in FinalAnswer)
 
 
 @cache
@@ -140,7 +146,7 @@ class Tables:
                     self.r_stream[c, t] = arrays.stream(tier.model, temp, s.answer)
                 if tier.explore is not None:
                     ex = tier.explore
-                    self.x_kind[c, t] = 1 if ex.action == "skip_to_top" else 2
+                    self.x_kind[c, t] = EXPLORE_KINDS.index(ex.action)
                     self.x_when[c, t], self.x_extra[c, t] = cid(ex.when), ex.extra_k
                     temp = ex.temperature if ex.temperature is not None else tier.temperature
                     self.x_stream[c, t] = arrays.stream(tier.model, temp, s.answer)

@@ -26,6 +26,7 @@ from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, field_va
 
 from cascadec.core.answer_format import AnswerFormat
 from cascadec.core.kinds import Kind
+from cascadec.core.policies import AdaptiveKPolicy, ExploreAction, FinalAnswer
 from cascadec.limits import MAX_K, MAX_TIERS, MAX_TOKENS
 from cascadec.spec.vote import EarlyStopFields, OnlineFields, VoteSpec
 
@@ -88,7 +89,7 @@ class ExploreSpec(_Spec):
     """Entropy-aware exploration: skip to the top tier, or resample hotter, when ``when`` holds."""
 
     when: str | None = Field(None, description="Condition; default: answer entropy is maximal for k")
-    action: Literal["skip_to_top", "raise_temperature"] = "skip_to_top"
+    action: ExploreAction = ExploreAction.SKIP_TO_TOP
     temperature: Float | None = Field(None, ge=0, le=2, description="raise_temperature: the new temperature")
     extra_k: Int = Field(
         0, ge=0, le=MAX_K, description="raise_temperature: samples to draw at it (0: the tier's k)"
@@ -98,7 +99,7 @@ class ExploreSpec(_Spec):
 
     @model_validator(mode="after")
     def _needs_temperature(self) -> ExploreSpec:
-        if self.action == "raise_temperature" and self.temperature is None:
+        if self.action == ExploreAction.RAISE_TEMPERATURE and self.temperature is None:
             raise ValueError("action raise_temperature needs a temperature")
         return self
 
@@ -122,22 +123,27 @@ class TierSpec(_Spec):
 class AdaptiveKSpec(_Spec):
     """How the first tier's k adapts per problem (see ``cascadec.plan.resolve_tiers``)."""
 
-    policy: Literal["fixed", "difficulty_buckets", "budget"] = "fixed"
+    policy: AdaptiveKPolicy = AdaptiveKPolicy.FIXED
     column: str = Field("difficulty", min_length=1, description="Per-problem difficulty column in [0, 1]")
-    buckets: tuple[tuple[Float, Int], ...] = Field((), description="[upper difficulty bound, k] pairs")
+    # the plan's bounds (cascadec.plan.AdaptiveK), so what the spec accepts the plan accepts
+    buckets: tuple[tuple[Float, Annotated[Int, Field(ge=1, le=MAX_K)]], ...] = Field(
+        (), max_length=MAX_TIERS * 4, description="[upper difficulty bound, k] pairs"
+    )
     total_budget: Int | None = Field(None, ge=1, description="budget: first-tier samples for the whole table")
     min_k: Int = Field(1, ge=1)
     max_k: Int = Field(16, ge=1, le=MAX_K)
     escalation_k_threshold: Int | None = Field(
         None, ge=1, description="Cost-aware skip: drop the first tier when its k reaches this"
     )
-    start_tiers: tuple[tuple[Float, Int], ...] = Field(
-        (), description="difficulty_buckets: [upper difficulty bound, index of the tier to start at] pairs"
+    start_tiers: tuple[tuple[Float, Annotated[Int, Field(ge=0, lt=MAX_TIERS)]], ...] = Field(
+        (),
+        max_length=MAX_TIERS * 4,
+        description="difficulty_buckets: [upper difficulty bound, index of the tier to start at] pairs",
     )
 
     @model_validator(mode="after")
     def _consistent(self) -> AdaptiveKSpec:
-        if self.policy == "difficulty_buckets":
+        if self.policy == AdaptiveKPolicy.DIFFICULTY_BUCKETS:
             if not self.buckets and not self.start_tiers:
                 raise ValueError(
                     "policy difficulty_buckets needs buckets: [[upper, k], ...] "
@@ -153,7 +159,7 @@ class AdaptiveKSpec(_Spec):
                 raise ValueError("every start tier must be >= 0 (0 is the first tier)")
         elif self.start_tiers:
             raise ValueError("start_tiers needs policy difficulty_buckets")
-        if self.policy == "budget" and self.total_budget is None:
+        if self.policy == AdaptiveKPolicy.BUDGET and self.total_budget is None:
             raise ValueError("policy budget needs total_budget")
         if self.min_k > self.max_k:
             raise ValueError(f"min_k ({self.min_k}) is larger than max_k ({self.max_k})")
@@ -230,7 +236,7 @@ class StrategySpec(_Spec):
     early_stop: EarlyStopSpec | None = None
     vote: VoteSpec | None = Field(None, description="Voting policy: majority (default), weighted, filtered")
     online: OnlineSpec | None = Field(None, description="DeepConf-online: abort weak traces mid-generation")
-    final_answer: Literal["last_tier", "most_confident", "pooled"] = "last_tier"
+    final_answer: FinalAnswer = FinalAnswer.LAST_TIER
     budget: BudgetSpec | None = None
     route: RouteSpec | None = Field(None, description="Learned routing: start tier per problem from a router")
 

@@ -42,6 +42,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cascadec.core.conditions import parse_condition
+from cascadec.core.policies import FinalAnswer
 from cascadec.errors import SpecError
 from cascadec.limits import MAX_CANDIDATES, MAX_K, MAX_PLACEHOLDERS, MAX_TIERS
 from cascadec.spec.model import AdaptiveKSpec, Spec
@@ -52,7 +53,6 @@ Number = Annotated[float, Field(allow_inf_nan=False)] | int
 K = Annotated[int, Field(ge=1, le=MAX_K)]
 RoundSize = Annotated[int, Field(ge=1, le=MAX_K)]
 Temperature = Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)]
-FinalAnswer = Literal["last_tier", "most_confident", "pooled"]
 
 
 class _Model(BaseModel):
