@@ -19,17 +19,23 @@ from cascadec.sim.tables import POLICIES, Outcome, Tables, veval
 from cascadec.sim.tally import at_winner, signals, vote
 
 
-def route_matrix(strategy: PlanStrategy, problems) -> np.ndarray:
-    """[problems × tiers] the router's P(right) of each tier (the features the runtime reads)."""
+def route_matrix(strategy: PlanStrategy, problems, cache: dict | None = None) -> np.ndarray:
+    """[problems × tiers] the router's P(right) of each tier (the features the runtime reads);
+    ``cache``: matrices already read, by (router hash, heads) — candidates share routers."""
     route = strategy.route
     assert route is not None
+    if cache is not None:
+        key = (route.hash, route.heads)
+        if key not in cache:
+            cache[key] = route_matrix(strategy, problems)
+        return cache[key]
     keys = [route_key(route, h) for h in route.heads]
     return np.array([[p.features[k] for k in keys] for p in problems], dtype=np.float64).reshape(
         -1, len(keys)
     )
 
 
-def route_starts(strategy: PlanStrategy, problems) -> np.ndarray:
+def route_starts(strategy: PlanStrategy, problems, cache: dict | None = None) -> np.ndarray:
     """Each problem's start tier under the strategy's route: :func:`cascadec.plan.route_start` over
     arrays (the same comparisons and the same floating-point operations, ties to the cheaper tier)."""
     route = strategy.route
@@ -37,7 +43,7 @@ def route_starts(strategy: PlanStrategy, problems) -> np.ndarray:
     n, last = len(problems), len(strategy.tiers) - 1
     if route.policy == "none" or not n:
         return np.zeros(n, dtype=np.int64)
-    probs = route_matrix(strategy, problems)
+    probs = route_matrix(strategy, problems, cache)
     if route.policy == "threshold":
         ok = probs >= (0.5 if route.tau is None else route.tau)
         return np.where(ok.any(axis=1), ok.argmax(axis=1), last).astype(np.int64)
@@ -59,13 +65,14 @@ class Machine:
         self.prob = np.tile(np.arange(P), C)
         k0 = np.empty(M, dtype=np.int64)
         start = np.empty(M, dtype=np.int64)
+        self._routes: dict = {}  # router predictions per (hash, heads), read once per machine
         for c, s in enumerate(strategies):
             if s.adaptive_k is None and s.route is None:  # every problem runs the tiers as written
                 start[c * P : (c + 1) * P] = 0
                 k0[c * P : (c + 1) * P] = s.tiers[0].k
                 continue
             if s.adaptive_k is None:  # routed only: the start tiers over arrays, as plan.route_start
-                start[c * P : (c + 1) * P] = route_starts(s, A.problems)
+                start[c * P : (c + 1) * P] = route_starts(s, A.problems, self._routes)
                 k0[c * P : (c + 1) * P] = s.tiers[0].k
                 continue
             resolved = resolve_problems(s, [p.features for p in A.problems])
@@ -109,7 +116,7 @@ class Machine:
         self.router_p = np.full((M, T), np.nan)
         for c, s in enumerate(strategies):
             if s.route is not None and P:
-                self.router_p[c * P : (c + 1) * P, : len(s.tiers)] = route_matrix(s, A.problems)
+                self.router_p[c * P : (c + 1) * P, : len(s.tiers)] = route_matrix(s, A.problems, self._routes)
 
     # --- per-element tier parameters --------------------------------------------------------
     def _k(self, rows, t):
