@@ -54,8 +54,10 @@ _PROSE = re.compile(
     re.IGNORECASE,
 )
 _MATH_SPAN = re.compile(
-    r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL
-)  # ``\$`` is a dollar sign, not a delimiter
+    r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<!\\)\$(.+?)(?<!\\)\$(?!\d)|\\\((.+?)\\\)|\\\[(.+?)\\\]",
+    re.DOTALL,
+)  # ``\$`` is a dollar sign, not a delimiter; so are "$204 (donuts) + $160" (as in Pandoc: an inline
+# span never closes right before a digit)
 _LEADING_NUMBER = re.compile(  # a number, then only words and punctuation: units, remarks
     r"^\$?\s*(?P<number>-?\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+)?)\s*(?P<percent>%?)"
     r"(?=\s+[A-Za-z(]|\s*$)(?:\s+[A-Za-z(][A-Za-z()\s.,'!-]*)?$"

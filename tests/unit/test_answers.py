@@ -5,7 +5,7 @@ from fractions import Fraction
 import pytest
 
 from cascadec.runtime.answers import extract_answer, gold_answer, last_boxed, normalize, numeric_value
-from cascadec.runtime.prompts import render
+from cascadec.runtime.prompts import render_prompt
 
 
 @pytest.mark.parametrize(
@@ -88,16 +88,16 @@ def test_numeric_value():
 
 
 def test_prompt_templates():
-    qwen = render("qwen-math-cot", "What is {x}?")
+    qwen = render_prompt("qwen-math-cot", "What is {x}?")
     assert qwen == (
         "<|im_start|>system\nPlease reason step by step, and put your final answer within \\boxed{}.<|im_end|>\n"
         "<|im_start|>user\nWhat is {x}?<|im_end|>\n<|im_start|>assistant\n"
     )
-    assert render("raw", "12+7=") == "12+7="
+    assert render_prompt("raw", "12+7=") == "12+7="
     from cascadec.errors import PlanError
 
     with pytest.raises(PlanError, match="did you mean 'raw'"):
-        render("rawr", "x")
+        render_prompt("rawr", "x")
 
 
 @pytest.mark.parametrize(
@@ -179,3 +179,16 @@ def test_gsm8k_format_grades_a_number_with_units_right():
 
     answer = extract_answer("off by 36.\n#### 36 red jelly beans", AnswerFormat.GSM8K)
     assert Equivalence("math").grade("36", answer) is True
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # Faithful-CoT's gpt-4 GSM8K completions (veronica320/Faithful-COT): money is not a math span
+        ("She pays $204 (donuts) + $160 (cookies) + $330 (cheesecakes) = $694. The answer is $694.", "694"),
+        ("So the total is $20,000 and $30,000, i.e. $50,000", "50000"),
+        ("so $x = 5$", "x=5"),  # a real span still reads
+    ],
+)
+def test_dollars_before_a_digit_are_money_not_math(text, expected):
+    assert extract_answer(text) == expected
