@@ -317,6 +317,31 @@ def bank_models(frame, data: str | None) -> tuple[list[dict], str]:
     return model_summary(part, correct), f"cascadec against {data}"
 
 
+def reference_ratio(plan, bank_frame, problems, equivalence: str, reference: str | None, models):
+    """(cost → cost / the reference's total cost on the same problems, the reference's key); the
+    reference is simulated on the same bank and problems (:mod:`cascadec.sim.reference`). A bank
+    that cannot replay it: a note, and no ratio."""
+    from cascadec.plan import Plan, seal
+    from cascadec.runtime.equivalence import Equivalence
+    from cascadec.sim.reference import reference_strategy
+    from cascadec.sim.simulate import simulate
+
+    try:
+        ref, ref_plan = reference_strategy(plan, reference, models)
+        both = seal(Plan(models={**ref_plan.models, **plan.models}, strategies=(ref,), source="reference"))
+        total = simulate(both, bank_frame, problems, equivalence=Equivalence(equivalence)).summary(0)["cost"]
+    except CascadecError as exc:
+        if reference is not None:
+            raise
+        sys.stderr.write(
+            f"note: no cost ratio: the reference cannot be simulated on this bank ({exc.message})\n"
+        )
+        return None, None
+    if not total:
+        return None, ref.key
+    return (lambda cost: round(cost / total, 6)), ref.key
+
+
 SIMULATE_JSON_KEYS = ("plan_hash",)  # an earlier ``simulate --json`` output may be replaced
 
 
@@ -332,8 +357,16 @@ def simulate_command(
     ] = None,
     equivalence: Annotated[str, typer.Option("--equivalence", help="math (as run) or exact.")] = "math",
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N problems.")] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference",
+            help="Spec or marker the cost ratio is relative to (default: the largest model, greedy).",
+        ),
+    ] = None,
 ) -> None:
-    """Simulate a plan on a sample bank: the runtime's decisions, without a model, vectorised."""
+    """Simulate a plan on a sample bank: the runtime's decisions, without a model, vectorised;
+    each strategy's cost also as a ratio to the reference's on the same problems."""
 
     def go():
         from cascadec.api import resolve_plan
@@ -358,15 +391,24 @@ def simulate_command(
         bank_frame = load_bank(bank)
         for line in token_budget_warnings(plan, bank_frame):  # a budget the bank was not recorded at
             sys.stderr.write(f"warning: {line}\n")
-        sim = simulate(
-            plan, bank_frame, problems_for(plan, frame, str(data)), equivalence=Equivalence(equivalence)
-        )
-        rows = [sim.summary(c) for c in range(len(sim.strategies))]
-        for r in rows:
+        problems = problems_for(plan, frame, str(data))
+        sim = simulate(plan, bank_frame, problems, equivalence=Equivalence(equivalence))
+        ratio, ref_key = reference_ratio(plan, bank_frame, problems, equivalence, reference, models)
+        rows = []
+        for c in range(len(sim.strategies)):
+            r = sim.summary(c)
             r.pop("stop_reasons")
-        print_frame(rows, f"simulated on {bank}: {len(sim.problems)} problems")
+            at = list(r).index("cost") + 1  # the ratio beside the raw cost, as calibrate prints it
+            items = list(r.items())
+            items.insert(at, ("cost_ratio", None if ratio is None else ratio(r["cost"])))
+            rows.append(dict(items))
+        title = f"simulated on {bank}: {len(sim.problems)} problems"
+        if ref_key is not None:
+            title += f"; cost_ratio = total cost / total cost of {ref_key} on the same problems"
+        print_frame(rows, title)
         if json_out is not None:
             body = dict(rows[0])
+            body["reference"] = ref_key
             body["strategies"] = [dict(r, per_problem=sim.per_problem(c)) for c, r in enumerate(rows)]
             body["bank"] = str(bank)
             body["plan_hash"] = plan.hash

@@ -169,3 +169,30 @@ def test_only_an_unfinished_run_is_offered_resume(tmp_path):
     with pytest.raises(RunDirError, match=r"finished run \(2 problems\)") as done:
         run("mv_0.034M_k4_t0.7", df, "replay", bank=full, models="zoo", out=out, progress=False)
     assert "--resume" not in str(done.value) and "problems.parquet" in str(done.value)
+
+
+def test_simulate_prints_the_cost_ratio_beside_the_raw_cost(tmp_path):
+    import json
+
+    from cascadec.runtime.backends.replay import write_bank
+    from cascadec.sim.synthetic import synthetic_bank, synthetic_problems, synthetic_registry_yaml
+
+    problems = synthetic_problems(100, seed=3)
+    problems.to_json(tmp_path / "p.jsonl", orient="records", lines=True)
+    write_bank(synthetic_bank(problems, k=4, temperatures=(0.7,), seed=3), tmp_path / "bank.parquet")
+    (tmp_path / "reg.yaml").write_text(synthetic_registry_yaml())
+    common = ["--models", str(tmp_path / "reg.yaml"), "--bank", str(tmp_path / "bank.parquet")]
+    common += ["--data", str(tmp_path / "p.jsonl"), "--equivalence", "exact", "--json", "-"]
+
+    def simulate(target, *extra):
+        res = runner.invoke(app, ["simulate", target, *common, *extra])
+        assert res.exit_code == 0, res.output
+        return json.loads(res.stdout[res.stdout.index("{") :]), res.stdout
+
+    cascade, text = simulate("mv_cascade_0.1M_k4_t0.7_3M_k1_t0.0")
+    reference, _ = simulate("3M")
+    assert cascade["reference"] == "3M greedy" and reference["cost_ratio"] == 1.0
+    assert cascade["cost_ratio"] == round(cascade["cost"] / reference["cost"], 6)
+    assert "cost_ratio = total cost / total cost of 3M greedy on the same problems" in " ".join(text.split())
+    other, _ = simulate("mv_cascade_0.1M_k4_t0.7_3M_k1_t0.0", "--reference", "0.4M")
+    assert other["reference"] == "0.4M" and other["cost_ratio"] != cascade["cost_ratio"]
