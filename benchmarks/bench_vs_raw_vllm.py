@@ -65,7 +65,7 @@ def main() -> None:
     from cascadec.core.seeds import base_seed, request_seed
     from cascadec.registry import load_registry, named_registry
     from cascadec.runtime.backends.vllm_offline import VLLMBackend
-    from cascadec.runtime.prompts import render
+    from cascadec.runtime.prompts import render_prompt
     from cascadec.zoo.task import sample_problems
 
     marker = f"mv_{args.model}_k{args.k}_t0.7"
@@ -88,7 +88,7 @@ def main() -> None:
         job = {
             "path": model.path,
             "engine_args": engine_args,
-            "prompts": [render(plan.strategies[0].prompt, p) for p in problems["problem"]],
+            "prompts": [render_prompt(plan.strategies[0].prompt, p) for p in problems["problem"]],
             "seeds": [
                 request_seed(base_seed(tier.seed, tier.model, pid, tier.temperature), 0)
                 for pid in problems["id"]

@@ -59,12 +59,12 @@ def lint(
     ] = None,
 ) -> None:
     """Check markers and specs; print `path:line:col: CODE message` for each finding."""
-    from cascadec.lint import lint_paths, render
+    from cascadec.lint import lint_paths, render_findings
 
     if format not in ("text", "json"):
         raise error_exit(UsageError(f"--format must be text or json, got {format!r}"))
     result = lint_paths(paths, column=column, registry=models)
-    out, err = render(result, format)
+    out, err = render_findings(result, format)
     sys.stdout.write(out)
     sys.stderr.write(err)
     raise typer.Exit(result.exit_code(strict))

@@ -37,7 +37,7 @@ def summarize(frame, cascade_key: str, keys: list[str]):
     return rows
 
 
-def render(rows: list[dict], cascade_key: str, reference: str, out: Path, n: int) -> None:
+def print_demo_table(rows: list[dict], cascade_key: str, reference: str, out: Path, n: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -151,7 +151,7 @@ def register(app: typer.Typer) -> None:
             sys.stderr.write(f"cascadec demo: replacing its earlier run in {out} ({exc.message})\n")
             replace_run(out)
             frame = go(False)
-        render(summarize(frame, cascade_key, keys), cascade_key, demo_plan.reference, out, n)
+        print_demo_table(summarize(frame, cascade_key, keys), cascade_key, demo_plan.reference, out, n)
         _print_certificate(spec_path)
 
 

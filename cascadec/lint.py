@@ -243,7 +243,7 @@ def _lint_plan(p: Path, result: LintResult) -> Iterator[Diagnostic]:
             yield Diagnostic(code=exc.code, message=str(exc).split(f"{exc.code} ", 1)[-1], source=str(p))
 
 
-def render(result: LintResult, fmt: str = "text") -> tuple[str, str]:
+def render_findings(result: LintResult, fmt: str = "text") -> tuple[str, str]:
     """(stdout, stderr) for a lint result."""
     if fmt == "json":
         out = json.dumps([d.to_json() for d in result.diagnostics], indent=2) + "\n"

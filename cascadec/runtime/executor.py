@@ -47,15 +47,14 @@ from cascadec.runtime.backends.streaming import ABORT, StreamEvent, StreamingBac
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.jobs import Ask, Job
 from cascadec.runtime.outcomes import FinishReason
-from cascadec.runtime.prompts import render
-from cascadec.runtime.records import ModelStats as ModelStatsRecord
-from cascadec.runtime.records import SampleRecord
+from cascadec.runtime.prompts import render_prompt
+from cascadec.runtime.records import ModelStats, SampleRecord
 from cascadec.runtime.results import RunStore
 from cascadec.runtime.signals import sample_mean_entropy, sample_mean_logprob
 
 
 @dataclass
-class ModelStats:
+class ModelCounters:
     """Running counters of one model (recorded in the manifest as :class:`records.ModelStats`)."""
 
     loads: int = 0
@@ -168,7 +167,7 @@ class Executor:
         self.eq = equivalence
         self.batch_size = batch_size
         self.reporter = reporter or Reporter()
-        self.stats: dict[str, ModelStats] = {}
+        self.stats: dict[str, ModelCounters] = {}
         self.loaded: str | None = None
         self.load_order: list[str] = []
 
@@ -191,7 +190,7 @@ class Executor:
 
     def _stage(self, model: str) -> None:
         """Serve every ask for ``model`` until no job waits for it (see the module docstring)."""
-        stats = self.stats.setdefault(model, ModelStats())
+        stats = self.stats.setdefault(model, ModelCounters())
         queue = self._waiting(model)
         tiers = sorted({j.pending.tier for j in queue})  # type: ignore[union-attr]
         self.reporter.stage(model, ",".join(str(t) for t in tiers))
@@ -211,7 +210,7 @@ class Executor:
     def _waiting(self, model: str) -> list[Job]:
         return [j for j in self.jobs if not j.done and j.pending is not None and j.pending.model == model]
 
-    def _ensure_loaded(self, model: str, stats: ModelStats) -> None:
+    def _ensure_loaded(self, model: str, stats: ModelCounters) -> None:
         if self.loaded == model:
             return
         t0 = time.perf_counter()
@@ -224,7 +223,7 @@ class Executor:
         self.load_order.append(model)
 
     def _submit(
-        self, model: str, jobs: list[Job], flights: dict[str, _Flight], stats: ModelStats
+        self, model: str, jobs: list[Job], flights: dict[str, _Flight], stats: ModelCounters
     ) -> list[tuple[Job, list[SampleRecord]]]:
         """Send the jobs' asks to the engine; asks the journal already answers are ready at once."""
         ready, requests = [], []
@@ -239,7 +238,7 @@ class Executor:
             req = ask.request(
                 f"{job.problem.id}|{job.strategy.key}|{ask.tier}|{ask.round}",
                 job.problem.id,
-                render(job.strategy.prompt, job.problem.problem, self.plan.models[model].path),
+                render_prompt(job.strategy.prompt, job.problem.problem, self.plan.models[model].path),
             )
             flights[req.request_id] = _Flight(job, ask, req)
             requests.append(req)
@@ -251,7 +250,7 @@ class Executor:
         return ready
 
     def _poll(
-        self, model: str, flights: dict[str, _Flight], stats: ModelStats
+        self, model: str, flights: dict[str, _Flight], stats: ModelCounters
     ) -> list[tuple[Job, list[SampleRecord]]]:
         """Wait for samples; the requests whose samples are all in come back as records."""
         t0 = time.perf_counter()
@@ -305,7 +304,7 @@ class Executor:
             self.stream.abort(ev.request_id, ev.index)
 
     def _complete(
-        self, model: str, ready: list[tuple[Job, list[SampleRecord]]], stats: ModelStats
+        self, model: str, ready: list[tuple[Job, list[SampleRecord]]], stats: ModelCounters
     ) -> list[Job]:
         """Hand each job its samples and let it decide; returns the jobs that ask ``model`` again."""
         if not ready:
@@ -347,7 +346,7 @@ class Executor:
         return again
 
     def _save_stats(self) -> None:
-        self.store.record_models({m: ModelStatsRecord(**s) for m, s in self.model_stats().items()})
+        self.store.record_models({m: ModelStats(**s) for m, s in self.model_stats().items()})
 
     def model_stats(self) -> dict[str, dict]:
         return {

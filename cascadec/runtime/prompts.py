@@ -37,7 +37,7 @@ def check_template(name: str) -> None:
         raise PlanError(f"unknown prompt template {name!r} (known: {', '.join(sorted(KNOWN))}){hint}")
 
 
-def render(name: str, problem: str, tokenizer_path: str | None = None) -> str:
+def render_prompt(name: str, problem: str, tokenizer_path: str | None = None) -> str:
     """The prompt text; ``chat`` needs ``tokenizer_path`` (the model's folder or hub id)."""
     check_template(name)
     if name == CHAT:

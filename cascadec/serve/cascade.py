@@ -26,7 +26,7 @@ from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.executor import to_record
 from cascadec.runtime.jobs import Job, run_cost
 from cascadec.runtime.online import OnlineMonitor
-from cascadec.runtime.prompts import render
+from cascadec.runtime.prompts import render_prompt
 from cascadec.runtime.records import SampleRecord
 from cascadec.runtime.router_features import attach_routes
 from cascadec.runtime.signals import json_safe
@@ -138,7 +138,7 @@ class CascadeRunner:
             ask = job.pending
             assert ask is not None
             model = served.plan.models[ask.model]
-            prompt = render(strategy.prompt, outcome.problem, model.path)
+            prompt = render_prompt(strategy.prompt, outcome.problem, model.path)
             outcome.prompt_tokens += prompt_tokens(model.path, prompt)
             engine = self.engines[ask.model]
             request = ask.request(

@@ -48,7 +48,7 @@ def sample_candidates(total: int, budget: int | None, seed: int) -> list[int]:
 
 
 @dataclass
-class Point:
+class FrontierPoint:
     candidate: int  # index into the candidates given
     calibration: dict
     held_out: dict
@@ -60,7 +60,7 @@ class Optimization:
     evaluated: list[int]  # candidate indices simulated on the calibration split
     calibration_size: int
     held_out_size: int
-    points: list[Point]
+    points: list[FrontierPoint]
     reference_figures: dict = field(default_factory=dict)
 
     def rows(self) -> list[dict]:
@@ -175,7 +175,7 @@ def optimize(
             "accuracy": float(c_acc[j]),
             "cost_ratio": float(c_cost[j] / c_ref) if c_ref else None,
         }
-        points.append(Point(chosen[j], cal, figures))
+        points.append(FrontierPoint(chosen[j], cal, figures))
     ref_fig = {
         "calibration_accuracy": float(np.nanmean(correct[-1])),
         "accuracy": float(np.nanmean(h_correct[-1])),

@@ -4,6 +4,6 @@
 import torch/transformers/vLLM lazily; ``cli.zoo_app`` is mounted as ``cascadec zoo``.
 """
 
-from cascadec.zoo.task import LADDER, Problem, sample_problems, target_text
+from cascadec.zoo.task import LADDER, ZooProblem, sample_problems, target_text
 
-__all__ = ["LADDER", "Problem", "sample_problems", "target_text"]
+__all__ = ["LADDER", "ZooProblem", "sample_problems", "target_text"]

@@ -56,7 +56,7 @@ TRAIN_MIX: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.2, 0.3)
 
 
 @dataclass(frozen=True)
-class Problem:
+class ZooProblem:
     """A held-out problem as the runtime sees it: ``problem`` is fed verbatim as the prompt."""
 
     id: str
@@ -109,9 +109,9 @@ def difficulty(bucket: Bucket, operands: tuple[int, ...]) -> float:
     return round((bucket.level + within) / len(LADDER), 4)
 
 
-def make_problem(rng: random.Random, bucket: Bucket, problem_id: str) -> Problem:
+def make_problem(rng: random.Random, bucket: Bucket, problem_id: str) -> ZooProblem:
     ops = _operands(rng, bucket)
-    return Problem(
+    return ZooProblem(
         id=problem_id,
         problem="+".join(str(v) for v in ops) + "=",
         answer=str(sum(ops)),
@@ -125,7 +125,7 @@ def _pick_bucket(rng: random.Random, mix: tuple[float, ...]) -> Bucket:
     return rng.choices(LADDER, weights=mix, k=1)[0]
 
 
-def sample_problem_objects(n: int, seed: int, mix: tuple[float, ...] = TEST_MIX) -> list[Problem]:
+def sample_problem_objects(n: int, seed: int, mix: tuple[float, ...] = TEST_MIX) -> list[ZooProblem]:
     """``n`` held-out problems, deterministic for ``seed`` (test namespace)."""
     rng = random.Random(f"test:{seed}")
     return [make_problem(rng, _pick_bucket(rng, mix), f"zoo-{seed}-{i}") for i in range(n)]
@@ -150,9 +150,9 @@ def _reversed_digits(value: int) -> str:
     return str(value)[::-1]
 
 
-def target_text(problem: Problem | dict) -> str:
+def target_text(problem: ZooProblem | dict) -> str:
     """The worked chain plus box the model learns: running partial sums, digits reversed."""
-    ops = problem.operands if isinstance(problem, Problem) else parse_operands(problem["problem"])
+    ops = problem.operands if isinstance(problem, ZooProblem) else parse_operands(problem["problem"])
     steps, total = [], ops[0]
     for value in ops[1:]:
         total += value
@@ -172,5 +172,5 @@ def longest_text() -> tuple[str, str]:
     top = LADDER[-1]
     biggest = 10**top.max_digits - 1
     ops = (biggest,) * top.operands
-    problem = Problem("longest", "+".join(map(str, ops)) + "=", str(sum(ops)), 1.0, top.level, ops)
+    problem = ZooProblem("longest", "+".join(map(str, ops)) + "=", str(sum(ops)), 1.0, top.level, ops)
     return problem.problem, target_text(problem)

@@ -3,7 +3,7 @@
 import pytest
 
 from cascadec.errors import PlanError
-from cascadec.runtime.prompts import QWEN_MATH_SYSTEM, chat_tokenizer, check_template, render
+from cascadec.runtime.prompts import QWEN_MATH_SYSTEM, chat_tokenizer, check_template, render_prompt
 
 TEMPLATE = (
     "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}</{{ m['role'] }}>{% endfor %}"
@@ -12,8 +12,8 @@ TEMPLATE = (
 
 
 def test_fixed_templates_keep_latex_braces():
-    assert render("raw", "\\frac{1}{2}+{x}") == "\\frac{1}{2}+{x}"
-    text = render("qwen-math-cot", "What is {1}?")
+    assert render_prompt("raw", "\\frac{1}{2}+{x}") == "\\frac{1}{2}+{x}"
+    text = render_prompt("qwen-math-cot", "What is {1}?")
     assert text.startswith("<|im_start|>system\n" + QWEN_MATH_SYSTEM)
     assert text.endswith("<|im_start|>user\nWhat is {1}?<|im_end|>\n<|im_start|>assistant\n")
 
@@ -37,16 +37,16 @@ def tokenizer_dir(tmp_path):
 
 
 def test_chat_uses_the_tokenizer_template(tokenizer_dir):
-    text = render("chat", "1+2=", str(tokenizer_dir / "chat"))
+    text = render_prompt("chat", "1+2=", str(tokenizer_dir / "chat"))
     assert text == f"<system>{QWEN_MATH_SYSTEM}</system><user>1+2=</user><assistant>"
 
 
 def test_chat_without_a_template_is_a_plan_error(tokenizer_dir):
     with pytest.raises(PlanError, match="has no chat template"):
-        render("chat", "1+2=", str(tokenizer_dir / "plain"))
+        render_prompt("chat", "1+2=", str(tokenizer_dir / "plain"))
 
 
 def test_chat_with_a_missing_tokenizer_is_a_plan_error(tmp_path):
     pytest.importorskip("transformers")
     with pytest.raises(PlanError, match="cannot load the tokenizer"):
-        render("chat", "1+2=", str(tmp_path / "nowhere"))
+        render_prompt("chat", "1+2=", str(tmp_path / "nowhere"))
