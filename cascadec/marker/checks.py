@@ -18,7 +18,7 @@ from cascadec.core.kinds import Kind
 from cascadec.core.printer import tier_text, vote_marker
 from cascadec.core.tier_rules import Finding
 from cascadec.errors import Diagnostic, caret_excerpt
-from cascadec.limits import MAX_K, MAX_NUMBER_DIGITS
+from cascadec.limits import MAX_K, MAX_NUMBER_DIGITS, MAX_TIERS
 from cascadec.registry import ModelRegistry
 
 T_MIN, T_MAX = 0.0, 2.0
@@ -83,6 +83,18 @@ def check_tiers(
 ) -> list[Diagnostic]:
     """Every error for the tiers of an mv / cascade marker, in source order; then, with ``warnings``, the warnings."""
     out: list[Diagnostic] = []
+    if len(tiers) > MAX_TIERS:  # the spec's and the plan's bound: lint says what compile and serve will
+        extra = tiers[MAX_TIERS].alias
+        out.append(
+            place.diag(
+                "E100",
+                f"a cascade has at most {MAX_TIERS} tiers; this one has {len(tiers)}",
+                extra.column,
+                len(extra),
+                fix=f"keep {MAX_TIERS} tiers or fewer",
+            )
+        )
+        return out
     costs: list[tuple[str, float]] = []
     for i, tier in enumerate(tiers):
         found, cost = _check_tier(i, tier, reg, place, warnings)

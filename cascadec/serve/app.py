@@ -13,6 +13,8 @@ import asyncio
 import hmac
 import json
 import logging
+import math
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -45,6 +47,57 @@ from cascadec.serve.tokens import warm_tokenizers
 
 log = logging.getLogger("cascadec.serve")
 NO_STRATEGY = "-"  # metrics label of requests that never resolved to a strategy
+OTHER = "other"  # metrics label of every strategy not configured (a marker a client made up)
+MAX_JSON_DEPTH = 32  # nesting of a request body (OpenAI's bodies nest 4 deep)
+MAX_INT_DIGITS = 19  # digits of an integer in a request body (int64; never a 5,000-digit max_tokens)
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(rb"[\[\]{}]")
+_BRANCHES = {"str", "int", "float", "bool", "none", "list", "dict"}  # pydantic's union branch names
+
+
+def _depth(body: bytes) -> int:
+    """How deep a JSON text nests (strings skipped), counted before the parser recurses."""
+    depth = deepest = 0
+    for m in _BRACKETS.finditer(_STRINGS.sub(b"", body)):
+        depth += 1 if m.group() in (b"[", b"{") else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _constant(text: str):
+    raise ValueError(f"{text} is not JSON (numbers must be finite)")
+
+
+def parse_body(body: bytes):
+    """A request body as JSON data; ServeError 400 (E602) for anything else: not JSON, nested
+    deeper than MAX_JSON_DEPTH, an integer longer than MAX_INT_DIGITS, NaN or infinity, a lone
+    surrogate (not Unicode text: it could not be encoded into a prompt, a log or a reply)."""
+    if _depth(body) > MAX_JSON_DEPTH:
+        raise ServeError(400, f"request body nests deeper than {MAX_JSON_DEPTH} levels", code="E602")
+    try:
+        data = json.loads(body, parse_int=_int, parse_float=_float, parse_constant=_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ServeError(400, f"request body is not JSON: {exc}", code="E602") from None
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ServeError(
+            400, "request body holds a lone surrogate (\\ud800-\\udfff): not valid Unicode text", code="E602"
+        ) from None
+    return data
 
 
 class Admission:
@@ -79,11 +132,19 @@ class Server:
         self.runner = CascadeRunner(engines, self.eq)
         self.metrics = Metrics()
         self.admission: Admission | None = None
+        self._labels: frozenset[str] | None = None
         self.reference = catalog.reference
         for engine in engines.engines.values():
             engine.on_batch = self.metrics.engine_batch
 
     # --- request plumbing -----------------------------------------------------------------
+    def label(self, name: str) -> str:
+        """The metrics label of a strategy: a configured name (a spec, a registry model or alias),
+        else ``other`` — a client making up markers never grows the label set."""
+        if self._labels is None:
+            self._labels = frozenset(self.catalog.names())
+        return name if name in self._labels else OTHER
+
     def authorize(self, request: Request) -> None:
         token = self.config.auth_token()
         if token is None:
@@ -108,17 +169,16 @@ class Server:
             raise ServeError(
                 400, "the client disconnected before sending the whole body", code="E602"
             ) from None
-        try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ServeError(400, f"request body is not JSON: {exc}", code="E602") from None
+        data = parse_body(bytes(body))
         if not isinstance(data, dict):
             raise ServeError(400, "request body must be a JSON object", code="E602")
         try:
             return model_cls.model_validate(data)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
+            # of a union's branches, the one that got furthest; its loc without the branch names
+            err = max(exc.errors(), key=lambda e: len(e["loc"]))
+            loc = [p for p in err["loc"] if not (isinstance(p, str) and (p in _BRANCHES or "[" in p))]
+            where = ".".join(str(p) for p in loc)
             raise invalid(f"{where}: {err['msg']}", param=where or None) from None
 
     def problem_text(self, req) -> str:
@@ -143,7 +203,7 @@ class Server:
             self.authorize(request)
             req = await self.read_body(request, ChatRequest if kind == "chat" else CompletionRequest)
             served = self.catalog.resolve(req.model)
-            strategy = served.strategy.key
+            strategy = self.label(served.name)
             self.runner.check(served)
             text = self.problem_text(req)
             outcome = self.runner.start(
@@ -186,7 +246,7 @@ class Server:
     async def stream(self, kind: str, req, outcome: Outcome, t0: float) -> Response:
         """Server-sent events: the final tier's tokens as generated, or the chosen sample once decided."""
         rid, events = new_id("cmpl"), asyncio.Queue()
-        strategy = outcome.served.strategy.key
+        strategy = self.label(outcome.served.name)
 
         async def on_delta(text: str) -> None:
             await events.put(("delta", text))

@@ -165,9 +165,23 @@ class CascadeRunner:
             records = [to_record(s, job, ask, i, 0.0) for i, s in enumerate(samples)]
             await loop.run_in_executor(_DECIDE, job.receive, records)
         final = outcome.final = _final_sample(job, self.eq)
+        if final is not None and overlong(final):
+            raise ServeError(
+                400,
+                f"the problem does not fit the context of {final.model}: its prompt is longer than "
+                "the model takes, so no text could be generated; shorten it",
+                code="E602",
+                param="messages",
+            )
         if final is not None:
             outcome.text, outcome.finish_reason = final.text, final.finish_reason
         return outcome
+
+
+def overlong(sample: SampleRecord) -> bool:
+    """The sample every backend returns for a prompt longer than the model's context: no text,
+    no token, cut at the length limit (a generation that ran has at least one token)."""
+    return sample.text == "" and sample.num_tokens == 0 and sample.finish_reason == "length"
 
 
 def upstream_error(job: Job, reason: str, *, unavailable: bool) -> ServeError:

@@ -50,9 +50,27 @@ class Catalog:
             plan, _ = compile_marker(entry.id, self.registry)
             self.models[entry.id] = plan.models[entry.id]
         self.specs: dict[str, Served] = {}
+        origin: dict[str, Path] = {}
+        models = {name for entry in self.registry.models for name in (entry.id, *entry.aliases)}
         for path in sorted(specs.glob("*.y*ml")) if specs is not None else []:
             plan, _ = compile_spec(path, self.registry)  # a broken spec stops the server at startup
             for s in plan.strategies:
+                # one name, one strategy: never a spec silently shadowing another, or a model
+                if s.key in origin:
+                    raise CascadecError(
+                        f"spec name {s.key!r} is also the name of {origin[s.key]}: "
+                        "each served spec needs its own name",
+                        code="E200",
+                        where=path,
+                    )
+                if s.key in models:
+                    raise CascadecError(
+                        f"spec name {s.key!r} is a model of the registry: requests for that model "
+                        "would get the spec; rename the spec",
+                        code="E200",
+                        where=path,
+                    )
+                origin[s.key] = path
                 self.specs[s.key] = Served(s.key, plan, s)
         self._cache: OrderedDict[str, Served] = OrderedDict()
         self._lock = Lock()

@@ -46,11 +46,20 @@ class _Request(BaseModel):
         return bool(self.stream_options and self.stream_options.get("include_usage"))
 
 
+class ContentPart(BaseModel):
+    """One part of a message's content: a text part's ``text`` must be a string (never 5)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str
+    text: str | None = None
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     role: str
-    content: str | list[dict[str, Any]] | None = None
+    content: str | list[ContentPart] | None = None
 
 
 class ChatRequest(_Request):
@@ -65,7 +74,7 @@ class ChatRequest(_Request):
         for m in reversed(self.messages):
             if m.role == "user":
                 if isinstance(m.content, list):
-                    return "".join(p.get("text", "") for p in m.content if p.get("type") == "text")
+                    return "".join(p.text or "" for p in m.content if p.type == "text")
                 return m.content or ""
         return ""
 

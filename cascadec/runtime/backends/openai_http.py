@@ -147,7 +147,7 @@ class OpenAIBackend:
         self.close()
         client = make_client(url, self.api_key, self.timeout_s, self.max_retries, asynchronous=False)
         try:
-            served = [m.id for m in client.models.list()]
+            served = [str(m.id) for m in client.models.list()]
         except openai.APIConnectionError:
             client.close()
             raise UpstreamUnavailable(
@@ -155,7 +155,10 @@ class OpenAIBackend:
             ) from None
         except openai.APIError as exc:
             client.close()
-            raise BackendError(f"{url}: listing models failed: {exc}") from None
+            raise BackendError(f"{url}: listing models failed: {redact(str(exc))}") from None
+        except MALFORMED as exc:
+            client.close()
+            raise malformed(url, "its model list", exc) from None
         if model.id not in served:
             client.close()
             raise BackendError(
@@ -277,7 +280,14 @@ class OpenAIBackend:
         except openai.APIError as exc:
             self._events.put(self.failure(exc, req))
             return
-        sample = self.to_sample(chunks.choice())
+        except MALFORMED as exc:
+            self._events.put(malformed(self.url, f"model {self.model_id!r}", exc))
+            return
+        try:
+            sample = self.to_sample(chunks.choice())
+        except CascadecError as exc:
+            self._events.put(exc)
+            return
         if chunks.finish == "abort":
             sample = Sample(
                 sample.text, sample.num_tokens, "abort", sample.logprobs, sample.entropies, sample.confidences
@@ -299,6 +309,8 @@ class OpenAIBackend:
             response = self._client.completions.create(**self.request_args(request))
         except openai.APIError as exc:
             return self._refused(exc, request)
+        except MALFORMED as exc:
+            raise malformed(self.url, f"model {self.model_id!r}", exc) from None
         return self.to_samples(response, request)
 
     async def acomplete(self, request: GenerationRequest) -> list[Sample]:
@@ -313,6 +325,8 @@ class OpenAIBackend:
             response = await self.async_client().completions.create(**self.request_args(request))
         except openai.APIError as exc:
             return self._refused(exc, request)
+        except MALFORMED as exc:
+            raise malformed(self.url, f"model {self.model_id!r}", exc) from None
         return self.to_samples(response, request)
 
     async def astream(self, request: GenerationRequest, on_delta) -> Sample:
@@ -331,6 +345,8 @@ class OpenAIBackend:
             if isinstance(exc, openai.BadRequestError) and too_long(exc):
                 return Sample("", 0, "length")
             raise self.failure(exc, request) from None
+        except MALFORMED as exc:
+            raise malformed(self.url, f"model {self.model_id!r}", exc) from None
         return self.to_sample(chunks.choice())
 
     def async_client(self):
@@ -380,9 +396,13 @@ class OpenAIBackend:
         return None if self.model is None else self.model.id
 
     def to_samples(self, response, request: GenerationRequest) -> list[Sample]:
-        """The ``n`` samples of one ``/completions`` response, in index order."""
+        """The ``n`` samples of one ``/completions`` response, in index order; a response of
+        another shape (no choices, a string, wrong types) is a BackendError, never a crash."""
         greedy = request.temperature <= 0
-        choices = sorted(response.choices, key=lambda c: c.index)
+        try:
+            choices = sorted(response.choices, key=lambda c: c.index)
+        except MALFORMED as exc:
+            raise malformed(self.url, f"model {self.model_id!r}", exc) from None
         if len(choices) != (1 if greedy else request.n):
             raise BackendError(f"{self.url} returned {len(choices)} samples for n={request.n}")
         samples = [self.to_sample(c) for c in choices]
@@ -390,4 +410,22 @@ class OpenAIBackend:
 
     def to_sample(self, choice) -> Sample:
         """One completion choice (``text``, ``finish_reason``, ``logprobs``) as a sample."""
-        return choice_sample(choice, self.logprobs, self.url)
+        try:
+            return choice_sample(choice, self.logprobs, self.url)
+        except CascadecError:
+            raise
+        except MALFORMED as exc:
+            raise malformed(self.url, f"model {self.model_id!r}", exc) from None
+
+
+# what reading an upstream's malformed body raises: JSONDecodeError is a ValueError; a body of
+# another shape fails on its attributes (the client builds its objects without validating)
+MALFORMED = (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError)
+
+
+def malformed(url: str | None, what: str, exc: BaseException) -> BackendError:
+    """The error of an upstream answering something that is not an OpenAI response."""
+    return BackendError(
+        f"{url} returned a malformed response for {what} (not the OpenAI completions format: "
+        f"{type(exc).__name__}: {redact(str(exc))[:200]})"
+    )
