@@ -156,7 +156,16 @@ def register(app: typer.Typer) -> None:
             )
             if named is not None and reference is not None and named != reference:
                 raise UsageError(f"--target names {named!r} but --reference is {reference!r}")
+            from cascadec.sim.recorded import answer_format_warnings
+
             search = load_search(space, bank, data, equivalence, limit, reference or named)
+            for line in answer_format_warnings(search.plan, search.bank):  # a format the bank lacks
+                sys.stderr.write(f"warning: {line}\n")
+            if search.uncovered:
+                sys.stderr.write(
+                    f"note: the bank has samples for {len(search.problems)} of the "
+                    f"{len(search.problems) + search.uncovered} problems of {data}: using those\n"
+                )
             router_out = None
             if routes_asked(search.space):  # learned routes: a router trained on the calibration split
                 router_out = out.with_name(f"{out.stem}.router.npz")

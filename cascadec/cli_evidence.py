@@ -372,8 +372,8 @@ def simulate_command(
         from cascadec.api import resolve_plan
         from cascadec.runtime.data import read_table
         from cascadec.runtime.equivalence import Equivalence
-        from cascadec.sim.bank import load_bank
-        from cascadec.sim.recorded import token_budget_warnings
+        from cascadec.sim.bank import covered_problems, load_bank
+        from cascadec.sim.recorded import answer_format_warnings, token_budget_warnings
         from cascadec.sim.simulate import problems_for, simulate
 
         if equivalence not in ("math", "exact"):
@@ -389,9 +389,14 @@ def simulate_command(
         if limit is not None:
             frame = frame.head(limit)
         bank_frame = load_bank(bank)
-        for line in token_budget_warnings(plan, bank_frame):  # a budget the bank was not recorded at
+        for line in [*token_budget_warnings(plan, bank_frame), *answer_format_warnings(plan, bank_frame)]:
             sys.stderr.write(f"warning: {line}\n")
-        problems = problems_for(plan, frame, str(data))
+        problems, uncovered = covered_problems(problems_for(plan, frame, str(data)), bank_frame, str(data))
+        if uncovered:
+            sys.stderr.write(
+                f"note: the bank has samples for {len(problems)} of the {len(problems) + uncovered} "
+                f"problems of {data}: simulating those\n"
+            )
         sim = simulate(plan, bank_frame, problems, equivalence=Equivalence(equivalence))
         ratio, ref_key = reference_ratio(plan, bank_frame, problems, equivalence, reference, models)
         rows = []

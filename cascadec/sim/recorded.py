@@ -53,3 +53,36 @@ def token_budget_warnings(plan: Plan, bank: pd.DataFrame) -> list[str]:
                     f"serves them whole, where the tier would have cut them at {t.max_tokens}"
                 )
     return out
+
+
+ANSWER_CHECK_ROWS = 2000  # samples per (model, answer format) looked at: enough to see a mismatch
+LOST_ANSWERS = 0.2  # share of samples whose answer a format loses that is worth a warning
+
+
+def answer_format_warnings(plan: Plan, bank: pd.DataFrame) -> list[str]:
+    """One line per (strategy format, model) that reads no answer from many samples ``bank import``
+    read one from: a spec reading an imported GSM8K bank as ``boxed`` (the raw prompt's format)
+    finds no answer in "The answer is 18" and scores 0%, silently, unless told."""
+    from cascadec.runtime.answers import extract_answer
+
+    if "answer" not in bank.columns or bank.empty:
+        return []
+    answered = bank[bank["answer"].notna()]
+    out, seen = [], set()
+    for s in plan.strategies:
+        for t in s.tiers:
+            key = (t.model, str(s.answer))
+            if key in seen:
+                continue
+            seen.add(key)
+            texts = answered.loc[answered["model"].astype(str) == t.model, "text"].head(ANSWER_CHECK_ROWS)
+            if texts.empty:
+                continue
+            lost = sum(extract_answer(str(x), s.answer) is None for x in texts)
+            if lost / len(texts) >= LOST_ANSWERS:
+                out.append(
+                    f"{s.key} reads answers as {s.answer} (defaults.answer), which finds none in "
+                    f"{lost / len(texts):.0%} of the samples of {t.alias or t.model} that bank import read "
+                    "an answer from: set defaults.answer to the format the bank's import.json names"
+                )
+    return out

@@ -185,7 +185,8 @@ def problems_with_columns(search, data: Path, limit: int | None, columns: list[s
         raise CascadecError(
             f"route columns {', '.join(missing)} are not in the data", code="E500", where=data
         )
-    return problems_from_frame(frame, feature_columns=wanted, source=str(data))
+    keep = {p.id for p in search.problems}  # the ones the bank covers
+    return [p for p in problems_from_frame(frame, feature_columns=wanted, source=str(data)) if p.id in keep]
 
 
 def with_search(search, routed: Routed):

@@ -42,6 +42,7 @@ class Search:
     equivalence: object
     registry: ModelRegistry
     reference: PlanStrategy
+    uncovered: int = 0  # problems of the data the bank has no samples for (left out)
 
     @property
     def strategies(self) -> list[PlanStrategy]:
@@ -74,7 +75,7 @@ def load_search(
     """Load and compile everything a search needs, before any simulation (see the module docstring)."""
     from cascadec.runtime.data import problems_from_frame, read_table, routing_columns
     from cascadec.runtime.equivalence import Equivalence
-    from cascadec.sim.bank import load_bank
+    from cascadec.sim.bank import covered_problems, load_bank
 
     check_equivalence(equivalence)
     base, space, plan, registry, candidates = load_candidates(space_path)
@@ -91,6 +92,17 @@ def load_search(
         required_columns=routing_columns(c.strategy for c in candidates),
         source=str(data),
     )
+    bank_frame = load_bank(bank)
+    problems, uncovered = covered_problems(problems, bank_frame, str(data))
     return Search(
-        base, space, plan, candidates, problems, load_bank(bank), Equivalence(equivalence), registry, ref
+        base,
+        space,
+        plan,
+        candidates,
+        problems,
+        bank_frame,
+        Equivalence(equivalence),
+        registry,
+        ref,
+        uncovered,
     )
