@@ -100,6 +100,42 @@ TARGETS: tuple[Target, ...] = (
         "bench_confidence.py",
     ),
     Target(
+        "routed_cascade_cost_ratio",
+        "zoo, text only (no bucket): cost of the cascade certified with a learned router (trained on the "
+        "calibration half) / the largest model, on the held-out half",
+        "<=",
+        0.33,
+        "bench_router.py",
+    ),
+    Target(
+        "routed_cascade_accuracy_delta_pt",
+        "its held-out accuracy − the largest model's, in points",
+        ">=",
+        -1.0,
+        "bench_router.py",
+    ),
+    Target(
+        "routed_oracle_cost_ratio",
+        "its held-out cost / the oracle router's (cheapest right model per problem)",
+        "<=",
+        1.3,
+        "bench_router.py",
+    ),
+    Target(
+        "router_train_seconds",
+        "`router train` on 10,000 zoo problems: every model and k, 5-fold cross-fitted, wall seconds",
+        "<=",
+        30,
+        "bench_router.py",
+    ),
+    Target(
+        "router_predict_per_s",
+        "router predictions per second (numpy, 3 heads, 100k problem texts)",
+        ">=",
+        100_000,
+        "bench_router.py",
+    ),
+    Target(
         "lint_markers_per_s",
         "markers linted per second, whole process, 100k-line table column (realistic repetition)",
         ">=",
