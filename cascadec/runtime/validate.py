@@ -175,6 +175,36 @@ def validate_samples(df: pd.DataFrame, source: str) -> None:
                 floats_cell(v, _row(source, i, df), column, high=high, nulls=True, tokens=counts[i])
 
 
+def _all_strings(column: pd.Series, limit: int) -> bool:
+    """Column-wise: every cell a str of at most ``limit`` characters (no null). False says only
+    "check cell by cell", which finds and locates the first bad cell."""
+    if pd.api.types.infer_dtype(column, skipna=False) != "string":
+        return False
+    return bool(column.empty or column.str.len().max() <= limit)
+
+
+def _strings_or_null(column: pd.Series) -> bool:
+    return pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty")
+
+
+def _all_ints(column: pd.Series, low: int, high: int) -> bool:
+    """Column-wise: an integer dtype (never bool) with every value in [low, high]."""
+    if column.dtype.kind not in "iu":
+        return False
+    return bool(column.empty or (column.min() >= low and column.max() <= high))
+
+
+def _reals_or_null(column: pd.Series, low: float, high: float, *, finite: bool = False) -> bool:
+    """Column-wise: a float or integer dtype (never bool), each value null or in [low, high]."""
+    if column.dtype.kind not in "iuf":
+        return False
+    values = column.to_numpy(dtype="float64")
+    known = values[~np.isnan(values)]
+    if finite and not np.isfinite(known).all():
+        return False
+    return bool(((known >= low) & (known <= high)).all())
+
+
 def validate_bank(df: pd.DataFrame, source: str) -> pd.DataFrame:
     """The bank with typed columns (str ids, int64 indices and counts); DataError on any bad cell.
 
@@ -185,6 +215,9 @@ def validate_bank(df: pd.DataFrame, source: str) -> pd.DataFrame:
     n = len(df)
     for column in ("model", "problem_id", "text"):
         values = df[column].tolist()
+        if _all_strings(df[column], MAX_SAMPLE_CHARS if column == "text" else 1000):
+            out[column] = values  # the common case, checked column-wise: every cell a short enough str
+            continue
         if column == "text":
             out[column] = [
                 string_cell(v, _row(source, i, df), column, limit=MAX_SAMPLE_CHARS)
@@ -200,6 +233,9 @@ def validate_bank(df: pd.DataFrame, source: str) -> pd.DataFrame:
             for i, v in enumerate(values)
         ]
     for column, high in (("sample_index", MAX_SAMPLE_INDEX), ("num_tokens", MAX_TOKENS)):
+        if _all_ints(df[column], 0, high):
+            out[column] = df[column].to_numpy(dtype="int64")
+            continue
         out[column] = np.fromiter(
             (
                 int_cell(v, _row(source, i, df), column, low=0, high=high)
@@ -208,11 +244,11 @@ def validate_bank(df: pd.DataFrame, source: str) -> pd.DataFrame:
             dtype="int64",
             count=n,
         )
-    if "finish_reason" in df.columns:
+    if "finish_reason" in df.columns and not _strings_or_null(df["finish_reason"]):
         for i, v in enumerate(df["finish_reason"].tolist()):
             if not is_missing(v) and not isinstance(v, str):
                 raise DataError(f"'finish_reason' must be text, got {short(v)}", where=_row(source, i, df))
-    if "temperature" in df.columns:
+    if "temperature" in df.columns and not _reals_or_null(df["temperature"], 0.0, 2.0):
         for i, v in enumerate(df["temperature"].tolist()):
             if is_missing(v):
                 continue
@@ -221,7 +257,7 @@ def validate_bank(df: pd.DataFrame, source: str) -> pd.DataFrame:
                     f"'temperature' must be in [0, 2] or null, got {short(v)}", where=_row(source, i, df)
                 )
     for column, low in (("score", -math.inf), ("cost", 0.0)):
-        if column in df.columns:
+        if column in df.columns and not _reals_or_null(df[column], low, math.inf, finite=True):
             for i, v in enumerate(df[column].tolist()):
                 if is_missing(v):
                     continue
