@@ -198,7 +198,12 @@ def router_info(
         print_frame(head_rows(router), "heads (held-out = cross-fitted predictions)")
         if bins:
             for h in router.heads:
-                print_frame(h.metrics.get("bins", []), f"reliability of {h.name}")
+                rows = [
+                    {k: b.get(k) for k in ("lo", "hi", "n", "p", "right")} for b in h.metrics.get("bins", [])
+                ]
+                print_frame(
+                    rows, f"reliability of {h.name} (cross-fitted: mean P(right) and share right per bin)"
+                )
 
     guarded(go)
 
