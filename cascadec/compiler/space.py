@@ -100,9 +100,14 @@ class _CandidateLocator:
             ("adaptive_k", self.cand.adaptive_k),
             ("early_stop", self.cand.early_stop),
             ("final_answer", self.cand.final_answer),
+            ("vote", self.cand.vote),
         ):
             if head == ("strategy", name) and name in self.given:
-                return ("search", name, index, *path[2:]) if name == "adaptive_k" else ("search", name, index)
+                return (
+                    ("search", name, index, *path[2:])
+                    if name in ("adaptive_k", "vote")
+                    else ("search", name, index)
+                )
         return path
 
     def diag(
@@ -127,7 +132,14 @@ def _covering(cands: list[SpecCandidate]) -> set[int]:
     for c in cands:
         facts = {("tier", i, ch) for i, ch in enumerate(c.choices)}
         facts.add(
-            ("shape", tuple(ch is None for ch in c.choices), c.early_stop, c.final_answer, c.adaptive_k)
+            (
+                "shape",
+                tuple(ch is None for ch in c.choices),
+                c.early_stop,
+                c.final_answer,
+                c.adaptive_k,
+                c.vote,
+            )
         )
         if not facts <= seen:
             seen |= facts

@@ -46,6 +46,7 @@ from cascadec.core.policies import FinalAnswer
 from cascadec.errors import SpecError
 from cascadec.limits import MAX_CANDIDATES, MAX_K, MAX_PLACEHOLDERS, MAX_TIERS
 from cascadec.spec.model import AdaptiveKSpec, Spec
+from cascadec.spec.vote import VoteSpec
 
 Number = Annotated[float, Field(allow_inf_nan=False)] | int
 
@@ -138,6 +139,12 @@ class SearchSpace(_Model):
     adaptive_k: list[dict[str, Any] | None] = Field(
         [None], min_length=1, description="adaptive-k policies to try (null: none), as in a spec"
     )
+    vote: list[dict[str, Any] | None] | None = Field(
+        None,
+        min_length=1,
+        description="vote policies to try (null: majority), as in a spec's vote: — e.g. "
+        "{policy: best, metric: score} (best-of-n by a reward model); absent: the base's vote",
+    )
     route: list[RouteSearch | None] = Field(
         [None],
         min_length=1,
@@ -149,6 +156,16 @@ class SearchSpace(_Model):
         le=MAX_CANDIDATES,
         description="refuse a larger space (counted before any template is filled)",
     )
+
+    @field_validator("vote")
+    @classmethod
+    def _vote_is_a_spec_vote(
+        cls, value: list[dict[str, Any] | None] | None
+    ) -> list[dict[str, Any] | None] | None:
+        for item in value or []:
+            if item is not None:
+                VoteSpec.model_validate(item)  # a ValidationError is reported at search.vote
+        return value
 
     @field_validator("adaptive_k")
     @classmethod
@@ -286,6 +303,16 @@ def route_option_count(space: SearchSpace) -> int:
     return max(len(seen), 1)
 
 
+def structural_choices(space: SearchSpace) -> int:
+    """Early stopping x final answer x vote x adaptive k: the choices beside the tiers'."""
+    return (
+        len(space.early_stop)
+        * len(space.final_answer or [None])
+        * len(space.vote or [None])
+        * len(space.adaptive_k)
+    )
+
+
 def space_size(space: SearchSpace) -> int:
     """How many candidates the space expands to (routes included), counted before any template is
     filled."""
@@ -293,8 +320,7 @@ def space_size(space: SearchSpace) -> int:
     for ts in space.tiers:
         per_tier *= tier_option_count(ts) + ts.optional
         all_out *= int(ts.optional)
-    rest = len(space.early_stop) * len(space.final_answer or [None]) * len(space.adaptive_k)
-    return (per_tier - all_out) * rest * route_option_count(space)
+    return (per_tier - all_out) * structural_choices(space) * route_option_count(space)
 
 
 def check_space_size(space: SearchSpace) -> int:
@@ -345,6 +371,7 @@ class SpecCandidate:
     early_stop: int
     final_answer: int
     adaptive_k: int
+    vote: int = 0
 
     def describe(self, space: SearchSpace, options: list[list[tuple]]) -> str:
         parts = []
@@ -365,6 +392,11 @@ class SpecCandidate:
             parts.append(f"final_answer {space.final_answer[self.final_answer]}")
         if len(space.adaptive_k) > 1:
             parts.append(f"adaptive_k #{self.adaptive_k}")
+        if space.vote and len(space.vote) > 1:
+            vote = space.vote[self.vote]
+            parts.append(
+                "vote majority" if vote is None else "vote " + ", ".join(f"{k} {v}" for k, v in vote.items())
+            )
         return "; ".join(parts)
 
 
@@ -395,8 +427,7 @@ def count_candidates(space: SearchSpace, options: list[list[tuple]]) -> int:
     for ts, opts in zip(space.tiers, options, strict=True):
         per_tier *= len(opts) + ts.optional
         all_out *= int(ts.optional)
-    rest = len(space.early_stop) * len(space.final_answer or [None]) * len(space.adaptive_k)
-    return (per_tier - all_out) * rest
+    return (per_tier - all_out) * structural_choices(space)
 
 
 def spec_candidates(base: dict, space: SearchSpace, options: list[list[tuple]]) -> Iterator[SpecCandidate]:
@@ -427,8 +458,9 @@ def spec_candidates(base: dict, space: SearchSpace, options: list[list[tuple]]) 
             if pos < len(kept) - 1 and cond is not None:
                 st["escalate_if"] = cond
             spec_list.append(st)
-        for es, fa, ak in itertools.product(
-            range(len(space.early_stop)), finals, range(len(space.adaptive_k))
+        votes = range(len(space.vote)) if space.vote else [0]
+        for es, fa, ak, vo in itertools.product(
+            range(len(space.early_stop)), finals, range(len(space.adaptive_k)), votes
         ):
             spec = copy.deepcopy(base)
             body = spec["strategy"]
@@ -442,5 +474,9 @@ def spec_candidates(base: dict, space: SearchSpace, options: list[list[tuple]]) 
                 body["early_stop"] = {"round_size": space.early_stop[es]}
             if space.adaptive_k[ak] is not None:
                 body["adaptive_k"] = dict(space.adaptive_k[ak])  # type: ignore[arg-type]
-            yield SpecCandidate(index, spec, tuple(kept), choice, es, fa, ak)
+            if space.vote:  # the space decides the vote (null: majority); absent: the base's
+                body.pop("vote", None)
+                if space.vote[vo] is not None:
+                    body["vote"] = dict(space.vote[vo])
+            yield SpecCandidate(index, spec, tuple(kept), choice, es, fa, ak, vo)
             index += 1
