@@ -134,6 +134,7 @@ class Server:
         self.admission: Admission | None = None
         self._labels: frozenset[str] | None = None
         self.reference = catalog.reference
+        self.metrics.reference_cost_per_token = self.reference.params
         for engine in engines.engines.values():
             engine.on_batch = self.metrics.engine_batch
 

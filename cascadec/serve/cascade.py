@@ -33,6 +33,7 @@ from cascadec.runtime.signals import json_safe
 from cascadec.serve.catalog import Served
 from cascadec.serve.engines import EnginePool
 from cascadec.serve.errors import ServeError, upstream
+from cascadec.serve.metrics import reference_cost
 from cascadec.serve.tokens import prompt_tokens
 
 Delta = Callable[[str], Awaitable[None]]
@@ -212,8 +213,7 @@ def summary(outcome: Outcome, reference_cost_per_token: float) -> dict:
                 "seconds": round(wait, 4),
             }
         )
-    # the largest model writing the same answer alone: what the cascade must beat
-    reference = max(1, outcome.final.num_tokens if outcome.final else 1) * reference_cost_per_token
+    reference = reference_cost(outcome, reference_cost_per_token)
     return {
         "strategy": served.strategy.key,
         "kind": served.strategy.kind,

@@ -1,7 +1,10 @@
 """Prometheus metrics of one server (its own registry, so several servers never mix).
 
 Per strategy (its canonical key): requests by outcome, tiers reached, samples and tokens by
-model, cost (tokens x cost per token) and latency; per model: engine calls and how many
+model, cost (tokens x cost per token), the reference cost (the largest model writing the same
+answer alone) and the cost ratio of the totals (``cascadec_cost_ratio`` = sum of cost / sum of
+reference cost: the one cost ratio, as simulate and calibrate report it; a mean of the responses'
+per-request ``cost_relative`` is not it) and latency; per model: engine calls and how many
 requests each one batched.
 """
 
@@ -23,6 +26,13 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 
 
+def reference_cost(outcome, reference_cost_per_token: float) -> float:
+    """The largest model writing the same answer alone: what the cascade must beat. Per request,
+    ``cost_relative`` = cost / this; over many requests the one ratio is sum(cost) / sum(this)
+    (``cascadec_cost_ratio``), never a mean of per-request ratios."""
+    return max(1, outcome.final.num_tokens if outcome.final else 1) * reference_cost_per_token
+
+
 class Metrics:
     content_type = CONTENT_TYPE_LATEST
 
@@ -39,6 +49,20 @@ class Metrics:
             "cascadec_tokens", "Tokens (prompt, completion)", ["strategy", "type"], registry=r
         )
         self.cost = Counter("cascadec_cost", "Generated tokens x cost per token", ["strategy"], registry=r)
+        self.reference_cost = Counter(
+            "cascadec_reference_cost",
+            "The largest model writing each answer alone (the cost ratio's denominator)",
+            ["strategy"],
+            registry=r,
+        )
+        self.cost_ratio = Gauge(
+            "cascadec_cost_ratio",
+            "Total cost over total reference cost of the requests so far (a ratio of totals)",
+            ["strategy"],
+            registry=r,
+        )
+        self.reference_cost_per_token: float | None = None  # set by the server: the largest model's
+        self._totals: dict[str, list[float]] = {}
         self.latency = Histogram(
             "cascadec_request_seconds", "Request latency", ["strategy"], buckets=LATENCY_BUCKETS, registry=r
         )
@@ -59,6 +83,13 @@ class Metrics:
         self.tokens.labels(strategy, "prompt").inc(outcome.prompt_tokens)
         self.tokens.labels(strategy, "completion").inc(outcome.completion_tokens)
         self.cost.labels(strategy).inc(job.cost)
+        if self.reference_cost_per_token:
+            ref = reference_cost(outcome, self.reference_cost_per_token)
+            self.reference_cost.labels(strategy).inc(ref)
+            totals = self._totals.setdefault(strategy, [0.0, 0.0])
+            totals[0] += job.cost
+            totals[1] += ref
+            self.cost_ratio.labels(strategy).set(totals[0] / totals[1] if totals[1] else float("nan"))
         self.latency.labels(strategy).observe(seconds)
 
     def status(self, strategy: str, status: int) -> None:

@@ -331,6 +331,35 @@ def test_local_engines_share_the_cores_out():
     assert cores_each(cores + 5) == 1  # never none
 
 
+def test_metrics_cost_ratio_is_a_ratio_of_totals_not_a_mean_of_requests():
+    import re
+
+    long_answer = "3+3="  # its chosen sample is the 2nd (11 tokens): another reference cost
+    answers = {
+        **ANSWERS,
+        (S, problem_id(long_answer)): ["6", "7", "7", "7"],
+        (L, problem_id(long_answer)): ["6"],
+    }
+    with TestClient(app_for(answers)) as fresh:
+        api = openai.OpenAI(
+            base_url="http://testserver/v1", api_key="unused", http_client=fresh, max_retries=0
+        )
+        replies = [ask(api, HARD).cascade, ask(api, EASY).cascade, ask(api, long_answer).cascade]
+        text = fresh.get("/metrics").text
+
+    def value(name):
+        # one strategy served: whatever its label (its key, or "other" for an unconfigured marker)
+        return float(re.search(rf'^{name}{{strategy="[^"]*"}} (\S+)$', text, re.M).group(1))
+
+    cost = sum(c["cost"] for c in replies)
+    reference = sum(c["cost"] / c["cost_relative"] for c in replies)
+    assert value("cascadec_cost_total") == pytest.approx(cost)
+    assert value("cascadec_reference_cost_total") == pytest.approx(reference, rel=1e-5)
+    assert value("cascadec_cost_ratio") == pytest.approx(cost / reference, rel=1e-5)
+    mean = sum(c["cost_relative"] for c in replies) / len(replies)
+    assert abs(value("cascadec_cost_ratio") - mean) > 1e-3  # they differ; the ratio of totals is the one
+
+
 class _Failing(ReplayBackend):
     """A replay engine whose every generate raises ``error`` (its type, not its words, decides)."""
 
