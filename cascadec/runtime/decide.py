@@ -4,10 +4,12 @@
 k, escalation condition, retry and exploration rules), the strategy (early stopping,
 budget), what the tier has drawn so far (samples, retries, whether it explored), its vote
 and signals, and what the whole problem has spent; it returns a typed :class:`Next`. No
-I/O, no clock, no randomness: live runs (``runtime/jobs.py`` drives it), replay, the bank
-simulator and the server all call it, so they cannot disagree.
+I/O, no clock, no randomness: live runs (``runtime/jobs.py`` drives it), replay and the server
+call it; the rules themselves (their order, the budget check, the exact early-stop rule) are
+:mod:`cascadec.runtime.rules`, which the bank simulator's array evaluators call too
+(:mod:`cascadec.sim.machine`, :mod:`cascadec.sim.sweep`), so they cannot disagree.
 
-The order of the rules (as documented in :mod:`cascadec.runtime.jobs`):
+The order of the rules (:func:`cascadec.runtime.rules.after_tier`):
 
 1. fewer samples than planned: keep sampling in rounds unless the early-stop rule says the
    vote is settled (then the tier ends on what it drew) — a round that would break the budget
@@ -37,11 +39,13 @@ from enum import StrEnum
 
 from cascadec.core.policies import ExploreAction
 from cascadec.plan import Budget, EarlyStop, PlanStrategy, PlanTier
+from cascadec.runtime import rules
 from cascadec.runtime.outcomes import Decision, Phase, StopReason
 from cascadec.runtime.signals import holds
 from cascadec.runtime.stopping import should_stop
 from cascadec.runtime.vote_policy import PolicyVote, majority_vote
 from cascadec.runtime.voting import Vote
+from cascadec.spec.vote import StopRule
 
 
 class Action(StrEnum):
@@ -117,7 +121,7 @@ EarlyStopRule = Callable[[EarlyStop, TierState, int], bool]
 
 def vote_decided(rule: EarlyStop, state: TierState, remaining: int) -> bool:
     """Exact: the ``remaining`` planned samples could not change the winner."""
-    return state.vote.decided(remaining)
+    return rules.vote_decided(state.vote.top, state.vote.second, remaining)
 
 
 def _policy_vote(state: TierState) -> PolicyVote:
@@ -129,17 +133,17 @@ def _probabilistic(rule: EarlyStop, state: TierState, remaining: int) -> bool:
     return should_stop(rule, state.vote, _policy_vote(state), remaining)
 
 
-EARLY_STOP_RULES: dict[str, EarlyStopRule] = {
-    "decided": vote_decided,
-    "adaptive": _probabilistic,
-    "esc": _probabilistic,
-    "weighted": _probabilistic,
+EARLY_STOP_RULES: dict[StopRule, EarlyStopRule] = {
+    StopRule.DECIDED: vote_decided,
+    StopRule.ADAPTIVE: _probabilistic,
+    StopRule.ESC: _probabilistic,
+    StopRule.WEIGHTED: _probabilistic,
 }
 
 
 def early_stop_rule(rule: EarlyStop) -> EarlyStopRule:
-    """The function of the strategy's early-stop rule (``decided`` unless the plan names another)."""
-    return EARLY_STOP_RULES[str(getattr(rule, "rule", "decided"))]
+    """The function of the strategy's early-stop rule."""
+    return EARLY_STOP_RULES[StopRule(rule.rule)]
 
 
 # --- the pieces --------------------------------------------------------------------------------
@@ -153,16 +157,20 @@ def round_size(strategy: PlanStrategy, remaining: int, drawn: int = 0) -> int:
     if on is not None and drawn < on.warmup:
         return min(on.warmup - drawn, remaining)
     es = strategy.early_stop
-    return min(es.round_size, remaining) if es else remaining
+    return rules.round_n(remaining, es.round_size if es else 0)
+
+
+def limits(budget: Budget | None) -> tuple[float, float]:
+    """A budget as the rules read it: (max samples, max cost), :data:`rules.NO_LIMIT` where unset."""
+    if budget is None:
+        return rules.NO_LIMIT, rules.NO_LIMIT
+    samples, cost = budget.max_samples_per_problem, budget.max_cost_per_problem
+    return (rules.NO_LIMIT if samples is None else samples), (rules.NO_LIMIT if cost is None else cost)
 
 
 def over_budget(budget: Budget | None, spent: Spent, n: int) -> bool:
     """Whether drawing ``n`` more samples would break the problem's budget."""
-    if budget is None:
-        return False
-    if budget.max_samples_per_problem is not None and spent.samples + n > budget.max_samples_per_problem:
-        return True
-    return budget.max_cost_per_problem is not None and spent.cost >= budget.max_cost_per_problem
+    return rules.over_budget(spent.samples, spent.cost, n, *limits(budget))
 
 
 def first_ask(strategy: PlanStrategy, tiers: tuple[PlanTier, ...], pos: int = 0) -> Next:
@@ -185,42 +193,43 @@ def decide(strategy: PlanStrategy, tiers: tuple[PlanTier, ...], state: TierState
     """What tier ``state.pos`` of a problem under ``strategy`` does next (see the module docstring)."""
     tier = tiers[state.pos]
     remaining = state.target - state.drawn
-    early_stopped = False
-    if remaining > 0:
-        es = strategy.early_stop
-        if es is None or not early_stop_rule(es)(es, state, remaining):
-            n = round_size(strategy, remaining, state.drawn)
-            if over_budget(strategy.budget, spent, n):
-                return Next(Action.STOP, stop_reason=StopReason.BUDGET)
-            return Next(Action.SAMPLE, pos=state.pos, n=n, temperature=tier.temperature)
-        early_stopped = True
+    es = strategy.early_stop
+    settled = remaining > 0 and es is not None and early_stop_rule(es)(es, state, remaining)
+    if rules.keep_sampling(remaining, settled):
+        n = round_size(strategy, remaining, state.drawn)
+        if over_budget(strategy.budget, spent, n):
+            return Next(Action.STOP, stop_reason=StopReason.BUDGET)
+        return Next(Action.SAMPLE, pos=state.pos, n=n, temperature=tier.temperature)
     nxt = _after_tier(strategy, tiers, state, spent)
-    return replace(nxt, early_stopped=True) if early_stopped else nxt
+    return replace(nxt, early_stopped=True) if settled else nxt
 
 
 def _after_tier(strategy: PlanStrategy, tiers: tuple[PlanTier, ...], state: TierState, spent: Spent) -> Next:
-    """The tier drew what it planned: stop, explore, retry or escalate."""
+    """The tier drew what it planned: stop, explore, retry or escalate (:func:`rules.after_tier`)."""
     tier, sig = tiers[state.pos], state.signals
-    final = state.pos == len(tiers) - 1 or tier.escalate_if is None
-    if not final and not holds(tier.escalate_if, sig):
-        return Next(Action.STOP, decision=Decision.STOP, stop_reason=StopReason.CONFIDENT)
-    ex = tier.explore
-    if not final and ex is not None and not state.explored and holds(ex.when, sig):
-        if ex.action == ExploreAction.SKIP_TO_TOP:
-            return _enter(strategy, tiers, len(tiers) - 1, spent, Action.SKIP_TO_TOP)
-        extra = ex.extra_k or tier.k
-        if not over_budget(strategy.budget, spent, extra):
-            temp = ex.temperature if ex.temperature is not None else tier.temperature
-            return Next(Action.EXPLORE, pos=state.pos, n=extra, temperature=temp)
-    rr = tier.retry
-    if (
-        rr is not None
-        and state.retries < rr.max
-        and holds(rr.when, sig)
-        and not over_budget(strategy.budget, spent, rr.extra_k)
-    ):
+    final = rules.is_final(state.pos, len(tiers), tier.escalate_if is not None)
+    escalate = not final and holds(tier.escalate_if, sig)
+    ex, rr = tier.explore, tier.retry
+    explore = escalate and ex is not None and not state.explored and holds(ex.when, sig)
+    extra = (ex.extra_k or tier.k) if ex is not None else 0
+    retry = rr is not None and state.retries < rr.max and holds(rr.when, sig)
+    step = rules.after_tier(
+        final,
+        escalate,
+        explore=explore,
+        skip=explore and ex.action == ExploreAction.SKIP_TO_TOP,
+        explore_fits=explore and not over_budget(strategy.budget, spent, extra),
+        retry=retry,
+        retry_fits=retry and not over_budget(strategy.budget, spent, rr.extra_k),
+    )
+    if step in rules.STOP_REASONS:
+        return Next(Action.STOP, decision=Decision.STOP, stop_reason=rules.STOP_REASONS[step])
+    if step is rules.AfterTier.SKIP_TO_TOP:
+        return _enter(strategy, tiers, len(tiers) - 1, spent, Action.SKIP_TO_TOP)
+    if step is rules.AfterTier.EXPLORE:
+        temp = ex.temperature if ex.temperature is not None else tier.temperature
+        return Next(Action.EXPLORE, pos=state.pos, n=extra, temperature=temp)
+    if step is rules.AfterTier.RETRY:
         temp = rr.temperature if rr.temperature is not None else tier.temperature
         return Next(Action.RETRY, pos=state.pos, n=rr.extra_k, temperature=temp)
-    if final:
-        return Next(Action.STOP, decision=Decision.STOP, stop_reason=StopReason.LAST_TIER)
     return _enter(strategy, tiers, state.pos + 1, spent, Action.ESCALATE)

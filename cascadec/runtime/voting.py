@@ -25,6 +25,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from cascadec.runtime import rules
 from cascadec.runtime.equivalence import Equivalence
 
 
@@ -70,7 +71,7 @@ class Vote:
 
     def decided(self, remaining: int) -> bool:
         """True when ``remaining`` more samples could not change the winner (early stopping)."""
-        return self.top > 0 and self.top - self.second > remaining
+        return rules.vote_decided(self.top, self.second, remaining)
 
     def counts(self) -> dict[str, int]:
         """Answer → votes, in rank order (JSON-friendly)."""

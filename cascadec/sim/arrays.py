@@ -73,17 +73,17 @@ class BankArrays:
 class Prefix:
     """Prefix sums over each stream's samples, index b = the first b samples (cumsum is sequential)."""
 
-    cc: np.ndarray  # [S, P, N+1, K] votes per class
-    cl: np.ndarray  # [S, P, N+1, K] sum of members' mean logprobs per class
+    votes: np.ndarray  # [S, P, N+1, K] votes per class
+    class_logprob: np.ndarray  # [S, P, N+1, K] sum of members' mean logprobs per class
     first: np.ndarray  # [S, P, K] first index of each class (BIG: never)
-    nolp: np.ndarray  # [S, P, N+1] voting samples without a logprob
-    lps: np.ndarray
-    lpn: np.ndarray
-    ents: np.ndarray
-    entn: np.ndarray
-    tok: np.ndarray
-    tokc: np.ndarray  # [S, P, N+1] tokens of samples priced per token (no recorded cost)
-    cost: np.ndarray  # [S, P, N+1] sum of recorded costs
+    no_logprob: np.ndarray  # [S, P, N+1] voting samples without a logprob
+    logprob_sum: np.ndarray  # [S, P, N+1] sum of the samples' mean logprobs (those that have one)
+    logprob_count: np.ndarray  # [S, P, N+1] samples with a mean logprob
+    entropy_sum: np.ndarray  # [S, P, N+1] sum of the samples' mean token entropies
+    entropy_count: np.ndarray  # [S, P, N+1] samples with a mean token entropy
+    tokens: np.ndarray  # [S, P, N+1] generated tokens
+    priced_tokens: np.ndarray  # [S, P, N+1] tokens of samples priced per token (no recorded cost)
+    recorded_cost: np.ndarray  # [S, P, N+1] sum of recorded costs
     scores: ScorePrefix | None
 
 
@@ -92,10 +92,10 @@ class ScorePrefix:
     """Prefix sums of the external scores (only for a bank that has them)."""
 
     sum: np.ndarray  # [S, P, N+1]
-    n: np.ndarray  # [S, P, N+1] samples with a score
+    count: np.ndarray  # [S, P, N+1] samples with a score
     max: np.ndarray  # [S, P, N+1] highest score so far (NaN: none yet)
-    cls: np.ndarray  # [S, P, N+1, K] score sums per class
-    clsn: np.ndarray  # [S, P, N+1, K] samples with a score per class
+    class_sum: np.ndarray  # [S, P, N+1, K] score sums per class
+    class_count: np.ndarray  # [S, P, N+1, K] samples with a score per class
 
 
 def prefixes(A: BankArrays) -> Prefix:
@@ -119,23 +119,23 @@ def prefixes(A: BankArrays) -> Prefix:
         running[:, :, 1:] = np.fmax.accumulate(A.score, axis=2)
         scores = ScorePrefix(
             sum=cum(np.where(known, A.score, 0.0)),
-            n=cum(known.astype(np.int64)),
+            count=cum(known.astype(np.int64)),
             max=running,
-            cls=cum(np.where(onehot & known[..., None], A.score[..., None], 0.0)),
-            clsn=cum((onehot & known[..., None]).astype(np.int64)),
+            class_sum=cum(np.where(onehot & known[..., None], A.score[..., None], 0.0)),
+            class_count=cum((onehot & known[..., None]).astype(np.int64)),
         )
     return Prefix(
-        cc=cum(onehot.astype(np.int64)),
-        cl=cum(np.where(onehot, A.lp[..., None], 0.0)),
+        votes=cum(onehot.astype(np.int64)),
+        class_logprob=cum(np.where(onehot, A.lp[..., None], 0.0)),
         first=first,
-        nolp=cum(((A.cls >= 0) & ~lp_known).astype(np.int64)),
-        lps=cum(np.where(lp_known, A.lp, 0.0)),
-        lpn=cum(lp_known.astype(np.int64)),
-        ents=cum(np.where(ent_known, A.ent, 0.0)),
-        entn=cum(ent_known.astype(np.int64)),
-        tok=cum(A.tok),
-        tokc=cum(np.where(priced, A.tok, 0)),
-        cost=cum(np.where(priced, 0.0, A.cost)),
+        no_logprob=cum(((A.cls >= 0) & ~lp_known).astype(np.int64)),
+        logprob_sum=cum(np.where(lp_known, A.lp, 0.0)),
+        logprob_count=cum(lp_known.astype(np.int64)),
+        entropy_sum=cum(np.where(ent_known, A.ent, 0.0)),
+        entropy_count=cum(ent_known.astype(np.int64)),
+        tokens=cum(A.tok),
+        priced_tokens=cum(np.where(priced, A.tok, 0)),
+        recorded_cost=cum(np.where(priced, 0.0, A.cost)),
         scores=scores,
     )
 

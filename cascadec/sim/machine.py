@@ -2,9 +2,10 @@
 
 Every (configuration, problem) pair is an element, and each step serves every element's
 pending ask from the bank, votes, measures the signals and decides — stop, early stop, retry,
-explore, skip to the top, escalate, out of budget — with the same rules, the same tie-breaks
-and the same floating-point order of operations as :mod:`cascadec.runtime.jobs`, so its
-decisions are the runtime's decisions. Configurations whose tiers decide on their own samples
+explore, skip to the top, escalate, out of budget — with the runtime's own rules
+(:mod:`cascadec.runtime.rules`, called here on arrays), the same tie-breaks and the same
+floating-point order of operations as :mod:`cascadec.runtime.jobs`, so its decisions are the
+runtime's decisions. Configurations whose tiers decide on their own samples
 only take the faster :mod:`.sweep` instead (see :func:`.vector.simulate_vector`).
 """
 
@@ -14,8 +15,21 @@ import numpy as np
 
 from cascadec.errors import DataError
 from cascadec.plan import PlanStrategy, resolve_problems, route_key
+from cascadec.runtime import rules
+from cascadec.runtime.rules import AfterTier
 from cascadec.sim.arrays import BIG, BankArrays, log_terms
-from cascadec.sim.tables import POLICIES, Outcome, Tables, veval
+from cascadec.sim.tables import (
+    BUDGET,
+    NO_EXPLORATION,
+    POLICY_LAST_TIER,
+    POLICY_MOST_CONFIDENT,
+    POLICY_POOLED,
+    REASONS,
+    SKIP_TO_TOP,
+    Outcome,
+    Tables,
+    veval,
+)
 from cascadec.sim.tally import at_winner, signals, vote
 
 
@@ -54,162 +68,185 @@ def route_starts(strategy: PlanStrategy, problems, cache: dict | None = None) ->
 
 
 class Machine:
-    """The job state machine over (configuration, problem) elements, one step for all at once."""
+    """The job state machine over (configuration, problem) elements, one step for all at once.
 
-    def __init__(self, tables: Tables, A: BankArrays, strategies: list[PlanStrategy]):
-        self.tb, self.A = tables, A
-        C, P, T = tables.C, len(A.problems), tables.T
-        M = C * P
-        self.C, self.P, self.M = C, P, M
-        self.cfg = np.repeat(np.arange(C), P)
-        self.prob = np.tile(np.arange(P), C)
-        k0 = np.empty(M, dtype=np.int64)
-        start = np.empty(M, dtype=np.int64)
+    Element ``e`` is configuration ``config[e]`` on problem ``problem[e]``; every per-element
+    array below is indexed by it. A tier's running figures (votes, sums, tokens) are reset when
+    the element enters a tier; the ``pooled_*`` ones span every tier (the pooled answer)."""
+
+    def __init__(self, tables: Tables, bank: BankArrays, strategies: list[PlanStrategy]):
+        self.tables, self.bank, self.prefix = tables, bank, bank.prefix
+        n_configs, n_problems, n_tiers = tables.C, len(bank.problems), tables.T
+        n = n_configs * n_problems
+        self.n_configs, self.n_problems, self.n_elements = n_configs, n_problems, n
+        self.config = np.repeat(np.arange(n_configs), n_problems)
+        self.problem = np.tile(np.arange(n_problems), n_configs)
+        first_k = np.empty(n, dtype=np.int64)  # the first tier's k (adaptive k changes it)
+        start = np.empty(n, dtype=np.int64)  # the tier each element starts at
         self._routes: dict = {}  # router predictions per (hash, heads), read once per machine
         for c, s in enumerate(strategies):
+            rows = slice(c * n_problems, (c + 1) * n_problems)
             if s.adaptive_k is None and s.route is None:  # every problem runs the tiers as written
-                start[c * P : (c + 1) * P] = 0
-                k0[c * P : (c + 1) * P] = s.tiers[0].k
+                start[rows] = 0
+                first_k[rows] = s.tiers[0].k
                 continue
             if s.adaptive_k is None:  # routed only: the start tiers over arrays, as plan.route_start
-                start[c * P : (c + 1) * P] = route_starts(s, A.problems, self._routes)
-                k0[c * P : (c + 1) * P] = s.tiers[0].k
+                start[rows] = route_starts(s, bank.problems, self._routes)
+                first_k[rows] = s.tiers[0].k
                 continue
-            resolved = resolve_problems(s, [p.features for p in A.problems])
+            resolved = resolve_problems(s, [p.features for p in bank.problems])
             for p, tiers in enumerate(resolved):
-                start[c * P + p] = len(s.tiers) - len(tiers)
-                k0[c * P + p] = tiers[0].k if len(tiers) == len(s.tiers) else s.tiers[0].k
-        self.k0, self.start = k0, start
-        K = A.n_classes
-        self.t = start.copy()
-        self.done = np.zeros(M, bool)
-        i64 = lambda: np.zeros(M, dtype=np.int64)  # noqa: E731
-        f64 = lambda: np.zeros(M)  # noqa: E731
-        self.target, self.drawn, self.retries, self.total, self.ppos = i64(), i64(), i64(), i64(), i64()
-        self.explored = np.zeros(M, bool)
-        self.ask_n, self.ask_s = i64(), i64()
-        self.counts = np.zeros((M, K), dtype=np.int64)
-        self.clsum = np.zeros((M, K))
-        self.first = np.full((M, K), BIG, dtype=np.int64)
-        self.nolp, self.tok_tier, self.lpn, self.entn = i64(), i64(), i64(), i64()
-        self.lpsum, self.entsum = f64(), f64()
-        self.pcounts = np.zeros((M, K), dtype=np.int64)
-        self.pclsum = np.zeros((M, K))
-        self.pfirst = np.full((M, K), BIG, dtype=np.int64)
-        self.pnolp, self.tokens = i64(), i64()
-        self.priced_tier, self.recorded_tier = i64(), f64()  # cost: tokens x cost per token + recorded
-        self.scored = A.score is not None
-        self.score_sum, self.score_n, self.score_max = f64(), i64(), np.full(M, np.nan)
-        self.class_score = np.zeros((M, K) if self.scored else (0, 0))
-        self.class_score_n = np.zeros((M, K) if self.scored else (0, 0), dtype=np.int64)
-        self.cost_prev = f64()
-        self.cur_win, self.last_win, self.best_win = i64() - 1, i64() - 1, i64() - 1
-        self.cur_agree = f64()
-        self.best_has, self.best_agree = i64() - 1, np.full(M, -np.inf)
-        self.runs, self.reason = i64(), i64()
-        self.reached = np.zeros((M, T), bool)
-        self.logt = log_terms(int(A.n * 4 + 64))
-        self.mixed = np.zeros(M, bool)  # the tier drew from more than one stream (retry/explore temperature)
-        self.pooled = tables.policy[self.cfg] == POLICIES.index("pooled")
-        self.pre = A.prefix
+                start[c * n_problems + p] = len(s.tiers) - len(tiers)
+                first_k[c * n_problems + p] = tiers[0].k if len(tiers) == len(s.tiers) else s.tiers[0].k
+        self.first_k, self.start = first_k, start
+        classes = bank.n_classes
+        ints = lambda: np.zeros(n, dtype=np.int64)  # noqa: E731
+        reals = lambda: np.zeros(n)  # noqa: E731
+        self.tier = start.copy()  # the tier each element is on
+        self.done = np.zeros(n, bool)
+        # the tier's plan so far and what it drew
+        self.target, self.drawn, self.retries = ints(), ints(), ints()
+        self.explored = np.zeros(n, bool)
+        self.total_samples, self.pooled_drawn = ints(), ints()  # every tier together
+        self.ask_n, self.ask_stream = ints(), ints()  # the pending ask
+        # the tier's vote and signal sums
+        self.votes = np.zeros((n, classes), dtype=np.int64)
+        self.class_logprob = np.zeros((n, classes))
+        self.first = np.full((n, classes), BIG, dtype=np.int64)  # each class's first sample
+        self.no_logprob, self.tier_tokens = ints(), ints()
+        self.logprob_sum, self.logprob_count = reals(), ints()
+        self.entropy_sum, self.entropy_count = reals(), ints()
+        # the pooled vote (every tier's voting samples)
+        self.pooled_votes = np.zeros((n, classes), dtype=np.int64)
+        self.pooled_class_logprob = np.zeros((n, classes))
+        self.pooled_first = np.full((n, classes), BIG, dtype=np.int64)
+        self.pooled_no_logprob, self.tokens = ints(), ints()
+        # cost: tokens x cost per token + recorded costs; tiers already over in ``cost_before``
+        self.tier_priced_tokens, self.tier_recorded_cost = ints(), reals()
+        self.cost_before = reals()
+        self.scored = bank.score is not None
+        self.score_sum, self.score_count, self.score_max = reals(), ints(), np.full(n, np.nan)
+        self.class_score = np.zeros((n, classes) if self.scored else (0, 0))
+        self.class_score_count = np.zeros((n, classes) if self.scored else (0, 0), dtype=np.int64)
+        # winners: this tier's, the last finished tier's, the most confident finished tier's
+        self.tier_winner, self.last_winner, self.best_winner = ints() - 1, ints() - 1, ints() - 1
+        self.tier_agreement = reals()
+        self.best_has_winner, self.best_agreement = ints() - 1, np.full(n, -np.inf)
+        self.tiers_run, self.stop_reason = ints(), ints()
+        self.reached = np.zeros((n, n_tiers), bool)
+        self.log_terms = log_terms(int(bank.n * 4 + 64))
+        self.mixed = np.zeros(n, bool)  # the tier drew from more than one stream (retry/explore temperature)
+        self.pooled = tables.policy[self.config] == POLICY_POOLED
         # learned routing: the router's P(right) per (element, tier), known before any sample
-        self.router_p = np.full((M, T), np.nan)
+        self.router_p = np.full((n, n_tiers), np.nan)
         for c, s in enumerate(strategies):
-            if s.route is not None and P:
-                self.router_p[c * P : (c + 1) * P, : len(s.tiers)] = route_matrix(s, A.problems, self._routes)
+            if s.route is not None and n_problems:
+                self.router_p[c * n_problems : (c + 1) * n_problems, : len(s.tiers)] = route_matrix(
+                    s, bank.problems, self._routes
+                )
 
     # --- per-element tier parameters --------------------------------------------------------
-    def _k(self, rows, t):
-        return np.where(t == 0, self.k0[rows], self.tb.k[self.cfg[rows], t])
+    def _k(self, rows, tier):
+        return np.where(tier == 0, self.first_k[rows], self.tables.k[self.config[rows], tier])
 
     def _round_n(self, rows):
-        remaining = self.target[rows] - self.drawn[rows]
-        rs = self.tb.round[self.cfg[rows]]
-        return np.where(rs > 0, np.minimum(rs, remaining), remaining)
+        return rules.round_n(self.target[rows] - self.drawn[rows], self.tables.round[self.config[rows]])
 
     def _cost(self, rows):
-        cpt = self.tb.cpt[self.cfg[rows], self.t[rows]]
-        return self.cost_prev[rows] + (self.priced_tier[rows] * cpt + self.recorded_tier[rows])
+        per_token = self.tables.cpt[self.config[rows], self.tier[rows]]
+        return self.cost_before[rows] + (
+            self.tier_priced_tokens[rows] * per_token + self.tier_recorded_cost[rows]
+        )
 
     def _over(self, rows, n):
-        c = self.cfg[rows]
-        return (self.total[rows] + n > self.tb.max_s[c]) | (self._cost(rows) >= self.tb.max_c[c])
+        c = self.config[rows]
+        return rules.over_budget(
+            self.total_samples[rows], self._cost(rows), n, self.tables.max_s[c], self.tables.max_c[c]
+        )
 
     def _holds(self, rows, ids, sig):
+        """Condition ``ids[i]`` (an index into the tables' conditions; < 0: none, never holds)
+        over row ``i``'s signals."""
         out = np.zeros(rows.size, bool)
         for u in np.unique(ids):
             if u < 0:
                 continue
             sel = ids == u
             sub = {name: v[sel] for name, v in sig.items()}
-            out[sel] = np.asarray(veval(self.tb.asts[u], sub, int(sel.sum())), dtype=bool)
+            out[sel] = np.asarray(veval(self.tables.asts[u], sub, int(sel.sum())), dtype=bool)
         return out
 
     # --- transitions ----------------------------------------------------------------------
     def _ask(self, rows, n, stream):
         self.ask_n[rows] = n
-        self.ask_s[rows] = stream
+        self.ask_stream[rows] = stream
 
     def _enter(self, rows, pos, first=False):
         if not first and rows.size:
             over = self._over(rows, self._k(rows, pos))
-            self._finish(rows[over], 2, commit=False)
+            self._finish(rows[over], BUDGET, commit=False)
             rows, pos = rows[~over], pos[~over]
         if not rows.size:
             return
-        self.t[rows] = pos
+        self.tier[rows] = pos
         self.target[rows] = self._k(rows, pos)
         self.drawn[rows] = 0
         self.retries[rows] = 0
         self.explored[rows] = False
-        self.counts[rows] = 0
-        self.clsum[rows] = 0.0
+        self.votes[rows] = 0
+        self.class_logprob[rows] = 0.0
         self.first[rows] = BIG
-        for a in (self.nolp, self.tok_tier, self.lpn, self.entn, self.lpsum, self.entsum):
+        for a in (self.no_logprob, self.tier_tokens, self.logprob_count, self.entropy_count):
             a[rows] = 0
-        for a in (self.priced_tier, self.recorded_tier, self.score_sum, self.score_n):
+        for a in (self.logprob_sum, self.entropy_sum, self.tier_priced_tokens, self.tier_recorded_cost):
             a[rows] = 0
+        self.score_sum[rows], self.score_count[rows] = 0, 0
         self.score_max[rows] = np.nan
         if self.scored:
             self.class_score[rows] = 0.0
-            self.class_score_n[rows] = 0
+            self.class_score_count[rows] = 0
         self.reached[rows, pos] = True
         self.mixed[rows] = False
-        self.runs[rows] += 1
-        self._ask(rows, self._round_n(rows), self.tb.stream[self.cfg[rows], pos])
+        self.tiers_run[rows] += 1
+        self._ask(rows, self._round_n(rows), self.tables.stream[self.config[rows], pos])
 
     def _commit(self, rows):
         """The tier is over: its vote is the one the final-answer policies see."""
-        self.cost_prev[rows] = self._cost(rows)
-        self.tok_tier[rows] = 0
-        self.priced_tier[rows] = 0
-        self.recorded_tier[rows] = 0.0
-        win = self.cur_win[rows]
-        self.last_win[rows] = win
+        self.cost_before[rows] = self._cost(rows)
+        self.tier_tokens[rows] = 0
+        self.tier_priced_tokens[rows] = 0
+        self.tier_recorded_cost[rows] = 0.0
+        win = self.tier_winner[rows]
+        self.last_winner[rows] = win
         has = (win >= 0).astype(np.int64)
-        agree = self.cur_agree[rows]
-        better = (has > self.best_has[rows]) | (
-            (has == self.best_has[rows]) & (agree >= self.best_agree[rows])
+        agree = self.tier_agreement[rows]
+        better = (has > self.best_has_winner[rows]) | (
+            (has == self.best_has_winner[rows]) & (agree >= self.best_agreement[rows])
         )
         r = rows[better]
-        self.best_has[r], self.best_agree[r], self.best_win[r] = has[better], agree[better], win[better]
+        self.best_has_winner[r], self.best_agreement[r], self.best_winner[r] = (
+            has[better],
+            agree[better],
+            win[better],
+        )
 
     def _finish(self, rows, reason, commit=True):
+        """Elements ``rows`` are done, for ``reason`` (an index into :data:`REASONS`)."""
         if not rows.size:
             return
         if commit:
             self._commit(rows)
         self.done[rows] = True
         self.ask_n[rows] = 0
-        self.reason[rows] = reason
+        self.stop_reason[rows] = reason
 
     # --- one step ---------------------------------------------------------------------------
     def _receive(self, rows):
         """Serve every pending ask. A tier whose samples all come from one stream reads prefix
         sums (sequential sums, so bit-identical to the runtime's); the rest go sample by sample."""
         n = self.ask_n[rows]
-        stream = self.tb.stream[self.cfg[rows], self.t[rows]]
-        self.mixed[rows] |= self.ask_s[rows] != stream
+        stream = self.tables.stream[self.config[rows], self.tier[rows]]
+        self.mixed[rows] |= self.ask_stream[rows] != stream
         fast = ~self.mixed[rows] & ~self.pooled[rows]
         if fast.any():
             self._receive_prefix(rows[fast], n[fast])
@@ -217,197 +254,192 @@ class Machine:
         if slow.any():
             self._receive_each(rows[slow], n[slow])
         self.drawn[rows] += n
-        self.total[rows] += n
-        self.ppos[rows] += n
+        self.total_samples[rows] += n
+        self.pooled_drawn[rows] += n
 
     def _receive_prefix(self, r, n):
-        A, pre = self.A, self.pre
-        s, p = self.ask_s[r], self.prob[r]
+        bank, pre = self.bank, self.prefix
+        s, p = self.ask_stream[r], self.problem[r]
         a, b = self.drawn[r], self.drawn[r] + n
-        if (b > A.avail[s, p]).any():
+        if (b > bank.avail[s, p]).any():
             self._missing(r, b - 1, s, p)
-        self.counts[r] = pre.cc[s, p, b]
-        self.clsum[r] = pre.cl[s, p, b]
+        self.votes[r] = pre.votes[s, p, b]
+        self.class_logprob[r] = pre.class_logprob[s, p, b]
         fp = pre.first[s, p]
         self.first[r] = np.where(fp < b[:, None], fp, BIG)
-        self.nolp[r] = pre.nolp[s, p, b]
-        self.lpsum[r], self.lpn[r] = pre.lps[s, p, b], pre.lpn[s, p, b]
-        self.entsum[r], self.entn[r] = pre.ents[s, p, b], pre.entn[s, p, b]
-        self.tok_tier[r] = pre.tok[s, p, b]
-        self.tokens[r] += pre.tok[s, p, b] - pre.tok[s, p, a]
-        self.priced_tier[r], self.recorded_tier[r] = pre.tokc[s, p, b], pre.cost[s, p, b]
+        self.no_logprob[r] = pre.no_logprob[s, p, b]
+        self.logprob_sum[r], self.logprob_count[r] = pre.logprob_sum[s, p, b], pre.logprob_count[s, p, b]
+        self.entropy_sum[r], self.entropy_count[r] = pre.entropy_sum[s, p, b], pre.entropy_count[s, p, b]
+        self.tier_tokens[r] = pre.tokens[s, p, b]
+        self.tokens[r] += pre.tokens[s, p, b] - pre.tokens[s, p, a]
+        self.tier_priced_tokens[r] = pre.priced_tokens[s, p, b]
+        self.tier_recorded_cost[r] = pre.recorded_cost[s, p, b]
         sc = pre.scores
         if sc is not None:
-            self.score_sum[r], self.score_n[r], self.score_max[r] = (
+            self.score_sum[r], self.score_count[r], self.score_max[r] = (
                 sc.sum[s, p, b],
-                sc.n[s, p, b],
+                sc.count[s, p, b],
                 sc.max[s, p, b],
             )
-            self.class_score[r], self.class_score_n[r] = sc.cls[s, p, b], sc.clsn[s, p, b]
+            self.class_score[r] = sc.class_sum[s, p, b]
+            self.class_score_count[r] = sc.class_count[s, p, b]
 
     def _missing(self, r, idx, s, p):
-        A = self.A
-        bad = int(np.flatnonzero(idx >= A.avail[s, p])[0])
-        model, temp, _ = next(k for k, v in A.streams.items() if v == s[bad])
+        bank = self.bank
+        bad = int(np.flatnonzero(idx >= bank.avail[s, p])[0])
+        model, temp, _ = next(k for k, v in bank.streams.items() if v == s[bad])
         raise DataError(
             f"the sample bank lacks samples for model {model!r}, problem "
-            f"{A.problems[p[bad]].id!r}, temperature {temp:g}: index {idx[bad]} asked, "
-            f"{A.avail[s[bad], p[bad]]} recorded; record a larger bank or lower k"
+            f"{bank.problems[p[bad]].id!r}, temperature {temp:g}: index {idx[bad]} asked, "
+            f"{bank.avail[s[bad], p[bad]]} recorded; record a larger bank or lower k"
         )
 
     def _receive_each(self, rows, n):
-        A = self.A
+        bank = self.bank
         for i in range(int(n.max())):
             r = rows[n > i]
             idx = self.drawn[r] + i
-            s, p = self.ask_s[r], self.prob[r]
-            if (idx >= A.avail[s, p]).any():
+            s, p = self.ask_stream[r], self.problem[r]
+            if (idx >= bank.avail[s, p]).any():
                 self._missing(r, idx, s, p)
-            c, lp, ent, tk = A.cls[s, p, idx], A.lp[s, p, idx], A.ent[s, p, idx], A.tok[s, p, idx]
+            c, lp, ent = bank.cls[s, p, idx], bank.lp[s, p, idx], bank.ent[s, p, idx]
+            tk = bank.tok[s, p, idx]
             has_lp, has_ent = ~np.isnan(lp), ~np.isnan(ent)
-            self.lpsum[r] += np.where(has_lp, lp, 0.0)
-            self.lpn[r] += has_lp
-            self.entsum[r] += np.where(has_ent, ent, 0.0)
-            self.entn[r] += has_ent
-            self.tok_tier[r] += tk
+            self.logprob_sum[r] += np.where(has_lp, lp, 0.0)
+            self.logprob_count[r] += has_lp
+            self.entropy_sum[r] += np.where(has_ent, ent, 0.0)
+            self.entropy_count[r] += has_ent
+            self.tier_tokens[r] += tk
             self.tokens[r] += tk
-            cost = A.cost[s, p, idx]
+            cost = bank.cost[s, p, idx]
             priced = np.isnan(cost)
-            self.priced_tier[r] += np.where(priced, tk, 0)
-            self.recorded_tier[r] += np.where(priced, 0.0, cost)
+            self.tier_priced_tokens[r] += np.where(priced, tk, 0)
+            self.tier_recorded_cost[r] += np.where(priced, 0.0, cost)
             if self.scored:
-                sc = A.score[s, p, idx]
+                sc = bank.score[s, p, idx]
                 known = ~np.isnan(sc)
                 self.score_sum[r] += np.where(known, sc, 0.0)
-                self.score_n[r] += known
+                self.score_count[r] += known
                 self.score_max[r] = np.fmax(self.score_max[r], sc)
             v = c >= 0
             rv, cv, lv = r[v], c[v], lp[v]
-            self.counts[rv, cv] += 1
-            self.clsum[rv, cv] += lv
+            self.votes[rv, cv] += 1
+            self.class_logprob[rv, cv] += lv
             if self.scored:
-                sv = A.score[s, p, idx][v]
+                sv = bank.score[s, p, idx][v]
                 self.class_score[rv, cv] += np.where(np.isnan(sv), 0.0, sv)
-                self.class_score_n[rv, cv] += ~np.isnan(sv)
+                self.class_score_count[rv, cv] += ~np.isnan(sv)
             self.first[rv, cv] = np.minimum(self.first[rv, cv], self.drawn[rv] + i)
-            self.nolp[rv] += np.isnan(lv)
-            self.pcounts[rv, cv] += 1
-            self.pclsum[rv, cv] += lv
-            self.pfirst[rv, cv] = np.minimum(self.pfirst[rv, cv], self.ppos[rv] + i)
-            self.pnolp[rv] += np.isnan(lv)
+            self.no_logprob[rv] += np.isnan(lv)
+            self.pooled_votes[rv, cv] += 1
+            self.pooled_class_logprob[rv, cv] += lv
+            self.pooled_first[rv, cv] = np.minimum(self.pooled_first[rv, cv], self.pooled_drawn[rv] + i)
+            self.pooled_no_logprob[rv] += np.isnan(lv)
 
     def _signals(self, rows, top, second, voters):
-        sums = (self.lpsum[rows], self.lpn[rows], self.entsum[rows], self.entn[rows])
-        win = self.cur_win[rows]
+        sums = (
+            self.logprob_sum[rows],
+            self.logprob_count[rows],
+            self.entropy_sum[rows],
+            self.entropy_count[rows],
+        )
+        win = self.tier_winner[rows]
         scores = None
         if self.scored:
             scores = (
                 self.score_sum[rows],
-                self.score_n[rows],
+                self.score_count[rows],
                 self.score_max[rows],
                 at_winner(self.class_score[rows], win),
-                at_winner(self.class_score_n[rows], win),
+                at_winner(self.class_score_count[rows], win),
             )
         out = signals(
             self.drawn[rows],
-            self.counts[rows],
+            self.votes[rows],
             top,
             second,
             voters,
             sums,
-            self.tok_tier[rows],
-            self.logt,
+            self.tier_tokens[rows],
+            self.log_terms,
             scores,
         )
-        last = self.last_win[rows]
+        last = self.last_winner[rows]
         same = ((win >= 0) & (last >= 0) & (win == last)).astype(np.float64)
-        out["agrees_prev"] = np.where(self.runs[rows] > 1, same, np.nan)
-        out["router_p"] = self.router_p[rows, self.t[rows]]
+        out["agrees_prev"] = np.where(self.tiers_run[rows] > 1, same, np.nan)
+        out["router_p"] = self.router_p[rows, self.tier[rows]]
         return out
 
     def _step(self, rows):
         self._receive(rows)
         win, top, second, voters = vote(
-            self.counts[rows], self.clsum[rows], self.first[rows], self.nolp[rows]
+            self.votes[rows], self.class_logprob[rows], self.first[rows], self.no_logprob[rows]
         )
-        self.cur_win[rows] = win
-        self.cur_agree[rows] = top / np.maximum(self.drawn[rows], 1)
+        self.tier_winner[rows] = win
+        self.tier_agreement[rows] = top / np.maximum(self.drawn[rows], 1)
         remaining = self.target[rows] - self.drawn[rows]
-        more = remaining > 0
-        decided = (top > 0) & (top - second > remaining)
-        go_on = more & ~decided
+        settled = rules.vote_decided(top, second, remaining)  # the ``decided`` rule
+        go_on = rules.keep_sampling(remaining, settled)
         r = rows[go_on]
         if r.size:
-            rn = self._round_n(r)
-            over = self._over(r, rn)
-            self._finish(r[over], 2)
+            n = self._round_n(r)
+            over = self._over(r, n)
+            self._finish(r[over], BUDGET)
             ok = r[~over]
-            self._ask(ok, rn[~over], self.tb.stream[self.cfg[ok], self.t[ok]])
-        stopped = more & decided
-        self.target[rows[stopped]] = self.drawn[rows[stopped]]
+            self._ask(ok, n[~over], self.tables.stream[self.config[ok], self.tier[ok]])
+        stopped = rows[(remaining > 0) & settled]  # early stop: the tier ends on what it drew
+        self.target[stopped] = self.drawn[stopped]
         sel = ~go_on
         self._decide(rows[sel], self._signals(rows[sel], top[sel], second[sel], voters[sel]))
 
     def _decide(self, rows, sig):
+        """The tier drew what it planned: :func:`rules.after_tier` over every element at once."""
         if not rows.size:
             return
-        tb, c, t = self.tb, self.cfg[rows], self.t[rows]
-        esc = tb.esc[c, t]
-        final = (t == tb.ntiers[c] - 1) | (esc < 0)
-        holds = self._holds(rows, np.where(final, -1, esc), sig)
-        confident = ~final & ~holds
-        self._finish(rows[confident], 0)
-        live = ~confident
-        # exploration
-        xk = tb.x_kind[c, t]
-        xwhen = np.where(live & ~final & (xk > 0) & ~self.explored[rows], tb.x_when[c, t], -1)
-        explore = self._holds(rows, xwhen, sig) & (xwhen >= 0)
-        self.explored[rows[explore]] = True
-        skip = explore & (xk == 1)
-        if skip.any():
-            r = rows[skip]
-            self._commit(r)
-            self._enter(r, tb.ntiers[self.cfg[r]] - 1)
-        live &= ~skip
-        raise_t = explore & (xk == 2)
-        if raise_t.any():
-            r = rows[raise_t]
-            extra = np.where(
-                tb.x_extra[self.cfg[r], self.t[r]] > 0,
-                tb.x_extra[self.cfg[r], self.t[r]],
-                self._k(r, self.t[r]),
-            )
-            ok = ~self._over(r, extra)
-            ro = r[ok]
-            self.target[ro] += extra[ok]
-            self._ask(ro, extra[ok], tb.x_stream[self.cfg[ro], self.t[ro]])
-            taken = np.zeros(rows.size, bool)
-            taken[np.flatnonzero(raise_t)[ok]] = True
-            live &= ~taken
-        # retry
-        rwhen = np.where(live & (tb.r_max[c, t] > self.retries[rows]), tb.r_when[c, t], -1)
-        retry = self._holds(rows, rwhen, sig) & (rwhen >= 0)
-        if retry.any():
-            ri = np.flatnonzero(retry)
-            r = rows[ri]
-            extra = tb.r_extra[self.cfg[r], self.t[r]]
-            ok = ~self._over(r, extra)
-            retry[ri[~ok]] = False
-            ro = r[ok]
-            self.retries[ro] += 1
-            self.target[ro] += extra[ok]
-            self._ask(ro, extra[ok], tb.r_stream[self.cfg[ro], self.t[ro]])
-        live &= ~retry
-        last = live & final
-        self._finish(rows[last], 1)
-        up = live & ~final
-        if up.any():
-            r = rows[up]
-            self._commit(r)
-            self._enter(r, self.t[r] + 1)
+        tb, c, t = self.tables, self.config[rows], self.tier[rows]
+        escalate_if = tb.esc[c, t]
+        final = rules.is_final(t, tb.ntiers[c], escalate_if >= 0)
+        escalate = self._holds(rows, np.where(final, -1, escalate_if), sig)
+        kind = tb.x_kind[c, t]
+        may_explore = escalate & (kind != NO_EXPLORATION) & ~self.explored[rows]
+        explore = self._holds(rows, np.where(may_explore, tb.x_when[c, t], -1), sig)
+        explore_extra = np.where(tb.x_extra[c, t] > 0, tb.x_extra[c, t], self._k(rows, t))
+        may_retry = (final | escalate) & (tb.r_max[c, t] > self.retries[rows])
+        retry = self._holds(rows, np.where(may_retry, tb.r_when[c, t], -1), sig)
+        retry_extra = tb.r_extra[c, t]
+        step = rules.after_tier(
+            final,
+            escalate,
+            explore=explore,
+            skip=kind == SKIP_TO_TOP,
+            explore_fits=~self._over(rows, explore_extra),
+            retry=retry,
+            retry_fits=~self._over(rows, retry_extra),
+        )
+        for after, reason in rules.STOP_REASONS.items():
+            self._finish(rows[step == after], REASONS.index(reason))
+        skip = step == AfterTier.SKIP_TO_TOP
+        self.explored[rows[skip]] = True
+        r = rows[skip]
+        self._commit(r)
+        self._enter(r, tb.ntiers[self.config[r]] - 1)
+        hotter = step == AfterTier.EXPLORE
+        r = rows[hotter]
+        self.explored[r] = True
+        self.target[r] += explore_extra[hotter]
+        self._ask(r, explore_extra[hotter], tb.x_stream[self.config[r], self.tier[r]])
+        again = step == AfterTier.RETRY
+        r = rows[again]
+        self.retries[r] += 1
+        self.target[r] += retry_extra[again]
+        self._ask(r, retry_extra[again], tb.r_stream[self.config[r], self.tier[r]])
+        up = step == AfterTier.ESCALATE
+        r = rows[up]
+        self._commit(r)
+        self._enter(r, self.tier[r] + 1)
 
     def run(self) -> Outcome:
-        self._enter(np.arange(self.M), self.start.copy(), first=True)
+        self._enter(np.arange(self.n_elements), self.start.copy(), first=True)
         for _ in range(100000):
             rows = np.flatnonzero(~self.done)
             if not rows.size:
@@ -415,20 +447,26 @@ class Machine:
             self._step(rows)
         else:  # pragma: no cover - every step asks or finishes
             raise RuntimeError("vectorised simulation did not terminate")
-        pwin, _, _, _ = vote(self.pcounts, self.pclsum, self.pfirst, self.pnolp)
-        pol = self.tb.policy[self.cfg]
-        win = np.where(pol == 0, self.last_win, np.where(pol == 1, self.best_win, pwin))
-        A = self.A
-        right = A.correct[self.prob, np.maximum(win, 0)] & (win >= 0)
-        correct = np.where(A.graded[self.prob], right.astype(float), np.nan)
-        shape = (self.C, self.P)
+        pooled, _, _, _ = vote(
+            self.pooled_votes, self.pooled_class_logprob, self.pooled_first, self.pooled_no_logprob
+        )
+        policy = self.tables.policy[self.config]
+        win = np.select(
+            [policy == POLICY_LAST_TIER, policy == POLICY_MOST_CONFIDENT],
+            [self.last_winner, self.best_winner],
+            pooled,
+        )
+        bank = self.bank
+        right = bank.correct[self.problem, np.maximum(win, 0)] & (win >= 0)
+        correct = np.where(bank.graded[self.problem], right.astype(float), np.nan)
+        shape = (self.n_configs, self.n_problems)
         return Outcome(
             correct=correct.reshape(shape),
-            cost=self.cost_prev.reshape(shape),
-            samples=self.total.reshape(shape),
+            cost=self.cost_before.reshape(shape),
+            samples=self.total_samples.reshape(shape),
             tokens=self.tokens.reshape(shape),
-            tiers_used=self.runs.reshape(shape),
-            reason=self.reason.reshape(shape),
-            reached=self.reached.reshape(self.C, self.P, -1),
+            tiers_used=self.tiers_run.reshape(shape),
+            reason=self.stop_reason.reshape(shape),
+            reached=self.reached.reshape(self.n_configs, self.n_problems, -1),
             winner=win.reshape(shape),
         )

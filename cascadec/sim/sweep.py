@@ -16,13 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from cascadec.core.conditions import parse_condition
+from cascadec.core.policies import FinalAnswer
 from cascadec.core.signals import TIER_SIGNALS
 from cascadec.plan import PlanStrategy
+from cascadec.runtime import rules
 from cascadec.sim.arrays import BIG, BankArrays, log_terms
-from cascadec.sim.tables import CONFIDENT, LAST_TIER, POLICIES, Outcome, Tables, veval
+from cascadec.sim.tables import POLICY_LAST_TIER, REASONS, Outcome, Tables, veval
 from cascadec.sim.tally import at_winner, signals, vote
 
-LAST = POLICIES.index("last_tier")
 GROUP_ELEMENTS = 500_000  # configurations × problems evaluated together: bounds memory
 
 
@@ -34,7 +35,7 @@ def sweepable(strategy: PlanStrategy) -> bool:
         and strategy.adaptive_k is None
         and strategy.route is None
         and strategy.budget is None
-        and strategy.final_answer in ("last_tier", "most_confident")
+        and strategy.final_answer in (FinalAnswer.LAST_TIER, FinalAnswer.MOST_CONFIDENT)
         and all(t.retry is None and t.explore is None for t in strategy.tiers)
     )
 
@@ -87,46 +88,54 @@ class Sweep:
         pre, P = self.pre, self.P
         p = np.arange(P)
         avail = self.A.avail[s]
-        last = pre.cc.shape[2] - 1
+        last = pre.votes.shape[2] - 1
 
         def at(b):
             return np.minimum(b, last)  # a short problem's figures are never used (see ``short``)
 
-        b = np.full(P, min(round_size, k) if round_size > 0 else k, dtype=np.int64)
+        b = rules.round_n(np.full(P, k, dtype=np.int64), round_size)
         while round_size > 0:  # early stopping: another round while the vote is not decided
             _, top, second, _ = vote(
-                pre.cc[s, p, at(b)], pre.cl[s, p, at(b)], pre.first[s], pre.nolp[s, p, at(b)]
+                pre.votes[s, p, at(b)],
+                pre.class_logprob[s, p, at(b)],
+                pre.first[s],
+                pre.no_logprob[s, p, at(b)],
             )
             remaining = k - b
-            go_on = (remaining > 0) & ~((top > 0) & (top - second > remaining))
+            go_on = rules.keep_sampling(remaining, rules.vote_decided(top, second, remaining))
             if not go_on.any():
                 break
-            b = np.where(go_on, b + np.minimum(round_size, remaining), b)
+            b = np.where(go_on, b + rules.round_n(remaining, round_size), b)
         i = at(b)
-        counts, fp = pre.cc[s, p, i], pre.first[s]
+        votes, fp = pre.votes[s, p, i], pre.first[s]
         first = np.where(fp < b[:, None], fp, BIG)
-        win, top, second, voters = vote(counts, pre.cl[s, p, i], first, pre.nolp[s, p, i])
-        tokens = pre.tok[s, p, i]
-        sums = (pre.lps[s, p, i], pre.lpn[s, p, i], pre.ents[s, p, i], pre.entn[s, p, i])
+        win, top, second, voters = vote(votes, pre.class_logprob[s, p, i], first, pre.no_logprob[s, p, i])
+        tokens = pre.tokens[s, p, i]
+        sums = (
+            pre.logprob_sum[s, p, i],
+            pre.logprob_count[s, p, i],
+            pre.entropy_sum[s, p, i],
+            pre.entropy_count[s, p, i],
+        )
         sc = pre.scores
         scores = None
         if sc is not None:
             scores = (
                 sc.sum[s, p, i],
-                sc.n[s, p, i],
+                sc.count[s, p, i],
                 sc.max[s, p, i],
-                at_winner(sc.cls[s, p, i], win),
-                at_winner(sc.clsn[s, p, i], win),
+                at_winner(sc.class_sum[s, p, i], win),
+                at_winner(sc.class_count[s, p, i], win),
             )
         return TierStats(
             drawn=b,
             tokens=tokens,
-            priced_tokens=pre.tokc[s, p, i],
-            recorded_cost=pre.cost[s, p, i],
+            priced_tokens=pre.priced_tokens[s, p, i],
+            recorded_cost=pre.recorded_cost[s, p, i],
             win=win,
             has=(win >= 0).astype(np.int64),
             agree=top / np.maximum(b, 1),
-            signals=signals(b, counts, top, second, voters, sums, tokens, self.logt, scores),
+            signals=signals(b, votes, top, second, voters, sums, tokens, self.logt, scores),
             short=b > avail,
         )
 
@@ -150,7 +159,7 @@ class Sweep:
         for t, st in enumerate(stats):
             cost_t = cost_t + (st.priced_tokens * tb.cpt[c, t] + st.recorded_cost)  # the runtime's order
             tokens_t, samples_t, short_t = tokens_t + st.tokens, samples_t + st.drawn, short_t | st.short
-            if policy == LAST:
+            if policy == POLICY_LAST_TIER:
                 win = st.win
             else:  # most_confident: (has a winner, agreement); a later tier wins ties
                 better = (st.has > best_has) | ((st.has == best_has) & (st.agree >= best_agree))
@@ -189,23 +198,29 @@ class Sweep:
         return general
 
     def _group(self, tb: Tables, chain: Chain, cs: np.ndarray, out: Outcome) -> list[int]:
-        """Configurations ``cs`` (one chain, any thresholds) over every problem: each problem's
-        stop tier is the number of tiers in a row whose escalation condition holds."""
+        """Configurations ``cs`` (one chain, any thresholds) over every problem: tier by tier,
+        :func:`rules.after_tier` says whether a problem escalates or stops there (and why)."""
         G, P = cs.size, self.P
         stop = np.zeros((G, P), dtype=np.int64)
+        reason = np.zeros((G, P), dtype=np.int64)
         alive = np.ones((G, P), dtype=bool)
-        holds = np.empty((G, P), dtype=bool)
-        for t in range(chain.final):
-            for g, c in enumerate(cs.tolist()):
-                holds[g] = veval(tb.asts[tb.esc[c, t]], chain.stats[t].signals, P)
-            alive &= holds
+        escalate = np.zeros((G, P), dtype=bool)
+        for t in range(chain.final + 1):
+            final = t == chain.final
+            if not final:
+                for g, c in enumerate(cs.tolist()):
+                    escalate[g] = veval(tb.asts[tb.esc[c, t]], chain.stats[t].signals, P)
+            step = rules.after_tier(np.full((G, P), final), escalate)
+            for after, why in rules.STOP_REASONS.items():
+                reason[alive & (step == after)] = REASONS.index(why)
+            alive &= step == rules.AfterTier.ESCALATE
             stop += alive
             if not alive.any():
                 break
         for t in range(chain.final + 1):
             out.reached[cs, :, t] = stop >= t
         out.tiers_used[cs] = stop + 1
-        out.reason[cs] = np.where(stop == chain.final, LAST_TIER, CONFIDENT)
+        out.reason[cs] = reason
         at = stop * P + np.arange(P)  # flat index of (stop tier, problem) in the chain's arrays
         for name in ("cost", "tokens", "samples", "winner", "correct"):
             getattr(out, name)[cs] = np.take(getattr(chain, name), at)

@@ -35,6 +35,7 @@ POLICIES: tuple[FinalAnswer, ...] = tuple(FinalAnswer)  # Tables.policy
 REASONS: tuple[StopReason, ...] = tuple(StopReason)  # Outcome.reason
 EXPLORE_KINDS: tuple[ExploreAction | None, ...] = (None, *ExploreAction)  # Tables.x_kind (0: no exploration)
 CONFIDENT, LAST_TIER, BUDGET = (REASONS.index(r) for r in StopReason)
+NO_EXPLORATION = EXPLORE_KINDS.index(None)
 SKIP_TO_TOP = EXPLORE_KINDS.index(ExploreAction.SKIP_TO_TOP)
 RAISE_TEMPERATURE = EXPLORE_KINDS.index(ExploreAction.RAISE_TEMPERATURE)
 POLICY_LAST_TIER, POLICY_MOST_CONFIDENT, POLICY_POOLED = (POLICIES.index(p) for p in FinalAnswer)
