@@ -37,7 +37,8 @@ MAX_SAMPLE_CHARS = 10_000_000  # one recorded sample's text
 MAX_CANDIDATES = 1_000_000  # a search space's max_candidates (default 20,000), counted before filling
 MAX_PLACEHOLDERS = 8  # distinct {name} placeholders of one condition template
 MAX_NAME_CHARS = 1_000  # a strategy's key or name (a spec name, a canonical marker, a figure's label)
-MAX_JSON_ITEMS = 100_000  # a list in a JSON input (simulate JSON's tiers, reached, strategies)
+MAX_PROBLEMS = 10_000_000  # problems of one input (a simulation's per-problem lists)
+MAX_REPORT_STRATEGIES = 64  # strategies one report draws and compares (all inputs together)
 MAX_DRY_RUN_ROWS = 100_000  # problems a dry run lists one by one (more: counted, not listed)
 
 

@@ -25,6 +25,18 @@ _STYLE = {  # group → (marker, color)
 }
 
 
+LABEL_CHARS = 60  # a name on a plot: longer ones are cut (the report's tables give them whole)
+
+
+def label(text: str) -> str:
+    """A name as plain text on a plot: ``$`` escaped (matplotlib reads ``$...$`` as math and fails
+    on an odd one), cut to LABEL_CHARS."""
+    text = str(text)
+    if len(text) > LABEL_CHARS:
+        text = text[: LABEL_CHARS - 1] + "…"
+    return text.replace("$", r"\$")
+
+
 def _pyplot():
     try:
         import matplotlib
@@ -72,7 +84,11 @@ def accuracy_cost(points: list[Point], xlabel: str, path: Path, write: Write | N
     for p in points:
         if p.group in ("strategy", "oracle", "greedy") and not math.isnan(p.accuracy):
             ax.annotate(
-                p.name, (p.cost, 100 * p.accuracy), fontsize=7, xytext=(4, 3), textcoords="offset points"
+                label(p.name),
+                (p.cost, 100 * p.accuracy),
+                fontsize=7,
+                xytext=(4, 3),
+                textcoords="offset points",
             )
     if frontier:
         ax.step(
@@ -90,7 +106,7 @@ def accuracy_cost(points: list[Point], xlabel: str, path: Path, write: Write | N
         and max(p.cost for p in points) / min(p.cost for p in points) > 30
     ):
         ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
+    ax.set_xlabel(xlabel.replace("$", r"\$"))
     ax.set_ylabel("accuracy (%)")
     ax.set_title("Accuracy against cost")
     ax.grid(True, alpha=0.3)
@@ -106,7 +122,7 @@ def tier_flow(flows: list[tuple[str, list[int], list[int]]], path: Path, write: 
     labels, answered, escalated = [], [], []
     for name, reached, ans in flows:
         for t, (n, a) in enumerate(zip(reached, ans, strict=True)):
-            labels.append(f"{name} · tier {t}")
+            labels.append(f"{label(name)} · tier {t}")
             answered.append(a)
             escalated.append(max(n - a, 0))
     fig, ax = plt.subplots(figsize=(8, max(2.0, 0.32 * len(labels) + 1.2)))
@@ -138,8 +154,8 @@ def reliability(curves: list[Reliability], path: Path, write: Write | None = Non
             ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=0.8)
             ax.set_xlim(0, 1)
         for c in group:
-            label = c.source if c.ece is None else f"{c.source} (ECE {c.ece:.3f})"
-            ax.plot(c.centers, c.accuracy, marker="o", markersize=3, linewidth=1, label=label)
+            text = label(c.source) if c.ece is None else f"{label(c.source)} (ECE {c.ece:.3f})"
+            ax.plot(c.centers, c.accuracy, marker="o", markersize=3, linewidth=1, label=text)
         ax.set_ylim(-0.02, 1.02)
         xlabel = {Scale.EXP: "exp(mean_logprob)", Scale.LOWER: f"{signal} (lower = surer)"}.get(
             group[0].scale, signal

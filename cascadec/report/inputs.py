@@ -18,7 +18,15 @@ from pathlib import Path
 import numpy as np
 
 from cascadec.errors import DataError, InputFileError
-from cascadec.limits import MAX_DATA_BYTES, read_regular_file
+from cascadec.limits import (
+    MAX_DATA_BYTES,
+    MAX_NAME_CHARS,
+    MAX_PROBLEMS,
+    MAX_REPORT_STRATEGIES,
+    MAX_STRATEGIES,
+    MAX_TIERS,
+    read_regular_file,
+)
 
 
 class Origin(StrEnum):
@@ -57,6 +65,12 @@ def load_inputs(paths: list[Path]) -> list[Entry]:
         if not path.exists():
             raise InputFileError("no such run directory or simulation JSON", where=path)
         entries += load_run(path) if path.is_dir() else load_simulation(path)
+        if len(entries) > MAX_REPORT_STRATEGIES:  # each is drawn, bootstrapped and compared
+            raise DataError(
+                f"the inputs hold more than {MAX_REPORT_STRATEGIES} strategies ({len(entries)} so far); "
+                "a report draws and compares at most that many: report fewer at a time",
+                where=path,
+            )
     seen: dict[str, int] = {}
     for e in entries:
         if e.name in seen:
@@ -143,14 +157,17 @@ def _plan_tiers(path: Path) -> dict[str, int]:
 
 
 def load_simulation(path: Path) -> list[Entry]:
-    """The strategies of a ``cascadec simulate --json`` file."""
+    """The strategies of a ``cascadec simulate --json`` file, every field checked (types, ranges,
+    lengths: :func:`_sim_entry`) before any figure is computed or drawn."""
     raw = read_regular_file(path, MAX_DATA_BYTES, "simulation JSON")  # never waits on a FIFO
     try:
-        body = json.loads(raw.decode("utf-8"))
+        body = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise DataError("not a simulation JSON (not UTF-8 text)", where=path) from None
     except json.JSONDecodeError as exc:
         raise DataError(f"not a simulation JSON: {exc.msg} at line {exc.lineno}", where=path) from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise DataError(f"not a simulation JSON: {exc}", where=path) from None
     except RecursionError:
         raise DataError("not a simulation JSON: nested too deeply", where=path) from None
     rows = body.get("strategies") if isinstance(body, dict) else None
@@ -159,34 +176,113 @@ def load_simulation(path: Path) -> list[Entry]:
             "not a `cascadec simulate --json` output (no 'strategies' list); give run directories or simulate's JSON",
             where=path,
         )
-    return [_sim_entry(row, path) for row in rows]
+    if len(rows) > MAX_STRATEGIES:
+        raise DataError(f"simulation JSON has {len(rows)} strategies; at most {MAX_STRATEGIES}", where=path)
+    return [_sim_entry(row, path, i) for i, row in enumerate(rows)]
 
 
-def _sim_entry(row, path: Path) -> Entry:
+class _Bad(Exception):
+    """A field of a simulation row that is missing, of the wrong type or out of range."""
+
+
+def _integer(value, what: str, low: int = 0, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Bad(f"{what} must be an integer, got {_short(value)}")
+    if value < low or (high is not None and value > high):
+        bound = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise _Bad(f"{what} must be {bound}, got {_short(value)}")
+    return value
+
+
+def _number(value, what: str, low: float = 0.0, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _Bad(f"{what} must be a number, got {_short(value)}")
+    number = float(value)
+    if not math.isfinite(number) or not low <= number <= high:
+        bound = f"in [{low:g}, {high:g}]" if math.isfinite(high) else f"a finite number >= {low:g}"
+        raise _Bad(f"{what} must be {bound}, got {_short(value)}")
+    return number
+
+
+def _list(value, what: str, high: int) -> list:
+    if not isinstance(value, list):
+        raise _Bad(f"{what} must be a list, got {_short(value)}")
+    if len(value) > high:
+        raise _Bad(f"{what} has {len(value)} entries; at most {high}")
+    return value
+
+
+def _short(value, width: int = 40) -> str:
+    text = repr(value) if not isinstance(value, str) or len(value) <= width else repr(value[:width]) + "..."
+    return text if len(text) <= width + 8 else text[: width + 5] + "..."
+
+
+def _sim_entry(row, path: Path, index: int = 0) -> Entry:
+    """One strategy of a simulation JSON: validated, then converted (a located E500 otherwise)."""
+    where = f"{path}: strategies[{index}]"
     try:
-        name = str(row["strategy"])
-        problems = int(row["problems"])
-        cost = float(row["cost"])
+        if not isinstance(row, dict):
+            raise _Bad(f"must be an object, got {_short(row)}")
+        for key in ("strategy", "problems", "cost", "reached", "escalation_rates"):
+            if key not in row:
+                raise _Bad(f"lacks {key!r}")
+        name = row["strategy"]
+        if not isinstance(name, str) or not name.strip():
+            raise _Bad(f"'strategy' must be a name, got {_short(name)}")
+        if len(name) > MAX_NAME_CHARS:
+            raise _Bad(f"'strategy' is {len(name)} characters; at most {MAX_NAME_CHARS}")
+        problems = _integer(row["problems"], "'problems'", 0, MAX_PROBLEMS)
+        cost = _number(row["cost"], "'cost'")
         acc = row.get("accuracy")
-        acc = None if acc is None else float(acc)
-        reached = [int(x) for x in row["reached"]]
-        rates = [float(x) for x in row["escalation_rates"]]
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise DataError(f"simulation JSON row lacks or mistypes {exc}", where=path) from None
-    if problems < 0 or any(n < 0 for n in reached) or not all(0.0 <= r <= 1.0 for r in rates):
-        raise DataError("simulation JSON has negative counts or escalation rates outside [0, 1]", where=path)
-    escalated = [round(r * n) for r, n in zip(rates, reached, strict=False)]
-    escalated += [0] * (len(reached) - len(escalated))
-    answered = [n - e for n, e in zip(reached, escalated, strict=False)]
-    entry = Entry(name, str(path), Origin.SIMULATION, problems, acc, cost, reached, answered)
-    per = row.get("per_problem")
-    if isinstance(per, dict):
-        try:
-            entry.ids = [str(x) for x in per["id"]]
-            entry.correct = np.array([_float_or_nan(x) for x in per["correct"]], dtype=float)
-            entry.costs = np.array([float(x) for x in per["cost"]], dtype=float)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"simulation JSON per_problem lacks or mistypes {exc}", where=path) from None
-        if not len(entry.ids) == len(entry.correct) == len(entry.costs) == problems:
-            raise DataError("simulation JSON per_problem lists differ in length", where=path)
+        acc = None if acc is None else _number(acc, "'accuracy'", 0.0, 1.0)
+        reached = [
+            _integer(x, f"'reached'[{i}]", 0, problems)
+            for i, x in enumerate(_list(row["reached"], "'reached'", MAX_TIERS))
+        ]
+        if not reached:
+            raise _Bad("'reached' is empty: a strategy has at least one tier")
+        rates = [
+            _number(x, f"'escalation_rates'[{i}]", 0.0, 1.0)
+            for i, x in enumerate(_list(row["escalation_rates"], "'escalation_rates'", MAX_TIERS))
+        ]
+        if len(rates) > len(reached):
+            raise _Bad(f"'escalation_rates' has {len(rates)} entries for {len(reached)} tiers")
+        escalated = [round(r * n) for r, n in zip(rates, reached, strict=False)]
+        escalated += [0] * (len(reached) - len(escalated))
+        answered = [n - e for n, e in zip(reached, escalated, strict=False)]
+        entry = Entry(name, str(path), Origin.SIMULATION, problems, acc, cost, reached, answered)
+        per = row.get("per_problem")
+        if per is not None:
+            if not isinstance(per, dict):
+                raise _Bad(f"'per_problem' must be an object, got {_short(per)}")
+            for key in ("id", "correct", "cost"):
+                if key not in per:
+                    raise _Bad(f"'per_problem' lacks {key!r}")
+                if (
+                    _list(per[key], f"'per_problem.{key}'", MAX_PROBLEMS) is not None
+                    and len(per[key]) != problems
+                ):
+                    raise _Bad(f"'per_problem.{key}' has {len(per[key])} entries for {problems} problems")
+            entry.ids = [_id(x, i) for i, x in enumerate(per["id"])]
+            entry.correct = np.array([_correct(x, i) for i, x in enumerate(per["correct"])], dtype=float)
+            entry.costs = np.array(
+                [_number(x, f"'per_problem.cost'[{i}]") for i, x in enumerate(per["cost"])], dtype=float
+            )
+    except _Bad as exc:
+        raise DataError(f"simulation JSON: {exc}", where=where) from None
     return entry
+
+
+def _id(value, i: int) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int) or len(str(value)) > 1000:
+        raise _Bad(f"'per_problem.id'[{i}] must be a problem id, got {_short(value)}")
+    return str(value)
+
+
+def _correct(value, i: int) -> float:
+    """true/false (or 1/0); null: no gold answer. Never a string ("yes" is not true)."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or (isinstance(value, int | float) and value in (0, 1)):
+        return float(value)
+    raise _Bad(f"'per_problem.correct'[{i}] must be true, false or null, got {_short(value)}")

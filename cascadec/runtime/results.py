@@ -367,8 +367,33 @@ def load_results(out: str | Path, samples: bool = False) -> pd.DataFrame:
     manifest = read_manifest(out)
     if not path.exists() or manifest.status != RunStatus.COMPLETE:
         raise RunDirError("the run is not finished; run it again with --resume", where=out)
-    table = pq.read_table(path)
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:  # pyarrow raises many types for a damaged file
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunDirError(f"corrupt results: cannot read them ({why[:200]})", where=path) from None
     version = (table.schema.metadata or {}).get(SCHEMA_METADATA_KEY, b"?").decode()
     if version != str(RESULTS_SCHEMA_VERSION):
         raise RunDirError(f"results schema version {version}, expected {RESULTS_SCHEMA_VERSION}", where=path)
-    return _frame(table)
+    return _frame(_conform(table, arrow_schema(SampleRecord if samples else ProblemRecord), path))
+
+
+def _conform(table, expected, path: Path):
+    """The table with the records' columns and types, before anything reads a row: an optional
+    column a run of an older version lacks is added as nulls; a required one missing, or a
+    column of a type that does not cast, is a corrupt results file (E502)."""
+    import pyarrow as pa
+
+    columns = []
+    for field in expected:
+        if field.name in table.column_names:
+            columns.append(table.column(field.name))
+        elif field.nullable:
+            columns.append(pa.nulls(table.num_rows, field.type))
+        else:
+            raise RunDirError(f"corrupt results: no column {field.name!r}", where=path)
+    try:
+        return pa.Table.from_arrays(columns, schema=expected.remove_metadata()).cast(expected)
+    except Exception as exc:  # a type that does not cast (ArrowInvalid, ArrowNotImplementedError)
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RunDirError(f"corrupt results: not the results schema ({why[:200]})", where=path) from None
