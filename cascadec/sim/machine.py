@@ -26,7 +26,7 @@ from cascadec.sim.tables import (
     POLICY_POOLED,
     REASONS,
     SKIP_TO_TOP,
-    Outcome,
+    OutcomeArrays,
     Tables,
     veval,
 )
@@ -150,10 +150,10 @@ class Machine:
         return np.where(tier == 0, self.first_k[rows], self.tables.k[self.config[rows], tier])
 
     def _round_n(self, rows):
-        return rules.round_n(self.target[rows] - self.drawn[rows], self.tables.round[self.config[rows]])
+        return rules.round_n(self.target[rows] - self.drawn[rows], self.tables.round_size[self.config[rows]])
 
     def _cost(self, rows):
-        per_token = self.tables.cpt[self.config[rows], self.tier[rows]]
+        per_token = self.tables.cost_per_token[self.config[rows], self.tier[rows]]
         return self.cost_before[rows] + (
             self.tier_priced_tokens[rows] * per_token + self.tier_recorded_cost[rows]
         )
@@ -161,7 +161,7 @@ class Machine:
     def _over(self, rows, n):
         c = self.config[rows]
         return rules.over_budget(
-            self.total_samples[rows], self._cost(rows), n, self.tables.max_s[c], self.tables.max_c[c]
+            self.total_samples[rows], self._cost(rows), n, self.tables.max_samples[c], self.tables.max_cost[c]
         )
 
     def _holds(self, rows, ids, sig):
@@ -396,17 +396,17 @@ class Machine:
         """The tier drew what it planned: :func:`rules.after_tier` over every element at once."""
         if not rows.size:
             return
-        tb, c, t = self.tables, self.config[rows], self.tier[rows]
-        escalate_if = tb.esc[c, t]
-        final = rules.is_final(t, tb.ntiers[c], escalate_if >= 0)
+        tables, c, t = self.tables, self.config[rows], self.tier[rows]
+        escalate_if = tables.escalate_if[c, t]
+        final = rules.is_final(t, tables.ntiers[c], escalate_if >= 0)
         escalate = self._holds(rows, np.where(final, -1, escalate_if), sig)
-        kind = tb.x_kind[c, t]
+        kind = tables.explore_kind[c, t]
         may_explore = escalate & (kind != NO_EXPLORATION) & ~self.explored[rows]
-        explore = self._holds(rows, np.where(may_explore, tb.x_when[c, t], -1), sig)
-        explore_extra = np.where(tb.x_extra[c, t] > 0, tb.x_extra[c, t], self._k(rows, t))
-        may_retry = (final | escalate) & (tb.r_max[c, t] > self.retries[rows])
-        retry = self._holds(rows, np.where(may_retry, tb.r_when[c, t], -1), sig)
-        retry_extra = tb.r_extra[c, t]
+        explore = self._holds(rows, np.where(may_explore, tables.explore_when[c, t], -1), sig)
+        explore_extra = np.where(tables.explore_extra[c, t] > 0, tables.explore_extra[c, t], self._k(rows, t))
+        may_retry = (final | escalate) & (tables.retry_max[c, t] > self.retries[rows])
+        retry = self._holds(rows, np.where(may_retry, tables.retry_when[c, t], -1), sig)
+        retry_extra = tables.retry_extra[c, t]
         step = rules.after_tier(
             final,
             escalate,
@@ -422,23 +422,23 @@ class Machine:
         self.explored[rows[skip]] = True
         r = rows[skip]
         self._commit(r)
-        self._enter(r, tb.ntiers[self.config[r]] - 1)
+        self._enter(r, tables.ntiers[self.config[r]] - 1)
         hotter = step == AfterTier.EXPLORE
         r = rows[hotter]
         self.explored[r] = True
         self.target[r] += explore_extra[hotter]
-        self._ask(r, explore_extra[hotter], tb.x_stream[self.config[r], self.tier[r]])
+        self._ask(r, explore_extra[hotter], tables.explore_stream[self.config[r], self.tier[r]])
         again = step == AfterTier.RETRY
         r = rows[again]
         self.retries[r] += 1
         self.target[r] += retry_extra[again]
-        self._ask(r, retry_extra[again], tb.r_stream[self.config[r], self.tier[r]])
+        self._ask(r, retry_extra[again], tables.retry_stream[self.config[r], self.tier[r]])
         up = step == AfterTier.ESCALATE
         r = rows[up]
         self._commit(r)
         self._enter(r, self.tier[r] + 1)
 
-    def run(self) -> Outcome:
+    def run(self) -> OutcomeArrays:
         self._enter(np.arange(self.n_elements), self.start.copy(), first=True)
         for _ in range(100000):
             rows = np.flatnonzero(~self.done)
@@ -460,7 +460,7 @@ class Machine:
         right = bank.correct[self.problem, np.maximum(win, 0)] & (win >= 0)
         correct = np.where(bank.graded[self.problem], right.astype(float), np.nan)
         shape = (self.n_configs, self.n_problems)
-        return Outcome(
+        return OutcomeArrays(
             correct=correct.reshape(shape),
             cost=self.cost_before.reshape(shape),
             samples=self.total_samples.reshape(shape),

@@ -24,7 +24,7 @@ from cascadec.runtime.data import Problem, problems_from_frame, routing_columns
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.router_features import attach_routes
 from cascadec.sim.arrays import BankArrays, build_arrays
-from cascadec.sim.vector import REASONS, Outcome, simulate_vector
+from cascadec.sim.vector import REASONS, OutcomeArrays, simulate_vector
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Simulation:
     plan: Plan
     strategies: list[PlanStrategy]
     problems: list[Problem]
-    outcome: Outcome
+    outcome: OutcomeArrays
     exact_problems: int  # problems that went through the runtime instead of the arrays
 
     def index(self, key: str) -> int:
@@ -144,7 +144,7 @@ def simulate(
     return Simulation(plan, strategies, problems, outcome, int(hard.size))
 
 
-def _exact_into(outcome: Outcome, plan, strategies, bank, problems, where, eq, only=None) -> None:
+def _exact_into(outcome: OutcomeArrays, plan, strategies, bank, problems, where, eq, only=None) -> None:
     """Run ``problems`` through the runtime (replay, in memory) and write their outcomes
     (for the strategies at indices ``only``; default all)."""
     from cascadec.plan import resolve_problems

@@ -21,7 +21,7 @@ from cascadec.core.signals import TIER_SIGNALS
 from cascadec.plan import PlanStrategy
 from cascadec.runtime import rules
 from cascadec.sim.arrays import BIG, BankArrays, log_terms
-from cascadec.sim.tables import POLICY_LAST_TIER, REASONS, Outcome, Tables, veval
+from cascadec.sim.tables import POLICY_LAST_TIER, REASONS, OutcomeArrays, Tables, veval
 from cascadec.sim.tally import at_winner, signals, vote
 
 GROUP_ELEMENTS = 500_000  # configurations × problems evaluated together: bounds memory
@@ -72,9 +72,9 @@ class Chain:
 
 class Sweep:
     def __init__(self, arrays: BankArrays):
-        self.A, self.pre = arrays, arrays.prefix
+        self.bank, self.pre = arrays, arrays.prefix
         self.P = len(arrays.problems)
-        self.logt = log_terms(int(arrays.n * 4 + 64))
+        self.log_terms = log_terms(int(arrays.n * 4 + 64))
         self.stats: dict[tuple[int, int, int], TierStats] = {}
         self.chains: dict[tuple, Chain] = {}
 
@@ -87,7 +87,7 @@ class Sweep:
     def _measure(self, s: int, k: int, round_size: int) -> TierStats:
         pre, P = self.pre, self.P
         p = np.arange(P)
-        avail = self.A.avail[s]
+        avail = self.bank.avail[s]
         last = pre.votes.shape[2] - 1
 
         def at(b):
@@ -135,29 +135,44 @@ class Sweep:
             win=win,
             has=(win >= 0).astype(np.int64),
             agree=top / np.maximum(b, 1),
-            signals=signals(b, votes, top, second, voters, sums, tokens, self.logt, scores),
+            signals=signals(b, votes, top, second, voters, sums, tokens, self.log_terms, scores),
             short=b > avail,
         )
 
-    def chain(self, tb: Tables, c: int) -> Chain:
+    def chain(self, tables: Tables, c: int) -> Chain:
         """Configuration ``c``'s tiers as a chain: per stop tier, what the problem records."""
-        n = int(tb.ntiers[c])
-        key = (int(tb.round[c]), int(tb.policy[c]), *tb.stream[c, :n], *tb.k[c, :n], *tb.cpt[c, :n])
-        key += tuple(tb.esc[c, :n] < 0)
+        n = int(tables.ntiers[c])
+        key = (
+            int(tables.round_size[c]),
+            int(tables.policy[c]),
+            *tables.stream[c, :n],
+            *tables.k[c, :n],
+            *tables.cost_per_token[c, :n],
+        )
+        key += tuple(tables.escalate_if[c, :n] < 0)
         if key not in self.chains:
-            self.chains[key] = self._link(tb, c)
+            self.chains[key] = self._link(tables, c)
         return self.chains[key]
 
-    def _link(self, tb: Tables, c: int) -> Chain:
-        n, round_size, policy, P = int(tb.ntiers[c]), int(tb.round[c]), int(tb.policy[c]), self.P
+    def _link(self, tables: Tables, c: int) -> Chain:
+        n, round_size, policy, P = (
+            int(tables.ntiers[c]),
+            int(tables.round_size[c]),
+            int(tables.policy[c]),
+            self.P,
+        )
         # the first tier that cannot escalate ends every path (the tiers after it never run)
-        final = next(t for t in range(n) if t == n - 1 or tb.esc[c, t] < 0)
-        stats = [self.tier(int(tb.stream[c, t]), int(tb.k[c, t]), round_size) for t in range(final + 1)]
+        final = next(t for t in range(n) if t == n - 1 or tables.escalate_if[c, t] < 0)
+        stats = [
+            self.tier(int(tables.stream[c, t]), int(tables.k[c, t]), round_size) for t in range(final + 1)
+        ]
         cost, tokens, samples, winner, short = [], [], [], [], []
         cost_t, tokens_t, samples_t, short_t = np.zeros(P), 0, 0, np.zeros(P, dtype=bool)
         best_has, best_agree, best_win = np.full(P, -1), np.full(P, -np.inf), np.full(P, -1)
         for t, st in enumerate(stats):
-            cost_t = cost_t + (st.priced_tokens * tb.cpt[c, t] + st.recorded_cost)  # the runtime's order
+            cost_t = cost_t + (
+                st.priced_tokens * tables.cost_per_token[c, t] + st.recorded_cost
+            )  # the runtime's order
             tokens_t, samples_t, short_t = tokens_t + st.tokens, samples_t + st.drawn, short_t | st.short
             if policy == POLICY_LAST_TIER:
                 win = st.win
@@ -169,7 +184,7 @@ class Sweep:
             cost.append(cost_t), tokens.append(tokens_t), samples.append(samples_t)
             winner.append(win), short.append(short_t)
         winner = np.stack(winner)
-        right = self.A.correct[np.arange(P), np.maximum(winner, 0)] & (winner >= 0)
+        right = self.bank.correct[np.arange(P), np.maximum(winner, 0)] & (winner >= 0)
         return Chain(
             stats=stats,
             final=final,
@@ -177,11 +192,11 @@ class Sweep:
             tokens=np.stack(tokens),
             samples=np.stack(samples),
             winner=winner,
-            correct=np.where(self.A.graded, right.astype(float), np.nan),
+            correct=np.where(self.bank.graded, right.astype(float), np.nan),
             short=np.stack(short),
         )
 
-    def run(self, tables: Tables, rows: np.ndarray, out: Outcome) -> list[int]:
+    def run(self, tables: Tables, rows: np.ndarray, out: OutcomeArrays) -> list[int]:
         """Write configurations ``rows`` of ``tables`` into ``out``; returns the rows that must go
         through the general machine instead (a tier asks for a sample the bank lacks: the machine
         raises the precise error). Configurations on the same chain differ only in their
@@ -197,7 +212,7 @@ class Sweep:
                 general += self._group(tables, chain, np.array(members[i : i + per]), out)
         return general
 
-    def _group(self, tb: Tables, chain: Chain, cs: np.ndarray, out: Outcome) -> list[int]:
+    def _group(self, tables: Tables, chain: Chain, cs: np.ndarray, out: OutcomeArrays) -> list[int]:
         """Configurations ``cs`` (one chain, any thresholds) over every problem: tier by tier,
         :func:`rules.after_tier` says whether a problem escalates or stops there (and why)."""
         G, P = cs.size, self.P
@@ -209,7 +224,7 @@ class Sweep:
             final = t == chain.final
             if not final:
                 for g, c in enumerate(cs.tolist()):
-                    escalate[g] = veval(tb.asts[tb.esc[c, t]], chain.stats[t].signals, P)
+                    escalate[g] = veval(tables.asts[tables.escalate_if[c, t]], chain.stats[t].signals, P)
             step = rules.after_tier(np.full((G, P), final), escalate)
             for after, why in rules.STOP_REASONS.items():
                 reason[alive & (step == after)] = REASONS.index(why)

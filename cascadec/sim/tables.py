@@ -2,7 +2,7 @@
 
 Both evaluators — the general state machine (:mod:`.machine`) and the tier-local sweep
 (:mod:`.sweep`) — read a configuration's tiers from :class:`Tables`, a bank's running sums
-from ``BankArrays.prefix`` and write an :class:`Outcome`; keeping these in one place keeps the two
+from ``BankArrays.prefix`` and write an :class:`OutcomeArrays`; keeping these in one place keeps the two
 evaluators reading the same numbers.
 """
 
@@ -32,7 +32,7 @@ from cascadec.sim.arrays import BIG, BankArrays
 
 # the integer codes the arrays hold are indices into these tuples of the enums, never literals
 POLICIES: tuple[FinalAnswer, ...] = tuple(FinalAnswer)  # Tables.policy
-REASONS: tuple[StopReason, ...] = tuple(StopReason)  # Outcome.reason
+REASONS: tuple[StopReason, ...] = tuple(StopReason)  # OutcomeArrays.reason
 EXPLORE_KINDS: tuple[ExploreAction | None, ...] = (None, *ExploreAction)  # Tables.x_kind (0: no exploration)
 CONFIDENT, LAST_TIER, BUDGET = (REASONS.index(r) for r in StopReason)
 NO_EXPLORATION = EXPLORE_KINDS.index(None)
@@ -68,7 +68,7 @@ def veval(node: Condition, sig: dict[str, np.ndarray], size: int):
 
 
 @dataclass
-class Outcome:
+class OutcomeArrays:
     """Per (configuration, problem): what the run would record. Arrays are [C, P]."""
 
     correct: np.ndarray  # float: 1, 0, or NaN without gold
@@ -81,7 +81,7 @@ class Outcome:
     winner: np.ndarray  # answer class of the final answer (-1: none)
 
     @classmethod
-    def empty(cls, C: int, P: int, T: int) -> Outcome:
+    def empty(cls, C: int, P: int, T: int) -> OutcomeArrays:
         i64 = lambda: np.zeros((C, P), dtype=np.int64)  # noqa: E731
         return cls(
             correct=np.zeros((C, P)),
@@ -94,9 +94,9 @@ class Outcome:
             winner=i64(),
         )
 
-    def put(self, rows, part: Outcome) -> None:
+    def put(self, rows, part: OutcomeArrays) -> None:
         """Write ``part``'s configurations into rows ``rows`` (its tier axis may be shorter)."""
-        for name in Outcome.__dataclass_fields__:
+        for name in OutcomeArrays.__dataclass_fields__:
             if name != "reached":
                 getattr(self, name)[rows] = getattr(part, name)
         self.reached[rows] = False
@@ -121,34 +121,49 @@ class Tables:
                 self.conds.append(text)
             return ids[text]
 
+        # [C, T] per configuration and tier; a condition is an index into ``conds`` (-1: none),
+        # a stream an index into the bank's streams
         z = lambda dtype=np.int64, fill=0: np.full((C, T), fill, dtype=dtype)  # noqa: E731
         self.ntiers = np.array([len(s.tiers) for s in strategies])
-        self.k, self.stream, self.esc = z(), z(), z(fill=-1)
-        self.cpt = z(np.float64, 0.0)
-        self.r_max, self.r_when, self.r_extra, self.r_stream = z(), z(fill=-1), z(), z()
-        self.x_kind, self.x_when, self.x_extra, self.x_stream = z(), z(fill=-1), z(), z()
-        self.round = np.array([s.early_stop.round_size if s.early_stop else 0 for s in strategies])
+        self.k, self.stream, self.escalate_if = z(), z(), z(fill=-1)
+        self.cost_per_token = z(np.float64, 0.0)
+        self.retry_max, self.retry_when, self.retry_extra, self.retry_stream = z(), z(fill=-1), z(), z()
+        # explore_kind: an index into EXPLORE_KINDS (NO_EXPLORATION: the tier has no rule)
+        self.explore_kind, self.explore_when, self.explore_extra, self.explore_stream = (
+            z(),
+            z(fill=-1),
+            z(),
+            z(),
+        )
+        # [C] per configuration: early-stop round size (0: none), budget (no limit: BIG, inf), policy
+        self.round_size = np.array([s.early_stop.round_size if s.early_stop else 0 for s in strategies])
         b = [s.budget for s in strategies]
-        self.max_s = np.array(
+        self.max_samples = np.array(
             [x.max_samples_per_problem if x and x.max_samples_per_problem else BIG for x in b]
         )
-        self.max_c = np.array([x.max_cost_per_problem if x and x.max_cost_per_problem else np.inf for x in b])
+        self.max_cost = np.array(
+            [x.max_cost_per_problem if x and x.max_cost_per_problem else np.inf for x in b]
+        )
         self.policy = np.array([POLICIES.index(s.final_answer) for s in strategies])
         for c, s in enumerate(strategies):
             for t, tier in enumerate(s.tiers):
                 self.k[c, t] = tier.k
                 self.stream[c, t] = arrays.stream(tier.model, tier.temperature, s.answer)
-                self.cpt[c, t] = tier.cost_per_token
-                self.esc[c, t] = cid(tier.escalate_if)
+                self.cost_per_token[c, t] = tier.cost_per_token
+                self.escalate_if[c, t] = cid(tier.escalate_if)
                 if tier.retry is not None:
                     rr = tier.retry
-                    self.r_max[c, t], self.r_when[c, t], self.r_extra[c, t] = rr.max, cid(rr.when), rr.extra_k
+                    self.retry_max[c, t], self.retry_when[c, t], self.retry_extra[c, t] = (
+                        rr.max,
+                        cid(rr.when),
+                        rr.extra_k,
+                    )
                     temp = rr.temperature if rr.temperature is not None else tier.temperature
-                    self.r_stream[c, t] = arrays.stream(tier.model, temp, s.answer)
+                    self.retry_stream[c, t] = arrays.stream(tier.model, temp, s.answer)
                 if tier.explore is not None:
                     ex = tier.explore
-                    self.x_kind[c, t] = EXPLORE_KINDS.index(ex.action)
-                    self.x_when[c, t], self.x_extra[c, t] = cid(ex.when), ex.extra_k
+                    self.explore_kind[c, t] = EXPLORE_KINDS.index(ex.action)
+                    self.explore_when[c, t], self.explore_extra[c, t] = cid(ex.when), ex.extra_k
                     temp = ex.temperature if ex.temperature is not None else tier.temperature
-                    self.x_stream[c, t] = arrays.stream(tier.model, temp, s.answer)
+                    self.explore_stream[c, t] = arrays.stream(tier.model, temp, s.answer)
         self.asts = [condition_ast(text) for text in self.conds]

@@ -19,23 +19,23 @@ from cascadec.plan import PlanStrategy
 from cascadec.sim.arrays import BankArrays
 from cascadec.sim.machine import Machine
 from cascadec.sim.sweep import Sweep, sweepable
-from cascadec.sim.tables import REASONS, Outcome, Tables
+from cascadec.sim.tables import REASONS, OutcomeArrays, Tables
 
-__all__ = ["REASONS", "Outcome", "simulate_vector"]
+__all__ = ["REASONS", "OutcomeArrays", "simulate_vector"]
 
 CHUNK_ELEMENTS = 250_000  # the machine's configurations × problems per pass: bounds its memory
 
 
 def simulate_vector(
     strategies: list[PlanStrategy], arrays: BankArrays, *, general_only: bool = False
-) -> Outcome:
+) -> OutcomeArrays:
     """Run every strategy over every problem of ``arrays`` (exact_only problems included: callers
     replace those with the exact path's results). ``general_only`` sends every strategy through
     the state machine (the property tests compare the two paths with it)."""
     strategies = list(strategies)
     C, P = len(strategies), len(arrays.problems)
     tables = Tables(strategies, arrays)  # checks every stream the strategies ask for, in order
-    out = Outcome.empty(C, P, tables.T)
+    out = OutcomeArrays.empty(C, P, tables.T)
     quick = np.array(
         [c for c, s in enumerate(strategies) if sweepable(s) and not general_only], dtype=np.int64
     )

@@ -24,7 +24,7 @@ from cascadec.sim.arrays import build_arrays
 from cascadec.sim.simulate import problems_for, simulate
 from cascadec.sim.sweep import sweepable
 from cascadec.sim.synthetic import SYNTHETIC_MODELS, synthetic_bank, synthetic_problems
-from cascadec.sim.vector import REASONS, Outcome, simulate_vector
+from cascadec.sim.vector import REASONS, OutcomeArrays, simulate_vector
 from cascadec.spec.vote import ConfidenceMetric, StopRule, VotePolicy
 from tests.property.routers import synthetic_router
 
@@ -296,8 +296,8 @@ def sweep_plans(draw):
     return make_plan(out, SYNTHETIC_MODELS)
 
 
-def assert_same_outcome(a: Outcome, b: Outcome) -> None:
-    for name in Outcome.__dataclass_fields__:
+def assert_same_outcome(a: OutcomeArrays, b: OutcomeArrays) -> None:
+    for name in OutcomeArrays.__dataclass_fields__:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
 
 
