@@ -104,3 +104,41 @@ def synthetic_bank(
                         }
                     )
     return pd.DataFrame(rows)
+
+
+SYNTHETIC_SPACE = """version: 1
+name: s
+models: reg.yaml
+defaults: {max_tokens: 48, prompt: raw}
+strategy:
+  cascade:
+    - {model: 0.1M, k: 4, temperature: 0.7, escalate_if: "agreement < 1.0"}
+    - {model: 3M}
+search:
+  tiers:
+    - {k: [2, 4], escalate_if: "agreement < {a}", grid: {a: [0.75, 1.0]}, optional: true}
+    - {}
+"""  # a search space over the synthetic registry (``synthetic_registry_yaml``): 5 candidates
+
+
+def write_synthetic_search(
+    folder,
+    problems: int,
+    seed: int,
+    *,
+    space: str = SYNTHETIC_SPACE,
+    models: tuple[str, ...] = tuple(SYNTHETIC_MODELS),
+):
+    """What calibrate, optimize and simulate read, in ``folder``: ``p.jsonl`` (problems),
+    ``bank.parquet`` (k = 4 at T = 0.7, plus greedy), ``reg.yaml`` and ``space.yaml``."""
+    from pathlib import Path
+
+    from cascadec.runtime.backends.replay import write_bank
+
+    folder = Path(folder)
+    frame = synthetic_problems(problems, seed=seed)
+    frame.to_json(folder / "p.jsonl", orient="records", lines=True)
+    write_bank(synthetic_bank(frame, k=4, temperatures=(0.7,), seed=seed), folder / "bank.parquet")
+    (folder / "reg.yaml").write_text(synthetic_registry_yaml(models))
+    (folder / "space.yaml").write_text(space)
+    return folder

@@ -13,33 +13,18 @@ from cascadec.runtime.backends.replay import write_bank
 from cascadec.sim.calibrate import split
 from cascadec.sim.certificate import read_certificate
 from cascadec.sim.ledger import ledger_path, read_looks
-from cascadec.sim.synthetic import synthetic_bank, synthetic_problems, synthetic_registry_yaml
+from cascadec.sim.synthetic import (
+    SYNTHETIC_SPACE,
+    write_synthetic_search,
+)
 
 runner = CliRunner()
-SPACE = """version: 1
-name: s
-models: reg.yaml
-defaults: {max_tokens: 48, prompt: raw}
-strategy:
-  cascade:
-    - {model: 0.1M, k: 4, temperature: 0.7, escalate_if: "agreement < 1.0"}
-    - {model: 3M}
-search:
-  tiers:
-    - {k: [2, 4], escalate_if: "agreement < {a}", grid: {a: [0.75, 1.0]}, optional: true}
-    - {}
-  early_stop: [null, 1]
-"""
+SPACE = SYNTHETIC_SPACE + "  early_stop: [null, 1]\n"
 
 
 @pytest.fixture
 def files(tmp_path):
-    problems = synthetic_problems(400, seed=2)
-    problems.to_json(tmp_path / "p.jsonl", orient="records", lines=True)
-    write_bank(synthetic_bank(problems, k=4, temperatures=(0.7,), seed=2), tmp_path / "bank.parquet")
-    (tmp_path / "reg.yaml").write_text(synthetic_registry_yaml())
-    (tmp_path / "space.yaml").write_text(SPACE)
-    return tmp_path
+    return write_synthetic_search(tmp_path, 400, seed=2, space=SPACE)
 
 
 def calibrate(files, out, *extra, bank="bank.parquet"):

@@ -11,33 +11,18 @@ import pytest
 from typer.testing import CliRunner
 
 from cascadec.cli import app
-from cascadec.runtime.backends.replay import write_bank
-from cascadec.sim.synthetic import synthetic_bank, synthetic_problems, synthetic_registry_yaml
+from cascadec.sim.synthetic import (
+    SYNTHETIC_SPACE,
+    write_synthetic_search,
+)
 
 runner = CliRunner()
-SPACE = """version: 1
-name: s
-models: reg.yaml
-defaults: {max_tokens: 48, prompt: raw}
-strategy:
-  cascade:
-    - {model: 0.1M, k: 4, temperature: 0.7, escalate_if: "agreement < 1.0"}
-    - {model: 3M}
-search:
-  tiers:
-    - {k: [2, 4], escalate_if: "agreement < {a}", grid: {a: [0.75, 1.0]}, optional: true}
-    - {}
-"""
+SPACE = SYNTHETIC_SPACE
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("outs")
-    problems = synthetic_problems(200, seed=3)
-    problems.to_json(d / "p.jsonl", orient="records", lines=True)
-    write_bank(synthetic_bank(problems, k=4, temperatures=(0.7,), seed=3), d / "bank.parquet")
-    (d / "reg.yaml").write_text(synthetic_registry_yaml())
-    (d / "space.yaml").write_text(SPACE)
+    d = write_synthetic_search(tmp_path_factory.mktemp("outs"), 200, seed=3)
     (d / "sim.yaml").write_text(SPACE.split("search:")[0])
     (d / "notes.json").write_text('{"mine": "keep"}\n')
     return d

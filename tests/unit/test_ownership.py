@@ -19,7 +19,10 @@ from cascadec.plan import plan_to_json
 from cascadec.runtime.backends.replay import write_bank
 from cascadec.runtime.overwrite import replace_run
 from cascadec.runtime.testing import bank_from_answers, make_plan, strategy, tier
-from cascadec.sim.synthetic import synthetic_bank, synthetic_problems, synthetic_registry_yaml
+from cascadec.sim.synthetic import (
+    SYNTHETIC_SPACE,
+    write_synthetic_search,
+)
 
 MODELS = {"S": 1.5, "L": 72.0}
 
@@ -183,29 +186,12 @@ def test_zoo_eval_overwrite_never_deletes_user_files(tmp_path):
     assert (out / "keep.txt").read_text() == "mine"
 
 
-SPACE = """version: 1
-name: s
-models: reg.yaml
-defaults: {max_tokens: 48, prompt: raw}
-strategy:
-  cascade:
-    - {model: 0.1M, k: 4, temperature: 0.7, escalate_if: "agreement < 1.0"}
-    - {model: 3M}
-search:
-  tiers:
-    - {k: [2, 4], escalate_if: "agreement < {a}", grid: {a: [0.75, 1.0]}, optional: true}
-    - {}
-"""
+SPACE = SYNTHETIC_SPACE
 
 
 @pytest.fixture(scope="module")
 def evidence(tmp_path_factory):
-    d = tmp_path_factory.mktemp("evidence")
-    problems = synthetic_problems(120, seed=5)
-    problems.to_json(d / "p.jsonl", orient="records", lines=True)
-    write_bank(synthetic_bank(problems, k=4, temperatures=(0.7,), seed=5), d / "bank.parquet")
-    (d / "reg.yaml").write_text(synthetic_registry_yaml())
-    (d / "space.yaml").write_text(SPACE)
+    d = write_synthetic_search(tmp_path_factory.mktemp("evidence"), 120, seed=5)
     (d / "sim.yaml").write_text(SPACE.split("search:")[0])
     return d
 
