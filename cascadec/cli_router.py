@@ -111,6 +111,9 @@ def router_train(
     c: Annotated[float, typer.Option("--C", min=1e-6, max=1e6, help="Inverse L2 strength.")] = 1.0,
     bits: Annotated[int, typer.Option("--bits", min=8, max=24, help="Hashed feature columns: 2^bits.")] = 18,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the fold assignment.")] = 0,
+    jobs: Annotated[
+        int, typer.Option("--jobs", min=1, max=64, help="Fit on N processes (1: bit-reproducible, default).")
+    ] = 1,
     equivalence: Annotated[str, typer.Option("--equivalence", help="math (as run) or exact.")] = "math",
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N problems.")] = None,
     overwrite: Annotated[
@@ -157,6 +160,7 @@ def router_train(
             seed=seed,
             bits=bits,
             training={"bank_hash": bank_hash(bank), "data": Path(data).name},
+            jobs=jobs,
         )
         check_router_out(out, inputs, overwrite)
         router = save_router(trained.router, out)

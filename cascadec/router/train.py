@@ -68,11 +68,30 @@ def _fit(x, y: np.ndarray, C: float, learner: str) -> tuple[np.ndarray, float]:
         return np.zeros(x.shape[1]), float(np.log(rate / (1 - rate)))
     LogisticRegression = _sklearn()
     if learner == "liblinear":
-        model = LogisticRegression(C=C, solver="liblinear", intercept_scaling=10.0, max_iter=200)
+        model = LogisticRegression(
+            C=C, solver="liblinear", intercept_scaling=10.0, max_iter=200, random_state=0
+        )
     else:
         model = LogisticRegression(C=C, solver="lbfgs", max_iter=500)
     model.fit(x, y.astype(np.int64))
     return model.coef_[0].astype(np.float64), float(model.intercept_[0])
+
+
+def _fit_task(task) -> tuple[np.ndarray, float]:
+    return _fit(*task)
+
+
+def _run(tasks: list, jobs: int | None) -> list[tuple[np.ndarray, float]]:
+    """Every fit, here (``jobs`` 1, the default) or on ``jobs`` worker processes. In this process
+    the router's bytes (and hash) are the same on every run and machine; worker processes may
+    differ from it in the last digits (about 1e-6), so parallel training is opt-in."""
+    if jobs is None or jobs <= 1 or len(tasks) < 4:
+        return [_fit(*t) for t in tasks]
+    try:
+        from joblib import Parallel, delayed
+    except ImportError:  # pragma: no cover - scikit-learn depends on joblib
+        return [_fit(*t) for t in tasks]
+    return Parallel(n_jobs=jobs, backend="loky")(delayed(_fit_task)(t) for t in tasks)
 
 
 def _design(hashed, numeric: Mapping[str, Sequence[float | None]], vec: Vectoriser, rows: np.ndarray):
@@ -102,6 +121,7 @@ def train_router(
     seed: int = 0,
     learner: str = "liblinear",
     training: dict | None = None,
+    jobs: int | None = None,
 ) -> Trained:
     """Cross-fitted predictions and the router fitted on every problem (see the module docstring)."""
     t0 = time.perf_counter()
@@ -132,25 +152,42 @@ def train_router(
         fit_rows = np.flatnonzero(fold != f)
         designs.append(_design(hashed, numeric, vec, fit_rows)[0])
     full, fitted_vec = _design(hashed, numeric, vec, np.arange(n))
+    # every fit (head × fold, and head × all) is independent: run them on ``jobs`` processes
+    tasks = []
+    for j in range(len(heads)):
+        y = labels[:, j]
+        graded = ~np.isnan(y)
+        for f in range(folds):
+            train = np.flatnonzero(graded & (fold != f))
+            if train.size and (fold == f).any():
+                tasks.append(((j, f), train))
+        rows = np.flatnonzero(graded)
+        if rows.size:
+            tasks.append(((j, None), rows))
+    fitted = dict(
+        zip(
+            [key for key, _ in tasks],
+            _run(
+                [
+                    (designs[f][rows] if f is not None else full[rows], labels[rows, j], C, learner)
+                    for (j, f), rows in tasks
+                ],
+                jobs,
+            ),
+            strict=True,
+        )
+    )
     coefs, intercepts, out_heads = [], [], []
     for j, head in enumerate(heads):
         y = labels[:, j]
         graded = ~np.isnan(y)
         for f in range(folds):
-            train = np.flatnonzero(graded & (fold != f))
             test = np.flatnonzero(fold == f)
-            if not test.size:
-                continue
-            if not train.size:
-                oof[test, j] = 0.5
-                continue
-            w, b = _fit(designs[f][train], y[train], C, learner)
-            oof[test, j] = _sigmoid(designs[f][test] @ w + b)
+            if test.size:
+                w, b = fitted.get((j, f), (None, None))
+                oof[test, j] = 0.5 if w is None else _sigmoid(designs[f][test] @ w + b)
         rows = np.flatnonzero(graded)
-        if rows.size:
-            w, b = _fit(full[rows], y[rows], C, learner)
-        else:
-            w, b = np.zeros(full.shape[1]), 0.0
+        w, b = fitted.get((j, None), (np.zeros(full.shape[1]), 0.0))
         coefs.append(w)
         intercepts.append(b)
         out_heads.append(

@@ -51,6 +51,7 @@ def fit_router(
     bits: int = 18,
     training: dict | None = None,
     labels: tuple[list[Head], np.ndarray] | None = None,
+    jobs: int | None = None,
 ) -> Trained:
     """A router over the bank's models for ``problems`` (text, and the numeric ``columns`` of their
     features), with every problem's cross-fitted predictions."""
@@ -67,4 +68,5 @@ def fit_router(
         C=C,
         seed=seed,
         training=training,
+        jobs=jobs,
     )

@@ -294,7 +294,7 @@ def test_serve_routes_each_request_as_run_does(routed_setup):
     served = Served(name="routed", plan=plan, strategy=plan.strategies[0])
     for problem, _, tiers in prepared.assignments:
         outcome = runner_.start(
-            served, problem.problem, pid=problem.id, difficulty=problem.features.get("difficulty")
+            served, problem.problem, pid=problem.id, data={"difficulty": problem.features["difficulty"]}
         )
         assert outcome.job.tiers == tiers
         assert outcome.job.router_p == pytest.approx(
