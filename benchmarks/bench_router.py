@@ -192,6 +192,9 @@ def router_timing(bank: Path, data: Path, n: int) -> dict:
         if learner == "liblinear":
             router = trained.router
             out["train_seconds"] = secs
+            t0 = time.perf_counter()
+            train_router(texts, ids, labels, heads, learner=learner, jobs=2)
+            out["liblinear_jobs2_seconds"] = round(time.perf_counter() - t0, 2)
     tiers = [h for h in router.names if h.endswith("@T0/k1")]  # a route over the three greedy tiers
     many = (texts * (100_000 // max(len(texts), 1) + 1))[:100_000]
     router.predict(many[:1000], {}, tiers)
