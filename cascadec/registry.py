@@ -9,10 +9,10 @@ from __future__ import annotations
 import difflib
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cascadec.errors import CascadecError, RegistryError
 from cascadec.limits import MAX_SPEC_BYTES, read_regular_file
@@ -92,6 +92,17 @@ class ModelRegistry(BaseModel):
 
     version: int = 1
     family: str = ""
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_one(cls, value: Any) -> int:
+        """One rule, as a spec's: the integer 1 — never true, 1.0 or "1"."""
+        if type(value) is not int or value != 1:
+            raise ValueError(
+                f"unsupported registry version {value!r}; this cascadec reads version 1 (an integer)"
+            )
+        return value
+
     prompt: str | None = Field(default=None, description="Default prompt template for every model here")
     models: tuple[ModelEntry, ...]
     source: str = Field(default="<memory>", exclude=True)

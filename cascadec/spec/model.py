@@ -27,7 +27,7 @@ from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, field_va
 from cascadec.core.answer_format import AnswerFormat
 from cascadec.core.kinds import Kind
 from cascadec.core.policies import AdaptiveKPolicy, ExploreAction, FinalAnswer
-from cascadec.limits import MAX_K, MAX_TIERS, MAX_TOKENS
+from cascadec.limits import MAX_K, MAX_NAME_CHARS, MAX_TIERS, MAX_TOKENS
 from cascadec.spec.vote import EarlyStopFields, OnlineFields, VoteSpec
 
 SPEC_VERSION = 1
@@ -270,8 +270,20 @@ class Spec(_Spec):
 
     version: Literal[1] = Field(description="Spec format version; this cascadec reads 1")
     name: str | None = Field(
-        None, pattern=r"^[A-Za-z0-9_.:/+-]+$", description="Strategy key (default: its canonical marker)"
+        None,
+        pattern=r"^[A-Za-z0-9_.:/+-]+$",
+        max_length=MAX_NAME_CHARS,
+        description="Strategy key (default: its canonical marker)",
     )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _integer_version(cls, value: Any) -> Any:
+        """One rule: the version is the integer 1 — never true, 1.0 or "1" (E205 otherwise)."""
+        if type(value) is not int:
+            raise ValueError("the spec version is the integer 1")
+        return value
+
     models: str | None = Field(None, description="Model registry: zoo, qwen2.5-math or a YAML path")
     defaults: Defaults = Defaults()
     strategy: StrategySpec
