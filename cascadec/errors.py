@@ -125,6 +125,12 @@ CODES: dict[str, Code] = {
         Code("E605", "serve: missing or wrong bearer token (HTTP 401)", http=401),
         Code("E606", "serve: no such route (HTTP 404) or method (HTTP 405)", http=404),
         Code(
+            "E607",
+            "serve: the strategy routes each problem by a data column (adaptive_k.column, e.g. bucket) "
+            "the request does not give (HTTP 400; the spec is never run without it); a column no "
+            "request can carry (it collides with a request field) stops the server at start-up",
+        ),
+        Code(
             "E700",
             "calibrate/optimize: no configuration of the search space meets the target on held-out problems",
         ),

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from cascadec.plan import data_columns
 from cascadec.redact import install_log_redaction
 from cascadec.runtime.backends.base import Backend
 from cascadec.runtime.equivalence import Equivalence
@@ -42,6 +43,7 @@ from cascadec.serve.protocol import (
     completion_response,
     new_id,
     usage,
+    with_columns,
 )
 from cascadec.serve.tokens import warm_tokenizers
 
@@ -121,6 +123,13 @@ class Admission:
         self.sem.release()
 
 
+def request_models(catalog: Catalog) -> dict[str, type]:
+    """The request bodies (chat, text) with a number field per data column the served specs read
+    (bucket, difficulty, router inputs); E607 for a column no request could give."""
+    columns = data_columns([s.strategy for s in catalog.specs.values()])
+    return {"chat": with_columns(ChatRequest, columns), "text": with_columns(CompletionRequest, columns)}
+
+
 class Server:
     """Everything a running server holds: catalog, engines, runner, limits, metrics."""
 
@@ -135,6 +144,7 @@ class Server:
         self._labels: frozenset[str] | None = None
         self.reference = catalog.reference
         self.metrics.reference_cost_per_token = self.reference.params
+        self.requests = request_models(catalog)
         for engine in engines.engines.values():
             engine.on_batch = self.metrics.engine_batch
 
@@ -202,14 +212,12 @@ class Server:
         strategy = NO_STRATEGY
         try:
             self.authorize(request)
-            req = await self.read_body(request, ChatRequest if kind == "chat" else CompletionRequest)
+            req = await self.read_body(request, self.requests[kind])
             served = self.catalog.resolve(req.model)
             strategy = self.label(served.name)
             self.runner.check(served)
             text = self.problem_text(req)
-            outcome = self.runner.start(
-                served, text, seed=req.seed, difficulty=req.difficulty, pid=req.problem_id
-            )
+            outcome = self.runner.start(served, text, seed=req.seed, data=req.data(), pid=req.problem_id)
             assert self.admission is not None
             await self.admission.acquire()
         except ServeError as exc:
@@ -356,6 +364,7 @@ def create_app(
     install_log_redaction()  # every log line of the server: messages, access log paths, tracebacks
     config.auth_token()  # registered as secrets from the start (cascadec.redact)
     catalog = catalog or Catalog(config.models, config.specs, config.max_samples)
+    request_models(catalog)  # a spec routing by a column no request can carry: E607 before any engine
     engines = build_engines(
         catalog.models,
         config.engines,

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from cascadec.errors import CascadecError, UpstreamUnavailable
-from cascadec.plan import resolve_problems
-from cascadec.runtime.data import Problem
+from cascadec.plan import data_columns, resolve_problems
+from cascadec.runtime.data import Problem, routing_columns
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.executor import to_record
 from cascadec.runtime.jobs import Job, run_cost
@@ -60,6 +61,8 @@ class Outcome:
     waits: list[float] = field(default_factory=list)  # seconds waiting for the engine, per ask
     streamed: bool = False
     final: SampleRecord | None = None  # the winning sample
+    data: dict[str, float] = field(default_factory=dict)  # the data columns the strategy read
+    prompted: set[int] = field(default_factory=set)  # tiers whose prompt ``prompt_tokens`` counts
 
     @property
     def completion_tokens(self) -> int:
@@ -116,17 +119,33 @@ class CascadeRunner:
         text: str,
         *,
         seed: int | None = None,
-        difficulty: float | None = None,
+        data: Mapping[str, float] | None = None,
         pid: str | None = None,
     ) -> Outcome:
-        """A new job for ``text`` (nothing asked yet); :meth:`drive` runs it."""
+        """A new job for ``text`` (nothing asked yet); :meth:`drive` runs it.
+
+        ``data``: the request's data columns; the strategy reads those a run reads from its table
+        (:func:`cascadec.plan.data_columns`). A column it routes by (adaptive k) that the request
+        lacks is a 400 (E607): the spec is never served with its routing silently dropped."""
         strategy = served.strategy
-        column = strategy.adaptive_k.column if strategy.adaptive_k else "difficulty"
-        features = {} if difficulty is None else {column: difficulty, "difficulty": difficulty}
+        data = dict(data or {})
+        for column in routing_columns([strategy]):
+            if column not in data:
+                raise ServeError(
+                    400,
+                    f"{served.name} starts each problem by its {column!r} (adaptive_k.column), as "
+                    f"it was certified: give it in the request body, e.g. {{{json.dumps(column)}: 3}} "
+                    "(the OpenAI client's extra_body)",
+                    code="E607",
+                    param=column,
+                )
+        features = {c: data[c] for c in data_columns([strategy]) if c in data}
         problem = Problem(id=pid or problem_id(text, seed), problem=text, features=features)
         problem = attach_routes([strategy], [problem])[0]  # learned routing: predicted from the prompt
         tiers = resolve_problems(strategy, [problem.features])[0]
-        return Outcome(served, Job(problem, served.strategy, tiers, self.eq), text, "", "stop", 0)
+        return Outcome(
+            served, Job(problem, served.strategy, tiers, self.eq), text, "", "stop", 0, data=features
+        )
 
     async def drive(self, outcome: Outcome, on_delta: Delta | None = None) -> Outcome:
         """Ask, wait, decide until the job is done; ``on_delta`` streams the final sample if it can."""
@@ -140,7 +159,9 @@ class CascadeRunner:
             assert ask is not None
             model = served.plan.models[ask.model]
             prompt = render_prompt(strategy.prompt, outcome.problem, model.path)
-            outcome.prompt_tokens += prompt_tokens(model.path, prompt)
+            if ask.tier not in outcome.prompted:  # as OpenAI counts: the prompt once, not per sample
+                outcome.prompted.add(ask.tier)  # (once per tier: each tier's model reads it)
+                outcome.prompt_tokens += prompt_tokens(model.path, prompt)
             engine = self.engines[ask.model]
             request = ask.request(
                 f"{problem.id}|{strategy.key}|{ask.tier}|{ask.round}|{self.engines.next_serial()}",
@@ -220,6 +241,9 @@ def summary(outcome: Outcome, reference_cost_per_token: float) -> dict:
         "plan_hash": served.plan.hash,
         "final_answer": job.final_answer,
         "stop_reason": job.stop_reason,
+        "data": dict(outcome.data),
+        "start_tier": job.runs[0].index if job.runs else None,
+        "tiers_run": [run.index for run in job.runs],
         "escalated": len(job.runs) > 1,
         "tiers_used": len(job.runs),
         "tiers": tiers,

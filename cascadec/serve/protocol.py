@@ -4,18 +4,28 @@ Requests accept every field the OpenAI API defines for these endpoints, so any c
 unchanged; the sampling ones (``temperature``, ``top_p``, ``max_tokens``, ...) are accepted
 and ignored — the strategy in ``model`` fixes how each tier samples. ``n`` must be 1 (the
 cascade returns one answer). Unknown fields are a 422, as are malformed ones.
-Extra, cascadec-specific: ``difficulty`` (for strategies with adaptive k) and ``problem_id``
-(samples are seeded by it, so a request draws exactly the samples ``cascadec run`` draws for
-the row with that id; default: a hash of the problem text and ``seed``).
+Extra, cascadec-specific: ``problem_id`` (samples are seeded by it, so a request draws exactly
+the samples ``cascadec run`` draws for the row with that id; default: a hash of the problem text
+and ``seed``) and one number field per data column the served specs read (:func:`with_columns`:
+an adaptive-k ``column`` such as ``bucket`` or ``difficulty``, a router's numeric columns), named
+as the column — ``extra_body={"bucket": 5}`` — a finite number (never a string or a bool), read
+exactly as ``cascadec run`` reads that column of its table.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from cascadec.errors import CascadecError
+
+# a data column's value: a finite number (an int is one; a bool, a string, NaN or infinity is not)
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+DATA_FIELDS = "__data_fields__"  # class attribute: field name -> the data column it carries
 
 
 class _Request(BaseModel):
@@ -38,12 +48,17 @@ class _Request(BaseModel):
     logprobs: Any = None
     top_logprobs: int | None = None
     metadata: dict[str, Any] | None = None
-    difficulty: float | None = None  # cascadec: feeds adaptive-k strategies
+    difficulty: Number | None = None  # cascadec: the data column ``difficulty`` (adaptive k)
     problem_id: str | None = Field(default=None, min_length=1, max_length=200)  # cascadec: seeds as `run`
 
     @property
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.get("include_usage"))
+
+    def data(self) -> dict[str, float]:
+        """The data columns the request gives (column -> value): what a run reads from its table."""
+        fields = {"difficulty": "difficulty", **getattr(type(self), DATA_FIELDS, {})}
+        return {col: v for name, col in fields.items() if (v := getattr(self, name)) is not None}
 
 
 class ContentPart(BaseModel):
@@ -89,6 +104,32 @@ class CompletionRequest(_Request):
         if isinstance(self.prompt, list):
             return self.prompt[0] if len(self.prompt) == 1 else ""
         return self.prompt
+
+
+def with_columns(model_cls: type[_Request], columns: Iterable[str]) -> type[_Request]:
+    """``model_cls`` with a number field per data column (``difficulty`` is always one).
+
+    A column named as another request field (``model``, ``seed``, ``messages``, ...) could never
+    be given: a CascadecError (E607) — the server refuses to start rather than serve the spec
+    without its routing."""
+    extra: dict[str, Any] = {}
+    carried: dict[str, str] = {}
+    fields = model_cls.model_fields
+    for i, column in enumerate(sorted(set(columns) - {"difficulty"})):
+        if column in fields or column in DATA_FIELDS:
+            raise CascadecError(
+                f"a served spec routes problems by the data column {column!r}, which is also a "
+                f"request field of the OpenAI API: no request could give it; rename the column",
+                code="E607",
+            )
+        name = f"data_{i}"
+        extra[name] = (Number | None, Field(default=None, alias=column))
+        carried[name] = column
+    if not extra:
+        return model_cls
+    made = create_model(model_cls.__name__, __base__=model_cls, **extra)
+    setattr(made, DATA_FIELDS, carried)
+    return made
 
 
 def new_id(prefix: str) -> str:
