@@ -3,8 +3,9 @@ no pickle), its content hash checked (against the spec's pin, when given) and ca
 plan, and every tier gets the router head that estimates its P(right) — a tier whose model the
 router does not know is an error (E404), so a router trained on another registry cannot route.
 
-``check_route`` (a static check, for plan files too): the heads match the tiers, and a
-condition reading ``router_p`` has a route to read it from.
+``check_route`` (a static check, for plan files too): the heads match the tiers; a condition
+reading ``router_p`` without a route is warned (W400): there it is NaN and never fires (a search
+space's unrouted candidates may read it: their routed twins are the ones that use it).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def router_path(text: str, source: str, base: Path | None = None) -> Path:
 
 def compile_route(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
     """The spec's ``route:`` as a plan route (see the module docstring)."""
-    from cascadec.router.model import load_router
+    from cascadec.router.model import cached_router
 
     r = d.spec.strategy.route
     if r is None:
@@ -43,7 +44,7 @@ def compile_route(d: Draft, ctx: Context) -> tuple[Draft, list[Diagnostic]]:
     where: NodePath = ("strategy", "route", "router")
     path = router_path(r.router, ctx.locator.source, ctx.base)
     try:
-        router = load_router(path, r.hash)
+        router = cached_router(path, r.hash)  # a search compiles thousands of routed candidates
     except CascadecError as exc:
         return d, [ctx.locator.diag("E404", exc.message, where, fix="train one with `cascadec router train`")]
     heads, diags = [], []
@@ -96,10 +97,12 @@ def check_route(s: PlanStrategy, where: tuple[NodePath, ...], ctx: Context) -> l
                 if text is not None and ROUTER_SIGNAL in parse_condition(text).signals():
                     out.append(
                         ctx.locator.diag(
-                            "E400",
-                            f"{ROUTER_SIGNAL} needs a route: section naming the router that estimates it",
+                            "W400",
+                            f"{ROUTER_SIGNAL} is NaN without a route (as every signal where it does not "
+                            "apply): this part of the condition never fires",
                             (*where[i], name) if i < len(where) else (name,),
                             fix="add route: {router: ROUTER.npz, policy: none}",
                         )
                     )
+                    break
     return out

@@ -19,7 +19,6 @@ chosen spec, which names it by a relative path and its hash.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from pathlib import Path
 
 import numpy as np
@@ -137,36 +136,48 @@ def route_search(
             out[i] = dataclasses.replace(out[i], features={**out[i].features, **feats})
     text = os.path.relpath(path, Path(spec_dir or path.parent).resolve())
     candidates = list(search.candidates) if None in options else []
-    index = itertools.count(max((c.index for c in search.candidates), default=-1) + 1)
-    for option in routed_options:
-        for c in search.candidates:
-            candidates.append(_with_route(c, option, router, path, next(index), text))
-    expansion = Expansion(candidates, list(search.candidates.rejected))
+    rejected = list(search.candidates.rejected) if None in options else []
+    routed, refused = routed_candidates(search, routed_options, router, path, text)
+    candidates += routed
+    rejected += refused
+    if not candidates:
+        first = rejected[0].describe() if rejected else "none"
+        raise CascadecError(f"the compiler rejects every routed candidate: {first}", code="E400")
+    expansion = Expansion(candidates, rejected)
     return Routed(router, path, expansion, out, trained.seconds)
 
 
-def _with_route(
-    c: Candidate, option: RouteOption, router: Router, path: Path, index: int, text: str
-) -> Candidate:
-    s = c.strategy
-    unknown = [t.model for t in s.tiers if router.head_for(t.model, t.temperature, t.k) is None]
-    if unknown:
-        raise CascadecError(
-            f"the router trained on the bank has no estimate for {unknown[0]!r}: the bank lacks it",
-            code="E404",
-        )
-    route = PlanRoute(
-        router=str(path),
-        hash=router.hash,
-        policy=option.policy,  # type: ignore[arg-type]
-        tau=option.tau,
-        cost_weight=option.cost_weight,
-        heads=tuple(str(router.head_for(t.model, t.temperature, t.k)) for t in s.tiers),
-        columns=router.vectoriser.numeric,
-    )
-    spec = dict(c.spec)
-    spec["strategy"] = {**spec["strategy"], "route": option.spec(text, router.hash)}
-    return Candidate(s.model_copy(update={"key": f"candidate-{index}", "route": route}), spec, index)
+def routed_candidates(search, options: list[RouteOption], router: Router, path: Path, text: str):
+    """(accepted, rejected): every candidate of the space under every route, each spec (with its
+    ``route:``) compiled through the compiler's front door — the router's hash and heads checked,
+    ``router_p`` conditions meaningful — and written naming the router by ``text``."""
+    from cascadec.compiler import compile_spec_data
+    from cascadec.errors import CompileError, Diagnostic, SpecError
+    from cascadec.sim.space import Rejected
+    from cascadec.spec.space import spec_candidates, tier_options
+
+    space = search.space
+    tiers = tier_options(search.base, space)
+    raw = list(spec_candidates(search.base, space, tiers))
+    stride = max((c.index for c in raw), default=-1) + 1
+    accepted, rejected = [], []
+    for j, option in enumerate(options):
+        for cand in raw:
+            index = stride * (j + 1) + cand.index
+            key = f"candidate-{index}"
+            body = cand.spec["strategy"]
+            compiled_spec = {**cand.spec, "strategy": {**body, "route": option.spec(str(path), router.hash)}}
+            written = {**cand.spec, "strategy": {**body, "route": option.spec(text, router.hash)}}
+            try:
+                plan, _ = compile_spec_data(
+                    {**compiled_spec, "name": key}, search.registry, base_dir=path.parent, source=key
+                )
+            except (SpecError, CompileError) as exc:
+                errors = [d for d in exc.diagnostics if d.is_error] or [Diagnostic(exc.code, exc.message)]
+                rejected.append(Rejected(index, f"{cand.describe(space, tiers)}; route {option}", errors[0]))
+                continue
+            accepted.append(Candidate(plan.strategies[0], written, index))
+    return accepted, rejected
 
 
 def problems_with_columns(search, data: Path, limit: int | None, columns: list[str]) -> list[Problem]:

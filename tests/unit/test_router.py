@@ -177,10 +177,10 @@ def test_bad_routes_are_located_errors(tmp_path, route, code, match):
     assert match in str(exc.value)
 
 
-def test_router_p_needs_a_route_and_the_router_must_know_the_models(tmp_path):
+def test_router_p_without_a_route_never_fires_and_the_router_must_know_the_models(tmp_path):
     _router_here(tmp_path)
-    with pytest.raises(CompileError, match="router_p needs a route"):
-        compile_spec(_spec(tmp_path, "null", "router_p < 0.5"))
+    _, warnings = compile_spec(_spec(tmp_path, "null", "router_p < 0.5"))  # NaN: never fires
+    assert [w.code for w in warnings] == ["W400"] and "router_p is NaN without a route" in warnings[0].message
     other = tmp_path / "other.yaml"
     other.write_text(
         "version: 1\nprompt: raw\nmodels:\n  - {id: X, aliases: [0.1M], params: 1}\n"
