@@ -16,7 +16,7 @@ from cascadec.core import tier_rules
 from cascadec.core.conditions import parse_condition
 from cascadec.core.policies import ExploreAction, FinalAnswer
 from cascadec.core.reachability import reachability
-from cascadec.core.signals import TIER_SIGNALS
+from cascadec.core.signals import LADDER_SIGNALS, signals_with
 from cascadec.errors import Diagnostic
 from cascadec.plan import PlanStrategy
 from cascadec.spec.vote import StopRule, VotePolicy
@@ -38,7 +38,7 @@ def _read_later(s: PlanStrategy, i: int) -> bool:
     """Whether a tier after ``i`` reads earlier tiers' answers (``agrees_prev``: a second opinion),
     so tier ``i``'s answers are used even when it always escalates."""
     later = [c for t in s.tiers[i + 1 :] for c in (t.escalate_if, t.retry and t.retry.when) if c]
-    return any(not parse_condition(c).signals() <= TIER_SIGNALS for c in later)
+    return any(parse_condition(c).signals() & LADDER_SIGNALS for c in later)
 
 
 def share_steps(s: PlanStrategy, n: int) -> bool:
@@ -62,16 +62,27 @@ def tier_reach(s: PlanStrategy, text: str, k: int) -> str:
     return seen.pop() if len(seen) == 1 else "sometimes"
 
 
+STEPPED = signals_with(lambda info: info.step == "1/k")  # agreement, margin, no_answer
+SHARES = signals_with(lambda info: info.step == "share")  # weighted_agreement, hybrid
+
+
+def _names(signals) -> str:
+    names = list(signals)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def _why(text: str, k: int) -> str:
     """The fact that makes a threshold unreachable, for the message."""
     signals = parse_condition(text).signals()
-    if signals & {"agreement", "margin", "no_answer"}:
-        return f" (at k={k} agreement, margin and no_answer move in steps of 1/{k})"
+    if signals & STEPPED:
+        return f" (at k={k} {_names(STEPPED)} move in steps of 1/{k})"
     if "entropy" in signals:
         return f" (at k={k} answer entropy is at most ln {k} = {math.log(k):.3f})"
-    if signals & {"weighted_agreement", "hybrid"}:
+    shares = [name for name in SHARES if name in signals]
+    if shares:
+        verb = "is" if len(shares) == 1 else "are"
         return (
-            f" (at k={k} a majority vote's weighted_agreement is its agreement, in steps of 1/{k};"
+            f" (at k={k} a majority vote's {_names(shares)} {verb} its agreement, in steps of 1/{k};"
             " one sample holds all of the weight or none)"
         )
     return ""

@@ -1,16 +1,27 @@
 """The signal registry: every signal a condition may name, its type, range and how it moves with k.
 
 One table. The condition checker (unknown names), the compiler's reachability proofs
-(agreement moves in steps of 1/k, entropy is at most ln k), the runtime's
-``compute_signals``, the vectorised simulator (which signals it measures over arrays) and the
-report (how a signal reads as a confidence) all read it. Adding a signal is its row here and
-its computation in :mod:`cascadec.runtime.signals` (and, to simulate it without the runtime,
-in :mod:`cascadec.sim.tally`, then ``simulated=True``); nothing else.
+(agreement moves in steps of 1/k, entropy is at most ln k) and its messages, the run records
+(one field per signal), the runtime's ``compute_signals``, the vectorised simulator (which
+signals it measures over arrays, which a tier-local sweep may use) and the report (how a
+signal reads as a confidence: reliability diagrams) all read it, through the views below
+(:data:`SIMULATED_SIGNALS`, :data:`TIER_SIGNALS`, :data:`LADDER_SIGNALS`,
+:data:`CONFIDENCE_SCALES`, :func:`signals_with`), which always reflect the table.
+
+Adding a signal is its row here and its computation in :mod:`cascadec.runtime.signals` (one
+entry of ``COMPUTATIONS``, a function of the tier's vote and samples); nothing else. A row with
+``simulated=False`` is simulated exactly (the simulator runs such strategies through the
+runtime on the bank); to simulate it on the arrays too, add its array computation in
+:mod:`cascadec.sim.tally` and set ``simulated=True``. Worked example: README, "Adding a signal";
+``tests/unit/test_signal_registry.py`` adds a toy signal this way and finds it in conditions,
+simulations, run records and reports.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -28,10 +39,12 @@ class Scale(StrEnum):
 
 
 class Scope(StrEnum):
-    """What a signal reads: the tier's own samples, or the tiers that ran before it too."""
+    """What a signal reads: the tier's own samples, the tiers that ran before it too, or the
+    problem alone (known before any sample: a learned route's prediction)."""
 
     TIER = "tier"
     LADDER = "ladder"
+    PROBLEM = "problem"
 
 
 @dataclass(frozen=True)
@@ -82,7 +95,9 @@ SIGNALS: dict[str, SignalInfo] = {
     ),
     # learned routing (cascadec.router): the route's estimate of P(right) for this tier's model,
     # from the problem text alone; NaN without a route. Per problem and tier, known before sampling
-    "router_p": SignalInfo("the router's P(right) for this tier (from the problem)", 0.0, 1.0, "real", _P),
+    "router_p": SignalInfo(
+        "the router's P(right) for this tier (from the problem)", 0.0, 1.0, "real", _P, scope=Scope.PROBLEM
+    ),
 }
 
 
@@ -96,6 +111,56 @@ def value_range(name: str, k: int) -> tuple[float, float]:
     return info.low, math.inf if info.high is None else info.high
 
 
-SIMULATED_SIGNALS = frozenset(name for name, info in SIGNALS.items() if info.simulated)
-TIER_SIGNALS = frozenset(name for name, info in SIGNALS.items() if info.scope is Scope.TIER)
-CONFIDENCE_SCALES: dict[str, Scale] = {n: i.scale for n, i in SIGNALS.items() if i.scale is not None}
+class _Names(AbstractSet[str]):
+    """The names of the signals whose row satisfies a predicate: a live view of :data:`SIGNALS`
+    (a row added later is in it), usable as a set (``<=``, ``&``, ``-``, ``in``)."""
+
+    def __init__(self, keep: Callable[[SignalInfo], bool]):
+        self._keep = keep
+
+    def __contains__(self, name: object) -> bool:
+        info = SIGNALS.get(name) if isinstance(name, str) else None
+        return info is not None and self._keep(info)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, info in list(SIGNALS.items()) if self._keep(info))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    @classmethod
+    def _from_iterable(cls, it):
+        return frozenset(it)
+
+    def __repr__(self) -> str:
+        return f"{{{', '.join(self)}}}"
+
+
+class _Scales(Mapping[str, Scale]):
+    """Signal name -> how it reads as a confidence, for the signals that are one (a live view)."""
+
+    def __getitem__(self, name: str) -> Scale:
+        scale = SIGNALS[name].scale
+        if scale is None:
+            raise KeyError(name)
+        return scale
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, info in list(SIGNALS.items()) if info.scale is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def signals_with(keep: Callable[[SignalInfo], bool]) -> AbstractSet[str]:
+    """The signals whose row satisfies ``keep`` (a live view of :data:`SIGNALS`)."""
+    return _Names(keep)
+
+
+# measured on the arrays by the vectorised simulator (the others: the runtime's exact path)
+SIMULATED_SIGNALS = signals_with(lambda info: info.simulated)
+# a function of the tier's own samples (a tier-local sweep may evaluate them once per tier)
+TIER_SIGNALS = signals_with(lambda info: info.scope is Scope.TIER)
+# read the tiers that ran before (a tier's answers matter even when it always escalates)
+LADDER_SIGNALS = signals_with(lambda info: info.scope is Scope.LADDER)
+CONFIDENCE_SCALES: Mapping[str, Scale] = _Scales()

@@ -27,8 +27,9 @@ Conditions are parsed once per distinct text (the compiler already checked them)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from functools import cache
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache, cached_property
 from typing import Protocol
 
 from cascadec.runtime.backends.base import Sample
@@ -118,6 +119,66 @@ def agreement_with_previous(previous: str | None, current: str | None, same, has
     return 1.0 if previous is not None and current is not None and same(previous, current) else 0.0
 
 
+@dataclass(frozen=True)
+class TierMeasures:
+    """What a tier's signals are computed from: its vote, its samples (records carry per-sample
+    means), the vote under the strategy's policy (None: majority) and each sample's trace
+    confidence (None: no token records)."""
+
+    vote: Vote
+    samples: Sequence[_Measured]
+    weighted: PolicyVote | None = None
+    confidences: Sequence[TraceConfidence | None] = ()
+    metric: ConfidenceMetric = ConfidenceMetric.LOWEST_GROUP
+
+    @property
+    def k(self) -> int:
+        return len(self.samples)
+
+    @cached_property
+    def confidence(self) -> dict[str, float]:
+        """The confidence signals together (they share their pass over the traces)."""
+        return confidence_signals(self.vote, self.weighted, self.confidences, self.metric)
+
+    @cached_property
+    def scores(self) -> dict[str, float]:
+        """The external-score signals together."""
+        return score_signals(self.vote, self.weighted, [getattr(s, "score", None) for s in self.samples])
+
+
+Computation = Callable[[TierMeasures], float]
+
+
+def _from_group(group: str, name: str) -> Computation:
+    return lambda m: getattr(m, group)[name]
+
+
+def _filled_by_the_job(m: TierMeasures) -> float:
+    return math.nan  # the job fills it in: it knows the tiers before this one and the route
+
+
+# Every signal's computation, by name, in the order a tier's signals are listed. Adding a
+# signal: its row in cascadec.core.signals.SIGNALS and its function here (a test checks that the
+# two name the same signals).
+COMPUTATIONS: dict[str, Computation] = {
+    "agreement": lambda m: m.vote.top / max(m.k, 1),
+    "margin": lambda m: (m.vote.top - m.vote.second) / max(m.k, 1),
+    "entropy": lambda m: answer_entropy(m.vote),
+    "no_answer": lambda m: (m.k - m.vote.voters) / max(m.k, 1),
+    "mean_logprob": lambda m: _mean([s.mean_logprob for s in m.samples]),
+    "token_entropy": lambda m: _mean([s.mean_entropy for s in m.samples]),
+    "tokens": lambda m: float(sum(s.num_tokens for s in m.samples)),
+    "k": lambda m: float(m.k),
+    **{
+        name: _from_group("confidence", name)
+        for name in ("weighted_agreement", "hybrid", *CONFIDENCE_SIGNALS, "confidence", "winner_conf")
+    },
+    **{name: _from_group("scores", name) for name in ("score_mean", "score_max", "winner_score")},
+    "agrees_prev": _filled_by_the_job,  # agreement_with_previous
+    "router_p": _filled_by_the_job,  # the route's prediction for this tier
+}
+
+
 def compute_signals(
     vote: Vote,
     samples: Sequence[_Measured],
@@ -125,28 +186,14 @@ def compute_signals(
     confidences: Sequence[TraceConfidence | None] | None = None,
     metric: ConfidenceMetric = ConfidenceMetric.LOWEST_GROUP,
 ) -> dict[str, float]:
-    """Every signal of one tier, from its vote and its samples (records carry per-sample means).
+    """Every signal of one tier (:data:`COMPUTATIONS`), from its vote and its samples.
 
     ``weighted``: the vote under the strategy's policy (None: majority); ``confidences``: each
     sample's trace confidence (None: no token records, the confidence signals are NaN).
     """
-    k = len(samples)
-    denom = max(k, 1)
-    conf = confidences if confidences is not None else [None] * k
-    return {
-        "agreement": vote.top / denom,
-        "margin": (vote.top - vote.second) / denom,
-        "entropy": answer_entropy(vote),
-        "no_answer": (k - vote.voters) / denom,
-        "mean_logprob": _mean([s.mean_logprob for s in samples]),
-        "token_entropy": _mean([s.mean_entropy for s in samples]),
-        "tokens": float(sum(s.num_tokens for s in samples)),
-        "k": float(k),
-        **confidence_signals(vote, weighted, conf, metric),
-        **score_signals(vote, weighted, [getattr(s, "score", None) for s in samples]),
-        "agrees_prev": math.nan,  # the job fills it in: it knows the tiers before this one
-        "router_p": math.nan,  # the job fills it in: the route's prediction for this tier
-    }
+    conf = confidences if confidences is not None else [None] * len(samples)
+    measures = TierMeasures(vote, samples, weighted, conf, metric)
+    return {name: compute(measures) for name, compute in COMPUTATIONS.items()}
 
 
 @cache

@@ -17,13 +17,14 @@ import numpy as np
 
 from cascadec.core.conditions import parse_condition
 from cascadec.core.policies import FinalAnswer
-from cascadec.core.signals import TIER_SIGNALS
+from cascadec.core.signals import SIMULATED_SIGNALS, TIER_SIGNALS
 from cascadec.plan import PlanStrategy
 from cascadec.runtime import rules
 from cascadec.sim.arrays import BIG, BankArrays, log_terms
 from cascadec.sim.tables import POLICY_LAST_TIER, REASONS, OutcomeArrays, Tables, veval
 from cascadec.sim.tally import at_winner, signals, vote
 
+LOCAL_SIGNALS = TIER_SIGNALS & SIMULATED_SIGNALS  # what a tier's own samples say, on the arrays
 GROUP_ELEMENTS = 500_000  # configurations × problems evaluated together: bounds memory
 
 
@@ -31,7 +32,7 @@ def sweepable(strategy: PlanStrategy) -> bool:
     """Whether every tier's decision depends only on that tier's own samples."""
     conditions = [t.escalate_if for t in strategy.tiers if t.escalate_if]
     return (
-        all(parse_condition(c).signals() <= TIER_SIGNALS - {"router_p"} for c in conditions)
+        all(parse_condition(c).signals() <= LOCAL_SIGNALS for c in conditions)
         and strategy.adaptive_k is None
         and strategy.route is None
         and strategy.budget is None
