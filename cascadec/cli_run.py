@@ -16,6 +16,7 @@ import typer
 
 from cascadec.core.policies import EquivalenceMode
 from cascadec.errors import CascadecError, InputFileError, UsageError, error_exit
+from cascadec.limits import MAX_DRY_RUN_ROWS
 from cascadec.runtime.equivalence import DEFAULT_BUDGET
 
 
@@ -168,6 +169,11 @@ def _run(
     frame = read_table(data)
     if limit is not None:
         frame = frame.head(limit)
+    if dry_run and len(frame) > MAX_DRY_RUN_ROWS:  # a check, not a run: bounded before the work
+        raise UsageError(
+            f"--dry-run checks and routes at most {MAX_DRY_RUN_ROWS:,} rows; {data} has {len(frame):,}: "
+            f"pass --limit {MAX_DRY_RUN_ROWS} to dry-run the first ones (a run checks every row before it starts)"
+        )
     prepared = prepare(
         marker if marker is not None else target,
         frame,

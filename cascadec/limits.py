@@ -39,7 +39,7 @@ MAX_PLACEHOLDERS = 8  # distinct {name} placeholders of one condition template
 MAX_NAME_CHARS = 1_000  # a strategy's key or name (a spec name, a canonical marker, a figure's label)
 MAX_PROBLEMS = 10_000_000  # problems of one input (a simulation's per-problem lists)
 MAX_REPORT_STRATEGIES = 64  # strategies one report draws and compares (all inputs together)
-MAX_DRY_RUN_ROWS = 100_000  # problems a dry run lists one by one (more: counted, not listed)
+MAX_DRY_RUN_ROWS = 100_000  # rows `run --dry-run` checks and routes (more: E900, use --limit)
 
 
 def read_regular_file(path: str | Path, limit: int, what: str = "file") -> bytes:

@@ -188,9 +188,15 @@ def problems_from_frame(
             where=source,
         )
     features = [c for c in dict.fromkeys([*feature_columns, *required]) if c in df.columns]
+    if df.columns.has_duplicates:
+        twice = next(str(c) for c in df.columns[df.columns.duplicated()])
+        raise DataError(f"column {twice!r} appears twice", where=source)
+    needed = [c for c in (id_col, text_col, gold_col, strategy_column, *features) if c is not None]
+    cells = {c: df[c].tolist() for c in dict.fromkeys(needed)}  # column by column: no row Series
     out: list[Problem] = []
     seen: dict[str, int] = {}
-    for pos, (_, row) in enumerate(df.iterrows()):
+    for pos in range(len(df)):
+        row = {c: values[pos] for c, values in cells.items()}
         at = f"{source}: row {pos}"
         if id_col and not _missing(row[id_col]):
             rid = _as_id(text_cell(row[id_col], at, str(id_col), limit=MAX_ID_CHARS))
