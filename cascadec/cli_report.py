@@ -87,6 +87,14 @@ def register(app: typer.Typer) -> None:
         overwrite: Annotated[
             bool, typer.Option("--overwrite", help="Replace an earlier report in --out.")
         ] = False,
+        target: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--target",
+                help="Shade this target on the accuracy-cost plot, as calibrate takes it (repeatable): "
+                '"accuracy >= largest - 0.5 pt", "cost <= 0.4x" (largest, or a strategy/baseline name).',
+            ),
+        ] = None,
     ) -> None:
         """Write DIR/report.md with PNG plots: accuracy against cost with the Pareto frontier, tier
         flow, reliability diagrams of the confidence signals, paired significance tests; with
@@ -102,9 +110,18 @@ def register(app: typer.Typer) -> None:
                     "--bank and --data go together (the baselines need the problems' gold answers)"
                 )
             check_out(out, overwrite)  # before any slow work
+            if target:  # a bad phrase before any slow work too
+                from cascadec.sim.targets import parse_targets
+
+                parse_targets(list(target))
             runs = [p for p in inputs if p.is_dir()]
             ctx = None if bank is None else bank_inputs(bank, data, models, runs, equivalence, limit)
-            path = build_report(inputs, out, ctx, overwrite=overwrite)
+            goal = None
+            if target:
+                from cascadec.sim.targets import parse_targets
+
+                goal = parse_targets(list(target))
+            path = build_report(inputs, out, ctx, overwrite=overwrite, target=goal)
             sys.stdout.write(f"wrote {path}\n")
 
         guarded(go)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cascadec.core.signals import CONFIDENCE_SCALES, Scale
-from cascadec.stats import bootstrap_interval, mcnemar_exact
+from cascadec.stats import bootstrap_interval, clopper_pearson_upper, mcnemar_exact
 
 BOOTSTRAP_SEED = 0  # one seed: the same inputs give the same report, byte for byte
 BOOTSTRAP_DRAWS = 2000
@@ -23,11 +23,16 @@ class Point:
     cost: float  # per problem, or ratio to the reference
     accuracy: float
     group: str  # strategy, greedy, vote, oracle
+    accuracy_ci: tuple[float, float] | None = None  # 95%, a fraction (Clopper–Pearson)
+    cost_ci: tuple[float, float] | None = None  # 95%, in the unit of ``cost`` (bootstrap)
+
+
+REACHABLE = ("strategy", "greedy", "vote")  # the oracle router needs the gold answer: no strategy reaches it
 
 
 def pareto_frontier(points: list[Point]) -> list[Point]:
     """Points no other point beats on both axes (cheaper or equal and at least as accurate,
-    one strictly), ordered by cost."""
+    one strictly), ordered by cost. The report passes the reachable points only (not the oracle)."""
     pts = sorted(
         (p for p in points if not math.isnan(p.cost) and not math.isnan(p.accuracy)),
         key=lambda p: (p.cost, -p.accuracy),
@@ -39,6 +44,89 @@ def pareto_frontier(points: list[Point]) -> list[Point]:
             out.append(p)
             best = p.accuracy
     return out
+
+
+def accuracy_interval(correct, level: float = 0.95) -> tuple[float, float] | None:
+    """Exact (Clopper–Pearson) interval of an accuracy from per-problem outcomes (NaN: no gold,
+    left out) or from ``(right, graded)`` counts; None when nothing is graded."""
+    if isinstance(correct, tuple):
+        right, n = correct
+    else:
+        c = np.asarray(correct, dtype=float)
+        c = c[~np.isnan(c)]
+        right, n = int(c.sum()), int(c.size)
+    if n <= 0:
+        return None
+    delta = (1 - level) / 2
+    hi = clopper_pearson_upper(right, n, delta)
+    lo = 1.0 - clopper_pearson_upper(n - right, n, delta)
+    return (max(0.0, lo), min(1.0, hi))
+
+
+def ratio_interval(
+    cost: np.ndarray, ref: np.ndarray, *, level: float = 0.95, draws: int = BOOTSTRAP_DRAWS
+) -> tuple[float, float] | None:
+    """Seeded paired-bootstrap interval of sum(cost) / sum(ref) over the same problems (the cost
+    ratio); without ``ref`` (None) of the mean cost. None when there is nothing to resample."""
+    c = np.asarray(cost, dtype=float)
+    r = None if ref is None else np.asarray(ref, dtype=float)
+    n = c.size
+    if n < 2 or (r is not None and (r.size != n or r.sum() <= 0)):
+        return None
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    stats = []
+    for start in range(0, draws, 250):  # blocks: memory stays O(250 n)
+        idx = rng.integers(0, n, size=(min(250, draws - start), n))
+        num = c[idx].sum(axis=1)
+        stats.append(num / r[idx].sum(axis=1) if r is not None else num / n)
+    lo, hi = np.nanquantile(np.concatenate(stats), [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+@dataclass(frozen=True)
+class Flow:
+    """How one strategy's problems went through its tiers. ``correct[t]``/``graded[t]``: of the
+    problems answered at tier t, how many were right and how many had a gold answer (None:
+    per-problem outcomes unknown)."""
+
+    name: str
+    problems: int
+    reached: list[int]
+    answered: list[int]
+    correct: list[int] | None = None
+    graded: list[int] | None = None
+
+    @property
+    def passed_on(self) -> list[int]:
+        return [max(n - a, 0) for n, a in zip(self.reached, self.answered, strict=True)]
+
+    @property
+    def started(self) -> list[int]:
+        """Problems whose first tier this is (a routed start skips the tiers before it)."""
+        passed = self.passed_on
+        return [self.reached[0]] + [
+            max(self.reached[t] - passed[t - 1], 0) for t in range(1, len(self.reached))
+        ]
+
+    def accuracy(self, tier: int) -> float | None:
+        if self.correct is None or self.graded is None or not self.graded[tier]:
+            return None
+        return self.correct[tier] / self.graded[tier]
+
+
+def flow_of(name: str, problems: int, reached, answered, last_tier=None, correct=None) -> Flow:
+    """A Flow; with per-problem last tiers and outcomes, the accuracy of each tier's answers."""
+    reached, answered = [int(x) for x in reached], [int(x) for x in answered]
+    if last_tier is None or correct is None or len(last_tier) != len(correct):
+        return Flow(name, problems, reached, answered)
+    tiers = np.asarray(last_tier, dtype=float)
+    c = np.asarray(correct, dtype=float)
+    right, graded = [], []
+    for t in range(len(reached)):
+        here = (tiers == t) & ~np.isnan(c)
+        right.append(int(c[here].sum()))
+        graded.append(int(here.sum()))
+    return Flow(name, problems, reached, answered, right, graded)
 
 
 @dataclass(frozen=True)

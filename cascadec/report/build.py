@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cascadec.errors import RunDirError
+from cascadec.errors import DataError, RunDirError
 from cascadec.outputs import REPORT as LAYOUT
 from cascadec.outputs import OwnedDir, refuse_foreign, survey
 from cascadec.report import figures
@@ -24,7 +24,10 @@ from cascadec.report.analysis import (
     BOOTSTRAP_SEED,
     CONFIDENCE_SCALES,
     Point,
+    accuracy_interval,
+    flow_of,
     paired,
+    ratio_interval,
     reliability,
 )
 from cascadec.report.inputs import Entry, load_inputs
@@ -68,41 +71,130 @@ def check_out(out: Path, overwrite: bool) -> None:
 
 
 def build_report(
-    paths: list[Path], out: Path, bank: BankInputs | None = None, *, overwrite: bool = False
+    paths: list[Path],
+    out: Path,
+    bank: BankInputs | None = None,
+    *,
+    overwrite: bool = False,
+    target: tuple | None = None,
 ) -> Path:
-    """Write ``out/report.md`` and its PNGs; return the report's path."""
+    """Write ``out/report.md`` and its PNGs; return the report's path. ``target``: calibrate's
+    ``--target`` parsed (``cascadec.sim.targets.parse_targets``: a Target and the reference's
+    name, None for the largest model), shaded on the accuracy-cost plot."""
     check_out(out, overwrite)
     entries = load_inputs(paths)
     base = None if bank is None else bank.baselines
     ref_pp = base.reference_cost / len(base.problems) if base is not None and base.problems else None
+    sim_ref = None  # without a bank: the reference every simulation's cost_ratio is to, when one
+    if ref_pp is None:
+        refs = {e.reference for e in entries}
+        if len(refs) == 1 and None not in refs and all(e.cost_ratio is not None for e in entries):
+            sim_ref = refs.pop()
 
     def ratio(cost_per_problem: float) -> float | None:
         return cost_per_problem / ref_pp if ref_pp else None
 
-    xlabel = (
-        f"cost ratio to {base.routes[base.reference].name}"
-        if ref_pp
-        else "cost per problem (tokens × params)"
-    )
-    points = [
-        Point(e.name, ratio(e.cost_per_problem) or e.cost_per_problem, _nan(e.accuracy), "strategy")
-        for e in entries
-    ]
+    reference = base.routes[base.reference].name if ref_pp else sim_ref
+    xlabel = f"cost / {reference}" if reference else "cost per problem (tokens × params)"
+    points = [_entry_point(e, base, ref_pp, sim_ref is not None) for e in entries]
     if base is not None:
-        for r in base.rows():
-            group = "oracle" if r["kind"] == "oracle" else r["kind"]
-            points.append(Point(r["name"], r["cost_ratio"], _nan(r["accuracy"]), group))
+        points += _baseline_points(base)
+    ref_point = next((p for p in points if reference and p.name == reference and p.group != "strategy"), None)
+    band = _band(target, points, ref_point, reference, ratio=reference is not None)
     curves = _reliability(entries, base, bank)
     pairs = _pairs(entries, base)
-    flows = [(e.name, e.reached, e.answered) for e in entries]
+    flows = [flow_of(e.name, e.problems, e.reached, e.answered, e.last_tier, e.correct) for e in entries]
+    shape = (xlabel, reference is not None, band, ref_point)
 
     with OwnedDir(out, LAYOUT, WRITES) as folder:  # locked: a second report into it is refused
         check_out(out, overwrite)  # again, under the lock
-        return _write(folder, out, paths, entries, base, bank, points, xlabel, flows, curves, pairs, ratio)
+        return _write(folder, out, paths, entries, base, bank, points, shape, flows, curves, pairs, ratio)
 
 
-def _write(folder, out, paths, entries, base, bank, points, xlabel, flows, curves, pairs, ratio) -> Path:
-    frontier = figures.accuracy_cost(points, xlabel, out / figures.ACCURACY_COST, folder.write)
+def _entry_point(e: Entry, base, ref_pp: float | None, sim_ratio: bool) -> Point:
+    """A strategy's point: cost (a ratio when a reference exists) and accuracy, each with its 95%
+    interval: Clopper–Pearson for the accuracy, a paired bootstrap for the cost ratio (a plain
+    one for the mean cost, the reference's fixed, without the reference's per-problem costs)."""
+    acc_ci = None
+    if e.correct is not None:
+        acc_ci = accuracy_interval(e.correct)
+    elif e.accuracy is not None and e.problems:
+        acc_ci = accuracy_interval((round(e.accuracy * e.problems), e.problems))
+    scale = 1.0  # cost per problem → the x axis' unit
+    if ref_pp:
+        scale = 1.0 / ref_pp
+    elif sim_ratio and e.cost_ratio is not None and e.cost_per_problem > 0:
+        scale = e.cost_ratio / e.cost_per_problem
+    cost = e.cost_ratio if sim_ratio and not ref_pp else e.cost_per_problem * scale
+    cost_ci = None
+    if e.costs is not None and e.costs.size >= 2:
+        ref = None
+        if base is not None and e.ids is not None:
+            where = {p.id: i for i, p in enumerate(base.problems)}
+            common = [(i, where[pid]) for i, pid in enumerate(e.ids) if pid in where]
+            if len(common) == len(e.ids):
+                mine = e.costs[[i for i, _ in common]]
+                ref = base.cost[base.reference][[j for _, j in common]]
+                cost_ci = ratio_interval(mine, ref)
+        if ref is None:
+            ci = ratio_interval(e.costs, None)
+            cost_ci = None if ci is None else (ci[0] * scale, ci[1] * scale)
+    return Point(e.name, _nan(cost), _nan(e.accuracy), "strategy", acc_ci, cost_ci)
+
+
+def _baseline_points(base) -> list[Point]:
+    ref_cost = base.cost[base.reference]
+    out = []
+    for r, row in enumerate(base.rows()):
+        group = "oracle" if row["kind"] == "oracle" else row["kind"]
+        correct = base.oracle.correct if group == "oracle" else base.correct[r]
+        cost = base.oracle.cost if group == "oracle" else base.cost[r]
+        cost_ci = None if r == base.reference else ratio_interval(cost, ref_cost)
+        out.append(
+            Point(
+                row["name"],
+                _nan(row["cost_ratio"]),
+                _nan(row["accuracy"]),
+                group,
+                accuracy_interval(correct),
+                cost_ci,
+            )
+        )
+    return out
+
+
+def _band(target: tuple | None, points: list[Point], ref_point, reference, *, ratio: bool):
+    """The target region of calibrate's ``--target`` (a Target, the reference's name), on the plot's axes."""
+    if not target:
+        return None
+    t, named = target
+    ref = ref_point
+    if named is not None:
+        ref = next((p for p in points if p.name == named), None)
+        if ref is None:
+            raise DataError(f"--target: no input strategy or baseline named {named!r}")
+    if ref is None or math.isnan(ref.accuracy):
+        raise DataError(
+            "--target: the reference has no accuracy here (give --bank and --data, or name an input strategy)"
+        )
+    min_acc = None if t.max_loss is None else ref.accuracy - t.max_loss
+    max_cost = None
+    if t.max_cost_ratio is not None:
+        max_cost = t.max_cost_ratio * (ref.cost if named is not None or not ratio else 1.0)
+    return figures.Band(min_acc, max_cost, "target: " + t.describe(ref.name).split(" with ")[0])
+
+
+def _write(folder, out, paths, entries, base, bank, points, shape, flows, curves, pairs, ratio) -> Path:
+    xlabel, is_ratio, band, ref_point = shape
+    frontier = figures.accuracy_cost(
+        points,
+        xlabel,
+        out / figures.ACCURACY_COST,
+        folder.write,
+        ratio=is_ratio,
+        band=band,
+        reference=ref_point,
+    )
     figures.tier_flow(flows, out / figures.TIER_FLOW, folder.write)
     figures.reliability(curves, out / figures.RELIABILITY, folder.write)
 
@@ -115,7 +207,7 @@ def _write(folder, out, paths, entries, base, bank, points, xlabel, flows, curve
         )
     else:
         lines += ["## Baselines and the oracle", "", "Not computed: give `--bank BANK --data FILE`.", ""]
-    lines += frontier_section(figures.ACCURACY_COST, xlabel, frontier)
+    lines += frontier_section(figures.ACCURACY_COST, xlabel, frontier, points, band)
     lines += flow_section(figures.TIER_FLOW, flows)
     note = "Runs: the signals of the tier whose vote gave the answer. " + (
         "Bank: each model's largest vote the bank holds." if base is not None else ""

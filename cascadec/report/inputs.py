@@ -50,6 +50,9 @@ class Entry:
     correct: np.ndarray | None = None  # per problem: 1, 0, NaN without gold
     costs: np.ndarray | None = None
     signals: dict[str, np.ndarray] = field(default_factory=dict)  # final tier's, per problem
+    last_tier: np.ndarray | None = None  # per problem: the tier whose answer it kept
+    cost_ratio: float | None = None  # a simulation's: total cost / its reference's total
+    reference: str | None = None  # the name of that reference
 
     @property
     def cost_per_problem(self) -> float:
@@ -103,13 +106,14 @@ def load_run(path: Path) -> list[Entry]:
         tiers = n_tiers.get(str(key)) or 1 + max((s["tier"] for p in part["path"] for s in p), default=0)
         reached, answered = [0] * tiers, [0] * tiers
         signals: dict[str, list[float]] = {}
-        correct = []
+        correct, last = [], []
         for rec in part.itertuples(index=False):
             steps = list(rec.path)
             for step in steps:
                 reached[int(step["tier"])] += 1
             if steps:
                 answered[int(steps[-1]["tier"])] += 1
+            last.append(int(steps[-1]["tier"]) if steps else -1)
             correct.append(math.nan if rec.correct is None or rec.correct is np.nan else _truth(rec.correct))
             final = list(rec.tiers)[-1]["signals"] if len(rec.tiers) else {}
             for name in set(signals) | set(final):
@@ -133,6 +137,7 @@ def load_run(path: Path) -> list[Entry]:
                 correct=corr,
                 costs=costs,
                 signals={k: np.array(v, dtype=float) for k, v in signals.items()},
+                last_tier=np.array(last, dtype=float),
             )
         )
     return out
@@ -178,7 +183,12 @@ def load_simulation(path: Path) -> list[Entry]:
         )
     if len(rows) > MAX_STRATEGIES:
         raise DataError(f"simulation JSON has {len(rows)} strategies; at most {MAX_STRATEGIES}", where=path)
-    return [_sim_entry(row, path, i) for i, row in enumerate(rows)]
+    entries = [_sim_entry(row, path, i) for i, row in enumerate(rows)]
+    reference = body.get("reference")
+    if isinstance(reference, str) and reference.strip() and len(reference) <= MAX_NAME_CHARS:
+        for e in entries:
+            e.reference = reference if e.cost_ratio is not None else None
+    return entries
 
 
 class _Bad(Exception):
@@ -251,6 +261,8 @@ def _sim_entry(row, path: Path, index: int = 0) -> Entry:
         escalated += [0] * (len(reached) - len(escalated))
         answered = [n - e for n, e in zip(reached, escalated, strict=False)]
         entry = Entry(name, str(path), Origin.SIMULATION, problems, acc, cost, reached, answered)
+        if row.get("cost_ratio") is not None:
+            entry.cost_ratio = _number(row["cost_ratio"], "'cost_ratio'")
         per = row.get("per_problem")
         if per is not None:
             if not isinstance(per, dict):
@@ -268,6 +280,17 @@ def _sim_entry(row, path: Path, index: int = 0) -> Entry:
             entry.costs = np.array(
                 [_number(x, f"'per_problem.cost'[{i}]") for i, x in enumerate(per["cost"])], dtype=float
             )
+            tiers = per.get("last_tier")
+            if isinstance(tiers, list) and len(tiers) == problems:
+                entry.last_tier = np.array(
+                    [
+                        -1
+                        if x is None
+                        else _integer(x, f"'per_problem.last_tier'[{i}]", -1, len(reached) - 1)
+                        for i, x in enumerate(tiers)
+                    ],
+                    dtype=float,
+                )
     except _Bad as exc:
         raise DataError(f"simulation JSON: {exc}", where=where) from None
     return entry

@@ -16,8 +16,8 @@ from cascadec.plan import plan_to_json
 from cascadec.report.analysis import Point, paired, pareto_frontier, reliability
 from cascadec.runtime.backends.replay import write_bank
 from cascadec.runtime.testing import make_plan, strategy, tier
-from cascadec.stats import mcnemar_exact
 from cascadec.sim.synthetic import SYNTHETIC_MODELS, synthetic_bank, synthetic_problems
+from cascadec.stats import mcnemar_exact
 
 runner = CliRunner()
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -219,3 +219,83 @@ def test_reliability_of_a_calibrated_and_an_overconfident_signal():
 def test_pareto_frontier():
     pts = [Point("a", 1, 0.5, "s"), Point("b", 2, 0.4, "s"), Point("c", 2, 0.8, "s"), Point("d", 3, 0.8, "s")]
     assert [p.name for p in pareto_frontier(pts)] == ["a", "c"]
+
+
+def test_report_plots_are_paper_ready(files, tmp_path):
+    """Cost as a ratio to the reference, the oracle off the frontier, the target band, the tier
+    flow's started-here / answered / passed-on with shares and accuracy per tier."""
+    out = tmp_path / "rep"
+    res = report(files, out, "--target", "accuracy >= largest - 5 pt", "--target", "cost <= 0.9x")
+    assert res.exit_code == 0, res.output
+    md = (out / "report.md").read_text()
+    assert "x: cost / L greedy" in md and "95% intervals" in md
+    assert "Shaded: the target: accuracy >= L greedy - 5 pt and cost <= 0.9x L greedy" in md
+    front = md.split("On the Pareto frontier:")[1].split("Not reachable")[0]
+    assert "| oracle |" not in front and "Not reachable (off the frontier): the oracle router" in md
+    assert "| started here | reached | answered (share) | passed on (share) | accuracy |" in md
+    assert "| cascade | 0 | 80 | 80 |" in md  # every problem started at tier 0
+    for name in ("accuracy_cost.png", "tier_flow.png", "reliability.png"):
+        w, h = png_size(out / name)
+        assert w > 500 and h > 200
+    res = report(files, tmp_path / "bad", "--target", "accuracy >= nobody - 1 pt")
+    assert res.exit_code == 1 and "no input strategy or baseline named 'nobody'" in res.output
+
+
+def test_tier_flow_counts_problems_that_start_past_tier_0():
+    from cascadec.report.analysis import flow_of
+
+    # 100 problems: 20 routed straight to tier 1; tier 0 answers 50 of its 80, passes on 30
+    f = flow_of(
+        "routed", 100, [80, 50], [50, 50], last_tier=[0] * 50 + [1] * 50, correct=[1.0] * 75 + [0.0] * 25
+    )
+    assert f.started == [80, 20] and f.passed_on == [30, 0]
+    assert f.accuracy(0) == 1.0 and f.accuracy(1) == 0.5
+
+
+def test_plot_helpers_wrap_names_dedupe_signals_and_keep_labels_apart(tmp_path):
+    from cascadec.report import figures
+    from cascadec.report.analysis import Reliability, Scale
+
+    marker = "mv_cascade_3.5turbo_k1_t0.0_4gpt_k1_t0.0_and_a_third_tier_that_runs_on_and_on"
+    lines = figures.wrap(marker).split("\n")
+    assert len(lines) == 2 and all(len(x) <= figures.WRAP_CHARS for x in lines) and lines[-1].endswith("…")
+    assert figures.wrap("two-tier") == "two-tier"
+    c = np.array([0.25, 0.75])
+
+    def curve(signal, acc):
+        return Reliability("s", signal, Scale.PROBABILITY, 10, c, np.array(acc), np.array([5, 5]), 0.1)
+
+    curves = [
+        curve("agreement", [0.2, 0.9]),
+        curve("weighted_agreement", [0.2, 0.9]),
+        curve("margin", [0.5, 0.9]),
+    ]
+    assert figures.distinct_signals(curves) == [("agreement", ["weighted_agreement"]), ("margin", [])]
+    # crowded points: every name placed, no two overlapping, all inside the figure
+    pts = [Point(f"strategy-{i}", 0.5 + 0.002 * i, 0.99 - 0.0005 * (i % 3), "strategy") for i in range(12)]
+    pts.append(Point("L greedy", 1.0, 0.995, "greedy"))
+    pts.append(Point("oracle", 0.3, 1.0, "oracle"))
+    plt = figures._pyplot()
+    captured = {}
+    real_close = plt.close
+    plt.close = lambda fig: captured.setdefault("fig", fig)
+    try:
+        front = figures.accuracy_cost(pts, "cost / L greedy", tmp_path / "a.png", ratio=True)
+    finally:
+        plt.close = real_close
+    assert all(p.group != "oracle" for p in front)
+    fig = captured["fig"]
+    renderer = fig.canvas.get_renderer()
+    from matplotlib.text import Text
+
+    boxes = [
+        Text.get_window_extent(t, renderer) for ax in fig.axes for t in ax.texts
+    ]  # the text, not its leader
+    assert len(boxes) >= 13
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b), (a, b)
+    real_close(fig)
+    # tick labels in percentage points, never three decimals
+    labels = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels() if t.get_text()]
+    assert labels and all(len(x.split(".")[-1]) <= 2 for x in labels if "." in x)
