@@ -123,7 +123,7 @@ def live_online(folder: Path, problems_path: Path) -> dict:
 
 
 def summary(target, problems: pd.DataFrame, bank: pd.DataFrame, piece: int = 4) -> dict:
-    res = run(target, problems, ReplayBackend(bank, piece=piece), registry="zoo", progress=False)
+    res = run(target, problems, ReplayBackend(bank, piece=piece), models="zoo", progress=False)
     return {
         "accuracy": round(float(res["cascade_correct"].astype(bool).mean()), 4),
         "cost": float(res["cascade_cost"].sum()),

@@ -220,7 +220,7 @@ def main() -> None:
 
             def batch_run() -> tuple[dict, pd.DataFrame]:
                 t0 = time.perf_counter()
-                out = cascadec.run(CASCADE, frame, backend=backend, registry="zoo", progress=False)
+                out = cascadec.run(CASCADE, frame, backend=backend, models="zoo", progress=False)
                 wall = time.perf_counter() - t0
                 return {"seconds": round(wall, 3), "req_per_s": round(len(frame) / wall, 3)}, out
 

@@ -54,12 +54,12 @@ def test_same_samples_as_the_offline_backend(server, backend, problems, tmp_path
 
     zoo = named_registry("zoo")
     http = cascadec.run(
-        MARKER, problems, backend=backend, registry=zoo, out=tmp_path / "http", progress=False
+        MARKER, problems, backend=backend, models=zoo, out=tmp_path / "http", progress=False
     )
     offline_backend = VLLMBackend(log_dir=tmp_path / "logs")
     try:
         cascadec.run(
-            MARKER, problems, backend=offline_backend, registry=zoo, out=tmp_path / "offline", progress=False
+            MARKER, problems, backend=offline_backend, models=zoo, out=tmp_path / "offline", progress=False
         )
     finally:
         offline_backend.close()
@@ -197,7 +197,7 @@ def test_online_termination_closes_weak_streams_early(backend):
         max_tokens=32,
         saving_seen=False,
     )
-    assert backend.streams is False
+    assert backend.capabilities.stream_by_default is False
 
 
 def test_asyncio_asks_and_streams_equal_batched_samples(server):
