@@ -136,7 +136,7 @@ def test_same_answers_as_cascadec_run(client, endpoints, problems):
     few = problems[:10]
     backend = OpenAIBackend(endpoints=endpoints)
     try:
-        ran = cascadec.run(CASCADE, pd.DataFrame(few), backend=backend, registry="zoo", progress=False)
+        ran = cascadec.run(CASCADE, pd.DataFrame(few), backend=backend, models="zoo", progress=False)
     finally:
         backend.close()
     for p, row in zip(few, ran.itertuples(), strict=True):
