@@ -374,6 +374,7 @@ def create_app(
         window_s=config.batch_window_ms / 1000,
         max_batch=config.max_batch,
         backends=backends,
+        bank=config.bank,
     )
     server = Server(config, catalog, engines)
 

@@ -46,9 +46,25 @@ class Catalog:
         self.registry = resolve_registry(models)
         self.max_samples = max_samples
         self.models: dict[str, PlanModel] = {}
+        # a registry name that is no marker (gpt-4, an org-less id): compiled as a name of it that is
+        self._marker_of: dict[str, str] = {}
         for entry in self.registry.models:  # each model's load settings, as the compiler writes them
-            plan, _ = compile_marker(entry.id, self.registry)
+            plan = marker = None
+            for name in (entry.id, *entry.aliases):
+                try:
+                    plan, _ = compile_marker(name, self.registry)
+                except MarkerError:
+                    continue
+                marker = name
+                break
+            if plan is None:
+                raise CascadecError(
+                    f"model {entry.id!r}: neither its id nor an alias is a marker; give it a size-like "
+                    "alias (e.g. 4gpt) to serve it",
+                    code="E300",
+                )
             self.models[entry.id] = plan.models[entry.id]
+            self._marker_of.update({name: marker for name in (entry.id, *entry.aliases)})
         self.specs: dict[str, Served] = {}
         origin: dict[str, Path] = {}
         models = {name for entry in self.registry.models for name in (entry.id, *entry.aliases)}
@@ -115,7 +131,7 @@ class Catalog:
 
     def _compile(self, name: str) -> Served:
         try:
-            plan, _ = compile_marker(name, self.registry, source="model")
+            plan, _ = compile_marker(self._marker_of.get(name, name), self.registry, source="model")
         except MarkerError as exc:
             if exc.code == "E100" and exc.column == 1:  # not a marker at all: an unknown name
                 raise not_found(self._unknown(name)) from None

@@ -59,6 +59,7 @@ def register(app: typer.Typer) -> None:
         specs: Annotated[Path | None, _option("specs")] = None,
         endpoints: Annotated[str | None, _option("endpoints")] = None,
         engines: Annotated[str, _option("engines")] = _default("engines"),
+        bank: Annotated[Path | None, _option("bank")] = None,
         host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
         port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to bind.")] = 8000,
         max_concurrency: Annotated[int, _option("max_concurrency")] = _default("max_concurrency"),
@@ -92,6 +93,19 @@ def register(app: typer.Typer) -> None:
             and not Path(endpoints).is_file()
         ):
             raise _fail(f"no such endpoints file: {endpoints}")
+        if (engines == "replay") != (bank is not None):
+            raise _fail(
+                "--engines replay takes its samples from --bank BANK (and --bank needs --engines replay)"
+            )
+        if engines == "replay" and endpoints is not None:
+            raise _fail("give --endpoints or --engines replay, not both")
+        if bank is not None:
+            from cascadec.runtime.backends.replay import bank_path
+
+            if not bank_path(bank).is_file():
+                raise _fail(
+                    f"no such sample bank (a parquet file or a bank directory): {bank}", code_text="E901"
+                )
         if specs is not None and not specs.is_dir():
             raise _fail(f"--specs: no such folder: {specs}")
         try:

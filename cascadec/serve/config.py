@@ -26,8 +26,13 @@ class ServeConfig(BaseModel):
 
     models: str | None = Field(default=None, description="Model registry: YAML file or shipped name (zoo).")
     specs: Path | None = Field(default=None, description="Folder of YAML specs, served by their names.")
-    engines: Literal["endpoints", "local"] = Field(
-        default="endpoints", description="Where the models run: vllm serve endpoints, or vLLM started here."
+    engines: Literal["endpoints", "local", "replay"] = Field(
+        default="endpoints",
+        description="Where the models run: vllm serve endpoints, vLLM started here, or a sample bank's "
+        "recorded samples (--bank; what `run --backend replay` replays).",
+    )
+    bank: Path | None = Field(
+        default=None, description="Sample bank (parquet or directory) for --engines replay."
     )
     endpoints: str | None = Field(
         default=None, description="endpoints.json (model id → URL, from launch_vllm_serve.sh) or one URL."

@@ -23,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cascadec.errors import CascadecError
 from cascadec.plan import PlanModel
@@ -250,11 +251,27 @@ def build_engines(
     window_s: float = 0.002,
     max_batch: int = 256,
     backends: Mapping[str, Backend] | None = None,
+    bank: str | Path | None = None,
 ) -> EnginePool:
-    """An engine per model: given ``backends``, or built for ``kind`` (endpoints | local)."""
+    """An engine per model: given ``backends``, or built for ``kind`` (endpoints | local | replay:
+    ``bank``'s recorded samples, an engine per model it holds)."""
     made: dict[str, Backend] = dict(backends or {})
     if not made:
-        if kind == "local":
+        if kind == "replay":
+            from cascadec.runtime.backends.replay import ReplayBackend, read_bank
+
+            if bank is None:
+                raise CascadecError("--engines replay needs --bank BANK", code="E900")
+            samples = read_bank(bank)  # read once, shared by the engines
+            recorded = set(samples["model"].astype(str))
+            made = {m: ReplayBackend(samples) for m in models if {m, models[m].path} & recorded}
+            if not made:
+                raise CascadecError(
+                    f"the bank {bank} holds no model of the registry (it has: {', '.join(sorted(recorded))}); "
+                    "pass the registry it was recorded with (--models)",
+                    code="E900",
+                )
+        elif kind == "local":
             from cascadec.runtime.backends.vllm_offline import VLLMBackend
 
             # engines side by side share the cores: full OpenMP teams spin against each other

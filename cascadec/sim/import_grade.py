@@ -106,7 +106,10 @@ def grade(
     if store:
         store.put(h1[todo], h2[todo], fresh)
         store.save()
-    answers = [read[c] if ok else None for c, ok in zip(codes, finished, strict=True)]
+    # a cached "no answer" reads back from parquet as NaN, never an answer
+    answers = [
+        read[c] if ok and isinstance(read[c], str) else None for c, ok in zip(codes, finished, strict=True)
+    ]
     gold = {pid: p.gold for pid, p in problems.items()}
     pairs = sorted(
         {(gold[p], a) for p, a in zip(problem_ids, answers, strict=True) if a is not None and gold[p]}
