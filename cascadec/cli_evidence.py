@@ -89,6 +89,9 @@ def bank_build(
     source_bank: Annotated[Path | None, typer.Option("--bank", help="replay: the bank to copy from.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N problems.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Finish an interrupted build in --out.")] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an earlier bank in --out (only files cascadec wrote).")
+    ] = False,
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress", help="Progress bars.")] = None,
 ) -> None:
     """Record every model of a registry at k samples per temperature plus one greedy sample per problem."""
@@ -101,6 +104,8 @@ def bank_build(
 
         if backend not in BACKENDS:
             raise UsageError(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        if resume and overwrite:
+            raise UsageError("--resume finishes the bank in --out, --overwrite replaces it: give one")
         temps = parse_floats(temperatures, "--temperatures")
         if any(not 0 <= t <= 2 for t in temps):
             raise UsageError(f"--temperatures must be in [0, 2], got {temperatures}")
@@ -115,6 +120,10 @@ def bank_build(
             options = {"log_dir": out / "logs"}
         else:
             options = {}
+        if overwrite:  # only once everything is checked: a bad invocation never costs the old bank
+            from cascadec.runtime.overwrite import replace_run
+
+            replace_run(out)
         path = build_bank(
             registry_ref=models,
             problems=frame,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Literal, get_args
 
 from cascadec.errors import CascadecError
 from cascadec.outputs import atomic_write, file_lock, refuse_link_or_owned
@@ -39,6 +40,10 @@ MAX_PLACEHOLDERS = 8  # distinct {name} placeholders of one condition template
 MAX_NAME_CHARS = 1_000  # a strategy's key or name (a spec name, a canonical marker, a figure's label)
 MAX_PROBLEMS = 10_000_000  # problems of one input (a simulation's per-problem lists)
 MAX_REPORT_STRATEGIES = 64  # strategies one report draws and compares (all inputs together)
+MAX_TENSOR_PARALLEL = 64  # tensor_parallel_size of a model (registry and plan)
+MIN_MODEL_LEN, MAX_MODEL_LEN = 16, 1 << 24  # max_model_len of a model, in tokens (registry and plan)
+Dtype = Literal["auto", "half", "float16", "bfloat16", "float", "float32"]  # what vLLM loads weights as
+DTYPES = get_args(Dtype)
 MAX_DRY_RUN_ROWS = 100_000  # rows `run --dry-run` checks and routes (more: E900, use --limit)
 
 

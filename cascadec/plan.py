@@ -25,11 +25,15 @@ from cascadec.errors import CascadecError, PlanError
 from cascadec.limits import (
     MAX_DEPTH,
     MAX_K,
+    MAX_MODEL_LEN,
     MAX_PLAN_BYTES,
     MAX_RETRIES,
     MAX_STRATEGIES,
+    MAX_TENSOR_PARALLEL,
     MAX_TIERS,
     MAX_TOKENS,
+    MIN_MODEL_LEN,
+    Dtype,
     read_regular_file,
 )
 from cascadec.spec.vote import EarlyStopFields, OnlineFields, VoteSpec
@@ -48,10 +52,10 @@ class PlanModel(_Frozen):
     path: str = Field(description="What the backend loads: a local weights folder or a hub id")
     params: float = Field(gt=0, description="Cost of one generated token")
     greedy_only: bool = False
-    tensor_parallel_size: int = 1
-    max_model_len: int | None = None
-    dtype: str = "auto"
-    gpu_memory_utilization: float | None = None
+    tensor_parallel_size: int = Field(default=1, ge=1, le=MAX_TENSOR_PARALLEL)
+    max_model_len: int | None = Field(default=None, ge=MIN_MODEL_LEN, le=MAX_MODEL_LEN)
+    dtype: Dtype = "auto"
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
     trust_remote_code: bool = Field(
         default=False,
         exclude_if=lambda v: not v,  # absent unless set: plans without it keep their bytes and hash

@@ -15,7 +15,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cascadec.errors import CascadecError, RegistryError
-from cascadec.limits import MAX_SPEC_BYTES, read_regular_file
+from cascadec.limits import (
+    MAX_MODEL_LEN,
+    MAX_SPEC_BYTES,
+    MAX_TENSOR_PARALLEL,
+    MIN_MODEL_LEN,
+    Dtype,
+    read_regular_file,
+)
 from cascadec.resources import data_dir, default_registry_path
 
 PRICE_UNITS = {"USD per 1M tokens": 1e6, "USD per 1K tokens": 1e3}
@@ -59,10 +66,10 @@ class ModelEntry(BaseModel):
     )
     price: Price | None = Field(default=None, description="API price per input and output token")
     greedy_only: bool = Field(default=False, description="Only k=1, T=0 may run on this model")
-    tensor_parallel_size: int = Field(default=1, ge=1)
-    max_model_len: int | None = Field(default=None, ge=16)
-    dtype: str = "auto"
-    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1)
+    tensor_parallel_size: int = Field(default=1, ge=1, le=MAX_TENSOR_PARALLEL)
+    max_model_len: int | None = Field(default=None, ge=MIN_MODEL_LEN, le=MAX_MODEL_LEN)
+    dtype: Dtype = "auto"
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1, allow_inf_nan=False)
     prompt: str | None = Field(
         default=None, description="Prompt template name used for this model by default"
     )

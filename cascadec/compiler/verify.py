@@ -23,6 +23,7 @@ __all__ = ["LOAD_SETTINGS", "UNVOUCHED", "check_load_settings", "verify_plan"]
 # these bytes were not damaged, never that the registry said so (anyone can recompute a sha256)
 LOAD_SETTINGS = (
     "path",
+    "greedy_only",
     "trust_remote_code",
     "tensor_parallel_size",
     "max_model_len",
@@ -58,6 +59,16 @@ def _references(s: PlanStrategy, plan: Plan, loc: PlanLocator) -> list[Diagnosti
     for j, t in enumerate(s.tiers):
         if t.model not in plan.models:
             out.append(loc.diag("E401", f"tier model {t.model!r} is not in the plan's models", ("tiers", j)))
+        elif plan.models[t.model].greedy_only and (t.k > 1 or t.temperature > 0):
+            # the compiler runs such a tier as k1_t0.0 (W103); a plan asking more was not compiled so
+            out.append(
+                loc.diag(
+                    "E400",
+                    f"model {t.model!r} is greedy-only, but the tier asks k={t.k} at T={t.temperature:g}; "
+                    "a compiled plan runs it at k=1, T=0",
+                    ("tiers", j),
+                )
+            )
         for name, text in (
             ("escalate_if", t.escalate_if),
             ("retry", t.retry.when if t.retry else None),
@@ -124,6 +135,7 @@ def _vouched(model: PlanModel, registry: ModelRegistry) -> bool:
         return False
     listed = {
         "path": registry.weights_path(entry),
+        "greedy_only": entry.greedy_only,
         "trust_remote_code": entry.trust_remote_code,
         "tensor_parallel_size": entry.tensor_parallel_size,
         "max_model_len": entry.max_model_len,
@@ -153,7 +165,9 @@ def check_load_settings(
         if _plain(model) or any(_vouched(model, r) for r in registries):
             continue
         shown = ", ".join(
-            f"{n}={v!r}" for n, v in _settings(model).items() if v not in (None, False, 1, "auto")
+            f"{n}={v!r}"
+            for n, v in _settings(model).items()
+            if not (v is None or v is False or v == "auto" or (n == "tensor_parallel_size" and v == 1))
         )
         if model.trust_remote_code:
             raise PlanError(
