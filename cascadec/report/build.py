@@ -85,18 +85,15 @@ def build_report(
     entries = load_inputs(paths)
     base = None if bank is None else bank.baselines
     ref_pp = base.reference_cost / len(base.problems) if base is not None and base.problems else None
-    sim_ref = None  # without a bank: the reference every simulation's cost_ratio is to, when one
+    reference = base.routes[base.reference].name if ref_pp else None
     if ref_pp is None:
-        refs = {e.reference for e in entries}
-        if len(refs) == 1 and None not in refs and all(e.cost_ratio is not None for e in entries):
-            sim_ref = refs.pop()
+        ref_pp, reference = _simulated_reference(entries)
 
     def ratio(cost_per_problem: float) -> float | None:
         return cost_per_problem / ref_pp if ref_pp else None
 
-    reference = base.routes[base.reference].name if ref_pp else sim_ref
-    xlabel = f"cost / {reference}" if reference else "cost per problem (tokens × params)"
-    points = [_entry_point(e, base, ref_pp, sim_ref is not None) for e in entries]
+    xlabel = f"cost / {reference}" if reference else "cost per problem (the registry's unit)"
+    points = [_entry_point(e, base, ref_pp) for e in entries]
     if base is not None:
         points += _baseline_points(base)
     ref_point = next((p for p in points if reference and p.name == reference and p.group != "strategy"), None)
@@ -111,7 +108,21 @@ def build_report(
         return _write(folder, out, paths, entries, base, bank, points, shape, flows, curves, pairs, ratio)
 
 
-def _entry_point(e: Entry, base, ref_pp: float | None, sim_ratio: bool) -> Point:
+def _simulated_reference(entries: list[Entry]) -> tuple[float | None, str | None]:
+    """Without a bank: the reference most simulations' ``cost_ratio`` is to, and its cost per
+    problem (cost / ratio), when every input covers as many problems (one problem set)."""
+    named = [e for e in entries if e.reference and e.cost_ratio and e.cost_per_problem > 0]
+    if not named or len({e.problems for e in entries}) != 1:
+        return None, None
+    counts: dict[str, int] = {}
+    for e in named:
+        counts[e.reference] = counts.get(e.reference, 0) + 1
+    reference = max(counts, key=lambda r: (counts[r], -list(counts).index(r)))
+    first = next(e for e in named if e.reference == reference)
+    return first.cost_per_problem / first.cost_ratio, reference
+
+
+def _entry_point(e: Entry, base, ref_pp: float | None) -> Point:
     """A strategy's point: cost (a ratio when a reference exists) and accuracy, each with its 95%
     interval: Clopper–Pearson for the accuracy, a paired bootstrap for the cost ratio (a plain
     one for the mean cost, the reference's fixed, without the reference's per-problem costs)."""
@@ -120,12 +131,8 @@ def _entry_point(e: Entry, base, ref_pp: float | None, sim_ratio: bool) -> Point
         acc_ci = accuracy_interval(e.correct)
     elif e.accuracy is not None and e.problems:
         acc_ci = accuracy_interval((round(e.accuracy * e.problems), e.problems))
-    scale = 1.0  # cost per problem → the x axis' unit
-    if ref_pp:
-        scale = 1.0 / ref_pp
-    elif sim_ratio and e.cost_ratio is not None and e.cost_per_problem > 0:
-        scale = e.cost_ratio / e.cost_per_problem
-    cost = e.cost_ratio if sim_ratio and not ref_pp else e.cost_per_problem * scale
+    scale = 1.0 / ref_pp if ref_pp else 1.0  # cost per problem → the x axis' unit
+    cost = e.cost_per_problem * scale
     cost_ci = None
     if e.costs is not None and e.costs.size >= 2:
         ref = None

@@ -25,12 +25,13 @@ ACCURACY_COST = "accuracy_cost.png"
 TIER_FLOW = "tier_flow.png"
 RELIABILITY = "reliability.png"
 
-_STYLE = {  # group → (marker, color, legend text)
-    "strategy": ("o", "tab:blue", "strategy"),
-    "greedy": ("s", "dimgray", "single model, greedy"),
+_STYLE = {  # group → (marker, color, legend text); drawn in this order, strategies on top
     "vote": ("^", "tab:olive", "single model, majority vote"),
+    "greedy": ("s", "dimgray", "single model, greedy"),
     "oracle": ("*", "tab:red", "oracle router (not reachable)"),
+    "strategy": ("o", "tab:blue", "strategy"),
 }
+_LEGEND = ["strategy", "greedy", "vote", "oracle"]
 ZOOM_SHARE = 0.4  # zoom when the strategies span less than this share of the full accuracy range
 MIN_ZOOM_PT = 1.0  # a zoomed accuracy axis spans at least this many points
 
@@ -261,11 +262,11 @@ def _draw_points(ax, points: list[Point]) -> None:
             [100 * p.accuracy for p in pts],
             marker=marker,
             color=color,
-            s=120 if group == "oracle" else 34,
+            s={"oracle": 120, "strategy": 30}.get(group, 46),  # a strategy on a baseline: both seen
             edgecolors="white" if group != "oracle" else "none",
             linewidths=0.5,
             label=text,
-            zorder=4,
+            zorder=5 if group == "strategy" else 4,
         )
         for p in pts:
             if p.accuracy_ci is None and p.cost_ci is None:
@@ -434,7 +435,7 @@ def accuracy_cost(
             if t not in texts:
                 handles.append(h)
                 texts.append(t)
-    order = [t for _, _, t in _STYLE.values()] + ["Pareto frontier"] + ([band.text] if band else [])
+    order = [_STYLE[g][2] for g in _LEGEND] + ["Pareto frontier"] + ([band.text] if band else [])
     pairs = sorted(
         zip(handles, texts, strict=True), key=lambda ht: order.index(ht[1]) if ht[1] in order else 99
     )
@@ -443,7 +444,7 @@ def accuracy_cost(
         [t for _, t in pairs],
         loc="upper center",
         bbox_to_anchor=(0.5, 0.0),
-        ncol=min(4, len(pairs)),
+        ncol=min(3, len(pairs)),
         fontsize=8,
         frameon=False,
     )
@@ -555,7 +556,8 @@ def reliability(curves: list[Reliability], path: Path, write: Write | None = Non
     panels = distinct_signals(curves)
     cols = min(3, max(1, len(panels)))
     rows = math.ceil(len(panels) / cols) if panels else 1
-    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 3.7 * rows), squeeze=False)
+    size = (4.0 * cols, 3.7 * rows) if panels else (5.0, 1.2)
+    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False)
     for ax in axes.flat[len(panels) :]:
         ax.axis("off")
     sources = list(dict.fromkeys(c.source for c in curves))
