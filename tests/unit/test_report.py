@@ -299,3 +299,12 @@ def test_plot_helpers_wrap_names_dedupe_signals_and_keep_labels_apart(tmp_path):
     # tick labels in percentage points, never three decimals
     labels = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels() if t.get_text()]
     assert labels and all(len(x.split(".")[-1]) <= 2 for x in labels if "." in x)
+
+
+def test_without_a_bank_cost_is_a_ratio_to_the_simulations_reference(files, tmp_path):
+    res = cli("report", files / "sim.json", "--out", tmp_path / "r")
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "x: cost / L greedy" in md
+    sim = json.loads((files / "sim.json").read_text())["strategies"][0]
+    assert f"| {sim['cost_ratio']:.3f}× |" in md  # the strategies table's ratio is simulate's own
