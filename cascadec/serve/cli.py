@@ -7,6 +7,9 @@ command only adds where to listen and how loud to log.
 
 from __future__ import annotations
 
+import logging
+import sys
+import time
 import typing
 from pathlib import Path
 from typing import Annotated
@@ -121,14 +124,40 @@ def register(app: typer.Typer) -> None:
             err = exc.errors()[0]
             raise _fail(f"{_flag(str(err['loc'][0]))}: {err['msg']}") from None
         _check_listen(host, port)  # a bad host or a port in use: one line, before anything loads
+        log = _stage_log(log_level)
+        t0 = time.perf_counter()
+        log.info("compiling the strategies (--models %s, --specs %s)", models or "default", specs or "none")
         try:
             application = create_app(config)
         except CascadecError as exc:
             raise error_exit(exc) from None
+        server = application.state.server
+        log.info(
+            "compiled %d specs (%s) in %.1fs; loading %d engines (%s) when the server starts",
+            len(server.catalog.specs),
+            ", ".join(server.catalog.specs) or "none",
+            time.perf_counter() - t0,
+            len(server.engines.engines),
+            config.engines,
+        )
         try:
             uvicorn.run(application, host=host, port=port, log_level=log_level.lower())
         except OSError as exc:  # the port taken between the check and the bind
             raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", code_text="E901") from None
+
+
+def _stage_log(level: str) -> logging.Logger:
+    """The server's own log lines (a line per start-up stage: compiling, loading the engines, ready)
+    on stderr as uvicorn prints its own, also when stderr is no terminal."""
+    log = logging.getLogger("cascadec.serve")
+    if not any(getattr(h, "_cascadec_stage", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        handler._cascadec_stage = True
+        log.addHandler(handler)
+        log.propagate = False
+    log.setLevel(logging.DEBUG if level.lower() in ("debug", "trace") else level.upper())
+    return log
 
 
 def _check_listen(host: str, port: int) -> None:
