@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -158,6 +159,9 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"--target names {named!r} but --reference is {reference!r}")
             from cascadec.sim.recorded import answer_format_warnings
 
+            # a line per stage on stderr, terminal or not: a calibrate can take a minute
+            t0 = time.perf_counter()
+            sys.stderr.write(f"calibrate: reading the bank and the problems ({bank}, {data})\n")
             search = load_search(space, bank, data, equivalence, limit, reference or named)
             for line in answer_format_warnings(search.plan, search.bank):  # a format the bank lacks
                 sys.stderr.write(f"warning: {line}\n")
@@ -184,7 +188,9 @@ def register(app: typer.Typer) -> None:
             if search.candidates.rejected:
                 sys.stderr.write(f"calibrate: {search.candidates.summary()}\n")
             sys.stderr.write(
-                f"calibrate: {len(search.candidates)} candidates × {len(search.problems)} problems\n"
+                f"calibrate: {len(search.candidates)} candidates × {len(search.problems)} problems "
+                f"(read and graded in {time.perf_counter() - t0:.1f}s); choosing on the calibration "
+                "split, then testing on the held-out problems\n"
             )
             bank_id = bank_hash(bank)
             ledger_file = ledger if ledger is not None else ledger_path(bank)
@@ -216,6 +222,7 @@ def register(app: typer.Typer) -> None:
                     seed=split_seed,
                     equivalence=search.equivalence,
                 )
+                sys.stderr.write(f"calibrate: chosen and tested in {time.perf_counter() - t0:.1f}s in all\n")
             except CalibrationError as exc:
                 looked = exc.report.get("stage") == "held_out"
                 record_look(ledger_file, {**look, "outcome": exc.code, "held_out_looked": looked})
