@@ -308,3 +308,20 @@ def test_without_a_bank_cost_is_a_ratio_to_the_simulations_reference(files, tmp_
     assert "x: cost / L greedy" in md
     sim = json.loads((files / "sim.json").read_text())["strategies"][0]
     assert f"| {sim['cost_ratio']:.3f}× |" in md  # the strategies table's ratio is simulate's own
+
+
+def test_accuracy_and_cost_ratio_intervals():
+    from cascadec.report.analysis import accuracy_interval, ratio_interval
+    from cascadec.stats import clopper_pearson_upper
+
+    lo, hi = accuracy_interval((1200, 1319))
+    assert hi == pytest.approx(clopper_pearson_upper(1200, 1319, 0.025), abs=1e-12)
+    assert lo == pytest.approx(1 - clopper_pearson_upper(119, 1319, 0.025), abs=1e-12)
+    assert accuracy_interval(np.array([1.0, 1.0, math.nan])) == accuracy_interval((2, 2))
+    assert accuracy_interval(np.array([math.nan])) is None and accuracy_interval((0, 0)) is None
+    assert accuracy_interval((10, 10))[1] == 1.0 and accuracy_interval((0, 10))[0] == 0.0
+    rng = np.random.default_rng(1)
+    ref = rng.uniform(1, 2, 500)
+    lo, hi = ratio_interval(0.4 * ref * rng.uniform(0.5, 1.5, 500), ref)
+    assert lo < 0.4 < hi and hi - lo < 0.1
+    assert ratio_interval(ref, ref) == (1.0, 1.0) and ratio_interval(ref[:1], ref[:1]) is None
