@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -136,6 +137,10 @@ def main() -> None:
     ``cascadec.errors.error_exit`` and exits by the one rule (``exit_code``)."""
     _printable_streams()
     install_log_redaction()  # a library logging a key it was given never shows it
+    if not os.environ.get("CASCADEC_DEBUG"):  # numpy's notes on empty or NaN figures, with source paths:
+        warnings.filterwarnings(  # the figures themselves say NaN or '-'
+            "ignore", r"(Mean of empty slice|invalid value encountered|Degrees of freedom)", RuntimeWarning
+        )
     try:
         status = app(standalone_mode=False, prog_name="cascadec")
     except (CascadecError, OSError) as exc:  # OSError: a file the user named; I/O, not a bug

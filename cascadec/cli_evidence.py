@@ -28,24 +28,26 @@ def guarded(fn):
         raise error_exit(exc) from None
 
 
-def console():
+def console(stderr: bool = False):
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr) if stream.isatty() else Console(width=160, stderr=stderr)
 
 
-def print_frame(rows: list[dict], title: str) -> None:
+def print_frame(rows: list[dict], title: str, *, stderr: bool = False) -> None:
+    """A table on stdout (``stderr``: on stderr, when stdout carries JSON)."""
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
     if not rows:
-        console().print(f"{title}: nothing", markup=False)
+        console(stderr).print(f"{title}: nothing", markup=False)
         return
     for col in rows[0]:
         table.add_column(str(col), justify="left" if col in ("strategy", "model") else "right")
     for r in rows:
         table.add_row(*(fmt_value(v) for v in r.values()))
-    console().print(table)
+    console(stderr).print(table)
 
 
 def fmt_value(v, sep: str = " ") -> str:
@@ -90,7 +92,8 @@ def bank_build(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N problems.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Finish an interrupted build in --out.")] = False,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an earlier bank in --out (only files cascadec wrote).")
+        bool,
+        typer.Option("--overwrite", help="Replace an earlier bank in --out (only files cascadec wrote)."),
     ] = False,
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress", help="Progress bars.")] = None,
 ) -> None:
@@ -419,7 +422,7 @@ def simulate_command(
         title = f"simulated on {bank}: {len(sim.problems)} problems"
         if ref_key is not None:
             title += f"; cost_ratio = total cost / total cost of {ref_key} on the same problems"
-        print_frame(rows, title)
+        print_frame(rows, title, stderr=json_out is not None and not writes)  # stdout: the JSON alone
         if json_out is not None:
             body = dict(rows[0])
             body["reference"] = ref_key

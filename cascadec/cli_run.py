@@ -194,11 +194,17 @@ def _run(
         options = {"address": ray_address, "replicas": replicas}
     else:
         options = {"log_dir": out / "logs"}  # vllm: worker logs
+    engine = None
+    if backend == "replay":  # every problem's first tier is in the bank: checked before anything runs
+        from cascadec.runtime.backends.replay import require_first_tiers
+
+        engine = make_backend(backend, **options)
+        require_first_tiers(engine.bank, prepared, str(bank))
     if overwrite:  # only once everything is checked: a bad invocation never costs the old run
         from cascadec.runtime.overwrite import replace_run
 
         replace_run(out)
-    engine = make_backend(backend, **options)
+    engine = engine or make_backend(backend, **options)
     problems, _samples, executor, _store = execute(
         prepared,
         engine,

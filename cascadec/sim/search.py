@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cascadec.core.policies import EquivalenceMode
-from cascadec.errors import UsageError
+from cascadec.errors import DataError, UsageError
 from cascadec.plan import Plan, PlanStrategy, seal
 from cascadec.registry import ModelRegistry
 from cascadec.sim.reference import reference_strategy
@@ -92,6 +92,12 @@ def load_search(
         required_columns=routing_columns(c.strategy for c in candidates),
         source=str(data),
     )
+    if not any(p.gold is not None for p in problems):  # before the bank is read or anything simulated
+        raise DataError(
+            "no problem has a gold answer (an 'answer' column): calibrate and optimize measure "
+            "accuracy against it",
+            where=data,
+        )
     bank_frame = load_bank(bank)
     problems, uncovered = covered_problems(problems, bank_frame, str(data))
     return Search(

@@ -56,7 +56,7 @@ import pandas as pd
 from cascadec.errors import BackendError, CascadecError, DataError, InputFileError
 from cascadec.limits import MAX_DATA_BYTES, check_regular_file
 from cascadec.plan import PlanModel
-from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
+from cascadec.runtime.backends.base import Capabilities, GenerationRequest, ProgressFn, Sample
 from cascadec.runtime.backends.streaming import ABORT, StreamEvent, aborted
 from cascadec.runtime.validate import validate_bank, validate_samples
 
@@ -102,6 +102,34 @@ def read_bank(bank: str | Path | pd.DataFrame) -> pd.DataFrame:
             where=source,
         )
     return validate_bank(df, source)  # every cell typed and bounded before any run starts
+
+
+def require_first_tiers(bank: pd.DataFrame, prepared, source: str = "the sample bank") -> None:
+    """Before a replay run starts: the bank holds every problem's first-tier samples (its model, at
+    its temperature, at least k of them) — a bank of other problems fails now, naming how many
+    and a few, not after hours of replaying the ones it has (BackendError, E501)."""
+    have: dict[tuple[str, str], list[float | None]] = defaultdict(list)
+    temps = bank["temperature"].tolist() if "temperature" in bank.columns else [None] * len(bank)
+    for model, pid, temp in zip(
+        bank["model"].astype(str), bank["problem_id"].astype(str), temps, strict=True
+    ):
+        have[(model, pid)].append(None if temp is None or _null(temp) else float(temp))
+    missing: list[str] = []
+    for problem, _strategy, tiers in prepared.assignments:
+        tier = tiers[0]
+        model = prepared.plan.models[tier.model]
+        rows = have.get((model.id, problem.id)) or have.get((model.path, problem.id)) or []
+        got = sum(1 for t in rows if t is None or abs(t - tier.temperature) < 1e-6)
+        if got < tier.k:
+            missing.append(f"{problem.id!r} ({model.id}, T={tier.temperature:g}: {got} of {tier.k})")
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise BackendError(
+            f"the sample bank lacks samples of the first tier for {len(missing)} of "
+            f"{len(prepared.assignments)} problems: {', '.join(missing[:3])}{more}; record them (bank build) or run the problems "
+            "the bank has",
+            where=source,
+        )
 
 
 def write_bank(rows: pd.DataFrame | Sequence[dict], path: str | Path) -> Path:
@@ -189,6 +217,7 @@ class ReplayBackend:
     """Serves bank samples; counts loads and calls so tests can check the schedule."""
 
     name = "replay"
+    capabilities = Capabilities(stream=True)
 
     def __init__(
         self,
