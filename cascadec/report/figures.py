@@ -149,8 +149,12 @@ def _ratio_axis(ax, ratio: bool, log: bool, decades: float = 1.0) -> None:
         subs = (1.0, 2.0, 5.0) if decades <= 2.5 else (1.0,)  # 0.05× 0.1× 0.2× side by side overprint
         ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
         ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=7, steps=[1, 2, 5, 10]))
     if ratio:
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}×"))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.4g}×"))
 
 
 def _span(values: list[float], pad: float, minimum: float = 0.0) -> tuple[float, float]:
@@ -159,6 +163,11 @@ def _span(values: list[float], pad: float, minimum: float = 0.0) -> tuple[float,
     mid = (lo + hi) / 2
     lo, hi = mid - width / 2, mid + width / 2
     return lo - pad * width, hi + pad * width
+
+
+def _min_width(xs: list[float]) -> float:
+    """An axis over equal values still has a width (a fifth of their size, or 1 at 0)."""
+    return 0.2 * max(abs(v) for v in xs) or 1.0
 
 
 def _acc_range(p: Point) -> list[float]:
@@ -380,7 +389,7 @@ def accuracy_cost(
             pos = [v for v in xs if v > 0]
             xlim = (min(pos) / 1.5, max(pos) * 1.5)
         else:
-            xlim = _span(xs, 0.08)
+            xlim = _span(xs, 0.08, _min_width(xs))
             xlim = (max(xlim[0], 0.0) if min(xs) >= 0 else xlim[0], xlim[1])
         _ratio_axis(a, ratio, log_x, math.log10(xlim[1] / xlim[0]) if log_x else 0.0)
         a.set_xlim(*xlim)
@@ -406,7 +415,7 @@ def accuracy_cost(
         ax0.set_title("All points", fontsize=10)
         ylim = focus_y
         xs = [v for p in focus for v in _cost_range(p)]
-        xlim = _span(xs, 0.15)
+        xlim = _span(xs, 0.15, _min_width(xs))
         inside = lambda p: xlim[0] <= p.cost <= xlim[1] and ylim[0] <= 100 * p.accuracy <= ylim[1]  # noqa: E731
         view = [p for p in pts if inside(p)]
         zlog = bool(xs) and min(xs) > 0 and max(xs) / min(xs) > 30
