@@ -43,7 +43,7 @@ from cascadec.errors import BackendError
 from cascadec.plan import Plan
 from cascadec.runtime.answers import extract_answer
 from cascadec.runtime.backends.base import Backend, GenerationRequest, Sample
-from cascadec.runtime.backends.streaming import ABORT, StreamEvent, StreamingBackend, as_stream
+from cascadec.runtime.backends.streaming import ABORT, Collector, StreamEvent, StreamingBackend, as_stream
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.jobs import Ask, Job
 from cascadec.runtime.outcomes import FinishReason
@@ -87,13 +87,11 @@ class SampleMonitor(Protocol):
 
 @dataclass
 class _Flight:
-    """One request in flight: its samples and records as they come in."""
+    """One request in flight (its records are gathered by the stage's :class:`Collector`)."""
 
     job: Job
     ask: Ask
     request: GenerationRequest
-    samples: dict[int, Sample] = field(default_factory=dict)
-    records: dict[int, SampleRecord] = field(default_factory=dict)
     tokens: dict[int, list[float]] = field(default_factory=dict)  # chosen-token logprobs so far
     confidences: dict[int, list[float]] = field(default_factory=dict)  # token confidences so far
     stopping: set[int] = field(default_factory=set)  # samples asked to abort
@@ -196,14 +194,15 @@ class Executor:
         self.reporter.stage(model, ",".join(str(t) for t in tiers))
         self.reporter.add(model, len(queue))
         flights: dict[str, _Flight] = {}
+        collector: Collector[SampleRecord] = Collector(self.stream.name)
         continuous = self.schedule == Schedule.CONTINUOUS
         while queue or flights:
             room = self.batch_size - len(flights)
             if queue and room > 0 and (continuous or not flights):
                 submit, queue = queue[:room], queue[room:]
-                ready = self._submit(model, submit, flights, stats)
+                ready = self._submit(model, submit, flights, collector, stats)
             else:
-                ready = self._poll(model, flights, stats)
+                ready = self._poll(model, flights, collector, stats)
             queue.extend(self._complete(model, ready, stats))
         self._save_stats()
 
@@ -223,7 +222,12 @@ class Executor:
         self.load_order.append(model)
 
     def _submit(
-        self, model: str, jobs: list[Job], flights: dict[str, _Flight], stats: ModelCounters
+        self,
+        model: str,
+        jobs: list[Job],
+        flights: dict[str, _Flight],
+        collector: Collector[SampleRecord],
+        stats: ModelCounters,
     ) -> list[tuple[Job, list[SampleRecord]]]:
         """Send the jobs' asks to the engine; asks the journal already answers are ready at once."""
         ready, requests = [], []
@@ -241,6 +245,7 @@ class Executor:
                 render_prompt(job.strategy.prompt, job.problem.problem, self.plan.models[model].path),
             )
             flights[req.request_id] = _Flight(job, ask, req)
+            collector.expect(req)
             requests.append(req)
         if requests:
             self._ensure_loaded(model, stats)
@@ -250,39 +255,45 @@ class Executor:
         return ready
 
     def _poll(
-        self, model: str, flights: dict[str, _Flight], stats: ModelCounters
+        self,
+        model: str,
+        flights: dict[str, _Flight],
+        collector: Collector[SampleRecord],
+        stats: ModelCounters,
     ) -> list[tuple[Job, list[SampleRecord]]]:
         """Wait for samples; the requests whose samples are all in come back as records."""
         t0 = time.perf_counter()
         events = self.stream.poll(_POLL_S)
         seconds = time.perf_counter() - t0
         finished: list[tuple[_Flight, int, Sample]] = []
+        seen: set[tuple[str, int]] = set()
         for ev in events:
-            flight = flights.get(ev.request_id)
-            if flight is None or not 0 <= ev.index < flight.request.n or ev.index in flight.samples:
+            collector.check(ev, f" (model {model})")
+            if (ev.request_id, ev.index) in seen:  # twice in one poll
                 raise BackendError(
                     f"backend {self.stream.name} sent a sample nobody asked for: "
                     f"{ev.request_id} #{ev.index} (model {model})"
                 )
+            flight = flights[ev.request_id]
             if ev.sample is None:
                 self._watch(flight, ev)
                 continue
+            seen.add((ev.request_id, ev.index))
             sample = ev.sample
             settle = getattr(self.monitor, "settle", None)
             if settle is not None:
                 sample = settle(flight.job, flight.ask, ev.index, sample)
-            flight.samples[ev.index] = sample
             finished.append((flight, ev.index, sample))
         # the poll's wall time is shared by the samples it finished, by tokens
         total_tokens = sum(s.num_tokens for _, _, s in finished) or 1
         ready, journal = [], []
         for flight, index, sample in finished:
             share = seconds * sample.num_tokens / total_tokens
-            flight.records[index] = to_record(sample, flight.job, flight.ask, index, share)
             stats.aborted_samples += int(sample.finish_reason == ABORT)
-            if len(flight.records) == flight.request.n:
-                records = [flight.records[i] for i in range(flight.request.n)]
-                del flights[flight.request.request_id]
+            rid = flight.request.request_id
+            records = collector.add(rid, index, to_record(sample, flight.job, flight.ask, index, share))
+            if records is not None:
+                del flights[rid]
                 ready.append((flight.job, records))
                 journal.extend(records)
         self.store.add_samples(journal)

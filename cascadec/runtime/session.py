@@ -174,14 +174,14 @@ def execute(
     """
     eq = equivalence or Equivalence()
     plan = prepared.plan
-    if getattr(backend, "name", None) in WEIGHT_LOADERS:  # a plan file's own path/dtype: never loaded
+    if backend.name in WEIGHT_LOADERS:  # a plan file's own path/dtype: never loaded
         refused = weights_refused(prepared.diagnostics)
         if refused is not None:
             raise refused
     info = RunInfo(
         plan_source=plan.source,
         problems=len(prepared.problems),
-        backend=getattr(backend, "name", "?"),
+        backend=backend.name,
         equivalence=eq.mode,
         grader_timeout=eq.timeout,
         grading_budget=eq.budget,
@@ -208,7 +208,7 @@ def execute(
         ]
         if monitor is None and any(s.online is not None for s in plan.strategies):
             monitor = OnlineMonitor()  # DeepConf-online: abort weak traces through the backend
-        if eq.mode == EquivalenceMode.MATH and getattr(backend, "name", "") != "replay":
+        if eq.mode == EquivalenceMode.MATH and backend.name != "replay":
             eq.warm_up()  # sympy imports in the workers while the first model loads
         executor = Executor(
             plan,

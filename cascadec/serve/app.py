@@ -102,6 +102,28 @@ def parse_body(body: bytes):
     return data
 
 
+DISCONNECT_POLL_S = 0.25  # how often a request in flight looks whether its client is still there
+
+
+async def unless_gone(request: Request, work) -> None:
+    """Await ``work`` unless ``request``'s client disconnects first: then it is cancelled (the
+    engines abort what it still waits for) and the request ends with 499."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                raise ServeError(499, "the client disconnected: its samples were aborted", code="E602")
+    finally:
+        if not task.done():  # cancelled from outside (the timeout): the work stops too
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
 class Admission:
     """At most ``concurrency`` requests at once and ``queue`` waiting; beyond that, 429."""
 
@@ -224,10 +246,10 @@ class Server:
             self.metrics.status(strategy, exc.status)
             return error_response(exc)
         if req.stream:
-            return await self.stream(kind, req, outcome, t0)
+            return await self.stream(kind, req, outcome, t0, request)
         self.metrics.in_flight.inc()
         try:
-            await self._drive(outcome)
+            await self._drive(outcome, request=request)
         except ServeError as exc:
             self.metrics.status(strategy, exc.status)
             return error_response(exc)
@@ -240,9 +262,14 @@ class Server:
         body = make(new_id("cmpl"), req.model, outcome.text, outcome.finish_reason, *self._extras(outcome))
         return JSONResponse(body)
 
-    async def _drive(self, outcome: Outcome, on_delta=None) -> None:
+    async def _drive(self, outcome: Outcome, on_delta=None, request: Request | None = None) -> None:
+        """Run the cascade within ``--timeout``; cancelled when ``request``'s client disconnects
+        (either way the engines abort the samples it still waits for)."""
+        work = self.runner.drive(outcome, on_delta)
         try:
-            await asyncio.wait_for(self.runner.drive(outcome, on_delta), self.config.timeout_s)
+            await asyncio.wait_for(
+                work if request is None else unless_gone(request, work), self.config.timeout_s
+            )
         except TimeoutError:
             raise upstream_error(
                 outcome.job, f"did not answer within {self.config.timeout_s:g}s (--timeout)", unavailable=True
@@ -252,7 +279,7 @@ class Server:
         use = usage(outcome.prompt_tokens, outcome.completion_tokens)
         return use, summary(outcome, self.reference.params)
 
-    async def stream(self, kind: str, req, outcome: Outcome, t0: float) -> Response:
+    async def stream(self, kind: str, req, outcome: Outcome, t0: float, request: Request) -> Response:
         """Server-sent events: the final tier's tokens as generated, or the chosen sample once decided."""
         rid, events = new_id("cmpl"), asyncio.Queue()
         strategy = self.label(outcome.served.name)
@@ -263,7 +290,7 @@ class Server:
         async def produce() -> None:
             self.metrics.in_flight.inc()
             try:
-                await self._drive(outcome, on_delta)
+                await self._drive(outcome, on_delta, request)
                 await events.put(("done", None))
             except ServeError as exc:
                 await events.put(("error", exc))

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from cascadec.core.policies import FinalAnswer
 from cascadec.errors import CascadecError, UpstreamUnavailable
 from cascadec.plan import data_columns, resolve_problems
 from cascadec.runtime.data import Problem, routing_columns
@@ -94,7 +95,7 @@ def _streams_final(job: Job) -> bool:
         and ask.n == 1
         and tier.k == 1
         and tier.retry is None
-        and job.strategy.final_answer == "last_tier"
+        and job.strategy.final_answer == FinalAnswer.LAST_TIER
     )
 
 
@@ -172,7 +173,7 @@ class CascadeRunner:
             try:
                 if on_delta is not None and engine.can_stream and _streams_final(job):
                     outcome.streamed = True
-                    samples = [await engine.stream(request, on_delta)]
+                    samples = [await engine.stream_text(request, on_delta)]
                     outcome.batches.append(1)
                 else:
                     samples, size = await engine.generate(request)

@@ -99,4 +99,4 @@ def test_online_termination_aborts_mid_generation_on_the_replicas(backend, plan)
     live, _ = check_online_saves_tokens(
         backend, plan.models[MODEL], frame, prompt=plan.strategies[0].prompt, max_tokens=32
     )
-    assert backend.streams is False  # only a run that watches tokens streams
+    assert backend.capabilities.stream_by_default is False  # only a run that watches tokens streams

@@ -107,12 +107,14 @@ def test_weak_traces_are_aborted_mid_generation_and_do_not_vote(schedule):
 
 
 def test_a_batch_backend_gets_the_same_decisions_with_every_token_counted():
+    from cascadec.runtime.backends.base import BATCH_ONLY
     from cascadec.runtime.backends.streaming import BatchStream
 
     _, live, _, _ = go(plan(True), ReplayBackend(bank(), piece=1))
 
     class Batch:  # a backend that only answers whole batches (as Ray did)
         name = "batch"
+        capabilities = BATCH_ONLY  # declared: no submit/poll/abort
 
         def __init__(self):
             self.inner = ReplayBackend(bank())

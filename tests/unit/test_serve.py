@@ -18,6 +18,7 @@ httpx = pytest.importorskip("httpx")
 openai = pytest.importorskip("openai")
 TestClient = pytest.importorskip("fastapi.testclient").TestClient
 
+from cascadec.runtime.backends.base import BATCH_ONLY
 from cascadec.runtime.backends.openai_http import OpenAIBackend
 from cascadec.runtime.backends.replay import ReplayBackend
 from cascadec.runtime.testing import bank_from_answers
@@ -361,7 +362,10 @@ def test_metrics_cost_ratio_is_a_ratio_of_totals_not_a_mean_of_requests():
 
 
 class _Failing(ReplayBackend):
-    """A replay engine whose every generate raises ``error`` (its type, not its words, decides)."""
+    """A batch-only replay engine whose every generate raises ``error`` (its type, not its words,
+    decides)."""
+
+    capabilities = BATCH_ONLY  # the server feeds it through BatchStream: generate at each poll
 
     def __init__(self, bank, error):
         super().__init__(bank)

@@ -1,14 +1,21 @@
-"""The backend protocol: the only thing the executor knows about inference engines.
+"""The backend protocol: the only thing the executor and the server know about inference engines.
 
-A backend loads one model at a time and answers batches of requests, each asking for ``n``
-samples of one prompt (so an engine can share the prompt prefix). vLLM offline, an
-OpenAI-compatible server, Ray actors and replay from a sample bank all fit behind it.
+A backend loads one model at a time and answers requests, each asking for ``n`` samples of one
+prompt (so an engine can share the prompt prefix). vLLM offline, an OpenAI-compatible server,
+Ray actors and replay from a sample bank all fit behind it.
+
+Every backend answers whole batches (``generate``) and declares what more it can do in its
+:class:`Capabilities` — nobody probes it for methods: ``stream`` (the streaming, cancellable
+protocol of :mod:`cascadec.runtime.backends.streaming`: ``submit``, ``poll``, ``abort``; the
+executor and ``cascadec serve`` drive every backend through it, a batch-only one wrapped) and
+``endpoint`` (an HTTP endpoint that batches continuously by itself: the server sends it each ask
+at once on the event loop, ``acomplete`` / ``astream`` / ``aclose``, :class:`EndpointBackend`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -43,9 +50,24 @@ class Sample:
 ProgressFn = Callable[[int], None]
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do beyond answering whole batches (declared, never discovered)."""
+
+    stream: bool = False  # submit / poll / abort natively (streaming.StreamingBackend)
+    # drive it through its stream even when nobody watches tokens (False: only when a run does,
+    # online termination; whole batches otherwise — Ray, the OpenAI client without stream=True)
+    stream_by_default: bool = True
+    endpoint: bool = False  # an endpoint that batches by itself: acomplete / astream / aclose
+
+
+BATCH_ONLY = Capabilities()
+
+
 @runtime_checkable
 class Backend(Protocol):
     name: str
+    capabilities: Capabilities
 
     def load(self, model: PlanModel) -> None:
         """Make ``model`` the current one (free the previous one)."""
@@ -72,3 +94,18 @@ def top_logprobs_entropy(logprobs: Iterable[float | None]) -> float:
     weights = [math.exp(v - top) for v in values]
     total = sum(weights)
     return max(0.0, -sum(w / total * math.log(w / total) for w in weights if w > 0))
+
+
+@runtime_checkable
+class EndpointBackend(Backend, Protocol):
+    """An endpoint that batches continuously by itself (``vllm serve``): ``capabilities.endpoint``.
+    The server sends it each ask the moment it exists, on the event loop."""
+
+    async def acomplete(self, request: GenerationRequest) -> list[Sample]:
+        """:meth:`generate` for one request."""
+
+    async def astream(self, request: GenerationRequest, on_delta: Callable[[str], Awaitable[None]]) -> Sample:
+        """One sample (``n`` must be 1), its text awaited through ``on_delta`` as the engine makes it."""
+
+    async def aclose(self) -> None:
+        """Close what lives on the event loop (then ``close`` frees the rest)."""

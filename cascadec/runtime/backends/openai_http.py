@@ -36,7 +36,7 @@ from cascadec.errors import BackendError, CascadecError, UpstreamUnavailable
 from cascadec.limits import MAX_SPEC_BYTES, read_regular_file
 from cascadec.plan import PlanModel
 from cascadec.redact import redact, register_secret
-from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
+from cascadec.runtime.backends.base import Capabilities, GenerationRequest, ProgressFn, Sample
 from cascadec.runtime.backends.openai_wire import Chunks, choice_sample, completion_args, too_long
 from cascadec.runtime.backends.streaming import StreamEvent
 from cascadec.runtime.confidence import token_confidence
@@ -119,7 +119,9 @@ class OpenAIBackend:
         self.concurrency = int(concurrency)
         self.timeout_s = timeout_s
         self.max_retries = max_retries
-        self.streams = bool(stream)  # the executor streams through this backend (see submit)
+        # the executor streams through it when asked (stream=True) or when a run watches tokens;
+        # the server sends it each ask on the event loop (acomplete, astream)
+        self.capabilities = Capabilities(stream=True, stream_by_default=bool(stream), endpoint=True)
         self.model: PlanModel | None = None
         self.url: str | None = None
         self.info: dict = {}

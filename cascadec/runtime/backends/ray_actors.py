@@ -17,7 +17,7 @@ add_request / step / abort_request, one engine request per sample, the same seed
 actor calls — ``submit`` adds requests, ``poll`` asks every busy replica to step until it has
 events, ``abort`` stops a sample before that replica's next step. Ray runs an actor's calls one
 at a time in the order sent, so an abort always lands between two engine steps, mid-generation.
-A plain run keeps the batch path (``streams = False``): whole shares, one ``generate`` each.
+A plain run keeps the batch path (``stream_by_default=False``): whole shares, one ``generate`` each.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from cascadec.errors import BackendError
 from cascadec.plan import PlanModel
-from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
+from cascadec.runtime.backends.base import Capabilities, GenerationRequest, ProgressFn, Sample
 from cascadec.runtime.backends.streaming import StreamEvent
 from cascadec.runtime.backends.worker_protocol import worker_config, worker_request
 
@@ -95,7 +95,8 @@ class RayBackend:
     """The :class:`Backend` protocol over Ray actors (name ``"ray"``)."""
 
     name = "ray"
-    streams = False  # batches unless the run watches tokens (online termination): then it streams
+    # batches unless the run watches tokens (online termination): then it streams
+    capabilities = Capabilities(stream=True, stream_by_default=False)
 
     def __init__(
         self,

@@ -8,11 +8,15 @@ votes. With ``stream_tokens`` a request also reports, while it runs, the chosen-
 and token confidences each sample adds (:class:`StreamEvent` with ``sample=None``) — what
 online confidence filtering (DeepConf) watches to abort a weak trace early.
 
-The executor talks to every backend through this protocol. vLLM offline implements it
-natively (the worker drives the engine's add/step/abort loop); a backend that only answers
-whole batches (Ray, the OpenAI client, replay) gets it from :class:`BatchStream`, which runs
-everything submitted as one ``generate`` at the next poll — streaming in form, a batch in fact,
-and the same samples either way.
+The executor and ``cascadec serve``'s in-process engines talk to every backend through this
+protocol. A backend that declares ``capabilities.stream`` implements it natively (vLLM offline:
+the worker drives the engine's add/step/abort loop; replay; the OpenAI client and Ray, which
+stream only when asked, ``stream_by_default=False``); any other gets it from
+:class:`BatchStream`, which runs everything submitted as one ``generate`` at the next poll —
+streaming in form, a batch in fact, and the same samples either way (:func:`as_stream` picks).
+Batch collection over it is written once: :class:`Collector` gathers each request's finished
+samples until all ``n`` are in (the executor's and the server's bookkeeping), :func:`collect`
+is a whole batch through a stream.
 
 Seeds do not change with the schedule: sample ``first_sample + i`` of a request is drawn with
 :func:`cascadec.core.seeds.request_seed` ``(seed, first_sample + i)`` whether it is asked alone
@@ -21,12 +25,13 @@ Seeds do not change with the schedule: sample ``first_sample + i`` of a request 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol, runtime_checkable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
+from cascadec.errors import BackendError
 from cascadec.plan import PlanModel
-from cascadec.runtime.backends.base import Backend, GenerationRequest, Sample
+from cascadec.runtime.backends.base import Backend, Capabilities, GenerationRequest, Sample
 
 ABORT = "abort"
 
@@ -49,6 +54,7 @@ class StreamEvent:
 @runtime_checkable
 class StreamingBackend(Protocol):
     name: str
+    capabilities: Capabilities
 
     def load(self, model: PlanModel) -> None:
         """Make ``model`` the current one (free the previous one); nothing may be in flight."""
@@ -81,9 +87,11 @@ class BatchStream:
     is never asked for them); once generated a sample cannot be aborted any more.
     """
 
+    capabilities = Capabilities(stream=True)
+
     def __init__(self, backend: Backend):
         self.backend = backend
-        self.name = getattr(backend, "name", "?")
+        self.name = backend.name
         self._queued: list[GenerationRequest] = []
         self._aborted: dict[str, set[int] | None] = {}  # request id -> indices (None: all)
 
@@ -131,9 +139,87 @@ def as_stream(backend: Backend | StreamingBackend, tokens: bool = False) -> Stre
     """``backend`` itself when it streams, else a :class:`BatchStream` around it.
 
     ``tokens``: the run watches tokens as they come (online termination), so a backend that
-    can stream does, even one that batches by default (the OpenAI client).
+    can stream does, even one that batches by default (the OpenAI client, Ray).
     """
-    native = all(callable(getattr(backend, m, None)) for m in ("submit", "poll", "abort"))
-    if native and (tokens or getattr(backend, "streams", True)):  # may stream only when asked to
+    caps = backend.capabilities
+    if caps.stream and (tokens or caps.stream_by_default):
         return backend  # type: ignore[return-value]
     return BatchStream(backend)  # type: ignore[arg-type]
+
+
+# --- batch collection over the stream, once ------------------------------------------------------
+T = TypeVar("T")
+
+
+class Collector(Generic[T]):
+    """Each request in flight and what arrived of it: a request is complete when all of its ``n``
+    samples are in. What is kept per sample is the caller's (the sample, or its record)."""
+
+    def __init__(self, name: str):
+        self.name = name  # the backend's, for errors
+        self._n: dict[str, int] = {}
+        self._got: dict[str, dict[int, T]] = {}
+
+    def __len__(self) -> int:
+        return len(self._n)
+
+    def __contains__(self, request_id: object) -> bool:
+        return request_id in self._n
+
+    def expect(self, request: GenerationRequest) -> None:
+        if request.request_id in self._n:
+            raise ValueError(f"request {request.request_id!r} is already in flight")
+        self._n[request.request_id] = request.n
+        self._got[request.request_id] = {}
+
+    def check(self, event: StreamEvent, where: str = "") -> None:
+        """A sample (or its tokens) of a request in flight, not one already finished."""
+        got = self._got.get(event.request_id)
+        if got is None or not 0 <= event.index < self._n[event.request_id] or event.index in got:
+            raise BackendError(
+                f"backend {self.name} sent a sample nobody asked for: {event.request_id} #{event.index}{where}"
+            )
+
+    def add(self, request_id: str, index: int, item: T) -> list[T] | None:
+        """Keep finished sample ``index``; the request's items in index order once it is complete
+        (the request is then no longer in flight)."""
+        got = self._got[request_id]
+        got[index] = item
+        if len(got) < self._n[request_id]:
+            return None
+        self.drop(request_id)
+        return [got[i] for i in range(len(got))]
+
+    def drop(self, request_id: str) -> None:
+        """Forget a request (complete, or abandoned: late samples of it are then refused)."""
+        self._n.pop(request_id, None)
+        self._got.pop(request_id, None)
+
+
+def collect(
+    stream: StreamingBackend,
+    requests: Sequence[GenerationRequest],
+    *,
+    stream_tokens: bool = False,
+    on_tokens: Callable[[StreamEvent], None] | None = None,
+    timeout: float | None = 0.5,
+) -> list[list[Sample]]:
+    """A whole batch through the stream: submit ``requests``, poll until every sample is in;
+    exactly ``n`` samples per request, in request order (``on_tokens`` sees token events)."""
+    collector: Collector[Sample] = Collector(stream.name)
+    for req in requests:
+        collector.expect(req)
+    done: dict[str, list[Sample]] = {}
+    if requests:
+        stream.submit(requests, stream_tokens=stream_tokens)
+    while collector:
+        for ev in stream.poll(timeout):
+            collector.check(ev)
+            if ev.sample is None:
+                if on_tokens is not None:
+                    on_tokens(ev)
+                continue
+            complete = collector.add(ev.request_id, ev.index, ev.sample)
+            if complete is not None:
+                done[ev.request_id] = complete
+    return [done[r.request_id] for r in requests]

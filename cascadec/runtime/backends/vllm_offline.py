@@ -39,7 +39,7 @@ from pathlib import Path
 
 from cascadec.errors import BackendError, UpstreamUnavailable
 from cascadec.plan import PlanModel
-from cascadec.runtime.backends.base import GenerationRequest, ProgressFn, Sample
+from cascadec.runtime.backends.base import Capabilities, GenerationRequest, ProgressFn, Sample
 from cascadec.runtime.backends.streaming import StreamEvent
 from cascadec.runtime.backends.worker_protocol import summarise_failure, worker_config, worker_request
 
@@ -79,6 +79,7 @@ class VLLMBackend:
     """
 
     name = "vllm"
+    capabilities = Capabilities(stream=True)
 
     def __init__(
         self,
