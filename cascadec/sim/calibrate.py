@@ -35,6 +35,7 @@ from cascadec.compiler.cost import worst_case
 from cascadec.errors import CascadecError
 from cascadec.plan import Plan, PlanStrategy, seal
 from cascadec.runtime.data import Problem
+from cascadec.sim.targets import Target
 from cascadec.stats import (
     binom_tail_pvalue,
     bootstrap_interval,
@@ -42,7 +43,6 @@ from cascadec.stats import (
     cost_ratio_test,
     cost_ratio_upper,
 )
-from cascadec.sim.targets import Target
 
 
 class CalibrationError(CascadecError):

@@ -8,8 +8,8 @@ from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.testing import make_plan, strategy, tier
 from cascadec.sim.calibrate import CalibrationError, Target, calibrate, split
 from cascadec.sim.simulate import problems_for, simulate
-from cascadec.stats import binom_cdf, clopper_pearson_upper, mcnemar_exact
 from cascadec.sim.synthetic import SYNTHETIC_MODELS, synthetic_bank, synthetic_problems
+from cascadec.stats import binom_cdf, clopper_pearson_upper, mcnemar_exact
 
 EQ = Equivalence("exact")
 

@@ -13,9 +13,9 @@ from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.testing import make_plan, strategy, tier
 from cascadec.sim.calibrate import CalibrationError, calibrate
 from cascadec.sim.simulate import problems_for, simulate
-from cascadec.stats import cost_ratio_test, cost_ratio_upper
 from cascadec.sim.synthetic import SYNTHETIC_MODELS, synthetic_bank, synthetic_problems
 from cascadec.sim.targets import Target, parse_targets
+from cascadec.stats import cost_ratio_test, cost_ratio_upper
 
 EQ = Equivalence("exact")
 
