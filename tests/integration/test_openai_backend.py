@@ -53,9 +53,7 @@ def test_same_samples_as_the_offline_backend(server, backend, problems, tmp_path
     from cascadec.runtime.backends.vllm_offline import VLLMBackend
 
     zoo = named_registry("zoo")
-    http = cascadec.run(
-        MARKER, problems, backend=backend, models=zoo, out=tmp_path / "http", progress=False
-    )
+    http = cascadec.run(MARKER, problems, backend=backend, models=zoo, out=tmp_path / "http", progress=False)
     offline_backend = VLLMBackend(log_dir=tmp_path / "logs")
     try:
         cascadec.run(

@@ -1,7 +1,6 @@
 """A bank of some of the data's problems, and a spec reading answers another way than the bank
 was imported with: simulate, calibrate and optimize say so instead of failing or scoring 0%."""
 
-
 import pandas as pd
 import pytest
 from typer.testing import CliRunner

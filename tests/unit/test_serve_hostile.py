@@ -42,7 +42,9 @@ def http():
 
 
 def _chat(content: str) -> str:
-    return json.dumps({"model": CASCADE, "messages": [{"role": "user", "content": "1+1"}]})[:-1] + content + "}"
+    return (
+        json.dumps({"model": CASCADE, "messages": [{"role": "user", "content": "1+1"}]})[:-1] + content + "}"
+    )
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,10 @@ def test_a_vote_list_makes_one_candidate_per_policy(tmp_path):
     votes = [c.strategy.vote for c in candidates]
     assert votes.count(None) == 2  # null: majority (the base's weighted vote is not kept)
     policies = {(v.policy, v.metric) for v in votes if v is not None}
-    assert policies == {(VotePolicy.BEST, ConfidenceMetric.SCORE), (VotePolicy.WEIGHTED, ConfidenceMetric.SCORE)}
+    assert policies == {
+        (VotePolicy.BEST, ConfidenceMetric.SCORE),
+        (VotePolicy.WEIGHTED, ConfidenceMetric.SCORE),
+    }
 
 
 def test_without_a_vote_list_the_base_vote_is_kept(tmp_path):
