@@ -244,7 +244,7 @@ class Job:
             confidences = [c for r in voted for c in r.confidences]
             return self._vote([s for r in voted for s in r.samples], confidences)[1].winner
         if policy == FinalAnswer.MOST_CONFIDENT:
-            key = "agreement" if self.voting.policy == "majority" else "weighted_agreement"
+            key = "agreement" if self.voting.policy == VotePolicy.MAJORITY else "weighted_agreement"
             best = max(reversed(voted), key=lambda r: (r.weighted.winner is not None, r.signals[key]))
             return best.weighted.winner  # ties: max() keeps the first, i.e. the later tier (reversed)
         return voted[-1].weighted.winner

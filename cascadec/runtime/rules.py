@@ -74,6 +74,13 @@ def over_budget(samples, cost, n, max_samples=NO_LIMIT, max_cost=NO_LIMIT):
     return _or(samples + n > max_samples, cost >= max_cost)
 
 
+# --- the final answer ---------------------------------------------------------------------------
+def more_confident(has_winner, agreement, best_has_winner, best_agreement):
+    """``most_confident``: whether a tier (that ran after the best so far) takes its place — it
+    has a winner where the best has none, or as much agreement (ties: the later, stronger tier)."""
+    return _or(has_winner > best_has_winner, _and(has_winner == best_has_winner, agreement >= best_agreement))
+
+
 # --- the rule order once a tier drew what it planned -------------------------------------------
 class AfterTier(IntEnum):
     """What a tier does once its planned samples are in (an array of these codes, or one)."""
@@ -148,6 +155,7 @@ __all__ = [
     "after_tier",
     "is_final",
     "keep_sampling",
+    "more_confident",
     "over_budget",
     "round_n",
     "vote_decided",

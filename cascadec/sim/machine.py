@@ -220,9 +220,7 @@ class Machine:
         self.last_winner[rows] = win
         has = (win >= 0).astype(np.int64)
         agree = self.tier_agreement[rows]
-        better = (has > self.best_has_winner[rows]) | (
-            (has == self.best_has_winner[rows]) & (agree >= self.best_agreement[rows])
-        )
+        better = rules.more_confident(has, agree, self.best_has_winner[rows], self.best_agreement[rows])
         r = rows[better]
         self.best_has_winner[r], self.best_agreement[r], self.best_winner[r] = (
             has[better],

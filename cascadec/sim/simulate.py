@@ -25,6 +25,7 @@ from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.router_features import attach_routes
 from cascadec.sim.arrays import BankArrays, build_arrays
 from cascadec.sim.vector import REASONS, OutcomeArrays, simulate_vector
+from cascadec.spec.vote import StopRule, VotePolicy
 
 
 @dataclass
@@ -95,9 +96,9 @@ def needs_token_records(strategy: PlanStrategy) -> bool:
     live run makes. An allow-list, so a signal added later is exact until the arrays learn it."""
     if strategy.online is not None:  # aborts cut traces where their token confidences say
         return True
-    if strategy.early_stop is not None and strategy.early_stop.rule.value != "decided":
+    if strategy.early_stop is not None and strategy.early_stop.rule != StopRule.DECIDED:
         return True
-    if strategy.vote is not None and strategy.vote.policy.value != "majority":
+    if strategy.vote is not None and strategy.vote.policy != VotePolicy.MAJORITY:
         return True
     conditions = []
     for tier in strategy.tiers:

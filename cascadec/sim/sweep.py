@@ -178,7 +178,7 @@ class Sweep:
             if policy == POLICY_LAST_TIER:
                 win = st.win
             else:  # most_confident: (has a winner, agreement); a later tier wins ties
-                better = (st.has > best_has) | ((st.has == best_has) & (st.agree >= best_agree))
+                better = rules.more_confident(st.has, st.agree, best_has, best_agree)
                 best_has = np.where(better, st.has, best_has)
                 best_agree = np.where(better, st.agree, best_agree)
                 win = best_win = np.where(better, st.win, best_win)
