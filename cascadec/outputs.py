@@ -2,7 +2,8 @@
 
 Every folder cascadec writes (a run or bank directory, a report, an optimize frontier) carries
 ``.cascadec-owned.json``: which kind of output it is and every file cascadec wrote there, with
-the sha256 of each version it wrote (journals, appended while a run goes, are listed by name).
+the sha256 of each version it wrote (journals, appended while a run goes, are listed by name,
+and deleted — file and entry — once the run's parquet tables are written: :meth:`OwnedDir.remove`).
 Before anything is written into, resumed in or deleted from a folder, :func:`survey` sets what
 is there against that record. A file the record does not list, a listed file whose content or
 type changed since (a symlink planted in its place), a folder of the user's: all *foreign*, and

@@ -9,6 +9,10 @@ Layout of ``--out DIR``::
     problems.parquet  written at the end (atomically: temp file + rename)
     samples.parquet   written at the end (atomically)
 
+Once the tables are written and the manifest says ``complete``, the journals (about ten times
+the tables' size) are deleted through the ownership record; ``--resume`` of a finished run reads
+the tables instead.
+
 Why journals: a ``kill -9`` can land anywhere. A journal line is only ever appended, so the
 worst case is a torn last line, which resume drops (and truncates away). Resume refuses a
 directory made by another plan or other data (E502), takes finished problems from
@@ -110,6 +114,17 @@ def _read_journal(path: Path, model: type[Record]) -> list:
     return rows
 
 
+def _read_table(out: Path, name: str) -> list:
+    """The records of a finished run's parquet table (what resume reads once the journals are gone)."""
+    samples = name == SAMPLES_TABLE
+    frame = load_results(out, samples=samples)
+    model = SampleRecord if samples else ProblemRecord
+    import pyarrow as pa
+
+    rows = pa.Table.from_pandas(frame, preserve_index=False).to_pylist()
+    return [model.model_validate({k: v for k, v in row.items() if k in model.model_fields}) for row in rows]
+
+
 class _Journal:
     def __init__(self, path: Path):
         self.path = path
@@ -207,9 +222,18 @@ class RunStore:
                     where=out,
                 )
             self.manifest = old
-            for rec in _read_journal(out / SAMPLES_JOURNAL, SampleRecord):
+            finished = old.status == RunStatus.COMPLETE and not (out / SAMPLES_JOURNAL).exists()
+            for rec in (
+                _read_table(out, SAMPLES_TABLE)
+                if finished
+                else _read_journal(out / SAMPLES_JOURNAL, SampleRecord)
+            ):
                 self.samples.setdefault((rec.id, rec.strategy, rec.tier), {})[rec.sample_index] = rec
-            for row in _read_journal(out / PROBLEMS_JOURNAL, ProblemRecord):
+            for row in (
+                _read_table(out, PROBLEMS_TABLE)
+                if finished
+                else _read_journal(out / PROBLEMS_JOURNAL, ProblemRecord)
+            ):
                 self.finished[(row.id, row.strategy)] = row
             self.resumed = True
         else:
@@ -291,6 +315,14 @@ class RunStore:
                 _write_parquet(self._lock, name, table)
             self._update_session(finished=_now())
             self._update(status=RunStatus.COMPLETE, totals=totals)
+            # the run is whole in its parquet tables: the journals (ten times their size) go,
+            # through the ownership record; a kill before this leaves a finished run with them
+            if self._journals:
+                for j in self._journals:
+                    j.close()
+                self._journals = None
+            for name in (SAMPLES_JOURNAL, PROBLEMS_JOURNAL):
+                self._lock.remove(name)
         return _frame(problems), _frame(samples)
 
     def close(self) -> None:

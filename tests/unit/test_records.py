@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cascadec.api import execute, prepare
-from cascadec.errors import RunDirError
+from cascadec.errors import CascadecError, RunDirError
 from cascadec.runtime.backends.replay import ReplayBackend
 from cascadec.runtime.equivalence import Equivalence
 from cascadec.runtime.outcomes import Decision, FinishReason, Phase, StopReason
@@ -132,7 +132,14 @@ def test_load_results_of_unfinished_or_foreign_directories(tmp_path):
 
 def test_a_journal_line_of_the_wrong_shape_is_refused(tmp_path):
     out = tmp_path / "run"
-    run_into(out)
+    half = {k: v for k, v in ANSWERS.items() if k[0] != "L"}  # stops at L: the journals stay
+    with pytest.raises(CascadecError):
+        execute(
+            prepare(PLAN, FRAME),
+            ReplayBackend(bank_from_answers(half)),
+            out=out,
+            equivalence=Equivalence("exact"),
+        )
     line = json.loads((out / SAMPLES_JOURNAL).read_text().splitlines()[0])
     line["phase"] = "warmup"
     with open(out / SAMPLES_JOURNAL, "a") as f:

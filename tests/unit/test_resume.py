@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from cascadec.api import execute, prepare
-from cascadec.errors import RunDirError
+from cascadec.errors import CascadecError, RunDirError
 from cascadec.plan import plan_to_json
 from cascadec.runtime.backends.replay import ReplayBackend, write_bank
 from cascadec.runtime.equivalence import Equivalence
@@ -137,7 +137,7 @@ def test_sigkill_then_resume(files, kill_after):
     # finished before the kill come straight from the journal; the others were fed back to their jobs)
     assert generated + kept == len(samples)
     assert 0 < reused <= kept
-    assert lines(journal) == len(samples)  # the torn line was cut away
+    assert not journal.exists()  # the run is whole in its parquet tables: the journals went
 
 
 def test_resume_of_a_finished_run_generates_nothing(files):
@@ -159,6 +159,30 @@ def _start(files, out, plan=PLAN, frame=None, resume=False):
         resume=resume,
         equivalence=Equivalence("exact"),
     )
+
+
+def _unfinished(files, out):
+    """A run that stopped half-way (the largest model's samples missing): its journals stay."""
+    bank = pd.read_parquet(files / "bank.parquet")
+    write_bank(bank[bank["model"] != "L"], files / "partial.parquet")
+    frame = pd.read_json(files / "data.jsonl", lines=True, dtype=False)
+    with pytest.raises(CascadecError):
+        execute(
+            prepare(PLAN, frame),
+            ReplayBackend(files / "partial.parquet"),
+            out=out,
+            equivalence=Equivalence("exact"),
+        )
+
+
+def test_a_finished_run_keeps_no_journal(files):
+    out = files / "out"
+    _start(files, out)
+    assert not (out / "samples.jsonl").exists() and not (out / "problems.jsonl").exists()
+    record = json.loads((out / ".cascadec-owned.json").read_text())
+    assert "samples.jsonl" not in record["files"] and "problems.jsonl" not in record["files"]
+    _unfinished(files, files / "half")
+    assert (files / "half" / "samples.jsonl").stat().st_size > 0  # kept until the run is finished
 
 
 def test_resume_refuses_another_plan_or_data(files):
@@ -190,7 +214,7 @@ def test_damaged_run_directories(files):
     with pytest.raises(RunDirError, match=r"cascadec did not write \(samples.jsonl\)"):
         _start(files, out)
     good = files / "good"
-    _start(files, good)
+    _unfinished(files, good)  # a finished run has no journals left: one that stopped half-way
     text = (good / "samples.jsonl").read_text().splitlines()
     text[3] = text[3][:20]
     (good / "samples.jsonl").write_text("\n".join(text) + "\n")
