@@ -1,8 +1,9 @@
 """Prompt token counts for ``usage``: the model's own tokenizer, loaded once per model.
 
 Engines report generated tokens per sample but not prompt tokens, so the server counts them
-itself with the tokenizer the engine uses (the weights folder). Every ask sends the prompt
-once (its ``n`` samples share it), so a request's ``prompt_tokens`` is the sum over its asks.
+itself with the tokenizer the engine uses (the weights folder). As OpenAI counts ``n > 1``, a
+request's ``prompt_tokens`` counts the prompt once per tier that read it (its samples, rounds
+and retries share it), never once per sample.
 Without a local tokenizer (a hub id and no cache, or no ``transformers``) the count is 0.
 """
 
