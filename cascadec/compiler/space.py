@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from cascadec.compiler.context import Context, NodePath, RegistryLike, spec_registry
 from cascadec.compiler.pipeline import compile_strategy
 from cascadec.errors import CascadecError, Diagnostic
-from cascadec.spec.loader import SpecDocument, _diagnostics, parse_yaml, read_spec_text
+from cascadec.spec.loader import SpecDocument, validation_diagnostics, parse_yaml, read_spec_text
 from cascadec.spec.model import Spec
 from cascadec.spec.space import (
     SearchSpace,
@@ -211,7 +211,7 @@ def _check(path: Path, registry: RegistryLike, result: SpaceCheck) -> None:
     try:
         spec = Spec.model_validate(base)
     except ValidationError as exc:
-        result.diagnostics.extend(_diagnostics(base_doc, exc))
+        result.diagnostics.extend(validation_diagnostics(base_doc, exc))
         return
     reg = spec_registry(registry, spec.models, doc, path.parent)
     _, _, base_diags = compile_strategy(spec, Context(reg, base_doc), fallback_key=path.stem)
@@ -255,7 +255,7 @@ def _check(path: Path, registry: RegistryLike, result: SpaceCheck) -> None:
         try:
             cspec = Spec.model_validate(cand.spec)
         except ValidationError as exc:
-            diags = _diagnostics(locator, exc)  # type: ignore[arg-type]
+            diags = validation_diagnostics(locator, exc)  # type: ignore[arg-type]
         else:
             if to_compile is not None and cand.index not in to_compile:
                 continue

@@ -268,7 +268,7 @@ def validate_spec(doc: SpecDocument) -> Spec:
     try:
         return Spec.model_validate(doc.data)
     except ValidationError as exc:
-        diags = _diagnostics(doc, exc)
+        diags = validation_diagnostics(doc, exc)
     diags.sort(key=lambda d: (d.line, d.column))
     raise SpecError(diags[0].message, code=diags[0].code, diagnostics=diags)
 
@@ -279,12 +279,12 @@ def load_spec(path: str | Path) -> tuple[Spec, SpecDocument]:
     return validate_spec(doc), doc
 
 
-def _diagnostics(doc: SpecDocument, exc: ValidationError) -> list[Diagnostic]:
+def validation_diagnostics(doc: SpecDocument, exc: ValidationError) -> list[Diagnostic]:
     errors = exc.errors()
     suggested: set[NodePath] = set()
     out = []
     for err in (e for e in errors if e["type"] == "extra_forbidden"):
-        path = _data_path(doc.data, err["loc"])
+        path = data_path(doc.data, err["loc"])
         known = _field_names(Spec, path[:-1])
         near = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
         suggested.update((*path[:-1], n) for n in near)
@@ -299,7 +299,7 @@ def _diagnostics(doc: SpecDocument, exc: ValidationError) -> list[Diagnostic]:
             )
         )
     for err in (e for e in errors if e["type"] != "extra_forbidden"):
-        path = _data_path(doc.data, err["loc"])
+        path = data_path(doc.data, err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             name = str(err["loc"][-1])
@@ -335,7 +335,7 @@ def _value_at(data: Any, path: NodePath) -> Any:
     return data
 
 
-def _data_path(data: Any, loc: tuple) -> NodePath:
+def data_path(data: Any, loc: tuple) -> NodePath:
     """Pydantic's error location → a path into the data (drops union-member and validator names)."""
     path: list[str | int] = []
     for part in loc:

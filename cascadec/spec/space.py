@@ -205,7 +205,7 @@ def is_space_data(data: Any) -> bool:
 
 def load_space_document(path: str | Path):
     """(document, spec data without ``search``, the search space) of a space file; errors are located."""
-    from cascadec.spec.loader import _data_path, parse_yaml, read_spec_text
+    from cascadec.spec.loader import data_path, parse_yaml, read_spec_text
 
     text = read_spec_text(path)
     doc = parse_yaml(text, str(path))
@@ -222,7 +222,7 @@ def load_space_document(path: str | Path):
         space = SearchSpace.model_validate(data["search"])
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = _data_path(data["search"], first["loc"])  # without pydantic's union and validator names
+        loc = data_path(data["search"], first["loc"])  # without pydantic's union and validator names
         msg = first["msg"].removeprefix("Value error, ")
         if msg.startswith("escalate_if: ") and loc and loc[-1] != "escalate_if":
             loc, msg = (*loc, "escalate_if"), msg.removeprefix("escalate_if: ")
