@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from cascadec.compiler.context import Context, NodePath, RegistryLike, spec_registry
 from cascadec.compiler.pipeline import compile_strategy
 from cascadec.errors import CascadecError, Diagnostic
-from cascadec.spec.loader import SpecDocument, validation_diagnostics, parse_yaml, read_spec_text
+from cascadec.spec.loader import SpecDocument, parse_yaml, read_spec_text, validation_diagnostics
 from cascadec.spec.model import Spec
 from cascadec.spec.space import (
     SearchSpace,
