@@ -280,6 +280,7 @@ def _sim_entry(row, path: Path, index: int = 0) -> Entry:
             entry.costs = np.array(
                 [_number(x, f"'per_problem.cost'[{i}]") for i, x in enumerate(per["cost"])], dtype=float
             )
+            _agree(entry)
             tiers = per.get("last_tier")
             if isinstance(tiers, list) and len(tiers) == problems:
                 entry.last_tier = np.array(
@@ -294,6 +295,20 @@ def _sim_entry(row, path: Path, index: int = 0) -> Entry:
     except _Bad as exc:
         raise DataError(f"simulation JSON: {exc}", where=where) from None
     return entry
+
+
+def _agree(entry: Entry) -> None:
+    """The per-problem figures add up to the totals (as simulate writes them): a file whose
+    per_problem says otherwise would draw a point outside its own interval."""
+    total = float(entry.costs.sum()) if entry.costs is not None else entry.cost
+    if not math.isclose(total, entry.cost, rel_tol=1e-6, abs_tol=1e-9):
+        raise _Bad(f"'per_problem.cost' sums to {total:g}, but 'cost' is {entry.cost:g}")
+    graded = entry.correct[~np.isnan(entry.correct)] if entry.correct is not None else np.array([])
+    mean = float(graded.mean()) if graded.size else None
+    if (mean is None) != (entry.accuracy is None) or (
+        mean is not None and not math.isclose(mean, entry.accuracy, abs_tol=1e-9)
+    ):
+        raise _Bad(f"'per_problem.correct' gives accuracy {mean}, but 'accuracy' is {entry.accuracy}")
 
 
 def _id(value, i: int) -> str:

@@ -164,7 +164,7 @@ def bank_from_samples(samples: pd.DataFrame) -> pd.DataFrame:
             "num_tokens": samples["num_tokens"].astype("int64"),
             "finish_reason": samples["finish_reason"],
             "logprobs": [
-                m if t is None else [float(x) for x in t] for m, t in zip(means, tokens, strict=True)
+                m if _null(t) else _token_list(t) for m, t in zip(means, tokens, strict=True)
             ],
             "entropies": [None if pd.isna(v) else [float(v)] for v in samples["mean_entropy"]],
             "confidences": [None if _null(c) else _token_list(c) for c in confidences],
