@@ -159,3 +159,21 @@ def test_prompt_tokens_count_the_prompt_once_not_per_sample():
         four = ask(client, "2+2=", "mv_0.034M_k4_t0.7", problem_id="q")
     assert one.usage.prompt_tokens > 0 and four.cascade["samples"] == 4
     assert four.usage.prompt_tokens == one.usage.prompt_tokens  # as OpenAI counts n > 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--engines", "replay"], "--engines replay takes its samples from --bank"),
+        (["--bank", "bank"], "--engines replay takes its samples from --bank"),
+        (["--engines", "replay", "--bank", "no/such/bank"], "no such sample bank"),
+    ],
+)
+def test_replay_engines_usage_errors(args, message):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "cascadec", "serve", *args], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
