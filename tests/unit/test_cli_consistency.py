@@ -187,7 +187,7 @@ def test_simulate_prints_the_cost_ratio_beside_the_raw_cost(tmp_path):
     def simulate(target, *extra):
         res = runner.invoke(app, ["simulate", target, *common, *extra])
         assert res.exit_code == 0, res.output
-        return json.loads(res.stdout[res.stdout.index("{") :]), res.stdout
+        return json.loads(res.stdout), res.stderr  # --json -: only the JSON on stdout, the table on stderr
 
     cascade, text = simulate("mv_cascade_0.1M_k4_t0.7_3M_k1_t0.0")
     reference, _ = simulate("3M")
