@@ -44,7 +44,9 @@ def print_frame(rows: list[dict], title: str, *, stderr: bool = False) -> None:
         console(stderr).print(f"{title}: nothing", markup=False)
         return
     for col in rows[0]:
-        table.add_column(str(col), justify="left" if col in ("strategy", "model") else "right")
+        table.add_column(
+            str(col), justify="left" if col in ("strategy", "model") else "right", overflow="fold"
+        )
     for r in rows:
         table.add_row(*(fmt_value(v) for v in r.values()))
     console(stderr).print(table)

@@ -258,7 +258,9 @@ def _print_routing(prepared) -> None:
         caption = {"tiers": "tiers (worst case: every escalation, retry and exploration)"}
         table = Table(title=caption.get(title, title), title_justify="left")
         for col in df.columns:
-            table.add_column(str(col), justify="right" if df[col].dtype.kind in "if" else "left")
+            table.add_column(
+                str(col), justify="right" if df[col].dtype.kind in "if" else "left", overflow="fold"
+            )
         for row in df.itertuples(index=False):
             table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row))
         console.print(table)

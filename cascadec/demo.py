@@ -54,7 +54,7 @@ def print_demo_table(rows: list[dict], cascade_key: str, reference: str, out: Pa
         "escalated",
     )
     for col in columns:
-        table.add_column(col, justify="left" if col == "strategy" else "right")
+        table.add_column(col, justify="left" if col == "strategy" else "right", overflow="fold")
     for r in rows:
         is_cascade = r["strategy"] == cascade_key
         table.add_row(

@@ -94,7 +94,9 @@ def strategy_table(
         "worst cost",
     ):
         table.add_column(
-            name, justify="right" if name in ("#", "k", "T", "top_p", "max_tok", "seed") else "left"
+            name,
+            justify="right" if name in ("#", "k", "T", "top_p", "max_tok", "seed") else "left",
+            overflow="fold",  # an 80-column terminal wraps ids: 0.034M and 0.084M never print alike
         )
     for i, t in enumerate(s.tiers):
         ks = first_tier_ks(s) if i == 0 else [t.k]
@@ -198,7 +200,7 @@ def render_plan(
             console.print(f"  {line}")
     models = Table(title="models", title_justify="left")
     for name in ("id", "path", "params", "greedy-only", "tp", "max len", "dtype"):
-        models.add_column(name)
+        models.add_column(name, overflow="fold")
     for m in plan.models.values():
         models.add_row(
             m.id,

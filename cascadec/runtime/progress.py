@@ -75,7 +75,7 @@ def summary_tables(problems: pd.DataFrame, model_stats: dict[str, dict]) -> list
     """Per-model work (loads, batches, tokens, seconds) and per-strategy outcome tables."""
     models = Table(title="models", title_justify="left")
     for col in ("model", "loads", "batches", "requests", "samples", "reused", "tokens", "seconds"):
-        models.add_column(col, justify="left" if col == "model" else "right")
+        models.add_column(col, justify="left" if col == "model" else "right", overflow="fold")
     for model, s in model_stats.items():
         models.add_row(
             model,
@@ -89,7 +89,7 @@ def summary_tables(problems: pd.DataFrame, model_stats: dict[str, dict]) -> list
         )
     strategies = Table(title="strategies", title_justify="left")
     for col in ("strategy", "problems", "accuracy", "escalated", "mean tiers", "samples", "tokens", "cost"):
-        strategies.add_column(col, justify="left" if col == "strategy" else "right")
+        strategies.add_column(col, justify="left" if col == "strategy" else "right", overflow="fold")
     for key, g in problems.groupby("strategy", sort=False):
         graded = g["correct"].dropna()
         acc = f"{graded.astype(bool).mean():.1%}" if len(graded) else "-"

@@ -136,7 +136,7 @@ def evaluate(
         "vote k4 T0.7",
         "vote AUROC",
     ):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", overflow="fold")
     for m in ladder.models:
         table.add_row(
             m.alias,
