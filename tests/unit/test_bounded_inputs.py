@@ -356,3 +356,24 @@ def test_bank_build_has_the_overwrite_it_suggests(files, tmp_path):
     code, _, err = cli(*args)
     assert code == 1 and "--overwrite" in err
     assert cli(*args, "--overwrite")[0] == 0
+
+
+def test_reference_markers_resolve_against_the_spaces_registry(files, tmp_path):
+    path = files / "ref-space.yaml"
+    path.write_text(SPACE.replace("TEMPLATE", '"agreement < {a}"').replace("GRID", "{a: [0.5, 1.0]}"))
+    # 3M is an alias of reg.yaml only (the space's registry), never of the default one
+    code, _, err = cli("optimize", "--space", path, "--bank", files / "bank.parquet", "--data", files / "p.jsonl",
+                       "--equivalence", "exact", "--reference", "3M", "--out", tmp_path / "o")  # fmt: skip
+    assert "E105" not in err and "optimize: 4 candidates" in err, err  # (20 problems split too small: E701)
+
+
+def test_models_that_is_not_a_registry_is_named_as_given(files, tmp_path):
+    (tmp_path / "hostname").write_text("myhost\n")
+    code, _, err = cli("report", files / "sim.json", "--out", tmp_path / "r", "--models", tmp_path / "hostname",
+                       "--bank", files / "bank.parquet", "--data", files / "p.jsonl")  # fmt: skip
+    assert (
+        code == 1
+        and "E300" in err
+        and "hostname is not a model registry" in err
+        and "hostname.yaml" not in err
+    )
