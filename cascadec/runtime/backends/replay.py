@@ -163,9 +163,7 @@ def bank_from_samples(samples: pd.DataFrame) -> pd.DataFrame:
             "text": samples["text"],
             "num_tokens": samples["num_tokens"].astype("int64"),
             "finish_reason": samples["finish_reason"],
-            "logprobs": [
-                m if _null(t) else _token_list(t) for m, t in zip(means, tokens, strict=True)
-            ],
+            "logprobs": [m if _null(t) else _token_list(t) for m, t in zip(means, tokens, strict=True)],
             "entropies": [None if pd.isna(v) else [float(v)] for v in samples["mean_entropy"]],
             "confidences": [None if _null(c) else _token_list(c) for c in confidences],
             "temperature": samples["temperature"] if "temperature" in samples else float("nan"),
