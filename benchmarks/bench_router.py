@@ -90,7 +90,7 @@ def certify(space: Path, bank: Path, data: Path, folder: Path, routed: bool) -> 
             Target(max_loss=MAX_LOSS, delta=DELTA), fraction=0.5, seed=0, equivalence=search.equivalence,
         )  # fmt: skip
     except CalibrationError as exc:
-        return {"certified": False, "message": exc.message}
+        return {"certified": False, "message": exc.message, "_search": search}
     h = result.held_out
     chosen = search.strategies[result.chosen]
     return {
@@ -130,28 +130,27 @@ def floor(space: Path, bank: Path, data: Path, folder: Path, routed: bool) -> di
     from cascadec.sim.routed import route_options
     from cascadec.sim.router_fit import fit_router
     from cascadec.sim.search import load_search
-    from cascadec.sim.space import Expansion
 
     search = load_search(space, bank, data, "math")
     strategies = list(search.strategies)
     problems = search.problems
     if routed:
-        from cascadec.sim.routed import _with_route
+        from cascadec.router.model import save_router
+        from cascadec.sim.routed import routed_candidates
 
         trained = fit_router(search.plan, search.bank, problems, equivalence=search.equivalence)
         path = folder / "in_sample.router.npz"
-        from cascadec.router.model import save_router
-
         router = save_router(trained.router, path)
-        routes = [_with_route(c, o, router, path.resolve(), 10**6 + i, path.name)
-                  for i, (c, o) in enumerate((c, o) for o in route_options(search.space) if o for c in search.candidates)]  # fmt: skip
-        strategies += [c.strategy for c in routes]
+        options = [o for o in route_options(search.space) if o is not None]
+        routes, _ = routed_candidates(search, options, router, path.resolve(), path.name)
+        strategies = (strategies if None in route_options(search.space) else []) + [
+            c.strategy for c in routes
+        ]
         keys = [route_key(routes[0].strategy.route, h) for h in router.names]
         problems = [
             dataclasses.replace(p, features={**p.features, **dict(zip(keys, trained.oof[i].tolist(), strict=True))})
             for i, p in enumerate(problems)
         ]  # fmt: skip
-        _ = Expansion
     best = in_sample_floor(
         strategies, search.reference, search.plan, search.bank, problems, 100 * MAX_LOSS, search.equivalence
     )
