@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cascadec.errors import DataError
+from cascadec.errors import DataError, InputFileError
 from cascadec.plan import Plan, seal
 from cascadec.runtime.backends.replay import BANK_FILE, bank_path, read_bank
 from cascadec.spec.model import SPEC_VERSION, Defaults, Spec, StrategySpec, TierSpec
@@ -28,8 +28,8 @@ from cascadec.spec.model import SPEC_VERSION, Defaults, Spec, StrategySpec, Tier
 def bank_file(path: str | Path) -> Path:
     """The parquet file of a bank given as a file or as a bank (run) directory."""
     p = bank_path(path)
-    if not p.is_file():
-        raise DataError("no such sample bank (a bank is a parquet file or a bank directory)", where=path)
+    if not p.is_file():  # an input the user named is missing: I/O (exit 2), as a missing --data
+        raise InputFileError("no such sample bank (a bank is a parquet file or a bank directory)", where=path)
     return p
 
 

@@ -63,8 +63,8 @@ def test_simulate_bad_bank_is_one_message(files):
             str(files / "p.jsonl"),
         ],
     )
-    assert res.exit_code == 1
-    assert "no such sample bank" in res.output
+    assert res.exit_code == 2  # a missing input file: I/O, E901
+    assert "E901 no such sample bank" in res.output
 
 
 def test_bank_info_and_build_by_replay(files, tmp_path):
