@@ -26,6 +26,7 @@ from cascadec.limits import (
     MAX_DEPTH,
     MAX_K,
     MAX_MODEL_LEN,
+    MAX_NAME_CHARS,
     MAX_PLAN_BYTES,
     MAX_RETRIES,
     MAX_STRATEGIES,
@@ -168,7 +169,9 @@ class PlanRoute(_Frozen):
 
 
 class PlanStrategy(_Frozen):
-    key: str = Field(description="Stable id: the canonical marker, or the spec's name")
+    key: str = Field(
+        max_length=MAX_NAME_CHARS, description="Stable id: the canonical marker, or the spec's name"
+    )
     marker: str | None = Field(
         default=None, description="Canonical marker, when the strategy can be written as one"
     )
