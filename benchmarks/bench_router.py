@@ -220,13 +220,17 @@ def main() -> None:
         plain_space = without_routes(SPACE, folder)
         routed = certify(SPACE, bank, data, folder, routed=True)
         plain = certify(plain_space, bank, data, folder, routed=False)
-        search = routed.get("_search") or plain.get("_search")
+        search = next((r["_search"] for r in (routed, plain) if r.get("_search") is not None), None)
+        if search is None:  # neither certified nor loaded (a smoke draw): load the space once more
+            from cascadec.sim.search import load_search
+
+            search = load_search(plain_space, bank, data, "math")
         oracle, largest = held_out_oracle(search)
         floors = {
             "routed": floor(SPACE, bank, data, folder, routed=True),
             "no_route": floor(plain_space, bank, data, folder, routed=False),
         }
-        timing = router_timing(bank, data, 10_000)
+        timing = router_timing(bank, data, n if args.smoke else 10_000)
     for r in (routed, plain):
         for k in [k for k in r if k.startswith("_")]:
             r.pop(k)
