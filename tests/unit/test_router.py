@@ -282,6 +282,8 @@ def test_run_simulate_and_api_route_alike(routed_setup):
 
 
 def test_serve_routes_each_request_as_run_does(routed_setup):
+    pytest.importorskip("fastapi")  # the serve extra (a light install has none of it)
+    pytest.importorskip("prometheus_client")
     from cascadec.runtime.equivalence import Equivalence
     from cascadec.runtime.session import route
     from cascadec.serve.cascade import CascadeRunner
