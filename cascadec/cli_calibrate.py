@@ -131,7 +131,7 @@ def register(app: typer.Typer) -> None:
                 routes_asked,
                 with_search,
             )
-            from cascadec.sim.search import check_equivalence, load_search
+            from cascadec.sim.search import check_equivalence, load_search, search_notes
             from cascadec.sim.space import written_spec
             from cascadec.sim.targets import parse_targets
 
@@ -157,19 +157,13 @@ def register(app: typer.Typer) -> None:
             )
             if named is not None and reference is not None and named != reference:
                 raise UsageError(f"--target names {named!r} but --reference is {reference!r}")
-            from cascadec.sim.recorded import answer_format_warnings
 
             # a line per stage on stderr, terminal or not: a calibrate can take a minute
             t0 = time.perf_counter()
             sys.stderr.write(f"calibrate: reading the bank and the problems ({bank}, {data})\n")
             search = load_search(space, bank, data, equivalence, limit, reference or named)
-            for line in answer_format_warnings(search.plan, search.bank):  # a format the bank lacks
-                sys.stderr.write(f"warning: {line}\n")
-            if search.uncovered:
-                sys.stderr.write(
-                    f"note: the bank has samples for {len(search.problems)} of the "
-                    f"{len(search.problems) + search.uncovered} problems of {data}: using those\n"
-                )
+            for line in search_notes(search, data):  # an answer format the bank lacks; uncovered problems
+                sys.stderr.write(line + "\n")
             router_out = None
             if routes_asked(search.space):  # learned routes: a router trained on the calibration split
                 router_out = out.with_name(f"{out.stem}.router.npz")

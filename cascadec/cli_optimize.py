@@ -156,7 +156,7 @@ def optimize_command(
             routes_asked,
             with_search,
         )
-        from cascadec.sim.search import check_equivalence, load_search
+        from cascadec.sim.search import check_equivalence, load_search, search_notes
         from cascadec.sim.space import written_spec
 
         inputs = (space, bank, data)
@@ -174,16 +174,9 @@ def optimize_command(
 
         if out is not None:
             check_folder()
-        from cascadec.sim.recorded import answer_format_warnings
-
         search = load_search(space, bank, data, equivalence, limit, reference)
-        for line in answer_format_warnings(search.plan, search.bank):  # a format the bank lacks
-            sys.stderr.write(f"warning: {line}\n")
-        if search.uncovered:
-            sys.stderr.write(
-                f"note: the bank has samples for {len(search.problems)} of the "
-                f"{len(search.problems) + search.uncovered} problems of {data}: using those\n"
-            )
+        for line in search_notes(search, data):  # an answer format the bank lacks; uncovered problems
+            sys.stderr.write(line + "\n")
         if routes_asked(search.space):  # learned routes: a router trained on the calibration split
             import tempfile
 

@@ -112,3 +112,17 @@ def load_search(
         ref,
         uncovered,
     )
+
+
+def search_notes(search: Search, data) -> list[str]:
+    """What calibrate and optimize say before simulating: an answer format that reads nothing
+    where bank import read an answer (a warning), problems of the data the bank lacks (a note)."""
+    from cascadec.sim.recorded import answer_format_warnings
+
+    out = [f"warning: {line}" for line in answer_format_warnings(search.plan, search.bank)]
+    if search.uncovered:
+        out.append(
+            f"note: the bank has samples for {len(search.problems)} of the "
+            f"{len(search.problems) + search.uncovered} problems of {data}: using those"
+        )
+    return out
