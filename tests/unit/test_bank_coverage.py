@@ -37,20 +37,24 @@ def files(tmp_path_factory):
     return d
 
 
+def simulate(files, data, bank=None):
+    """``cascadec simulate`` of one marker on the (given or module) bank and ``data``."""
+    bank = bank or str(files / "bank.parquet")
+    args = [
+        "simulate",
+        "mv_0.1M_k2_t0.7",
+        "--models",
+        str(files / "reg.yaml"),
+        "--bank",
+        bank,
+        "--data",
+        data,
+    ]
+    return runner.invoke(app, args)
+
+
 def test_simulate_uses_the_problems_the_bank_covers(files):
-    r = runner.invoke(
-        app,
-        [
-            "simulate",
-            "mv_0.1M_k2_t0.7",
-            "--models",
-            str(files / "reg.yaml"),
-            "--bank",
-            str(files / "bank.parquet"),
-            "--data",
-            str(files / "p.jsonl"),
-        ],
-    )
+    r = simulate(files, str(files / "p.jsonl"))
     assert r.exit_code == 0, r.output
     assert "samples for 80 of the 120 problems" in r.output
 
@@ -81,19 +85,7 @@ def test_calibrate_and_optimize_use_the_problems_the_bank_covers(files):
 def test_a_bank_of_other_problems_is_a_clear_error(files, tmp_path):
     other = synthetic_problems(5, seed=99)
     other.to_json(tmp_path / "o.jsonl", orient="records", lines=True)
-    r = runner.invoke(
-        app,
-        [
-            "simulate",
-            "mv_0.1M_k2_t0.7",
-            "--models",
-            str(files / "reg.yaml"),
-            "--bank",
-            str(files / "bank.parquet"),
-            "--data",
-            str(tmp_path / "o.jsonl"),
-        ],
-    )
+    r = simulate(files, str(tmp_path / "o.jsonl"))
     assert r.exit_code == 1 and "no samples for any problem" in r.output
 
 
@@ -102,18 +94,6 @@ def test_a_spec_reading_answers_another_way_is_warned(files, tmp_path):
     bank["text"] = [f"so the answer is {i % 7 + 100}." for i in range(len(bank))]  # no box anywhere
     bank["answer"] = [str(i % 7 + 100) for i in range(len(bank))]  # what bank import read
     write_bank(bank, tmp_path / "b.parquet")
-    r = runner.invoke(
-        app,
-        [
-            "simulate",
-            "mv_0.1M_k2_t0.7",
-            "--models",
-            str(files / "reg.yaml"),
-            "--bank",
-            str(tmp_path / "b.parquet"),
-            "--data",
-            str(files / "p.jsonl"),
-        ],
-    )
+    r = simulate(files, str(files / "p.jsonl"), bank=str(tmp_path / "b.parquet"))
     assert r.exit_code == 0, r.output
     assert "reads answers as boxed" in r.output and "finds none in 100%" in r.output
